@@ -1,0 +1,41 @@
+/** Codes are the contract; messages may change. */
+export type StoreErrorCode =
+  | 'STORE_LOCKED'       // another process holds the store and did not let go in time
+  | 'STORE_MISSING'      // no strata store at the given directory
+  | 'STORE_VERSION'      // the store was written by a newer strata
+  | 'NOT_A_STORE'        // the directory exists but is something else
+  | 'OBJECT_MISSING'     // a digest names an object the store does not have
+  | 'OBJECT_CORRUPT'     // stored bytes do not hash to their name, or do not decode
+  | 'BAD_DIGEST'         // a string that is not a b3:<64 hex> digest
+  | 'BAD_REFERENCE'      // a tag that is not name:tag
+  | 'UNKNOWN_IMAGE'      // no image by that tag or id
+  | 'UNKNOWN_LAYER'      // no layer by that id
+  | 'AMBIGUOUS_ID'       // an id prefix that matches more than one object
+  | 'UNSAFE_PATH'        // a path that is absolute, climbs out with .., or links out of the tree
+  | 'UNSUPPORTED_ENTRY'  // a socket or another kind strata cannot store
+  | 'BAD_ARCHIVE'        // a truncated or malformed tar
+  | 'SOURCE_MISSING'     // an import source that does not exist or cannot be read
+  | 'IN_USE'             // an object still referenced (e.g. an image used by a container)
+  | 'NO_SPACE';          // the disk filled while writing
+
+export class StoreError extends Error {
+  override name = 'StoreError';
+  readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** True for the error level throws when another process holds the LevelDB lock. */
+export function isLevelLocked(err: unknown): boolean {
+  const e = err as {code?: string; cause?: {code?: string}} | undefined;
+  return e?.code === 'LEVEL_DATABASE_NOT_OPEN' && e.cause?.code === 'LEVEL_LOCKED';
+}
+
+/** Turns ENOSPC from a write into a coded error, keeping the cause; rethrows the rest. */
+export function rethrowNoSpace(err: unknown, what: string): never {
+  if ((err as NodeJS.ErrnoException)?.code === 'ENOSPC')
+    throw new StoreError('NO_SPACE', `the disk is full while writing ${what}`, {cause: err});
+  throw err;
+}
