@@ -1,0 +1,71 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {Command, Option, UsageError} from 'clipanion';
+import type {Store} from '@strata/store';
+import {EXIT} from '../StrataCli.js';
+
+/** Codes of user mistakes and missing things: a one-line message, no stack. */
+const BUSY = new Set(['STORE_LOCKED']);
+const PROBLEMS = new Set(['OBJECT_CORRUPT', 'OBJECT_MISSING']);
+
+/**
+ * What every strata command shares: the store location (`--store`, $STRATA_STORE, or
+ * the per-user data directory), `--json` rendering, and the mapping of coded errors to
+ * one line on stderr and an exit code. Subclasses implement `run()`.
+ */
+export abstract class BaseCommand extends Command {
+  store = Option.String('--store', {description: 'the store directory (default: $STRATA_STORE, else $XDG_DATA_HOME/strata)'});
+
+  private opened: Store | undefined;
+
+  abstract run(): Promise<number | void>;
+
+  async execute(): Promise<number> {
+    try {
+      return (await this.run()) ?? EXIT.ok;
+    } catch (err) {
+      return this.fail(err);
+    } finally {
+      await this.opened?.close().catch(() => {});
+    }
+  }
+
+  /** The store directory this command uses. */
+  storeDir(): string {
+    if (this.store) return path.resolve(this.store);
+    if (process.env.STRATA_STORE) return path.resolve(process.env.STRATA_STORE);
+    const data = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+    return path.join(data, 'strata');
+  }
+
+  /** Opens the store (waiting for another strata process to finish); closed when the command ends. */
+  async openStore(options: {create?: boolean} = {}): Promise<Store> {
+    const {Store} = await import('@strata/store'); // loaded lazily: `--help` stays fast
+    this.opened = await Store.open(this.storeDir(), options);
+    return this.opened;
+  }
+
+  /** Writes `value` as JSON when --json is set, else the human text `human(value)`. */
+  print<T>(json: boolean, value: T, human: (v: T) => string): void {
+    this.context.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : human(value));
+  }
+
+  /** One line on stderr, for notes that must not pollute stdout. */
+  note(message: string): void {
+    this.context.stderr.write(`${message}\n`);
+  }
+
+  private fail(err: unknown): number {
+    const e = err as {code?: unknown; message?: string; name?: string};
+    if (err instanceof UsageError) {
+      this.context.stderr.write(`strata: ${e.message}\n`);
+      return EXIT.usage;
+    }
+    // Coded errors of strata (StoreError, UnionError) and of the system (ENOENT…) are the user's to fix.
+    if (typeof e.code === 'string' && (e.name === 'StoreError' || e.name === 'UnionError' || /^E[A-Z]+$/.test(e.code))) {
+      this.context.stderr.write(`strata: ${e.message}\n`);
+      return BUSY.has(e.code) ? EXIT.busy : PROBLEMS.has(e.code) ? EXIT.problems : EXIT.failure;
+    }
+    throw err; // a bug: keep the stack
+  }
+}

@@ -1,0 +1,44 @@
+import {spawn} from 'node:child_process';
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {fileURLToPath} from 'node:url';
+import type {ExecutionContext} from 'ava';
+
+/** The real CLI binary, as the root package's dependency installs it. */
+export const STRATA_BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'node_modules', '.bin', 'strata');
+
+export interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the strata binary to completion; never throws on a non-zero exit. */
+export function strata(args: readonly string[], options: {store?: string; input?: string | Buffer; env?: Record<string, string>; cwd?: string} = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const env = {...process.env, NO_COLOR: '1', ...(options.store ? {STRATA_STORE: options.store} : {}), ...options.env};
+    const child = spawn(STRATA_BIN, [...args], {env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe']});
+    let stdout = '', stderr = '';
+    child.stdout.setEncoding('utf8').on('data', d => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', d => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', code => resolve({code: code ?? -1, stdout, stderr}));
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** A fresh temporary directory, deleted when the test ends. */
+export async function tempDir(t: ExecutionContext, label = 'strata-e2e-'): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), label));
+  t.teardown(() => fs.rm(dir, {recursive: true, force: true}));
+  return dir;
+}
+
+/** A fresh initialised store directory. */
+export async function tempStore(t: ExecutionContext): Promise<string> {
+  const store = path.join(await tempDir(t, 'strata-store-'), 'store');
+  const r = await strata(['init', '--store', store]);
+  if (r.code !== 0) throw new Error(`strata init failed: ${r.stderr}`);
+  return store;
+}
