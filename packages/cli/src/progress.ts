@@ -1,0 +1,45 @@
+import type {Writable} from 'node:stream';
+import type {ImportProgress} from '@strata/store';
+import {formatBytes, formatCount} from './render.js';
+
+/** Imports shorter than this show no bar: a bar that flashes for 50 ms is noise. */
+const SHOW_AFTER_MS = 400;
+
+export interface ImportProgressBar {
+  readonly onProgress: (p: ImportProgress) => void;
+  /** Removes the bar (if one was drawn); call before printing the result. */
+  stop(): void;
+}
+
+/**
+ * A progress bar for an import, drawn on `stream` only when it is a terminal and the
+ * import has run for a moment; otherwise every call does nothing. Files and bytes come
+ * from the store's `onProgress`; a tar has no known total, so it shows counts only.
+ */
+export async function importProgressBar(stream: Writable): Promise<ImportProgressBar> {
+  if (!(stream as {isTTY?: boolean}).isTTY) return {onProgress: () => {}, stop: () => {}};
+  const {SingleBar} = (await import('cli-progress')).default; // loaded only for a terminal
+  const started = Date.now();
+  let bar: InstanceType<typeof SingleBar> | undefined;
+  return {
+    onProgress(p) {
+      const payload = {size: formatBytes(p.bytes), count: formatCount(p.files)};
+      if (!bar) {
+        if (Date.now() - started < SHOW_AFTER_MS) return;
+        const known = p.totalFiles !== undefined;
+        bar = new SingleBar({
+          stream,
+          format: known ? 'importing {bar} {percentage}% | {count}/{totalCount} files | {size}' : 'importing {count} files | {size}',
+          hideCursor: true,
+          clearOnComplete: true,
+          barsize: 30,
+        });
+        bar.start(p.totalFiles ?? 0, p.files, {...payload, totalCount: formatCount(p.totalFiles ?? 0)});
+      }
+      bar.update(p.files, payload);
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}
