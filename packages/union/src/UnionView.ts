@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {spawnSync} from 'node:child_process';
 import {Readable} from 'node:stream';
-import {type Digest, type Store, type Tree, findEntry, OPAQUE_MARKER, WHITEOUT_PREFIX} from '@strata/store';
+import {type Digest, type Store, type Tree, compareNames, findEntry, OPAQUE_MARKER, WHITEOUT_PREFIX} from '@strata/store';
 import {UnionError, fsError} from './errors.js';
 import {type ViewEntry, entryFromStats, entryFromTree, rootEntry} from './ViewEntry.js';
 import {type ViewPath, ROOT, childPath, joinParts, parseViewPath, splitViewPath} from './viewPath.js';
@@ -363,7 +363,7 @@ export class UnionView {
       if (e.kind === 'whiteout' || out.has(e.name) || whiteouts.has(e.name)) continue;
       out.set(e.name, entryFromTree(e, e.kind === 'dir' ? await this.store.getTree(e.tree) : undefined));
     }
-    return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [...out.values()].sort((a, b) => compareNames(a.name, b.name));
   }
 
   // ---- copy-up and the upper ------------------------------------------------------------
