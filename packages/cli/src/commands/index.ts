@@ -1,3 +1,4 @@
+import {CatCommand} from './cat.js';
 import {ImageInspectCommand} from './image/inspect.js';
 import {ImagesCommand} from './image/list.js';
 import {ImageRmCommand} from './image/rm.js';
@@ -6,6 +7,7 @@ import {ImportCommand} from './import.js';
 import {InitCommand} from './init.js';
 import {LayerInspectCommand} from './layer/inspect.js';
 import {LayersCommand} from './layer/list.js';
+import {LsCommand} from './ls.js';
 
 /** Every command of strata, in the order help lists them. */
 export const commands = [
@@ -17,4 +19,6 @@ export const commands = [
   ImageRmCommand,
   LayersCommand,
   LayerInspectCommand,
+  LsCommand,
+  CatCommand,
 ];
