@@ -12,12 +12,14 @@ export interface ImportProgressBar {
 }
 
 /**
- * A progress bar for an import, drawn on `stream` only when it is a terminal and the
- * import has run for a moment; otherwise every call does nothing. Files and bytes come
+ * A progress bar for an import, drawn on `stream` (stderr) only when both it and `stdout`
+ * are terminals (so `strata import --json | jq` stays quiet) and the import has run for a
+ * moment; otherwise every call does nothing. Files and bytes come
  * from the store's `onProgress`; a tar has no known total, so it shows counts only.
  */
-export async function importProgressBar(stream: Writable): Promise<ImportProgressBar> {
-  if (!(stream as {isTTY?: boolean}).isTTY) return {onProgress: () => {}, stop: () => {}};
+export async function importProgressBar(stream: Writable, stdout: Writable, showAfterMs = SHOW_AFTER_MS): Promise<ImportProgressBar> {
+  const isTTY = (s: Writable) => (s as {isTTY?: boolean}).isTTY === true;
+  if (!isTTY(stream) || !isTTY(stdout)) return {onProgress: () => {}, stop: () => {}};
   const {SingleBar} = (await import('cli-progress')).default; // loaded only for a terminal
   const started = Date.now();
   let bar: InstanceType<typeof SingleBar> | undefined;
@@ -25,7 +27,7 @@ export async function importProgressBar(stream: Writable): Promise<ImportProgres
     onProgress(p) {
       const payload = {size: formatBytes(p.bytes), count: formatCount(p.files)};
       if (!bar) {
-        if (Date.now() - started < SHOW_AFTER_MS) return;
+        if (Date.now() - started < showAfterMs) return;
         const known = p.totalFiles !== undefined;
         bar = new SingleBar({
           stream,

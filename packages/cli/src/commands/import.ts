@@ -52,7 +52,7 @@ export class ImportCommand extends BaseCommand {
     const store = await this.openStore();
     const base = this.on === undefined ? undefined : await store.resolveImage(this.on);
 
-    const progress = await importProgressBar(this.context.stderr);
+    const progress = await importProgressBar(this.context.stderr, this.context.stdout);
     let result;
     try {
       result = await importLayer(store, this.source, {source: path.resolve(this.source), onProgress: progress.onProgress});
