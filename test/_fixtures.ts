@@ -1,8 +1,10 @@
+import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {gzipSync} from 'node:zlib';
 import type {ExecutionContext} from 'ava';
-import {strata} from './_cli.js';
+import {strata, tempDir} from './_cli.js';
 
 /** Writes files under `root`: path -> content (a string), or null for an empty directory. */
 export async function writeTree(root: string, files: Record<string, string | null>): Promise<void> {
@@ -79,3 +81,35 @@ export function jsonOf<T = unknown>(t: ExecutionContext, r: {code: number; stdou
 }
 
 export const DIGEST = /^b3:[0-9a-f]{64}$/;
+
+/**
+ * A store built once per test file and copied for each test (a closed LevelDB directory
+ * copies like any other): each test gets its own store without paying for the strata
+ * runs that fill it. `build` gets the template store and a scratch directory.
+ */
+export function storeTemplate<T>(build: (store: string, scratch: string) => Promise<T>): {copy(t: ExecutionContext): Promise<{store: string; made: T}>} {
+  let template: Promise<{dir: string; made: T}> | undefined;
+  const make = async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'strata-template-'));
+    process.once('exit', () => { fsSync.rmSync(dir, {recursive: true, force: true}); });
+    const store = path.join(dir, 'store');
+    const init = await strata(['init', '--store', store]);
+    if (init.code !== 0) throw new Error(`strata init failed: ${init.stderr}`);
+    return {dir, made: await build(store, await fs.mkdtemp(path.join(dir, 'scratch-')))};
+  };
+  return {
+    async copy(t) {
+      const {dir, made} = await (template ??= make());
+      const store = path.join(await tempDir(t, 'strata-store-'), 'store');
+      await fs.cp(path.join(dir, 'store'), store, {recursive: true});
+      return {store, made};
+    },
+  };
+}
+
+/** Runs strata and returns its stdout, throwing (for templates, outside any test) when it fails. */
+export async function mustRun(args: string[], store: string): Promise<string> {
+  const r = await strata(args, {store});
+  if (r.code !== 0) throw new Error(`strata ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}

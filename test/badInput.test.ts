@@ -3,26 +3,22 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import {gzipSync} from 'node:zlib';
 import test, {type ExecutionContext} from 'ava';
-import {strata, tempDir, tempStore} from './_cli.js';
-import {storeState, tarOf, writeTar, writeTree} from './_fixtures.js';
+import {strata, tempDir} from './_cli.js';
+import {mustRun, storeState, storeTemplate, tarOf, writeTar, writeTree} from './_fixtures.js';
 
-/** A store holding one tagged image, so "unchanged" means something. */
-async function usedStore(t: ExecutionContext): Promise<string> {
-  const store = await tempStore(t);
-  const dir = path.join(await tempDir(t), 'base');
-  await writeTree(dir, {'etc/hostname': 'strata\n'});
-  const r = await strata(['import', dir, '--tag', 'base:1'], {store});
-  t.is(r.code, 0, r.stderr);
-  return store;
-}
+/** A store holding one tagged image, so "unchanged" means something; and its state. */
+const used = storeTemplate(async (store, scratch) => {
+  await writeTree(path.join(scratch, 'base'), {'etc/hostname': 'strata\n'});
+  await mustRun(['import', path.join(scratch, 'base'), '--tag', 'base:1'], store);
+  return {layers: JSON.parse(await mustRun(['layers', '--json'], store)), images: JSON.parse(await mustRun(['images', '--json'], store))};
+});
 
 /**
  * The command fails with `code`, exactly one line on stderr that starts "strata: " and
  * matches `message`, nothing on stdout, no stack trace, and leaves layers and images as they were.
  */
 const refused = test.macro(async (t, make: (t: ExecutionContext, work: string) => Promise<string[]>, code: number, message: RegExp) => {
-  const store = await usedStore(t);
-  const before = await storeState(t, store);
+  const {store, made: before} = await used.copy(t);
   const args = await make(t, await tempDir(t));
   const r = await strata(args, {store});
   t.is(r.code, code, r.stderr);
@@ -53,6 +49,11 @@ test('a truncated tar.gz', refused, async (_t, work) => {
   const gz = gzipSync(tarOf([{name: 'a.txt', content: 'z'.repeat(100_000)}, {name: 'b.txt', content: 'b'}]));
   await fs.writeFile(path.join(work, 'cut.tar.gz'), gz.subarray(0, Math.floor(gz.length / 2)));
   return ['import', path.join(work, 'cut.tar.gz')];
+}, 1, /truncated or corrupt/);
+
+test('a file that is not a tar', refused, async (_t, work) => {
+  await fs.writeFile(path.join(work, 'notes.tar'), 'not a tar at all\n');
+  return ['import', path.join(work, 'notes.tar')];
 }, 1, /truncated or corrupt/);
 
 test('an absolute path in a tar', refused, async (_t, work) =>

@@ -1,19 +1,22 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import test from 'ava';
-import {strata, tempDir, tempStore} from './_cli.js';
-import {jsonOf, writeTree} from './_fixtures.js';
+import test, {type ExecutionContext} from 'ava';
+import {strata} from './_cli.js';
+import {jsonOf, mustRun, storeTemplate, writeTree} from './_fixtures.js';
 
-/** A store with base:1 (one layer) and app:1 (base's layer + one more); returns the ids. */
-async function twoImages(t: Parameters<typeof tempDir>[0]) {
-  const store = await tempStore(t);
-  const dir = await tempDir(t);
-  await writeTree(path.join(dir, 'base'), {'etc/os-release': 'ID=strata\n'});
-  await writeTree(path.join(dir, 'app'), {'app/main.js': 'console.log(1)\n'});
-  await fs.chmod(path.join(dir, 'app', 'app'), 0o755); // whatever the umask
-  const base = jsonOf<{layer: string; image: string}>(t, await strata(['import', path.join(dir, 'base'), '--tag', 'base:1', '--json'], {store}));
-  const app = jsonOf<{layer: string; image: string}>(t, await strata(['import', path.join(dir, 'app'), '--on', 'base:1', '--tag', 'app:1', '--json'], {store}));
-  return {store, base, app};
+/** A store with base:1 (one layer) and app:1 (base's layer + one more), and their ids. */
+const two = storeTemplate(async (store, scratch) => {
+  await writeTree(path.join(scratch, 'base'), {'etc/os-release': 'ID=strata\n'});
+  await writeTree(path.join(scratch, 'app'), {'app/main.js': 'console.log(1)\n'});
+  await fs.chmod(path.join(scratch, 'app', 'app'), 0o755); // whatever the umask
+  const base = JSON.parse(await mustRun(['import', path.join(scratch, 'base'), '--tag', 'base:1', '--json'], store)) as {layer: string; image: string};
+  const app = JSON.parse(await mustRun(['import', path.join(scratch, 'app'), '--on', 'base:1', '--tag', 'app:1', '--json'], store)) as {layer: string; image: string};
+  return {base, app};
+});
+
+async function twoImages(t: ExecutionContext) {
+  const {store, made} = await two.copy(t);
+  return {store, ...made};
 }
 
 test('images lists every image with its tags, layer count and size', async t => {

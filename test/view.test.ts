@@ -1,24 +1,25 @@
 import * as path from 'node:path';
 import test, {type ExecutionContext} from 'ava';
-import {strata, tempDir, tempStore} from './_cli.js';
-import {jsonOf, storeState, writeTar, writeTree} from './_fixtures.js';
+import {strata} from './_cli.js';
+import {jsonOf, mustRun, storeState, storeTemplate, writeTar, writeTree} from './_fixtures.js';
 
 const BIG = Buffer.alloc(300_000, 'abcdefgh').toString('latin1'); // above the inline limit: an object file
 
 /** base:1 from a directory; app:1 adds a layer (a tar) that whites out /etc/motd and shadows /etc/hostname. */
-async function stacked(t: ExecutionContext): Promise<string> {
-  const store = await tempStore(t);
-  const dir = await tempDir(t);
-  await writeTree(path.join(dir, 'base'), {'etc/hostname': 'base\n', 'etc/motd': 'hello\n', 'big.bin': BIG, 'home': null});
-  t.is((await strata(['import', path.join(dir, 'base'), '--tag', 'base:1'], {store})).code, 0);
-  const tar = await writeTar(path.join(dir, 'app.tar'), [
+const template = storeTemplate(async (store, scratch) => {
+  await writeTree(path.join(scratch, 'base'), {'etc/hostname': 'base\n', 'etc/motd': 'hello\n', 'big.bin': BIG, 'home': null});
+  await mustRun(['import', path.join(scratch, 'base'), '--tag', 'base:1'], store);
+  const tar = await writeTar(path.join(scratch, 'app.tar'), [
     {name: 'etc/', type: '5'},
     {name: 'etc/hostname', content: 'app\n'},
     {name: 'etc/.wh.motd'},
     {name: 'etc/issue', type: '2', linkname: 'hostname'},
   ]);
-  t.is((await strata(['import', tar, '--on', 'base:1', '--tag', 'app:1'], {store})).code, 0);
-  return store;
+  await mustRun(['import', tar, '--on', 'base:1', '--tag', 'app:1'], store);
+});
+
+async function stacked(t: ExecutionContext): Promise<string> {
+  return (await template.copy(t)).store;
 }
 
 test('ls lists the merged directory: whiteouts hide, higher layers shadow', async t => {

@@ -40,7 +40,7 @@ export class ImportCommand extends BaseCommand {
   source = Option.String({name: 'SRC'});
   tag = Option.String('--tag', {description: 'make an image of the layer and tag it NAME:TAG'});
   on = Option.String('--on', {description: 'with --tag: the image (tag or id) whose layers go below the new one'});
-  message = Option.String('--message,-m', {description: 'with --tag: a comment for the image history'});
+  message = Option.String('-m,--message', {description: 'with --tag: a comment for the image history'});
   json = Option.Boolean('--json', false, {description: 'print the layer, image and what was stored as JSON'});
 
   async run(): Promise<number> {
