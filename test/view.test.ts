@@ -1,6 +1,8 @@
+import {spawn} from 'node:child_process';
+import {once} from 'node:events';
 import * as path from 'node:path';
 import test, {type ExecutionContext} from 'ava';
-import {strata} from './_cli.js';
+import {STRATA_BIN, strata} from './_cli.js';
 import {jsonOf, mustRun, storeState, storeTemplate, writeTar, writeTree} from './_fixtures.js';
 
 const BIG = Buffer.alloc(300_000, 'abcdefgh').toString('latin1'); // above the inline limit: an object file
@@ -51,6 +53,17 @@ test('cat prints a file through the layers, following symlinks inside the view',
   const big = await strata(['cat', 'app:1', 'big.bin'], {store});
   t.is(big.code, 0, big.stderr);
   t.true(big.stdout === BIG, 'a large file comes out byte for byte');
+});
+
+test('cat stops quietly when its reader goes away', async t => {
+  const store = await stacked(t);
+  const child = spawn(STRATA_BIN, ['cat', 'app:1', '/big.bin'], {env: {...process.env, STRATA_STORE: store, NO_COLOR: '1'}});
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', d => { stderr += d; });
+  child.stdout.once('data', () => child.stdout.destroy()); // as `| head -c 1` does
+  const [code] = await once(child, 'close');
+  t.is(stderr, '');
+  t.is(code, 0);
 });
 
 const refused = test.macro(async (t, args: string[], message: RegExp) => {

@@ -23,8 +23,15 @@ export class CatCommand extends BaseCommand {
     const store = await this.openStore();
     const {view} = await resolveView(store, this.image);
     const out = this.context.stdout;
-    for await (const chunk of await view.open(p))
-      if (!out.write(chunk)) await once(out, 'drain');
+    const source = await view.open(p);
+    try {
+      for await (const chunk of source)
+        if (!out.write(chunk)) await once(out, 'drain');
+    } catch (err) {
+      // The reader went away (`strata cat … | head`): stop quietly, as cat(1) does.
+      if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+      source.destroy();
+    }
     return 0;
   }
 }

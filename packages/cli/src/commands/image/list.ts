@@ -35,11 +35,16 @@ export class ImagesCommand extends BaseCommand {
       layers: image.layers.length,
       bytes: image.layers.reduce((sum, l) => sum + (sizes.get(l) ?? 0), 0),
     }));
-    images.sort((a, b) => (a.tags.length === 0 ? 1 : 0) - (b.tags.length === 0 ? 1 : 0) || (a.tags[0] ?? a.id).localeCompare(b.tags[0] ?? b.id));
+    images.sort((a, b) => (a.tags.length === 0 ? 1 : 0) - (b.tags.length === 0 ? 1 : 0) || compare(a.tags[0] ?? a.id, b.tags[0] ?? b.id));
     this.print(this.json, images, list => formatTable([
       ['TAG', 'ID', 'LAYERS', 'SIZE'],
       ...list.map(i => [i.tags.length > 0 ? i.tags.join(', ') : '<none>', shortDigest(i.id), String(i.layers), formatBytes(i.bytes)]),
     ], ['left', 'left', 'right', 'right']));
     return 0;
   }
+}
+
+/** Code-unit order: the same on every machine, whatever its locale. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -27,7 +27,7 @@ export class LayersCommand extends BaseCommand {
       for (const l of new Set(image.layers)) users.set(l, (users.get(l) ?? 0) + 1);
     const layers: LayerSummary[] = (await store.listLayers())
       .map(l => ({...l, images: users.get(l.id) ?? 0}))
-      .sort((a, b) => b.created.localeCompare(a.created) || a.id.localeCompare(b.id));
+      .sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0) || (a.id < b.id ? -1 : 1));
     this.print(this.json, layers, list => formatTable([
       ['ID', 'ENTRIES', 'SIZE', 'IMAGES', 'CREATED', 'SOURCE'],
       ...list.map(l => [shortDigest(l.id), formatCount(l.entries), formatBytes(l.bytes), String(l.images), l.created.slice(0, 19).replace('T', ' '), l.source ?? '']),
