@@ -32,7 +32,9 @@ export async function importProgressBar(stream: Writable, stdout: Writable, show
         bar = new SingleBar({
           stream,
           format: known ? 'importing {bar} {percentage}% | {count}/{totalCount} files | {size}' : 'importing {count} files | {size}',
-          hideCursor: true,
+          // Leave the cursor and line wrap alone: a Ctrl-C must not leave the terminal changed.
+          hideCursor: null,
+          linewrap: true, // trimmed to the terminal's width
           clearOnComplete: true,
           barsize: 30,
         });
