@@ -14,11 +14,24 @@ export class StrataCli extends Cli<BaseContext> {
     const context = {...Cli.defaultContext, ...userContext};
     let command: Command<BaseContext>;
     try {
-      command = this.process(input, context);
+      command = this.process(containerFirst(input), context);
     } catch (error) {
       context.stderr.write(this.error(error, {colored: this.enableColors ?? context.colorDepth > 1}));
       return EXIT.usage;
     }
     return super.run(command, context);
   }
+}
+
+const FS_OPS = new Set(['ls', 'cat', 'stat', 'write', 'rm', 'mkdir', 'mv', 'ln', 'chmod']);
+
+/**
+ * `strata fs CONTAINER OP ...` (the form the README shows) as `strata fs OP CONTAINER ...`
+ * (the form clipanion can route: a command's path is a fixed prefix).
+ */
+export function containerFirst(argv: readonly string[]): string[] {
+  const [fs, container, op, ...rest] = argv;
+  if (fs === 'fs' && container !== undefined && op !== undefined && !FS_OPS.has(container) && !container.startsWith('-') && FS_OPS.has(op))
+    return [fs, op, container, ...rest];
+  return [...argv];
 }

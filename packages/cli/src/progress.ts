@@ -14,10 +14,10 @@ export interface ImportProgressBar {
 /**
  * A progress bar for an import, drawn on `stream` (stderr) only when both it and `stdout`
  * are terminals (so `strata import --json | jq` stays quiet) and the import has run for a
- * moment; otherwise every call does nothing. Files and bytes come
+ * moment; otherwise every call does nothing. `verb` names the work (checkout and cp reuse it). Files and bytes come
  * from the store's `onProgress`; a tar has no known total, so it shows counts only.
  */
-export async function importProgressBar(stream: Writable, stdout: Writable, showAfterMs = SHOW_AFTER_MS): Promise<ImportProgressBar> {
+export async function importProgressBar(stream: Writable, stdout: Writable, showAfterMs = SHOW_AFTER_MS, verb = 'importing'): Promise<ImportProgressBar> {
   const isTTY = (s: Writable) => (s as {isTTY?: boolean}).isTTY === true;
   if (!isTTY(stream) || !isTTY(stdout)) return {onProgress: () => {}, stop: () => {}};
   const {SingleBar} = (await import('cli-progress')).default; // loaded only for a terminal
@@ -31,7 +31,7 @@ export async function importProgressBar(stream: Writable, stdout: Writable, show
         const known = p.totalFiles !== undefined;
         bar = new SingleBar({
           stream,
-          format: known ? 'importing {bar} {percentage}% | {count}/{totalCount} files | {size}' : 'importing {count} files | {size}',
+          format: known ? `${verb} {bar} {percentage}% | {count}/{totalCount} files | {size}` : `${verb} {count} files | {size}`,
           // Leave the cursor and line wrap alone: a Ctrl-C must not leave the terminal changed.
           hideCursor: null,
           linewrap: true, // trimmed to the terminal's width

@@ -18,14 +18,18 @@ export interface CheckoutResult {
 }
 
 /**
- * Materialises a view into `dir` (which must be missing or empty): modes, owners
+ * Materialises a view (or, with `from`, one directory of it) into `dir` (which must be
+ * missing or empty): modes, owners
  * (when root), mtimes, symlinks, hardlinks. Large lower files are copied from their
  * object files with FICLONE, a reflink where the filesystem offers one; never
  * hardlinked, since a change to the checkout must not reach the store.
  */
-export async function checkout(store: Store, view: UnionView, dir: string, options: {onProgress?: (files: number, bytes: number) => void} = {}): Promise<CheckoutResult> {
+export async function checkout(store: Store, view: UnionView, dir: string, options: {from?: ViewPath; onProgress?: (files: number, bytes: number) => void} = {}): Promise<CheckoutResult> {
   const existing = fs.existsSync(dir) ? fs.readdirSync(dir) : undefined;
   if (existing && existing.length > 0) throw new UnionError('EEXIST', `${dir} is not empty; checkout needs a new or empty directory`, {path: dir});
+  const from = options.from ?? ROOT;
+  const top = await view.stat(from);
+  if (top.kind !== 'dir') throw new UnionError('ENOTDIR', `ENOTDIR: not a directory, scandir '${from}'`, {syscall: 'scandir', path: from});
   fs.mkdirSync(dir, {recursive: true});
   const counts = {files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0};
   const skipped: string[] = [];
@@ -80,8 +84,7 @@ export async function checkout(store: Store, view: UnionView, dir: string, optio
     fs.utimesSync(host, e.mtime, e.mtime);
   };
 
-  const top = await view.lstat(ROOT);
-  for (const child of await view.readdir(ROOT)) await write(childPath(ROOT, child.name), child, path.join(dir, child.name));
+  for (const child of await view.readdir(from)) await write(childPath(from, child.name), child, path.join(dir, child.name));
   // Lower hardlinks whose first path came later in the walk: link them now, if that path
   // still holds the same file, and give the parent back its mtime.
   for (const [p, host, e] of lowerLinks) {

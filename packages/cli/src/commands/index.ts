@@ -1,4 +1,20 @@
 import {CatCommand} from './cat.js';
+import {CheckoutCommand} from './container/checkout.js';
+import {CommitCommand} from './container/commit.js';
+import {CpCommand} from './container/cp.js';
+import {CreateCommand} from './container/create.js';
+import {DiffCommand} from './container/diff.js';
+import {PsCommand} from './container/ps.js';
+import {RmCommand} from './container/rm.js';
+import {FsCatCommand} from './fs/cat.js';
+import {FsChmodCommand} from './fs/chmod.js';
+import {FsLnCommand} from './fs/ln.js';
+import {FsLsCommand} from './fs/ls.js';
+import {FsMkdirCommand} from './fs/mkdir.js';
+import {FsMvCommand} from './fs/mv.js';
+import {FsRmCommand} from './fs/rm.js';
+import {FsStatCommand} from './fs/stat.js';
+import {FsWriteCommand} from './fs/write.js';
 import {ImageInspectCommand} from './image/inspect.js';
 import {ImagesCommand} from './image/list.js';
 import {ImageRmCommand} from './image/rm.js';
@@ -21,4 +37,20 @@ export const commands = [
   LayerInspectCommand,
   LsCommand,
   CatCommand,
+  CreateCommand,
+  PsCommand,
+  RmCommand,
+  FsLsCommand,
+  FsCatCommand,
+  FsStatCommand,
+  FsWriteCommand,
+  FsRmCommand,
+  FsMkdirCommand,
+  FsMvCommand,
+  FsLnCommand,
+  FsChmodCommand,
+  CpCommand,
+  DiffCommand,
+  CommitCommand,
+  CheckoutCommand,
 ];

@@ -53,11 +53,11 @@ export class LsCommand extends BaseCommand {
   }
 }
 
-function listedEntry(e: ViewEntry): ListedEntry {
+export function listedEntry(e: ViewEntry): ListedEntry {
   return {name: e.name, kind: e.kind, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.size, ...(e.target !== undefined ? {target: e.target} : {})};
 }
 
-function renderLong(list: readonly ListedEntry[]): string {
+export function renderLong(list: readonly ListedEntry[]): string {
   return formatTable(list.map(e => [
     formatMode(e.kind, e.mode),
     `${e.uid}:${e.gid}`,
