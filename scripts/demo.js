@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // A short guided tour of strata, run by `npm run demo` after setup: a temporary store, a
-// small generated tree imported twice (the second time nothing new is stored), then a look
-// around. Each step prints the command it runs and its output; any failure exits non-zero.
+// small generated tree imported twice (the second time nothing new is stored), a look
+// around, then containers: an application layer stacked on the base, two containers
+// changed and diffed, one committed and checked out. Each step prints the command it runs and its output; any failure exits non-zero.
 // To extend the tour, add steps to STEPS.
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
@@ -36,7 +37,7 @@ function generateTree(dir) {
  * The tour. A step runs `strata ...args` (args may be a function of the results so far),
  * or `do` (a plain function, for changes outside strata, shown as `say` only).
  * `check(stdout, results)` throws when the output is not what the tour promises;
- * `as` keeps the step's stdout under that name for later steps.
+ * `as` keeps the step's stdout under that name for later steps; `input` is fed to stdin.
  */
 const STEPS = [
   {say: 'Create an empty store', args: ['init']},
@@ -57,6 +58,31 @@ const STEPS = [
   {say: 'Read through an image without extracting it', args: ['ls', 'demo:2', '/etc', '-l']},
   {say: '', args: ['cat', 'demo:2', '/etc/os-release'], check: out => expect(out, /VERSION=2/, 'demo:2 has the new file')},
   {say: '', args: ['cat', 'demo:1', '/etc/os-release'], check: out => expect(out, /VERSION=1/, 'demo:1 still has the old one')},
+  {say: 'Make an application layer (a config file and a script) outside strata', do: () => {
+    fs.mkdirSync(path.join(work, 'app', 'etc'), {recursive: true});
+    fs.mkdirSync(path.join(work, 'app', 'usr', 'local', 'bin'), {recursive: true});
+    fs.writeFileSync(path.join(work, 'app', 'etc', 'app.conf'), 'port=8080\n');
+    fs.writeFileSync(path.join(work, 'app', 'usr', 'local', 'bin', 'app'), '#!/bin/sh\necho hello\n', {mode: 0o755});
+  }},
+  {say: 'Stack it on demo:2: the image app:1 is demo:2\'s layer plus this one', args: ['import', 'app', '--on', 'demo:2', '--tag', 'app:1']},
+  {say: 'Create two containers on app:1: each is an empty writable layer, nothing is copied', args: ['create', 'app:1', '--name', 'web']},
+  {say: '', args: ['create', 'app:1', '--name', 'db']},
+  {say: '', args: ['ps']},
+  {say: 'Change files in web: a lower file is copied up, a deleted one leaves a whiteout', args: ['fs', 'web', 'write', '/etc/app.conf'], input: 'port=80\n'},
+  {say: '', args: ['fs', 'web', 'rm', '/etc/motd']},
+  {say: 'And in db: a new directory, and a file copied in from the host', args: ['fs', 'db', 'mkdir', '-p', '/var/lib/db']},
+  {say: '', args: ['cp', 'app/etc/app.conf', 'db:/var/lib/db/app.conf.orig']},
+  {say: 'What web changed in its image (parents of a change show as C)', args: ['diff', 'web'],
+    check: out => expect(out, /^C \/etc\nC \/etc\/app.conf\nD \/etc\/motd\n$/, 'web changed app.conf and deleted motd')},
+  {say: 'What db changed', args: ['diff', 'db'], check: out => expect(out, /A \/var\/lib\/db\/app.conf.orig/, 'db added a file')},
+  {say: 'One container against the other', args: ['diff', 'web', 'db']},
+  {say: 'The image itself is untouched', args: ['fs', 'web', 'cat', '/etc/app.conf'], check: out => expect(out, /port=80\n/, 'web sees its change')},
+  {say: '', args: ['cat', 'app:1', '/etc/app.conf'], check: out => expect(out, /port=8080/, 'app:1 still has the old file')},
+  {say: 'Commit web: its changes become a layer, and web:1 = app:1 + that layer', args: ['commit', 'web', '--tag', 'web:1', '--message', 'listen on port 80']},
+  {say: 'web:1 shows exactly what web showed', args: ['diff', 'web', 'web:1'], check: out => expect(out, /^$/, 'no difference')},
+  {say: 'Check web:1 out into a plain directory', args: ['checkout', 'web:1', 'web-root'],
+    check: () => expect(fs.readFileSync(path.join(work, 'web-root', 'etc', 'app.conf'), 'utf8'), /^port=80\n$/, 'the checkout has the committed file')},
+  {say: 'Three layers, one per step of the story, sharing every unchanged file', args: ['image', 'inspect', 'web:1']},
 ];
 
 function expect(out, re, what) {
@@ -80,8 +106,8 @@ function main() {
       continue;
     }
     const args = typeof step.args === 'function' ? step.args(results) : step.args;
-    console.log(`$ strata ${args.map(quote).join(' ')}`);
-    const r = spawnSync(STRATA, args, {cwd: work, encoding: 'utf8', env: {...process.env, STRATA_STORE: store, NO_COLOR: '1'}});
+    console.log(`$ ${step.input !== undefined ? `printf ${quote(step.input.replace(/\n/g, '\\n'))} | ` : ''}strata ${args.map(quote).join(' ')}`);
+    const r = spawnSync(STRATA, args, {cwd: work, encoding: 'utf8', input: step.input ?? '', env: {...process.env, STRATA_STORE: store, NO_COLOR: '1'}});
     process.stdout.write(r.stdout ?? '');
     process.stderr.write(r.stderr ?? '');
     if (r.status !== 0) throw new Error(`strata ${args.join(' ')} exited ${r.status ?? r.signal}`);

@@ -4,6 +4,7 @@ import {Command, Option, UsageError} from 'clipanion';
 import type {Store} from '@strata/store';
 import type {UnionView, ViewPath} from '@strata/union';
 import {importProgressBar, type ImportProgressBar} from '../../progress.js';
+import {formatBytes, plural} from '../../render.js';
 import {inView, splitViewArgument, viewPathArgument} from '../../viewArgs.js';
 import {BaseCommand} from '../BaseCommand.js';
 
@@ -60,7 +61,7 @@ export class CpCommand extends BaseCommand {
     } finally {
       bar.stop();
     }
-    this.print(this.json, {...report, from: this.from, to: this.to}, r => `copied ${r.files} files, ${r.dirs} directories, ${r.symlinks} symlinks, ${r.hardlinks} hardlinks (${r.bytes} bytes)\n`);
+    this.print(this.json, {...report, from: this.from, to: this.to}, r => `copied ${plural(r.files, 'file', 'files')} (${formatBytes(r.bytes)}), ${plural(r.dirs, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink', 'symlinks')}, ${plural(r.hardlinks, 'hardlink', 'hardlinks')}\n`);
     return 0;
   }
 }
