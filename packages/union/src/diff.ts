@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import {hashBytes, type Digest} from '@strata/store';
+import {hashBytes, type Digest, OPAQUE_MARKER, WHITEOUT_PREFIX} from '@strata/store';
 import type {UnionView} from './UnionView.js';
 import type {ViewEntry} from './ViewEntry.js';
 import {type ViewPath, ROOT, childPath} from './viewPath.js';
@@ -26,8 +26,9 @@ export async function diffViews(a: UnionView, b: UnionView): Promise<Change[]> {
 /** Compares the insides of two directories; true when anything below differs. */
 async function diffDir(a: UnionView, b: UnionView, dir: ViewPath, ea: ViewEntry, eb: ViewEntry, out: Change[]): Promise<boolean> {
   if (ea.tree && ea.tree === eb.tree) return false;
-  const left = new Map((await a.readdir(dir)).map(e => [e.name, e]));
-  const right = await b.readdir(dir);
+  const names = upperNames(a, b, eb);
+  const left = new Map((names ? await entriesOf(a, dir, names) : await a.readdir(dir)).map(e => [e.name, e]));
+  const right = names ? await entriesOf(b, dir, names) : await b.readdir(dir);
   let changed = false;
   for (const eb2 of right) {
     const p = childPath(dir, eb2.name);
@@ -56,6 +57,29 @@ async function diffDir(a: UnionView, b: UnionView, dir: ViewPath, ea: ViewEntry,
     out.push({kind: 'D', path: childPath(dir, name)});
   }
   return changed;
+}
+
+/**
+ * When `b` is a container over the very tree that `a` (an image view) shows, only the names
+ * its writable layer holds in this directory can differ (entries and whiteouts; an opaque
+ * directory hides everything below, so then every name counts): undefined for "all names".
+ * This keeps a container's diff proportional to its changes, however wide the directory.
+ */
+function upperNames(a: UnionView, b: UnionView, eb: ViewEntry): string[] | undefined {
+  if (a.upperRoot !== undefined || b.lowerRoot !== a.lowerRoot || eb.source !== 'upper' || !eb.hostPath) return undefined;
+  const names = fs.readdirSync(eb.hostPath);
+  if (names.includes(OPAQUE_MARKER)) return undefined;
+  return [...new Set(names.map(n => n.startsWith(WHITEOUT_PREFIX) ? n.slice(WHITEOUT_PREFIX.length) : n))];
+}
+
+/** The entries of `names` in `dir` that the view shows, found one by one. */
+async function entriesOf(view: UnionView, dir: ViewPath, names: readonly string[]): Promise<ViewEntry[]> {
+  const out: ViewEntry[] = [];
+  for (const name of names) {
+    const p = childPath(dir, name);
+    if (await view.exists(p)) out.push(await view.lstat(p));
+  }
+  return out;
 }
 
 async function added(view: UnionView, p: ViewPath, e: ViewEntry, out: Change[]): Promise<void> {
