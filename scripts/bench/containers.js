@@ -36,17 +36,22 @@ function* manyFiles(n, tag = '') {
   for (let i = 0; i < n; i++) yield [`d${Math.floor(i / perDir)}/f${i % perDir}`, `file ${i}${tag}\n`];
 }
 
-/** Median milliseconds of `runs` calls of `fn` (after one warm-up). */
-async function median(runs, fn) {
-  await fn(-1);
-  const times = [];
+/**
+ * Median milliseconds of `runs` calls of `big` and of `small`, taken in turn (after one
+ * warm-up each), so that the machine's noise falls on both alike.
+ */
+async function medians(runs, big, small) {
+  await big();
+  await small();
+  const times = [[], []];
   for (let i = 0; i < runs; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn(i);
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    for (const [k, fn] of [[0, big], [1, small]]) {
+      const t0 = process.hrtime.bigint();
+      await fn();
+      times[k].push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
+  return times.map(xs => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]);
 }
 
 const rows = [];
@@ -68,9 +73,7 @@ console.log(`setup: ${BIG.toLocaleString('en-US')}-file and 10-file images in ${
 
 // create (library)
 let n = 0;
-const createBig = await median(31, () => union.createContainer(store, {image: 'big:1', name: `cb${n++}`}));
-const createSmall = await median(31, () => union.createContainer(store, {image: 'small:1', name: `cs${n++}`}));
-report('create', createBig, createSmall);
+report('create', ...await medians(31, () => union.createContainer(store, {image: 'big:1', name: `c${n++}`}), () => union.createContainer(store, {image: 'small:1', name: `c${n++}`})));
 
 // diff with 10 changes: 10 files rewritten in 10 directories
 async function tenChanged(image) {
@@ -80,9 +83,8 @@ async function tenChanged(image) {
   return {c, view, base: await union.openImageView(store, c.image)};
 }
 const bigTen = await tenChanged('big:1'), smallTen = await tenChanged('small:1');
-const diffBig = await median(21, async () => { if ((await union.diffViews(bigTen.base, bigTen.view)).length !== 11) throw new Error("diff"); });
-const diffSmall = await median(21, async () => { if ((await union.diffViews(smallTen.base, smallTen.view)).length !== 11) throw new Error("diff"); });
-report('diff, 10 changes', diffBig, diffSmall);
+const diffOf = ten => async () => { if ((await union.diffViews(ten.base, ten.view)).length !== 11) throw new Error('diff'); };
+report('diff, 10 changes', ...await medians(21, diffOf(bigTen), diffOf(smallTen)));
 
 // commit of 1 changed file
 async function oneChanged(image) {
@@ -92,9 +94,7 @@ async function oneChanged(image) {
   return c;
 }
 const bigOne = await oneChanged('big:1'), smallOne = await oneChanged('small:1');
-const commitBig = await median(11, () => union.commitContainer(store, bigOne));
-const commitSmall = await median(11, () => union.commitContainer(store, smallOne));
-report('commit, 1 changed file', commitBig, commitSmall);
+report('commit, 1 changed file', ...await medians(11, () => union.commitContainer(store, bigOne), () => union.commitContainer(store, smallOne)));
 
 // stat through 1, 10, 100 and 1000 layers: layer i adds /l<i>; stat the bottom layer's file
 t0 = Date.now();
@@ -124,7 +124,7 @@ function cliCreate(image) {
     if (r.status !== 0) throw new Error(r.stderr);
   };
 }
-report('strata create (CLI)', await median(9, cliCreate('big:1')), await median(9, cliCreate('small:1')));
+report('strata create (CLI)', ...await medians(9, cliCreate('big:1'), cliCreate('small:1')));
 
 console.log('\n| benchmark | measured | reference | ratio |\n|---|---:|---:|---:|');
 for (const r of rows) console.log(`| ${r.join(' | ')} |`);
