@@ -32,6 +32,6 @@ const FS_OPS = new Set(['ls', 'cat', 'stat', 'write', 'rm', 'mkdir', 'mv', 'ln',
 export function containerFirst(argv: readonly string[]): string[] {
   const [fs, container, op, ...rest] = argv;
   if (fs === 'fs' && container !== undefined && op !== undefined && !FS_OPS.has(container) && !container.startsWith('-') && FS_OPS.has(op))
-    return [fs, op, container, ...rest];
+    return rest.includes('--help') || rest.includes('-h') ? [fs, op, '--help'] : [fs, op, container, ...rest];
   return [...argv];
 }

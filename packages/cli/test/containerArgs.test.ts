@@ -11,6 +11,7 @@ test('fs takes the container before or after the operation', t => {
   t.deepEqual(containerFirst(['fs', 'web', 'ls', '/etc', '-l']), ['fs', 'ls', 'web', '/etc', '-l']);
   t.deepEqual(containerFirst(['fs', 'ls', 'web', '/etc']), ['fs', 'ls', 'web', '/etc']);
   t.deepEqual(containerFirst(['fs', '--help']), ['fs', '--help']);
+  t.deepEqual(containerFirst(['fs', 'web', 'write', '--help']), ['fs', 'write', '--help']);
   t.deepEqual(containerFirst(['cp', 'web', 'ls']), ['cp', 'web', 'ls']);
 });
 
