@@ -192,9 +192,10 @@ export class UnionView {
     const upper = this.writable('link', p);
     const src = await this.resolve(existing, false, 'link');
     const entry = this.existing(src, 'link', existing);
-    if (entry.kind === 'dir') throw fsError('EPERM', 'link', existing);
+    // link(2) looks up the new name before it checks the old one's type (fs/namei.c do_linkat).
     const dst = await this.resolve(p, false, 'link');
     if (dst.entry) throw fsError('EEXIST', 'link', p);
+    if (entry.kind === 'dir') throw fsError('EPERM', 'link', existing);
     const name = this.creatableName(dst, 'link', p);
     const srcHost = await this.copyUp(src, upper);
     const host = path.join(await this.ensureUpperDir(dst.parts.slice(0, -1), upper), name);

@@ -141,7 +141,7 @@ export const CASES: readonly Case[] = [
   {title: 'writing one lower hardlink copies up only that name', layers: [{'/a': 'x', '/b': {link: '/a'}}],
     steps: [[['write', '/a', 'y']], [['read', '/a'], ok('y')], [['read', '/b'], ok('x')]]},
   {title: 'link refuses directories and existing names', layers: [{'/a': 'x', '/d': DIR}],
-    steps: [[['link', '/d', '/e'], err('EPERM')], [['link', '/a', '/d'], err('EEXIST')], [['link', '/missing', '/m'], err('ENOENT')]]},
+    steps: [[['link', '/d', '/e'], err('EPERM')], [['link', '/a', '/d'], err('EEXIST')], [['link', '/d', '/a'], err('EEXIST')], [['link', '/missing', '/m'], err('ENOENT')]]},
 ];
 
 /** Registers every case for one kind of subject. */
