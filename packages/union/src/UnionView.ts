@@ -223,14 +223,20 @@ export class UnionView {
    */
   async rename(from: ViewPath, to: ViewPath): Promise<void> {
     const upper = this.writable('rename', from);
+    // rename(2)'s order (fs/namei.c do_renameat2): both parents, then the old name, then
+    // ancestry, then "same file" (a no-op), then the types of the two names.
     const src = await this.resolve(from, false, 'rename');
+    const dst = await this.resolve(to, false, 'rename');
     const entry = this.existing(src, 'rename', from);
     if (src.parts.length === 0) throw fsError('EPERM', 'rename', from);
-    const dst = await this.resolve(to, false, 'rename');
     const srcKey = src.parts.join('/'), dstKey = dst.parts.join('/');
     if (srcKey === dstKey) return;
     if (dstKey.startsWith(`${srcKey}/`)) throw fsError('EINVAL', 'rename', to);
+    if (srcKey.startsWith(`${dstKey}/`) || dst.parts.length === 0) throw fsError('ENOTEMPTY', 'rename', to);
     const name = this.creatableName(dst, 'rename', to);
+    // Two links of one upper file: rename(2) leaves both. Lower links are separate files
+    // in a view (a copy-up breaks them), as overlayfs without its inode index shows them.
+    if (entry.source === 'upper' && dst.entry?.source === 'upper' && entry.ino === dst.entry.ino && entry.kind !== 'dir') return;
     if (dst.entry) {
       if (entry.kind === 'dir' && dst.entry.kind !== 'dir') throw fsError('ENOTDIR', 'rename', to);
       if (entry.kind !== 'dir' && dst.entry.kind === 'dir') throw fsError('EISDIR', 'rename', to);
