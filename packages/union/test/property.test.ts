@@ -30,17 +30,19 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   {arbitrary: fc.tuple(fc.constant('mkdir' as const), path), weight: 3},
   {arbitrary: fc.tuple(fc.constant('rm' as const), path), weight: 2},
   {arbitrary: fc.tuple(fc.constant('rmr' as const), path), weight: 2},
-  {arbitrary: fc.tuple(fc.constant('rename' as const), path, path), weight: 4},
+  {arbitrary: fc.tuple(fc.constant('rename' as const), path, path), weight: 3},
+  {arbitrary: fc.tuple(fc.constant('rename' as const), fc.constantFrom('/d1', '/d2', '/d3', '/f2', '/d1/sub', '/d4'), path), weight: 2},
   {arbitrary: fc.tuple(fc.constant('symlink' as const), fc.constantFrom('f1', '/d1', '../d1/x', '/none', 'd1/sub', '../../..', 'n'), path), weight: 2},
   {arbitrary: fc.tuple(fc.constant('link' as const), path, path), weight: 2},
   {arbitrary: fc.tuple(fc.constant('chmod' as const), path, fc.constantFrom(0o600, 0o755, 0o700, 0o640)), weight: 2},
 );
 
-const RUNS = 60;
-const SEED = 20261128;
+// Fixed, so CI is repeatable; set STRATA_PROPERTY_SEED / STRATA_PROPERTY_RUNS to explore further.
+const RUNS = Number(process.env.STRATA_PROPERTY_RUNS ?? 40);
+const SEED = Number(process.env.STRATA_PROPERTY_SEED ?? 20261128);
 
 test('random operation sequences leave the strata view and kernel overlayfs identical', async t => {
-  t.timeout(120_000);
+  t.timeout(Math.max(120_000, RUNS * 3000));
   const lowers = overlayLowers(t, STACK);
   const store = await openTempStore(t);
   const {image} = await putImageOf(t, store, STACK);
@@ -61,7 +63,7 @@ test('random operation sequences leave the strata view and kernel overlayfs iden
   }), {seed: SEED, numRuns: RUNS, includeErrorInReport: true});
   // The sequences must exercise the interesting paths, or the property proves little.
   t.true(exdev >= 5, `only ${exdev} lower-directory renames`);
-  t.true(failures > steps / 10 && failures < steps / 2, `${failures} of ${steps} steps failed`);
+  t.true(failures > steps / 10 && failures < steps * 0.75, `${failures} of ${steps} steps failed`);
   t.log(`${RUNS} sequences, ${steps} steps (${failures} refused alike), ${exdev} lower-directory renames`);
 });
 
