@@ -146,9 +146,11 @@ export class UnionView {
       return;
     }
     const name = this.creatableName(loc, 'open', p);
-    const host = path.join(await this.ensureUpperDir(loc.parts.slice(0, -1), upper), name);
+    const parent = await this.ensureUpperDir(loc.parts.slice(0, -1), upper);
+    const host = path.join(parent, name);
     this.clearWhiteout(host);
-    write(host);
+    if (entry) keepTimes(parent, () => write(host));
+    else write(host);
     if (entry) {
       applyMeta(host, entry);
       fs.utimesSync(host, new Date(), new Date());
@@ -415,9 +417,10 @@ export class UnionView {
     for (const name of parts) {
       const step = await this.step(state, name);
       if (!step.entry || step.entry.kind !== 'dir') throw fsError('ENOENT', 'mkdir', joinParts(parts));
+      const parent = host;
       host = path.join(host, name);
       if (step.entry.source === 'lower') {
-        fs.mkdirSync(host);
+        keepTimes(parent, () => fs.mkdirSync(host));
         applyMeta(host, step.entry);
       }
       state = {upper: host, lower: step.inside!.lower};
@@ -430,8 +433,11 @@ export class UnionView {
     const entry = loc.entry!;
     if (entry.source === 'upper') return entry.hostPath!;
     if (loc.parts.length === 0) return this.ensureUpperDir([], upper);
-    const host = path.join(await this.ensureUpperDir(loc.parts.slice(0, -1), upper), entry.name);
+    const parent = await this.ensureUpperDir(loc.parts.slice(0, -1), upper);
+    const host = path.join(parent, entry.name);
+    const before = fs.statSync(parent);
     await this.materialise(entry, host);
+    fs.utimesSync(parent, before.atime, before.mtime);
     return host;
   }
 
@@ -505,6 +511,17 @@ export class UnionView {
   private clearWhiteout(host: string): void {
     fs.rmSync(path.join(path.dirname(host), WHITEOUT_PREFIX + path.basename(host)), {force: true});
   }
+}
+
+/**
+ * Runs a copy-up step inside an upper directory and puts the directory's times back:
+ * a copy-up is no change to the directory, and overlayfs restores them too
+ * (fs/overlayfs/copy_up.c, "restore timestamps on parent").
+ */
+function keepTimes(dirHost: string, fn: () => void): void {
+  const before = fs.statSync(dirHost);
+  fn();
+  fs.utimesSync(dirHost, before.atime, before.mtime);
 }
 
 /** Gives a host entry the metadata of a view entry. */
