@@ -213,7 +213,7 @@ export class UnionView {
     const upper = this.writable('rm', p);
     const loc = await this.resolve(p, false, 'rm');
     const entry = this.existing(loc, 'rm', p);
-    if (loc.parts.length === 0) throw fsError('EPERM', 'rm', p);
+    if (loc.parts.length === 0) throw fsError('EBUSY', 'rm', p); // rmdir(2) of a root
     if (entry.kind === 'dir' && !options.recursive && (await this.list(loc.inside!)).length > 0) throw fsError('ENOTEMPTY', 'rmdir', p);
     await this.erase(loc, upper);
   }
@@ -230,7 +230,7 @@ export class UnionView {
     const src = await this.resolve(from, false, 'rename');
     const dst = await this.resolve(to, false, 'rename');
     const entry = this.existing(src, 'rename', from);
-    if (src.parts.length === 0) throw fsError('EPERM', 'rename', from);
+    if (src.parts.length === 0) throw fsError('EBUSY', 'rename', from);
     const srcKey = src.parts.join('/'), dstKey = dst.parts.join('/');
     if (srcKey === dstKey) return;
     if (dstKey.startsWith(`${srcKey}/`)) throw fsError('EINVAL', 'rename', to);

@@ -83,6 +83,8 @@ export const CASES: readonly Case[] = [
     steps: [[['write', '/n', 'n']], [['rm', '/n']], [['lstat', '/n'], err('ENOENT')], [['readdir', '/'], ok(['b'])]]},
   {title: 'removing a non-empty directory needs recursion', layers: [{'/d/x': 'x', '/d/e/y': 'y'}],
     steps: [[['rm', '/d'], err('ENOTEMPTY')], [['rmr', '/d']], [['lstat', '/d'], err('ENOENT')], [['read', '/d/e/y'], err('ENOENT')]]},
+  {title: 'the root cannot be removed or renamed', layers: [{'/a': 'a'}],
+    steps: [[['rm', '/'], err('EBUSY')], [['rename', '/', '/x'], err('EBUSY')], [['readdir', '/'], ok(['a'])]]},
   {title: 'a lower directory whose entries were all removed is empty and can be removed', layers: [{'/d/x': 'x'}],
     steps: [[['rm', '/d/x']], [['readdir', '/d'], ok([])], [['rm', '/d']], [['lstat', '/d'], err('ENOENT')]]},
   {title: 'a directory made where a lower one was removed is opaque', layers: [{'/d/x': 'x', '/d/e/y': 'y'}],

@@ -67,6 +67,7 @@ while (my $line = <STDIN>) {
     $ok = rename($a[0], $a[1]);
     if (!$ok && $!{EXDEV}) { $ok = movetree($a[0], $a[1]); $exdev++ if $ok; }
   }
+  elsif ($op eq 'rename0') { $ok = rename($a[0], $a[1]); }
   elsif ($op eq 'symlink') { $ok = symlink($a[0], $a[1]); }
   elsif ($op eq 'link') { $ok = link($a[0], $a[1]); }
   elsif ($op eq 'chmod') { $ok = chmod($a[1] + 0, $a[0]); }
@@ -112,7 +113,12 @@ export function overlayLowers(t: ExecutionContext, stack: readonly LayerSpec[]):
  * Subject. redirect_dir, index and metacopy are off (the kernel defaults here, stated so
  * a different default cannot change the comparison). Unmounted when the test ends.
  */
-export async function kernelSubject(t: ExecutionContext, lowers: readonly string[]): Promise<Subject> {
+export interface KernelSubject extends Subject {
+  /** rename(2) alone, with no EXDEV fallback. */
+  renameNoFallback(from: string, to: string): Promise<Outcome>;
+}
+
+export async function kernelSubject(t: ExecutionContext, lowers: readonly string[]): Promise<KernelSubject> {
   requireOverlay();
   const base = tempDir(t, 'strata-overlay-');
   const [upper, work, merged] = ['upper', 'work', 'merged'].map(n => path.join(base, n)) as [string, string, string];
@@ -164,5 +170,9 @@ export async function kernelSubject(t: ExecutionContext, lowers: readonly string
       }
     },
     tree: async () => hostTree(merged),
+    async renameNoFallback(from: string, to: string): Promise<Outcome> {
+      const [status, value = ''] = (await ask('rename0', [from, to])).split(' ');
+      return status === 'err' ? {err: value} : {ok: null};
+    },
   };
 }
