@@ -84,3 +84,13 @@ test('the diff of a container lists its changes with their parents as C', async 
     'A /new', 'A /new/f', 'C /opt', 'A /opt/conf', 'A /opt/h3', 'C /var', 'C /var/log', 'D /var/log/a', 'A /var/log/new',
   ]);
 });
+
+test('a container\'s changes reach neither its image nor another container of it', async t => {
+  const {store, image, view} = await containerFrom(t, BASE);
+  const other = await openContainerView(store, await createContainer(store, {image}));
+  const before = await snapshot(other);
+  await change(view);
+  t.deepEqual(await snapshot(other), before);
+  t.deepEqual(await snapshot(await openImageView(store, image)), before);
+  t.notDeepEqual(await snapshot(view), before);
+});
