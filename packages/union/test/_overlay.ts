@@ -114,6 +114,8 @@ export function overlayLowers(t: ExecutionContext, stack: readonly LayerSpec[]):
  * a different default cannot change the comparison). Unmounted when the test ends.
  */
 export interface KernelSubject extends Subject {
+  /** Stops the driver and unmounts (also done when the test ends). */
+  close(): Promise<void>;
   /** rename(2) alone, with no EXDEV fallback. */
   renameNoFallback(from: string, to: string): Promise<Outcome>;
 }
@@ -130,11 +132,13 @@ export async function kernelSubject(t: ExecutionContext, lowers: readonly string
   const exited = new Promise<void>(resolve => driver.on('close', () => resolve()));
   let stderr = '';
   driver.stderr.setEncoding('utf8').on('data', d => { stderr += d; });
-  t.teardown(async () => {
+  let closed: Promise<void> | undefined;
+  const close = () => closed ??= (async () => {
     driver.stdin.end();
     await exited;
     if (spawnSync('umount', [merged]).status !== 0) run('umount', ['-l', merged]);
-  });
+  })();
+  t.teardown(close);
   const answers = createInterface({input: driver.stdout})[Symbol.asyncIterator]();
   let queue = Promise.resolve();
   const ask = (op: string, args: readonly string[]): Promise<string> => {
@@ -170,6 +174,7 @@ export async function kernelSubject(t: ExecutionContext, lowers: readonly string
       }
     },
     tree: async () => hostTree(merged),
+    close,
     async renameNoFallback(from: string, to: string): Promise<Outcome> {
       const [status, value = ''] = (await ask('rename0', [from, to])).split(' ');
       return status === 'err' ? {err: value} : {ok: null};

@@ -38,7 +38,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 );
 
 // Fixed, so CI is repeatable; set STRATA_PROPERTY_SEED / STRATA_PROPERTY_RUNS to explore further.
-const RUNS = Number(process.env.STRATA_PROPERTY_RUNS ?? 40);
+const RUNS = Number(process.env.STRATA_PROPERTY_RUNS ?? 30);
 const SEED = Number(process.env.STRATA_PROPERTY_SEED ?? 20261128);
 
 test('random operation sequences leave the strata view and kernel overlayfs identical', async t => {
@@ -50,16 +50,20 @@ test('random operation sequences leave the strata view and kernel overlayfs iden
   await fc.assert(fc.asyncProperty(fc.array(step, {minLength: 1, maxLength: 14}), async sequence => {
     const strata = strataSubject(await openContainerView(store, await createContainer(store, {image})));
     const kernel = await kernelSubject(t, lowers);
-    for (const s of sequence) {
-      const [want, got] = [await kernel.run(s), await strata.run(s)];
-      steps++;
-      if ('err' in want) failures++;
-      if (!sameOutcome(want, got)) throw new Error(`${JSON.stringify(s)}: kernel ${JSON.stringify(want)}, strata ${JSON.stringify(got)}`);
+    try {
+      for (const s of sequence) {
+        const [want, got] = [await kernel.run(s), await strata.run(s)];
+        steps++;
+        if ('err' in want) failures++;
+        if (!sameOutcome(want, got)) throw new Error(`${JSON.stringify(s)}: kernel ${JSON.stringify(want)}, strata ${JSON.stringify(got)}`);
+      }
+      exdev += kernel.exdevFallbacks;
+      const [want, got] = [await kernel.tree(), await strata.tree()];
+      if (JSON.stringify(sorted(want)) !== JSON.stringify(sorted(got)))
+        throw new Error(`merged trees differ:\n${diffTrees(want, got)}`);
+    } finally {
+      await kernel.close();
     }
-    exdev += kernel.exdevFallbacks;
-    const [want, got] = [await kernel.tree(), await strata.tree()];
-    if (JSON.stringify(sorted(want)) !== JSON.stringify(sorted(got)))
-      throw new Error(`merged trees differ:\n${diffTrees(want, got)}`);
   }), {seed: SEED, numRuns: RUNS, includeErrorInReport: true});
   // The sequences must exercise the interesting paths, or the property proves little.
   t.true(exdev >= 5, `only ${exdev} lower-directory renames`);
