@@ -146,9 +146,11 @@ export class UnionView {
       return;
     }
     const name = this.creatableName(loc, 'open', p);
-    const host = path.join(await this.ensureUpperDir(loc.parts.slice(0, -1), upper), name);
+    const parent = await this.ensureUpperDir(loc.parts.slice(0, -1), upper);
+    const host = path.join(parent, name);
     this.clearWhiteout(host);
-    write(host);
+    if (entry) keepTimes(parent, () => write(host));
+    else write(host);
     if (entry) {
       applyMeta(host, entry);
       fs.utimesSync(host, new Date(), new Date());
@@ -192,9 +194,10 @@ export class UnionView {
     const upper = this.writable('link', p);
     const src = await this.resolve(existing, false, 'link');
     const entry = this.existing(src, 'link', existing);
-    if (entry.kind === 'dir') throw fsError('EPERM', 'link', existing);
+    // link(2) looks up the new name before it checks the old one's type (fs/namei.c do_linkat).
     const dst = await this.resolve(p, false, 'link');
     if (dst.entry) throw fsError('EEXIST', 'link', p);
+    if (entry.kind === 'dir') throw fsError('EPERM', 'link', existing);
     const name = this.creatableName(dst, 'link', p);
     const srcHost = await this.copyUp(src, upper);
     const host = path.join(await this.ensureUpperDir(dst.parts.slice(0, -1), upper), name);
@@ -210,7 +213,7 @@ export class UnionView {
     const upper = this.writable('rm', p);
     const loc = await this.resolve(p, false, 'rm');
     const entry = this.existing(loc, 'rm', p);
-    if (loc.parts.length === 0) throw fsError('EPERM', 'rm', p);
+    if (loc.parts.length === 0) throw fsError('EBUSY', 'rm', p); // rmdir(2) of a root
     if (entry.kind === 'dir' && !options.recursive && (await this.list(loc.inside!)).length > 0) throw fsError('ENOTEMPTY', 'rmdir', p);
     await this.erase(loc, upper);
   }
@@ -222,14 +225,20 @@ export class UnionView {
    */
   async rename(from: ViewPath, to: ViewPath): Promise<void> {
     const upper = this.writable('rename', from);
+    // rename(2)'s order (fs/namei.c do_renameat2): both parents, then the old name, then
+    // ancestry, then "same file" (a no-op), then the types of the two names.
     const src = await this.resolve(from, false, 'rename');
-    const entry = this.existing(src, 'rename', from);
-    if (src.parts.length === 0) throw fsError('EPERM', 'rename', from);
     const dst = await this.resolve(to, false, 'rename');
+    const entry = this.existing(src, 'rename', from);
+    if (src.parts.length === 0) throw fsError('EBUSY', 'rename', from);
     const srcKey = src.parts.join('/'), dstKey = dst.parts.join('/');
     if (srcKey === dstKey) return;
     if (dstKey.startsWith(`${srcKey}/`)) throw fsError('EINVAL', 'rename', to);
+    if (srcKey.startsWith(`${dstKey}/`) || dst.parts.length === 0) throw fsError('ENOTEMPTY', 'rename', to);
     const name = this.creatableName(dst, 'rename', to);
+    // Two links of one upper file: rename(2) leaves both. Lower links are separate files
+    // in a view (a copy-up breaks them), as overlayfs without its inode index shows them.
+    if (entry.source === 'upper' && dst.entry?.source === 'upper' && entry.ino === dst.entry.ino && entry.kind !== 'dir') return;
     if (dst.entry) {
       if (entry.kind === 'dir' && dst.entry.kind !== 'dir') throw fsError('ENOTDIR', 'rename', to);
       if (entry.kind !== 'dir' && dst.entry.kind === 'dir') throw fsError('EISDIR', 'rename', to);
@@ -408,9 +417,10 @@ export class UnionView {
     for (const name of parts) {
       const step = await this.step(state, name);
       if (!step.entry || step.entry.kind !== 'dir') throw fsError('ENOENT', 'mkdir', joinParts(parts));
+      const parent = host;
       host = path.join(host, name);
       if (step.entry.source === 'lower') {
-        fs.mkdirSync(host);
+        keepTimes(parent, () => fs.mkdirSync(host));
         applyMeta(host, step.entry);
       }
       state = {upper: host, lower: step.inside!.lower};
@@ -423,8 +433,11 @@ export class UnionView {
     const entry = loc.entry!;
     if (entry.source === 'upper') return entry.hostPath!;
     if (loc.parts.length === 0) return this.ensureUpperDir([], upper);
-    const host = path.join(await this.ensureUpperDir(loc.parts.slice(0, -1), upper), entry.name);
+    const parent = await this.ensureUpperDir(loc.parts.slice(0, -1), upper);
+    const host = path.join(parent, entry.name);
+    const before = fs.statSync(parent);
     await this.materialise(entry, host);
+    fs.utimesSync(parent, before.atime, before.mtime);
     return host;
   }
 
@@ -498,6 +511,17 @@ export class UnionView {
   private clearWhiteout(host: string): void {
     fs.rmSync(path.join(path.dirname(host), WHITEOUT_PREFIX + path.basename(host)), {force: true});
   }
+}
+
+/**
+ * Runs a copy-up step inside an upper directory and puts the directory's times back:
+ * a copy-up is no change to the directory, and overlayfs restores them too
+ * (fs/overlayfs/copy_up.c, "restore timestamps on parent").
+ */
+function keepTimes(dirHost: string, fn: () => void): void {
+  const before = fs.statSync(dirHost);
+  fn();
+  fs.utimesSync(dirHost, before.atime, before.mtime);
 }
 
 /** Gives a host entry the metadata of a view entry. */

@@ -3,7 +3,7 @@
  * view and a kernel overlayfs mount to the same expectations.
  */
 export type UnionErrorCode =
-  | 'ENOENT' | 'ENOTDIR' | 'EISDIR' | 'EEXIST' | 'ENOTEMPTY' | 'EINVAL' | 'ELOOP' | 'EPERM' | 'EROFS'
+  | 'ENOENT' | 'ENOTDIR' | 'EISDIR' | 'EEXIST' | 'ENOTEMPTY' | 'EINVAL' | 'ELOOP' | 'EPERM' | 'EROFS' | 'EBUSY'
   | 'UNKNOWN_CONTAINER' | 'AMBIGUOUS_ID' | 'NAME_TAKEN' | 'BAD_NAME' | 'ESCAPE' | 'UNKNOWN_VIEW';
 
 const DESCRIPTIONS: Partial<Record<UnionErrorCode, string>> = {
@@ -16,6 +16,7 @@ const DESCRIPTIONS: Partial<Record<UnionErrorCode, string>> = {
   ELOOP: 'too many levels of symbolic links',
   EPERM: 'operation not permitted',
   EROFS: 'read-only view',
+  EBUSY: 'resource busy or locked',
 };
 
 export class UnionError extends Error {
