@@ -15,10 +15,11 @@ export const FORMAT_VERSION = 1;
 
 /**
  * Blobs up to this size live inline in LevelDB, larger ones as files under objects/.
- * Measured by `pnpm bench inline` (docs/benchmarks.md): below ~64 KiB one object file
- * (create, write, fsync, rename) costs far more than the LevelDB write of the same bytes.
+ * Measured by `npm run bench -- inline` (docs/benchmarks.md): writing and reading a blob
+ * inline costs less than an object file up to 16 KiB and more from 32 KiB on, where
+ * LevelDB's compactions rewrite the bytes while an object file is written once.
  */
-export const INLINE_MAX = 64 * 1024;
+export const INLINE_MAX = 16 * 1024;
 
 /** Files up to this size are read into memory whole (one read, hash, write only if new). */
 const READ_WHOLE_MAX = 64 * 1024 * 1024;
@@ -54,6 +55,8 @@ export interface OpenOptions {
   readonly create?: boolean;
   /** How long to wait for another strata process to let go of the store, in ms. */
   readonly lockTimeoutMs?: number;
+  /** Overrides `INLINE_MAX` for this handle; for benchmarks and tests that need both paths. */
+  readonly inlineMax?: number;
 }
 
 type LevelDB = Level<string, Buffer>;
@@ -91,7 +94,7 @@ export class Store {
   private readonly madeDirs = new Set<string>();
   private readonly counters = {objects: 0, blobBytes: 0};
 
-  private constructor(readonly dir: string, readonly db: LevelDB) {}
+  private constructor(readonly dir: string, readonly db: LevelDB, private readonly inlineMax: number) {}
 
   /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED. */
   static async open(dir: string, options: OpenOptions = {}): Promise<Store> {
@@ -125,7 +128,7 @@ export class Store {
     if (format > FORMAT_VERSION)
       throw new StoreError('STORE_VERSION', `the store at ${dir} has format ${format}; this strata reads format ${FORMAT_VERSION} and older`);
     const db = await openLevel(path.join(dir, 'index'), options.lockTimeoutMs ?? lockTimeoutFromEnv());
-    return new Store(dir, db);
+    return new Store(dir, db, options.inlineMax ?? INLINE_MAX);
   }
 
   /** Flushes pending writes and lets go of the lock. */
@@ -161,7 +164,7 @@ export class Store {
 
   private async putHashedBlob(d: Digest, data: Buffer): Promise<void> {
     if (await this.hasBlob(d)) return;
-    if (data.length <= INLINE_MAX) {
+    if (data.length <= this.inlineMax) {
       this.queue(KEY.blob + d, Buffer.concat([Buffer.of(0), data]), data.length);
     } else {
       const tmp = this.tmpPath('blob');
@@ -219,7 +222,7 @@ export class Store {
     const digest = hasher.digest();
     if (await this.hasBlob(digest)) {
       await fs.rm(tmp, {force: true});
-    } else if (size <= INLINE_MAX) {
+    } else if (size <= this.inlineMax) {
       this.queue(KEY.blob + digest, Buffer.concat([Buffer.of(0), await fs.readFile(tmp)]), size);
       await fs.rm(tmp, {force: true});
     } else {
