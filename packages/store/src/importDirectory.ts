@@ -1,4 +1,4 @@
-import {type Dirent, type Stats, lstatSync, readdirSync, readlinkSync} from 'node:fs';
+import {type Dirent, type Stats, lstatSync, readdirSync, readlinkSync, statSync} from 'node:fs';
 import * as path from 'node:path';
 import type {Digest} from './digest.js';
 import {StoreError} from './errors.js';
@@ -38,7 +38,7 @@ export async function importDirectory(store: Store, dir: string, options: Direct
   const files: FileJob[] = [];
   let rootStat: Stats;
   try {
-    rootStat = lstatSync(dir);
+    rootStat = statSync(dir); // the source may be a symlink to the directory, as `tar -C` allows
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && options.allowMissing) return finishImport(store, builder, options, before);
     throw sourceError(err, dir);
