@@ -83,3 +83,26 @@ export function run(cmd: string, args: readonly string[], input?: Buffer): Buffe
 export function needRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('this test needs root (chown, mknod); CI runs as root');
 }
+
+export const T = 1_700_000_000;
+
+/** A directory with every kind directory import stores, owners and odd modes included. */
+export async function richDir(dir: string): Promise<void> {
+  needRoot();
+  await writeTree(dir, {'a.txt': 'alpha', 'sub/b.txt': 'beta', 'sub/deeper/c.bin': '\x00\x01\xff', 'empty': null, 'zero': ''});
+  await fs.symlink('a.txt', path.join(dir, 'link'));
+  await fs.symlink('/nowhere/at/all', path.join(dir, 'sub', 'dangling'));
+  await fs.link(path.join(dir, 'sub', 'b.txt'), path.join(dir, 'b-again'));
+  run('mkfifo', [path.join(dir, 'pipe')]);
+  await fs.chmod(path.join(dir, 'a.txt'), 0o4755);
+  await fs.chmod(path.join(dir, 'sub', 'deeper'), 0o2750);
+  await fs.chmod(path.join(dir, 'empty'), 0o1777);
+  await fs.chmod(path.join(dir, 'zero'), 0o600);
+  await fs.chown(path.join(dir, 'sub', 'b.txt'), 1000, 2000);
+  await fs.lchown(path.join(dir, 'link'), 33, 44);
+  await fs.chown(path.join(dir, 'pipe'), 7, 8);
+  for (const p of ['a.txt', 'sub/b.txt', 'sub/deeper/c.bin', 'sub/deeper', 'sub', 'empty', 'zero', 'pipe', '.'])
+    await fs.utimes(path.join(dir, p), T + 0.75, T + 0.75); // fractions are dropped: tar's whole seconds
+  await fs.lutimes(path.join(dir, 'link'), T - 10, T - 10);
+}
+
