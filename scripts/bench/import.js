@@ -6,17 +6,23 @@
 // Inputs, generated once under .bench/import/: "tree" (20,000 files, ~300 MB: many small
 // files and a few large) and "file" (one 1 GiB file). All inputs are in the page cache
 // (written just before), so the figures compare CPU and write paths, not a cold disk.
-// Usage: npm run bench -- import [tree|file ...] [--runs N]
+// With --compare DIR, also runs the store package built in another checkout DIR (e.g. an
+// older commit) in the same loop, for a before/after figure under the same load.
+// Usage: npm run bench -- import [tree|file ...] [--runs N] [--compare DIR]
 import {spawnSync} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import * as fs from 'node:fs/promises';
+import {loadavg} from 'node:os';
 import * as path from 'node:path';
 import {fmtBytes, scratch, store as S, time} from './_common.js';
 
 const argv = process.argv.slice(2);
 const runsAt = argv.indexOf('--runs');
 const RUNS = runsAt >= 0 ? Number(argv.splice(runsAt, 2)[1]) : 3;
+const compareAt = argv.indexOf('--compare');
+const compareDir = compareAt >= 0 ? argv.splice(compareAt, 2)[1] : undefined;
 const only = argv.length > 0 ? argv : ['tree', 'file'];
+const other = compareDir && await import(path.resolve(compareDir, 'packages', 'store', 'dist', 'src', 'index.js'));
 
 const base = await scratch('import');
 const has = prog => spawnSync('sh', ['-c', `command -v ${prog}`]).status === 0;
@@ -79,7 +85,7 @@ function sh(cmd) {
   if (r.status !== 0) throw new Error(`bench: "${cmd}" failed (exit ${r.status})`);
 }
 
-async function strataImport(dir) {
+async function strataImport(dir, S) {
   const storeDir = path.join(base, 'store');
   await fs.rm(storeDir, {recursive: true, force: true});
   const first = await time(async () => {
@@ -111,16 +117,18 @@ async function ostreeCommit(dir) {
 const median = xs => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const rate = (bytes, s) => `${(bytes / s / 1e6).toFixed(0).padStart(5)} MB/s`;
 
+console.log(`load average at start: ${loadavg().map(l => l.toFixed(1)).join(' ')} (2 cores here: above ~2, other work shares the CPU)`);
 console.log(`strata import vs references, ${S.hashBackend()} BLAKE3, median of ${RUNS} runs (node ${process.version})`);
 for (const name of only) {
   const dir = await generate(name, name === 'tree' ? makeTree : makeFile);
   const {bytes, files} = await du(dir);
   sh(`tar -cf - -C '${dir}' . >/dev/null`); // into the page cache
-  const ref = [], st = [], again = [], os = [];
+  const ref = [], st = [], again = [], os = [], cmp = [], cmpAgain = [];
   for (let i = 0; i < RUNS; i++) {
     ref.push((await time(() => sh(`tar -cf - -C '${dir}' . | b3sum >/dev/null`))).seconds);
-    const s = await strataImport(dir);
+    const s = await strataImport(dir, S);
     st.push(s.seconds); again.push(s.again);
+    if (other) { const c = await strataImport(dir, other); cmp.push(c.seconds); cmpAgain.push(c.again); }
     if (haveOstree) os.push((await ostreeCommit(dir)).seconds);
   }
   const [r, s, a] = [median(ref), median(st), median(again)];
@@ -128,8 +136,14 @@ for (const name of only) {
   console.log(`  tar | b3sum          ${r.toFixed(2).padStart(6)} s ${rate(bytes, r)}`);
   console.log(`  strata import        ${s.toFixed(2).padStart(6)} s ${rate(bytes, s)}   ratio to tar|b3sum ${(s / r).toFixed(2)}x the time`);
   console.log(`  strata import again  ${a.toFixed(2).padStart(6)} s ${rate(bytes, a)}   (nothing new stored)`);
+  if (other) {
+    const [c, ca] = [median(cmp), median(cmpAgain)];
+    console.log(`  --compare import      ${c.toFixed(2).padStart(6)} s ${rate(bytes, c)}   ratio to tar|b3sum ${(c / r).toFixed(2)}x; this build is ${(c / s).toFixed(2)}x as fast`);
+    console.log(`  --compare again       ${ca.toFixed(2).padStart(6)} s ${rate(bytes, ca)}   this build is ${(ca / a).toFixed(2)}x as fast`);
+  }
   if (haveOstree) {
     const o = median(os);
     console.log(`  ostree commit (bare) ${o.toFixed(2).padStart(6)} s ${rate(bytes, o)}   strata/ostree ${(s / o).toFixed(2)}x the time`);
   } else console.log('  ostree commit        not installed: skipped');
 }
+console.log(`load average at end: ${loadavg().map(l => l.toFixed(1)).join(' ')}`);

@@ -7,6 +7,7 @@
 // Usage: npm run bench -- inline [MiB per size, default 32]
 import {randomBytes} from 'node:crypto';
 import * as fs from 'node:fs/promises';
+import {loadavg} from 'node:os';
 import * as path from 'node:path';
 import {fmtBytes, scratch, store as S, time} from './_common.js';
 
@@ -44,6 +45,7 @@ function median(runs) {
 }
 
 const base = await scratch('inline');
+console.log(`load average at start: ${loadavg().map(l => l.toFixed(1)).join(' ')} (2 cores here: above ~2, other work shares the CPU)`);
 console.log(`inline vs object-file blobs, ${fmtBytes(budget)} per size, concurrency ${CONCURRENCY}, median of ${RUNS}`);
 console.log('size      blobs  inline w/r µs per blob   object w/r µs per blob   ratio inline/object: write  read  both');
 for (const size of SIZES) {
@@ -56,3 +58,4 @@ for (const size of SIZES) {
   console.log(`${fmtBytes(size).padEnd(9)} ${String(n).padStart(5)}  ${us(inline.write)} / ${us(inline.read)}          ${us(object.write)} / ${us(object.read)}          ${ratio(inline.write, object.write)}  ${ratio(inline.read, object.read)}  ${ratio(inline.write + inline.read, object.write + object.read)}`);
 }
 await fs.rm(base, {recursive: true, force: true});
+console.log(`load average at end: ${loadavg().map(l => l.toFixed(1)).join(' ')}`);

@@ -1,7 +1,8 @@
 import {availableParallelism} from 'node:os';
+import * as fs from 'node:fs';
 import {Worker} from 'node:worker_threads';
 import type {HashOutcome, HashReply, HashRequest} from './hashWorker.js';
-import {type BlobDirs, type FileBlob, storeFileSync} from './storeFileSync.js';
+import {type BlobDirs, type FileBlob, placeStaged, storeFileSync} from './storeFileSync.js';
 
 /** Files sent to a thread per message: amortises the message cost over small files. */
 const BATCH_FILES = 64;
@@ -16,39 +17,55 @@ export interface FileJob {
 }
 
 /**
- * Stores many host files as blobs on every core: each thread reads, hashes and (for large
- * blobs) writes object files with synchronous calls, which here cost a fraction of
- * Node's async fs calls (`npm run bench -- import`, docs/benchmarks.md). The caller indexes
- * each result in the main thread, which alone holds the LevelDB handle. Small jobs run
- * in the calling thread. `onResult` is called once per file, in no particular order;
- * the first error stops the run and is thrown after the threads are stopped.
+ * Stores many host files as blobs on every core: each thread reads, hashes and writes
+ * object files with synchronous calls, which here cost a fraction of Node's async fs
+ * calls (docs/benchmarks.md, "import"). New object files are made durable together and
+ * only then put in place (`placeStaged`). Small jobs run in the calling thread.
+ * Returns each job's blob, in job order, once every object file is in place; the caller
+ * indexes them (the main thread alone holds the LevelDB handle). `toError` names a failed
+ * file; the first failure stops the run, and staged files are removed.
  */
 export async function storeFiles(
   jobs: readonly FileJob[], dirs: BlobDirs,
-  onResult: (job: FileJob, blob: FileBlob) => void | Promise<void>,
   toError: (job: FileJob, err: {code?: string; message: string}) => Error,
-): Promise<void> {
-  const total = jobs.reduce((n, j) => n + j.size, 0);
-  if (jobs.length < THREADS_MIN_FILES && total < THREADS_MIN_BYTES) {
-    for (const job of jobs) {
-      let blob: FileBlob;
-      try {
-        blob = storeFileSync(job.path, job.size, dirs);
-      } catch (err) {
-        throw toError(job, err as NodeJS.ErrnoException);
-      }
-      await onResult(job, blob);
+  onStored?: (job: FileJob, blob: FileBlob) => void,
+): Promise<FileBlob[]> {
+  const staging: BlobDirs = {...dirs, stage: true};
+  const results: FileBlob[] = new Array(jobs.length);
+  try {
+    const total = jobs.reduce((n, j) => n + j.size, 0);
+    if (jobs.length < THREADS_MIN_FILES && total < THREADS_MIN_BYTES) {
+      jobs.forEach((job, i) => {
+        try {
+          results[i] = storeFileSync(job.path, job.size, staging);
+        } catch (err) {
+          throw toError(job, err as NodeJS.ErrnoException);
+        }
+        onStored?.(job, results[i]!);
+      });
+    } else {
+      await onThreads(jobs, staging, results, toError, onStored);
     }
-    return;
+    placeStaged(dirs.dir, results.filter((r): r is FileBlob & {staged: string} => r.staged !== undefined));
+  } catch (err) {
+    for (const r of results) if (r?.staged) fs.rmSync(r.staged, {force: true});
+    throw err;
   }
+  return results;
+}
 
-  const batches: FileJob[][] = [];
-  let batch: FileJob[] = [], bytes = 0;
-  for (const job of jobs) {
-    batch.push(job);
+async function onThreads(
+  jobs: readonly FileJob[], dirs: BlobDirs, results: FileBlob[],
+  toError: (job: FileJob, err: {code?: string; message: string}) => Error,
+  onStored?: (job: FileJob, blob: FileBlob) => void,
+): Promise<void> {
+  const batches: number[][] = [];
+  let batch: number[] = [], bytes = 0;
+  jobs.forEach((job, i) => {
+    batch.push(i);
     bytes += job.size;
     if (batch.length >= BATCH_FILES || bytes >= BATCH_BYTES) { batches.push(batch); batch = []; bytes = 0; }
-  }
+  });
   if (batch.length) batches.push(batch);
 
   const threads = Math.max(1, Math.min(availableParallelism(), 8, batches.length));
@@ -58,14 +75,13 @@ export async function storeFiles(
   try {
     await Promise.all(workers.map(async worker => {
       while (!failed && next < batches.length) {
-        const id = next++;
-        const mine = batches[id]!;
-        const outcomes = await ask(worker, {id, files: mine});
-        for (let i = 0; i < mine.length && !failed; i++) {
-          const o = outcomes[i]!;
-          if ('error' in o) failed = toError(mine[i]!, o.error);
-          else await onResult(mine[i]!, o);
-        }
+        const mine = batches[next++]!;
+        const outcomes = await ask(worker, {id: 0, files: mine.map(i => jobs[i]!)});
+        mine.forEach((jobIndex, k) => {
+          const o = outcomes[k]!;
+          if ('error' in o) failed ??= toError(jobs[jobIndex]!, o.error);
+          else { results[jobIndex] = o; onStored?.(jobs[jobIndex]!, o); }
+        });
       }
     }));
   } finally {

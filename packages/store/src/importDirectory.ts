@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import type {Digest} from './digest.js';
 import {StoreError} from './errors.js';
 import {storeFiles} from './FilePool.js';
+import {READ_WHOLE_MAX} from './storeFileSync.js';
 import {LayerBuilder} from './LayerBuilder.js';
 import {type ImportOptions, type ImportResult, finishImport} from './importResult.js';
 import type {Store} from './Store.js';
@@ -52,6 +53,7 @@ export async function importDirectory(store: Store, dir: string, options: Direct
   const firstLink = new Map<string, FileJob>();
   files.sort((a, b) => Buffer.compare(Buffer.from(a.parts.join('/')), Buffer.from(b.parts.join('/'))));
   const toHash: FileJob[] = [];
+  const byPath = new Map<string, FileJob>();
   const links: [FileJob, FileJob][] = [];
   for (const job of files) {
     if (job.stat.nlink > 1) {
@@ -61,25 +63,45 @@ export async function importDirectory(store: Store, dir: string, options: Direct
       firstLink.set(key, job);
     }
     toHash.push(job);
+    byPath.set(job.hostPath, job);
   }
 
-  const hashed = new Map<string, {digest: Digest; size: number}>();
-  const byPath = new Map(toHash.map(job => [job.hostPath, job]));
+  // Files too large to read whole stream through the store in this thread (reading,
+  // hashing and writing overlap there), alongside the threads that take the rest.
+  const huge = toHash.filter(job => job.stat.size > READ_WHOLE_MAX);
+  const rest = toHash.filter(job => job.stat.size <= READ_WHOLE_MAX);
+  const hashed = new Map<FileJob, {digest: Digest; size: number}>();
   let done = 0, bytes = 0;
-  await storeFiles(toHash.map(job => ({path: job.hostPath, size: job.stat.size})), store.blobDirs(), async (f, blob) => {
-    await store.indexFileBlob(blob);
-    const job = byPath.get(f.path)!;
-    hashed.set(f.path, blob);
-    builder.leaf(job.parts, {kind: 'file', ...metaOf(job.stat), size: blob.size, blob: blob.digest});
-    done++; bytes += blob.size;
+  const stored = (job: FileJob, size: number) => {
+    done++; bytes += size;
     options.onProgress?.({files: done, bytes, totalFiles: toHash.length});
-  }, (f, err) => {
-    const e = Object.assign(new Error(err.message), err);
-    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') return new StoreError('NO_SPACE', `the disk is full while storing ${f.path}`, {cause: e});
-    return sourceError(e, f.path);
-  });
+  };
+  const [blobs] = await Promise.all([
+    storeFiles(rest.map(job => ({path: job.hostPath, size: job.stat.size})), store.blobDirs(), (f, err) => {
+      const e = Object.assign(new Error(err.message), err);
+      if (err.code === 'ENOSPC') return new StoreError('NO_SPACE', `the disk is full while storing ${f.path}`, {cause: e});
+      return sourceError(e, f.path);
+    }, (f, blob) => stored(byPath.get(f.path)!, blob.size)),
+    runPool(huge, 2, async job => {
+      try {
+        hashed.set(job, await store.putBlobFromFile(job.hostPath, job.stat.size));
+      } catch (err) {
+        if (err instanceof StoreError) throw err;
+        throw sourceError(err, job.hostPath);
+      }
+      stored(job, hashed.get(job)!.size);
+    }),
+  ]);
+  for (const [i, blob] of blobs.entries()) {
+    await store.indexFileBlob(blob);
+    hashed.set(rest[i]!, blob);
+  }
+  for (const job of toHash) {
+    const {digest, size} = hashed.get(job)!;
+    builder.leaf(job.parts, {kind: 'file', ...metaOf(job.stat), size, blob: digest});
+  }
   for (const [job, first] of links) {
-    const {digest, size} = hashed.get(first.hostPath)!;
+    const {digest, size} = hashed.get(first)!;
     builder.leaf(job.parts, {kind: 'hardlink', ...metaOf(job.stat), size, blob: digest, target: `/${first.parts.join('/')}`});
   }
   return finishImport(store, builder, {...options, source: options.source ?? path.resolve(dir)}, before);
