@@ -1,6 +1,5 @@
 import {createReadStream} from 'node:fs';
 import * as fs from 'node:fs/promises';
-import {randomBytes} from 'node:crypto';
 import * as path from 'node:path';
 import {Readable} from 'node:stream';
 import {Level} from 'level';
@@ -8,6 +7,7 @@ import {type Digest, createHasher, ensureHasher, hashBytes, isDigest, shortDiges
 import {StoreError, isLevelLocked, rethrowNoSpace} from './errors.js';
 import {type Image, chainId, decodeImage, hashImage} from './image.js';
 import {type TagRef, parseTag} from './refs.js';
+import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';
 import {type Tree, decodeTree, hashTree} from './tree.js';
 
 /** The store format this code writes; a store with a higher number is refused. */
@@ -15,13 +15,12 @@ export const FORMAT_VERSION = 1;
 
 /**
  * Blobs up to this size live inline in LevelDB, larger ones as files under objects/.
- * Measured by `pnpm bench inline` (docs/benchmarks.md): below ~64 KiB one object file
- * (create, write, fsync, rename) costs far more than the LevelDB write of the same bytes.
+ * Measured by `npm run bench -- inline` (docs/benchmarks.md): writing and reading a blob
+ * inline costs less than an object file up to 16 KiB and more from 32 KiB on, where
+ * LevelDB's compactions rewrite the bytes while an object file is written once.
  */
-export const INLINE_MAX = 64 * 1024;
+export const INLINE_MAX = 16 * 1024;
 
-/** Files up to this size are read into memory whole (one read, hash, write only if new). */
-const READ_WHOLE_MAX = 64 * 1024 * 1024;
 
 /** Pending index writes are flushed past either bound (measured: 1k–10k ops per batch is fastest). */
 const FLUSH_OPS = 5000;
@@ -54,6 +53,8 @@ export interface OpenOptions {
   readonly create?: boolean;
   /** How long to wait for another strata process to let go of the store, in ms. */
   readonly lockTimeoutMs?: number;
+  /** Overrides `INLINE_MAX` for this handle; for benchmarks and tests that need both paths. */
+  readonly inlineMax?: number;
 }
 
 type LevelDB = Level<string, Buffer>;
@@ -91,7 +92,7 @@ export class Store {
   private readonly madeDirs = new Set<string>();
   private readonly counters = {objects: 0, blobBytes: 0};
 
-  private constructor(readonly dir: string, readonly db: LevelDB) {}
+  private constructor(readonly dir: string, readonly db: LevelDB, private readonly inlineMax: number) {}
 
   /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED. */
   static async open(dir: string, options: OpenOptions = {}): Promise<Store> {
@@ -125,7 +126,7 @@ export class Store {
     if (format > FORMAT_VERSION)
       throw new StoreError('STORE_VERSION', `the store at ${dir} has format ${format}; this strata reads format ${FORMAT_VERSION} and older`);
     const db = await openLevel(path.join(dir, 'index'), options.lockTimeoutMs ?? lockTimeoutFromEnv());
-    return new Store(dir, db);
+    return new Store(dir, db, options.inlineMax ?? INLINE_MAX);
   }
 
   /** Flushes pending writes and lets go of the lock. */
@@ -139,13 +140,12 @@ export class Store {
 
   /** The path of a large blob's object file (whether or not it exists). */
   objectPath(d: Digest): string {
-    const hex = d.slice(3);
-    return path.join(this.dir, 'objects', 'b3', hex.slice(0, 2), hex.slice(2));
+    return objectPathIn(this.dir, d);
   }
 
   /** A fresh temporary path inside the store (same filesystem, so rename is atomic). */
   tmpPath(label = 'tmp'): string {
-    return path.join(this.dir, 'tmp', `${label}-${process.pid}-${randomBytes(6).toString('hex')}`);
+    return tmpPathIn(this.dir, label);
   }
 
   async hasBlob(d: Digest): Promise<boolean> {
@@ -161,7 +161,7 @@ export class Store {
 
   private async putHashedBlob(d: Digest, data: Buffer): Promise<void> {
     if (await this.hasBlob(d)) return;
-    if (data.length <= INLINE_MAX) {
+    if (data.length <= this.inlineMax) {
       this.queue(KEY.blob + d, Buffer.concat([Buffer.of(0), data]), data.length);
     } else {
       const tmp = this.tmpPath('blob');
@@ -200,6 +200,7 @@ export class Store {
     const tmp = this.tmpPath('blob');
     const hasher = createHasher();
     let size = 0;
+    let digest: Digest;
     try {
       const fh = await fs.open(tmp, 'wx', 0o444);
       try {
@@ -208,7 +209,9 @@ export class Store {
           size += chunk.length;
           await fh.write(chunk);
         }
-        await fh.sync();
+        digest = hasher.digest();
+        // Bytes the store has already are dropped, so they need no fsync.
+        if (size > this.inlineMax && !(await this.hasBlob(digest))) await fh.sync();
       } finally {
         await fh.close();
       }
@@ -216,16 +219,34 @@ export class Store {
       await fs.rm(tmp, {force: true});
       rethrowNoSpace(err, 'a blob');
     }
-    const digest = hasher.digest();
-    if (await this.hasBlob(digest)) {
+    if (await this.hasBlob(digest!)) {
       await fs.rm(tmp, {force: true});
-    } else if (size <= INLINE_MAX) {
+    } else if (size <= this.inlineMax) {
       this.queue(KEY.blob + digest, Buffer.concat([Buffer.of(0), await fs.readFile(tmp)]), size);
       await fs.rm(tmp, {force: true});
     } else {
       await this.placeObject(tmp, digest, size);
     }
     return {digest, size};
+  }
+
+  /** Where this store's blobs go, for `storeFileSync` in a hashing thread. */
+  blobDirs(): BlobDirs {
+    return {dir: this.dir, inlineMax: this.inlineMax};
+  }
+
+  /** Indexes a blob that `storeFileSync` read: its bytes inline, or its object file (already in place). */
+  async indexFileBlob(blob: FileBlob): Promise<void> {
+    const key = KEY.blob + blob.digest;
+    if (await this.has(key)) return;
+    if (blob.data) {
+      this.queue(key, Buffer.concat([Buffer.of(0), blob.data]), blob.size);
+    } else {
+      const value = Buffer.alloc(9);
+      value.writeUInt8(1, 0);
+      value.writeBigUInt64BE(BigInt(blob.size), 1);
+      this.queue(key, value, blob.size);
+    }
   }
 
   private async placeObject(tmp: string, d: Digest, size: number): Promise<void> {
@@ -501,7 +522,10 @@ export class Store {
 
   private async has(key: string): Promise<boolean> {
     if (this.known.has(key) || this.pending.has(key) || this.writing?.has(key)) return true;
-    const found = await this.db.has(key);
+    // getSync, not has(): classic-level's has() builds a LevelDB iterator on the main thread
+    // (~45 µs each, measured by profiling `npm run bench -- import`), while a point lookup
+    // of a key that is mostly in the block cache is a few µs and needs no thread hop.
+    const found = this.db.getSync(key) !== undefined;
     if (found) this.known.add(key);
     return found;
   }

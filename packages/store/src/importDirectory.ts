@@ -1,16 +1,14 @@
-import type {Dirent, Stats} from 'node:fs';
-import * as fs from 'node:fs/promises';
+import {type Dirent, type Stats, lstatSync, readdirSync, readlinkSync, statSync} from 'node:fs';
 import * as path from 'node:path';
 import type {Digest} from './digest.js';
 import {StoreError} from './errors.js';
+import {storeFiles} from './FilePool.js';
+import {READ_WHOLE_MAX} from './storeFileSync.js';
 import {LayerBuilder} from './LayerBuilder.js';
 import {type ImportOptions, type ImportResult, finishImport} from './importResult.js';
 import type {Store} from './Store.js';
 import type {Meta} from './tree.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from './whiteoutNames.js';
-
-/** Files hashed at once: enough to keep both cores and the disk busy (pnpm bench import). */
-const FILE_CONCURRENCY = 16;
 
 export interface DirectoryImportOptions extends ImportOptions {
   /**
@@ -41,20 +39,21 @@ export async function importDirectory(store: Store, dir: string, options: Direct
   const files: FileJob[] = [];
   let rootStat: Stats;
   try {
-    rootStat = await fs.lstat(dir);
+    rootStat = statSync(dir); // the source may be a symlink to the directory, as `tar -C` allows
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && options.allowMissing) return finishImport(store, builder, options, before);
     throw sourceError(err, dir);
   }
   if (!rootStat.isDirectory()) throw new StoreError('SOURCE_MISSING', `${dir} is not a directory`);
   builder.dir([], metaOf(rootStat));
-  await walk(dir, [], builder, files, options);
+  walk(dir, [], builder, files, options);
 
   // A file with several links inside the tree: the first path in sorted order holds the
   // content, the others become hardlinks to it, so equal trees give equal layers.
   const firstLink = new Map<string, FileJob>();
   files.sort((a, b) => Buffer.compare(Buffer.from(a.parts.join('/')), Buffer.from(b.parts.join('/'))));
   const toHash: FileJob[] = [];
+  const byPath = new Map<string, FileJob>();
   const links: [FileJob, FileJob][] = [];
   for (const job of files) {
     if (job.stat.nlink > 1) {
@@ -64,23 +63,43 @@ export async function importDirectory(store: Store, dir: string, options: Direct
       firstLink.set(key, job);
     }
     toHash.push(job);
+    byPath.set(job.hostPath, job);
   }
 
+  // Files too large to read whole stream through the store in this thread (reading,
+  // hashing and writing overlap there), alongside the threads that take the rest.
+  const huge = toHash.filter(job => job.stat.size > READ_WHOLE_MAX);
+  const rest = toHash.filter(job => job.stat.size <= READ_WHOLE_MAX);
   const hashed = new Map<FileJob, {digest: Digest; size: number}>();
   let done = 0, bytes = 0;
-  await runPool(toHash, FILE_CONCURRENCY, async job => {
-    let result;
-    try {
-      result = await store.putBlobFromFile(job.hostPath, job.stat.size);
-    } catch (err) {
-      if (err instanceof StoreError) throw err;
-      throw sourceError(err, job.hostPath);
-    }
-    hashed.set(job, result);
-    builder.leaf(job.parts, {kind: 'file', ...metaOf(job.stat), size: result.size, blob: result.digest});
-    done++; bytes += result.size;
+  const stored = (job: FileJob, size: number) => {
+    done++; bytes += size;
     options.onProgress?.({files: done, bytes, totalFiles: toHash.length});
-  });
+  };
+  const [blobs] = await Promise.all([
+    storeFiles(rest.map(job => ({path: job.hostPath, size: job.stat.size})), store.blobDirs(), (f, err) => {
+      const e = Object.assign(new Error(err.message), err);
+      if (err.code === 'ENOSPC') return new StoreError('NO_SPACE', `the disk is full while storing ${f.path}`, {cause: e});
+      return sourceError(e, f.path);
+    }, (f, blob) => stored(byPath.get(f.path)!, blob.size)),
+    runPool(huge, 2, async job => {
+      try {
+        hashed.set(job, await store.putBlobFromFile(job.hostPath, job.stat.size));
+      } catch (err) {
+        if (err instanceof StoreError) throw err;
+        throw sourceError(err, job.hostPath);
+      }
+      stored(job, hashed.get(job)!.size);
+    }),
+  ]);
+  for (const [i, blob] of blobs.entries()) {
+    await store.indexFileBlob(blob);
+    hashed.set(rest[i]!, blob);
+  }
+  for (const job of toHash) {
+    const {digest, size} = hashed.get(job)!;
+    builder.leaf(job.parts, {kind: 'file', ...metaOf(job.stat), size, blob: digest});
+  }
   for (const [job, first] of links) {
     const {digest, size} = hashed.get(first)!;
     builder.leaf(job.parts, {kind: 'hardlink', ...metaOf(job.stat), size, blob: digest, target: `/${first.parts.join('/')}`});
@@ -88,14 +107,18 @@ export async function importDirectory(store: Store, dir: string, options: Direct
   return finishImport(store, builder, {...options, source: options.source ?? path.resolve(dir)}, before);
 }
 
-async function walk(hostDir: string, parts: string[], builder: LayerBuilder, files: FileJob[], options: DirectoryImportOptions): Promise<void> {
+/**
+ * Lists a directory tree with synchronous calls: each async fs call here costs a libuv
+ * round trip several times the syscall itself (docs/benchmarks.md, "import").
+ */
+function walk(hostDir: string, parts: string[], builder: LayerBuilder, files: FileJob[], options: DirectoryImportOptions): void {
   let dirents: Dirent[];
   try {
-    dirents = await fs.readdir(hostDir, {withFileTypes: true});
+    dirents = readdirSync(hostDir, {withFileTypes: true});
   } catch (err) {
     throw sourceError(err, hostDir);
   }
-  await Promise.all(dirents.map(async d => {
+  for (const d of dirents) {
     const hostPath = path.join(hostDir, d.name);
     const childParts = [...parts, d.name];
     if (d.name.startsWith(WHITEOUT_PREFIX)) {
@@ -103,24 +126,24 @@ async function walk(hostDir: string, parts: string[], builder: LayerBuilder, fil
         throw new StoreError('UNSUPPORTED_ENTRY', `${hostPath}: names starting with ${WHITEOUT_PREFIX} are whiteout markers and cannot be stored as files`);
       if (d.name === OPAQUE_MARKER) builder.opaque(parts);
       else builder.leaf([...parts, d.name.slice(WHITEOUT_PREFIX.length)], {kind: 'whiteout'});
-      return;
+      continue;
     }
     let st: Stats;
     try {
-      st = await fs.lstat(hostPath);
+      st = lstatSync(hostPath);
     } catch (err) {
       throw sourceError(err, hostPath);
     }
     const meta = metaOf(st);
     if (st.isDirectory()) {
       builder.dir(childParts, meta);
-      await walk(hostPath, childParts, builder, files, options);
+      walk(hostPath, childParts, builder, files, options);
     } else if (st.isFile()) {
       files.push({parts: childParts, hostPath, stat: st});
     } else if (st.isSymbolicLink()) {
       let target: string;
       try {
-        target = await fs.readlink(hostPath);
+        target = readlinkSync(hostPath);
       } catch (err) {
         throw sourceError(err, hostPath);
       }
@@ -131,7 +154,7 @@ async function walk(hostDir: string, parts: string[], builder: LayerBuilder, fil
       const what = st.isSocket() ? 'a socket' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : 'of an unknown type';
       throw new StoreError('UNSUPPORTED_ENTRY', `${hostPath} is ${what}, which strata does not import from a directory`);
     }
-  }));
+  }
 }
 
 export function metaOf(st: Stats): Meta {

@@ -175,7 +175,17 @@ export function decodeTree(buf: Buffer, what = 'tree'): Tree {
     }
   }
   r.end();
-  return {...meta, opaque, entries};
+  const tree: Tree = {...meta, opaque, entries};
+  // One tree, one encoding: bytes that decode but re-encode differently (unsorted names,
+  // stray flag bits, non-zero unused fields) would let two digests name one tree.
+  let again: Buffer | undefined;
+  try {
+    again = encodeTree(tree);
+  } catch {
+    // an invalid or unsorted name: reported below
+  }
+  if (!again?.equals(buf)) throw new StoreError('OBJECT_CORRUPT', `${what} is not in canonical form`);
+  return tree;
 }
 
 export function hashTree(tree: Tree): {digest: Digest; bytes: Buffer} {

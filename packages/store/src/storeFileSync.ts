@@ -1,0 +1,171 @@
+import * as fs from 'node:fs';
+import {spawnSync} from 'node:child_process';
+import {randomBytes} from 'node:crypto';
+import * as path from 'node:path';
+import {type Digest, createHasher} from './digest.js';
+
+/** Files up to this size are read into memory whole: one read, hash, and a write only if new. */
+export const READ_WHOLE_MAX = 64 * 1024 * 1024;
+const CHUNK = 1024 * 1024;
+
+/** Where a store keeps large blobs and temporary files; what a hashing thread needs to know. */
+export interface BlobDirs {
+  readonly dir: string;
+  readonly inlineMax: number;
+  /**
+   * Leave new object files unsynced in tmp/ (`staged`) for the caller to make durable
+   * together and then place (`placeStaged`), instead of fsync and rename one by one.
+   */
+  readonly stage?: boolean;
+}
+
+/** A file's blob: small ones carry their bytes (for the index), large ones are in objects/ already. */
+export interface FileBlob {
+  readonly digest: Digest;
+  readonly size: number;
+  readonly data?: Uint8Array;
+  /** With `stage`: the temp file that holds the bytes, not yet fsynced nor in place. */
+  readonly staged?: string;
+}
+
+/** `objects/b3/<2 hex>/<62 hex>` under a store directory. */
+export function objectPathIn(dir: string, d: Digest): string {
+  const hex = d.slice(3);
+  return path.join(dir, 'objects', 'b3', hex.slice(0, 2), hex.slice(2));
+}
+
+export function tmpPathIn(dir: string, label: string): string {
+  return path.join(dir, 'tmp', `${label}-${process.pid}-${randomBytes(6).toString('hex')}`);
+}
+
+/**
+ * Reads a host file once with synchronous calls (meant for a hashing thread: on Linux the
+ * libuv round trip of each async call costs more than the call), hashing as it reads.
+ * A blob up to `inlineMax` comes back with its bytes; a larger one is written to its
+ * object file (temp file, fsync, rename) unless that file exists already. The caller
+ * indexes the result. `size` is what lstat said; a file that grew or shrank is read as it is.
+ * Throws the fs error (ENOENT, EACCES, ENOSPC…) for the caller to name.
+ */
+export function storeFileSync(hostPath: string, size: number, dirs: BlobDirs): FileBlob {
+  const fd = fs.openSync(hostPath, 'r');
+  try {
+    // One byte more than expected tells a file that grew since lstat from one that did not.
+    const whole = Math.min(size, READ_WHOLE_MAX) + 1;
+    const buf = Buffer.allocUnsafe(whole);
+    const n = readFull(fd, buf);
+    if (n < whole) {
+      const data = buf.subarray(0, n);
+      const digest = createHasher().update(data).digest();
+      if (n <= dirs.inlineMax) return {digest, size: n, data};
+      const staged = writeObject(dirs, digest, data);
+      return staged ? {digest, size: n, staged} : {digest, size: n};
+    }
+    return streamObject(fd, buf, dirs.dir);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function readFull(fd: number, buf: Buffer): number {
+  let n = 0;
+  while (n < buf.length) {
+    const got = fs.readSync(fd, buf, n, buf.length - n, null);
+    if (got === 0) break;
+    n += got;
+  }
+  return n;
+}
+
+/**
+ * Writes bytes to a new object file unless one exists: temp file, fsync, rename; or with
+ * `stage`, only the temp file, whose path is returned.
+ */
+function writeObject(dirs: BlobDirs, digest: Digest, data: Uint8Array): string | undefined {
+  const dest = objectPathIn(dirs.dir, digest);
+  if (fs.existsSync(dest)) return undefined;
+  const tmp = tmpPathIn(dirs.dir, 'blob');
+  const fd = fs.openSync(tmp, 'wx', 0o444);
+  try {
+    writeFull(fd, data);
+    if (!dirs.stage) fs.fsyncSync(fd);
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, {force: true});
+    throw err;
+  }
+  fs.closeSync(fd);
+  if (dirs.stage) return tmp;
+  place(tmp, dest);
+  return undefined;
+}
+
+/**
+ * Makes staged temp files durable, then renames each into place: one `syncfs` of the
+ * store's filesystem (coreutils `sync -f`; Node has no binding) instead of one fsync per
+ * file, which measured ~0.9 ms each here (docs/benchmarks.md, "import"). Where `sync -f`
+ * is missing or fails, each file is fsynced. Either way, no object file is in place (nor
+ * indexed) before its bytes are on disk.
+ */
+export function placeStaged(dir: string, staged: readonly {readonly digest: Digest; readonly staged: string}[]): void {
+  if (staged.length === 0) return;
+  const r = spawnSync('sync', ['-f', path.join(dir, 'tmp')], {stdio: 'ignore'});
+  if (r.error || r.status !== 0) {
+    for (const s of staged) {
+      const fd = fs.openSync(s.staged, 'r');
+      try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+    }
+  }
+  for (const s of staged) {
+    const dest = objectPathIn(dir, s.digest);
+    if (fs.existsSync(dest)) fs.rmSync(s.staged, {force: true}); // two files of one import with the same bytes
+    else place(s.staged, dest);
+  }
+}
+
+/** A file larger than READ_WHOLE_MAX: hashed while copied to a temp file, kept only if new. */
+function streamObject(fd: number, head: Buffer, dir: string): FileBlob {
+  const hasher = createHasher().update(head);
+  const tmp = tmpPathIn(dir, 'blob');
+  const out = fs.openSync(tmp, 'wx', 0o444);
+  let size = head.length;
+  let placed = false;
+  try {
+    writeFull(out, head);
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      const n = readFull(fd, buf);
+      if (n === 0) break;
+      const chunk = buf.subarray(0, n);
+      hasher.update(chunk);
+      writeFull(out, chunk);
+      size += n;
+    }
+    const digest = hasher.digest();
+    const dest = objectPathIn(dir, digest);
+    if (!fs.existsSync(dest)) { // the bytes are not fsynced unless they are kept
+      fs.fsyncSync(out);
+      place(tmp, dest);
+      placed = true;
+    }
+    return {digest, size};
+  } finally {
+    fs.closeSync(out);
+    if (!placed) fs.rmSync(tmp, {force: true});
+  }
+}
+
+function writeFull(fd: number, data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+}
+
+/** Renames into place, making the fan-out directory on first use (no cache: a store may be deleted and made again). */
+function place(tmp: string, dest: string): void {
+  try {
+    fs.renameSync(tmp, dest);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync(tmp)) throw err;
+    fs.mkdirSync(path.dirname(dest), {recursive: true});
+    fs.renameSync(tmp, dest);
+  }
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+// Import throughput of strata against two references measured in the same run:
+//   - `tar -cf - DIR | b3sum`: reading every byte and hashing it, the limit for any importer;
+//   - `ostree commit` into a fresh bare repo (when ostree is installed): a peer that also
+//     writes a content-addressed copy with fsync.
+// Inputs, generated once under .bench/import/: "tree" (20,000 files, ~300 MB: many small
+// files and a few large) and "file" (one 1 GiB file). All inputs are in the page cache
+// (written just before), so the figures compare CPU and write paths, not a cold disk.
+// With --compare DIR, also runs the store package built in another checkout DIR (e.g. an
+// older commit) in the same loop, for a before/after figure under the same load.
+// Usage: npm run bench -- import [tree|file ...] [--runs N] [--compare DIR]
+import {spawnSync} from 'node:child_process';
+import {randomBytes} from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import {loadavg} from 'node:os';
+import * as path from 'node:path';
+import {fmtBytes, scratch, store as S, time} from './_common.js';
+
+const argv = process.argv.slice(2);
+const runsAt = argv.indexOf('--runs');
+const RUNS = runsAt >= 0 ? Number(argv.splice(runsAt, 2)[1]) : 3;
+const compareAt = argv.indexOf('--compare');
+const compareDir = compareAt >= 0 ? argv.splice(compareAt, 2)[1] : undefined;
+const only = argv.length > 0 ? argv : ['tree', 'file'];
+const other = compareDir && await import(path.resolve(compareDir, 'packages', 'store', 'dist', 'src', 'index.js'));
+
+const base = await scratch('import');
+const has = prog => spawnSync('sh', ['-c', `command -v ${prog}`]).status === 0;
+if (!has('b3sum')) {
+  console.error('bench: b3sum is not installed (npm run setup installs it as root)');
+  process.exit(1);
+}
+const haveOstree = has('ostree');
+
+/** A small deterministic PRNG (mulberry32), so every run generates the same shape. */
+function prng(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function generate(name, make) {
+  const dir = path.join(base, name);
+  const done = path.join(base, `${name}.done`);
+  if (await fs.stat(done).then(() => true, () => false)) return dir;
+  await fs.rm(dir, {recursive: true, force: true});
+  await fs.mkdir(dir, {recursive: true});
+  await make(dir);
+  await fs.writeFile(done, '');
+  return dir;
+}
+
+// 19,970 small files, log-uniform 64 B … 64 KiB, in 200 directories of 2 levels;
+// 30 large files of 4 MiB. About 300 MB, all distinct content.
+const makeTree = async dir => {
+  const rand = prng(42);
+  for (let i = 0; i < 19_970; i++) {
+    const sub = path.join(dir, `d${i % 20}`, `e${i % 200}`);
+    if (i < 200) await fs.mkdir(sub, {recursive: true});
+    const size = Math.floor(64 * 1024 ** rand());
+    await fs.writeFile(path.join(sub, `f${i}.dat`), randomBytes(size));
+  }
+  await fs.mkdir(path.join(dir, 'large'));
+  for (let i = 0; i < 30; i++) await fs.writeFile(path.join(dir, 'large', `l${i}.bin`), randomBytes(4 * 1024 * 1024));
+};
+const makeFile = async dir => {
+  const fh = await fs.open(path.join(dir, 'big.bin'), 'w');
+  const chunk = randomBytes(64 * 1024 * 1024);
+  for (let i = 0; i < 16; i++) { chunk.writeUInt32BE(i, 0); await fh.write(chunk); } // distinct chunks
+  await fh.close();
+};
+
+async function du(dir) {
+  let bytes = 0, files = 0;
+  for (const e of await fs.readdir(dir, {withFileTypes: true, recursive: true}))
+    if (e.isFile()) { files++; bytes += (await fs.stat(path.join(e.parentPath ?? e.path, e.name))).size; }
+  return {bytes, files};
+}
+
+function sh(cmd) {
+  const r = spawnSync('sh', ['-c', cmd], {stdio: ['ignore', 'ignore', 'inherit']});
+  if (r.status !== 0) throw new Error(`bench: "${cmd}" failed (exit ${r.status})`);
+}
+
+async function strataImport(dir, S) {
+  const storeDir = path.join(base, 'store');
+  await fs.rm(storeDir, {recursive: true, force: true});
+  const first = await time(async () => {
+    const store = await S.Store.open(storeDir, {create: true});
+    const r = await S.importDirectory(store, dir);
+    await store.close();
+    return r;
+  });
+  const again = await time(async () => {
+    const store = await S.Store.open(storeDir);
+    const r = await S.importDirectory(store, dir);
+    await store.close();
+    return r;
+  });
+  if (again.value.layer.id !== first.value.layer.id || again.value.newBytes !== 0) throw new Error('bench: the second import was not a no-op');
+  await fs.rm(storeDir, {recursive: true, force: true});
+  return {seconds: first.seconds, again: again.seconds};
+}
+
+async function ostreeCommit(dir) {
+  const repo = path.join(base, 'ostree');
+  await fs.rm(repo, {recursive: true, force: true});
+  sh(`ostree --repo='${repo}' init --mode=bare`);
+  const t = await time(() => sh(`ostree --repo='${repo}' commit --branch=bench --tree=dir='${dir}' >/dev/null`));
+  await fs.rm(repo, {recursive: true, force: true});
+  return t;
+}
+
+const median = xs => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const rate = (bytes, s) => `${(bytes / s / 1e6).toFixed(0).padStart(5)} MB/s`;
+
+console.log(`load average at start: ${loadavg().map(l => l.toFixed(1)).join(' ')} (2 cores here: above ~2, other work shares the CPU)`);
+console.log(`strata import vs references, ${S.hashBackend()} BLAKE3, median of ${RUNS} runs (node ${process.version})`);
+for (const name of only) {
+  const dir = await generate(name, name === 'tree' ? makeTree : makeFile);
+  const {bytes, files} = await du(dir);
+  sh(`tar -cf - -C '${dir}' . >/dev/null`); // into the page cache
+  const ref = [], st = [], again = [], os = [], cmp = [], cmpAgain = [];
+  for (let i = 0; i < RUNS; i++) {
+    // Each timed step starts with no dirty pages (sync), so no step pays for another's
+    // writeback; with --compare the two builds take turns going first.
+    sh('sync');
+    ref.push((await time(() => sh(`tar -cf - -C '${dir}' . | b3sum >/dev/null`))).seconds);
+    const builds = [[S, st, again], ...(other ? [[other, cmp, cmpAgain]] : [])];
+    if (i % 2 === 1) builds.reverse();
+    for (const [build, first, second] of builds) {
+      sh('sync');
+      const s = await strataImport(dir, build);
+      first.push(s.seconds); second.push(s.again);
+    }
+    sh('sync');
+    if (haveOstree) os.push((await ostreeCommit(dir)).seconds);
+  }
+  const [r, s, a] = [median(ref), median(st), median(again)];
+  console.log(`\n${name}: ${files} files, ${fmtBytes(bytes)}`);
+  console.log(`  tar | b3sum          ${r.toFixed(2).padStart(6)} s ${rate(bytes, r)}`);
+  console.log(`  strata import        ${s.toFixed(2).padStart(6)} s ${rate(bytes, s)}   ratio to tar|b3sum ${(s / r).toFixed(2)}x the time`);
+  console.log(`  strata import again  ${a.toFixed(2).padStart(6)} s ${rate(bytes, a)}   (nothing new stored)`);
+  if (other) {
+    const [c, ca] = [median(cmp), median(cmpAgain)];
+    console.log(`  --compare import      ${c.toFixed(2).padStart(6)} s ${rate(bytes, c)}   ratio to tar|b3sum ${(c / r).toFixed(2)}x; this build is ${(c / s).toFixed(2)}x as fast`);
+    console.log(`  --compare again       ${ca.toFixed(2).padStart(6)} s ${rate(bytes, ca)}   this build is ${(ca / a).toFixed(2)}x as fast`);
+  }
+  if (haveOstree) {
+    const o = median(os);
+    console.log(`  ostree commit (bare) ${o.toFixed(2).padStart(6)} s ${rate(bytes, o)}   strata/ostree ${(s / o).toFixed(2)}x the time`);
+  } else console.log('  ostree commit        not installed: skipped');
+}
+console.log(`load average at end: ${loadavg().map(l => l.toFixed(1)).join(' ')}`);
