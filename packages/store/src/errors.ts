@@ -16,7 +16,8 @@ export type StoreErrorCode =
   | 'BAD_ARCHIVE'        // a truncated or malformed tar
   | 'SOURCE_MISSING'     // an import source that does not exist or cannot be read
   | 'IN_USE'             // an object still referenced (e.g. an image used by a container)
-  | 'NO_SPACE';          // the disk filled while writing
+  | 'NO_SPACE'           // the disk filled while writing
+  | 'NOT_PINNED';        // unpinning an image or layer that has no pin
 
 export class StoreError extends Error {
   override name = 'StoreError';
