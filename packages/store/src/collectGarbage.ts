@@ -60,7 +60,7 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   for (const l of liveLeases) roots.push(...l.keys);
   const live = mark(roots, refsOf(g));
 
-  const batch = store.db.batch();
+  const dels: {type: 'del'; key: string}[] = [];
   const doomedFiles: Digest[] = [];
   const liveFiles = new Set<string>();
   let kept = 0;
@@ -74,16 +74,16 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
       const size = kind === 'blob' ? blobInfo(v) : undefined;
       count(kind, size ? size.size : v.length);
       if (size?.file) doomedFiles.push(k.slice(KEY.blob.length) as Digest);
-      batch.del(k);
+      dels.push({type: 'del', key: k});
     });
   }
   for (const l of leases) {
     if (liveLeases.includes(l)) continue;
     count('lease', 0);
-    batch.del(KEY.lease + l.id);
+    dels.push({type: 'del', key: KEY.lease + l.id});
   }
-  if (dryRun) await batch.close();
-  else await batch.write({sync: true});
+  // Through the store, so its memory of what exists forgets the deleted keys too.
+  if (!dryRun && dels.length > 0) await store.commit(dels);
 
   if (!dryRun) for (const d of doomedFiles) await fs.rm(store.objectPath(d), {force: true});
   await sweepOrphanFiles(store, liveFiles, new Set(doomedFiles.map(d => d.slice(3))), dryRun, count);

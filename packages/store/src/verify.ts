@@ -175,11 +175,10 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
     return false;
   };
   const damaged = new Set<Digest>();
-  for (const id of new Set([...images.keys(), ...containers.map(c => c.image), ...tags.values()]))
-    if (reachesDamage(KEY.image + id)) damaged.add(id);
+  for (const id of images.keys()) if (reachesDamage(KEY.image + id)) damaged.add(id);
   const damagedImages = [...damaged].map(id => ({id, tags: [...tags].filter(([, i]) => i === id).map(([t]) => t)}));
   const damagedContainers = containers
-    .filter(c => damaged.has(c.image) || upperMissing.has(c.id))
+    .filter(c => damaged.has(c.image) || !images.has(c.image) || upperMissing.has(c.id))
     .map(c => ({id: c.id, ...(c.name ? {name: c.name} : {})}));
 
   const list = [...problems.values()];
@@ -215,9 +214,7 @@ async function repair(store: Store, problems: Problem[], damagedFlats: string[],
   // A flat that names a damaged tree: its stack's layers are damaged too, and it is only a cache.
   for (const k of damagedFlats) del.add(k);
   if (del.size === 0) return;
-  const batch = store.db.batch();
-  for (const k of del) batch.del(k);
-  await batch.write({sync: true});
+  await store.commit([...del].map(key => ({type: 'del' as const, key})));
   for (const k of del) {
     const d = k.slice(KEY.blob.length) as Digest;
     if (k.startsWith(KEY.blob) && blobFiles.has(d)) await fs.rm(store.objectPath(d), {force: true});
