@@ -50,8 +50,19 @@ export function isValidName(name: string): boolean {
   return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
 }
 
-function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+/**
+ * Orders names by their UTF-8 bytes. UTF-16 code units sort the same way below the
+ * surrogates (U+D800), which covers nearly every name, so only the rest pay for encoding.
+ */
+export function compareNames(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const ca = a.charCodeAt(i), cb = b.charCodeAt(i);
+    if (ca === cb) continue;
+    if (ca < 0xd800 && cb < 0xd800) return ca - cb;
+    return Buffer.compare(Buffer.from(a.slice(i), 'utf8'), Buffer.from(b.slice(i), 'utf8'));
+  }
+  return a.length - b.length;
 }
 
 /** Sorts entries into the canonical order (by the UTF-8 bytes of their names). */
@@ -174,12 +185,12 @@ export function hashTree(tree: Tree): {digest: Digest; bytes: Buffer} {
 
 /** Finds a name in a sorted tree by binary search. */
 export function findEntry(tree: Tree, name: string): TreeEntry | undefined {
-  const key = Buffer.from(name, 'utf8');
-  let lo = 0, hi = tree.entries.length - 1;
+  const entries = tree.entries;
+  let lo = 0, hi = entries.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    const e = tree.entries[mid]!;
-    const c = Buffer.compare(Buffer.from(e.name, 'utf8'), key);
+    const e = entries[mid]!;
+    const c = compareNames(e.name, name);
     if (c === 0) return e;
     if (c < 0) lo = mid + 1; else hi = mid - 1;
   }

@@ -1,0 +1,517 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {spawnSync} from 'node:child_process';
+import {Readable} from 'node:stream';
+import {type Digest, type Store, type Tree, compareNames, findEntry, OPAQUE_MARKER, WHITEOUT_PREFIX} from '@strata/store';
+import {UnionError, fsError} from './errors.js';
+import {type ViewEntry, entryFromStats, entryFromTree, rootEntry} from './ViewEntry.js';
+import {type ViewPath, ROOT, childPath, joinParts, parseViewPath, splitViewPath} from './viewPath.js';
+
+/** Where the walk stands in each layer at one directory of the view. */
+interface DirState {
+  /** The directory's host path in the upper, if the upper has it. */
+  readonly upper: string | undefined;
+  /** The directory's lower tree, if the lower shows through here. */
+  readonly lower: Tree | undefined;
+}
+
+/** A path after resolution: its canonical parts, its entry (if any), and the layers at its parent. */
+interface Located {
+  readonly parts: string[];
+  readonly entry: ViewEntry | undefined;
+  readonly parent: DirState;
+  /** What the lower has at this name, visible or whited out: decides whiteouts and opaque dirs. */
+  readonly lowerHere: ViewEntry | undefined;
+  /** Set when the entry is a directory: the layers inside it. */
+  readonly inside: DirState | undefined;
+}
+
+const MAX_SYMLINKS = 40; // Linux's limit, as path_resolution(7) gives it
+
+export interface WriteOptions {
+  /** Permission bits of a new file (existing files keep theirs). Default 0o644. */
+  readonly mode?: number;
+}
+
+/**
+ * A union view: a container's writable layer (the *upper*, a host directory) over the
+ * merged tree of its image's read-only layers (the *lower*, flattened once per image by
+ * `flattenLayers`, so lookups cost the same over 1 layer or 1000).
+ *
+ * Reading looks in the upper first; the lower answers unless the upper has a whiteout
+ * for the name (`.wh.<name>`) or an opaque parent (`.wh..wh..opq`) — the AUFS/OCI
+ * convention, so the upper directory is itself a valid OCI-style layer. Writing copies a
+ * lower entry up first (content and metadata, parents metadata-only); deleting a lower
+ * entry records a whiteout; a directory created where a lower one was deleted is opaque.
+ * Renaming a lower directory copies its subtree up and makes it opaque (no EXDEV).
+ *
+ * Symlinks are resolved inside the view: absolute targets start at the view's root and
+ * ".." stops there, so nothing outside the view is ever reached; the upper's host paths
+ * are only ever used after resolution, so a symlink in the upper is never followed on
+ * the host. Errors are Node-style UnionErrors (ENOENT, ENOTDIR, EISDIR, EEXIST…).
+ * A view without an upper (an image's) is read-only: writes throw EROFS.
+ */
+export class UnionView {
+  private constructor(
+    private readonly store: Store,
+    /** The merged lower tree. */
+    readonly lowerRoot: Digest,
+    private readonly lowerTree: Tree,
+    /** The upper's host directory; undefined for a read-only view. */
+    readonly upperRoot: string | undefined,
+  ) {}
+
+  /** A view of `lowerRoot` (a merged tree) with `upperRoot` as its writable layer, if given. */
+  static async open(store: Store, lowerRoot: Digest, upperRoot?: string): Promise<UnionView> {
+    return new UnionView(store, lowerRoot, await store.getTree(lowerRoot), upperRoot);
+  }
+
+  // ---- reading -----------------------------------------------------------------------
+
+  /** The entry at `p`, not following a final symlink. */
+  async lstat(p: ViewPath): Promise<ViewEntry> {
+    return this.existing(await this.resolve(p, false, 'lstat'), 'lstat', p);
+  }
+
+  /** The entry at `p`, following symlinks inside the view. */
+  async stat(p: ViewPath): Promise<ViewEntry> {
+    return this.existing(await this.resolve(p, true, 'stat'), 'stat', p);
+  }
+
+  /** The canonical path of `p` with every symlink resolved inside the view. */
+  async realpath(p: ViewPath): Promise<ViewPath> {
+    const loc = await this.resolve(p, true, 'realpath');
+    this.existing(loc, 'realpath', p);
+    return joinParts(loc.parts);
+  }
+
+  /** Whether `p` exists (not following a final symlink). */
+  async exists(p: ViewPath): Promise<boolean> {
+    try {
+      return (await this.resolve(p, false, 'lstat')).entry !== undefined;
+    } catch (err) {
+      if (err instanceof UnionError && (err.code === 'ENOENT' || err.code === 'ENOTDIR')) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * The merged listing of a directory, sorted by name: the upper's entries, then the
+   * lower's that the upper neither shadows nor whites out, unless the upper is opaque.
+   */
+  async readdir(p: ViewPath): Promise<ViewEntry[]> {
+    const loc = await this.resolve(p, true, 'scandir');
+    const entry = this.existing(loc, 'scandir', p);
+    if (entry.kind !== 'dir') throw fsError('ENOTDIR', 'scandir', p);
+    return this.list(loc.inside!);
+  }
+
+  /** A file's bytes (following symlinks). */
+  async readFile(p: ViewPath): Promise<Buffer> {
+    const entry = await this.fileEntry(p, 'open');
+    return entry.hostPath ? fs.readFileSync(entry.hostPath) : this.store.readBlob(entry.blob!);
+  }
+
+  /** A file's bytes as a stream (following symlinks); large lower blobs are not read into memory. */
+  async open(p: ViewPath): Promise<Readable> {
+    const entry = await this.fileEntry(p, 'open');
+    return entry.hostPath ? fs.createReadStream(entry.hostPath) : this.store.openBlob(entry.blob!);
+  }
+
+  async readlink(p: ViewPath): Promise<string> {
+    const entry = await this.lstat(p);
+    if (entry.kind !== 'symlink') throw fsError('EINVAL', 'readlink', p);
+    return entry.target!;
+  }
+
+  // ---- writing -----------------------------------------------------------------------
+
+  /**
+   * Creates or replaces a file's content (following a final symlink, as open(2) does).
+   * `data` is bytes, or `{hostFile}` to copy a host file. A lower file is copied up
+   * (keeping mode and owner); a new file gets `mode` (default 0o644).
+   */
+  async writeFile(p: ViewPath, data: Buffer | {readonly hostFile: string}, options: WriteOptions = {}): Promise<void> {
+    const upper = this.writable('open', p);
+    const loc = await this.resolve(p, true, 'open');
+    const entry = loc.entry;
+    if (entry && entry.kind === 'dir') throw fsError('EISDIR', 'open', p);
+    if (entry && entry.kind !== 'file') throw fsError('EINVAL', 'open', p);
+    const write = (host: string) => {
+      if ('hostFile' in data) fs.copyFileSync(data.hostFile, host);
+      else fs.writeFileSync(host, data);
+    };
+    if (entry?.source === 'upper') {
+      write(entry.hostPath!);
+      return;
+    }
+    const name = this.creatableName(loc, 'open', p);
+    const host = path.join(await this.ensureUpperDir(loc.parts.slice(0, -1), upper), name);
+    this.clearWhiteout(host);
+    write(host);
+    if (entry) {
+      applyMeta(host, entry);
+      fs.utimesSync(host, new Date(), new Date());
+    } else {
+      fs.chmodSync(host, options.mode ?? 0o644);
+    }
+  }
+
+  /** Creates a directory; with `parents`, creates missing parents and accepts an existing directory. */
+  async mkdir(p: ViewPath, options: {mode?: number; parents?: boolean} = {}): Promise<void> {
+    const upper = this.writable('mkdir', p);
+    if (options.parents) {
+      const parts = splitViewPath(p);
+      for (let i = 1; i <= parts.length; i++) {
+        const sub = joinParts(parts.slice(0, i));
+        const loc = await this.resolve(sub, true, 'mkdir');
+        if (loc.entry?.kind === 'dir') continue;
+        if (loc.entry) throw fsError('EEXIST', 'mkdir', sub);
+        await this.makeDir(loc, upper, options.mode ?? 0o755, sub);
+      }
+      return;
+    }
+    const loc = await this.resolve(p, false, 'mkdir');
+    if (loc.entry) throw fsError('EEXIST', 'mkdir', p);
+    await this.makeDir(loc, upper, options.mode ?? 0o755, p);
+  }
+
+  /** Creates a symlink at `p` pointing to `target` (stored as given; resolved inside the view when followed). */
+  async symlink(target: string, p: ViewPath): Promise<void> {
+    const upper = this.writable('symlink', p);
+    const loc = await this.resolve(p, false, 'symlink');
+    if (loc.entry) throw fsError('EEXIST', 'symlink', p);
+    if (target === '' || target.includes('\0')) throw fsError('EINVAL', 'symlink', p);
+    const host = path.join(await this.ensureUpperDir(loc.parts.slice(0, -1), upper), this.creatableName(loc, 'symlink', p));
+    this.clearWhiteout(host);
+    fs.symlinkSync(target, host);
+  }
+
+  /** Creates a hardlink `p` to the file `existing` (copying it up first if it is in the lower). */
+  async link(existing: ViewPath, p: ViewPath): Promise<void> {
+    const upper = this.writable('link', p);
+    const src = await this.resolve(existing, false, 'link');
+    const entry = this.existing(src, 'link', existing);
+    if (entry.kind === 'dir') throw fsError('EPERM', 'link', existing);
+    const dst = await this.resolve(p, false, 'link');
+    if (dst.entry) throw fsError('EEXIST', 'link', p);
+    const name = this.creatableName(dst, 'link', p);
+    const srcHost = await this.copyUp(src, upper);
+    const host = path.join(await this.ensureUpperDir(dst.parts.slice(0, -1), upper), name);
+    this.clearWhiteout(host);
+    fs.linkSync(srcHost, host);
+  }
+
+  /**
+   * Removes `p` (not following a final symlink). A directory must be empty unless
+   * `recursive`. What the lower has at `p` is hidden by a whiteout.
+   */
+  async remove(p: ViewPath, options: {recursive?: boolean} = {}): Promise<void> {
+    const upper = this.writable('rm', p);
+    const loc = await this.resolve(p, false, 'rm');
+    const entry = this.existing(loc, 'rm', p);
+    if (loc.parts.length === 0) throw fsError('EPERM', 'rm', p);
+    if (entry.kind === 'dir' && !options.recursive && (await this.list(loc.inside!)).length > 0) throw fsError('ENOTEMPTY', 'rmdir', p);
+    await this.erase(loc, upper);
+  }
+
+  /**
+   * Renames `from` to `to` (neither final symlink followed), replacing a file or an
+   * empty directory at `to` as rename(2) does. Lower entries are copied up first; a
+   * directory is copied up whole and made opaque, so it keeps exactly what it showed.
+   */
+  async rename(from: ViewPath, to: ViewPath): Promise<void> {
+    const upper = this.writable('rename', from);
+    const src = await this.resolve(from, false, 'rename');
+    const entry = this.existing(src, 'rename', from);
+    if (src.parts.length === 0) throw fsError('EPERM', 'rename', from);
+    const dst = await this.resolve(to, false, 'rename');
+    const srcKey = src.parts.join('/'), dstKey = dst.parts.join('/');
+    if (srcKey === dstKey) return;
+    if (dstKey.startsWith(`${srcKey}/`)) throw fsError('EINVAL', 'rename', to);
+    const name = this.creatableName(dst, 'rename', to);
+    if (dst.entry) {
+      if (entry.kind === 'dir' && dst.entry.kind !== 'dir') throw fsError('ENOTDIR', 'rename', to);
+      if (entry.kind !== 'dir' && dst.entry.kind === 'dir') throw fsError('EISDIR', 'rename', to);
+      if (dst.entry.kind === 'dir' && (await this.list(dst.inside!)).length > 0) throw fsError('ENOTEMPTY', 'rename', to);
+    }
+    const srcHost = entry.kind === 'dir' ? await this.copyUpTree(src, upper) : await this.copyUp(src, upper);
+    const dstParent = await this.ensureUpperDir(dst.parts.slice(0, -1), upper);
+    const host = path.join(dstParent, name);
+    this.clearWhiteout(host);
+    if (dst.entry?.source === 'upper') fs.rmSync(host, {recursive: true, force: true});
+    fs.renameSync(srcHost, host);
+    if (src.lowerHere) this.writeWhiteout(path.dirname(srcHost), src.parts[src.parts.length - 1]!);
+  }
+
+  /** Sets permission bits (following symlinks); copies the entry up first. */
+  async chmod(p: ViewPath, mode: number): Promise<void> {
+    const upper = this.writable('chmod', p);
+    fs.chmodSync(await this.copyUp(await this.existingLoc(p, true, 'chmod'), upper), mode & 0o7777);
+  }
+
+  /** Sets owner and group (following symlinks); copies the entry up first. */
+  async chown(p: ViewPath, uid: number, gid: number): Promise<void> {
+    const upper = this.writable('chown', p);
+    fs.lchownSync(await this.copyUp(await this.existingLoc(p, true, 'chown'), upper), uid, gid);
+  }
+
+  /** Sets the modification time, in seconds (following symlinks); copies the entry up first. */
+  async utimes(p: ViewPath, mtime: number): Promise<void> {
+    const upper = this.writable('utime', p);
+    const host = await this.copyUp(await this.existingLoc(p, true, 'utime'), upper);
+    fs.utimesSync(host, mtime, mtime);
+  }
+
+  // ---- resolution ---------------------------------------------------------------------
+
+  /**
+   * Walks `p` from the root, one component at a time, following symlinks in the middle
+   * (and at the end when `followLast`). Throws ENOENT for a missing middle component,
+   * ENOTDIR for a middle one that is not a directory, ELOOP past 40 links.
+   */
+  private async resolve(p: ViewPath, followLast: boolean, syscall: string): Promise<Located> {
+    let todo = splitViewPath(p);
+    let done: string[] = [];
+    const root = this.rootState();
+    let states: DirState[] = [root];
+    let links = 0;
+    let last: Located | undefined;
+    while (todo.length > 0) {
+      const name = todo.shift()!;
+      if (name === '' || name === '.') continue;
+      if (name === '..') {
+        if (done.length > 0) { done.pop(); states.pop(); }
+        last = undefined;
+        continue;
+      }
+      const state = states[states.length - 1]!;
+      const step = await this.step(state, name);
+      const isLast = todo.every(n => n === '' || n === '.');
+      if (!step.entry) {
+        if (isLast) return {parts: [...done, name], entry: undefined, parent: state, lowerHere: step.lowerHere, inside: undefined};
+        throw fsError('ENOENT', syscall, p);
+      }
+      if (step.entry.kind === 'symlink' && (!isLast || followLast)) {
+        if (++links > MAX_SYMLINKS) throw fsError('ELOOP', syscall, p);
+        const target = step.entry.target!;
+        if (target.startsWith('/')) { done = []; states = [root]; }
+        todo = [...target.split('/'), ...todo];
+        last = undefined;
+        continue;
+      }
+      if (isLast) return {parts: [...done, name], entry: step.entry, parent: state, lowerHere: step.lowerHere, inside: step.inside};
+      if (step.entry.kind !== 'dir') throw fsError('ENOTDIR', syscall, p);
+      done.push(name);
+      states.push(step.inside!);
+      last = {parts: [...done], entry: step.entry, parent: state, lowerHere: step.lowerHere, inside: step.inside};
+    }
+    if (last) return last;
+    // The path ended at a directory reached through ".." or a symlink, or at the root.
+    if (done.length === 0) return {parts: [], entry: this.rootEntry(root), parent: root, lowerHere: undefined, inside: root};
+    return this.resolve(joinParts(done), false, syscall);
+  }
+
+  private rootState(): DirState {
+    if (!this.upperRoot) return {upper: undefined, lower: this.lowerTree};
+    const opaque = fs.existsSync(path.join(this.upperRoot, OPAQUE_MARKER));
+    return {upper: this.upperRoot, lower: opaque ? undefined : this.lowerTree};
+  }
+
+  private rootEntry(root: DirState): ViewEntry {
+    if (root.upper) {
+      const st = fs.lstatSync(root.upper, {throwIfNoEntry: false});
+      if (st) return entryFromStats('', st, root.upper);
+    }
+    return rootEntry(this.lowerTree, this.lowerRoot);
+  }
+
+  /** One name in one directory: what the upper and the lower have there, and what wins. */
+  private async step(state: DirState, name: string): Promise<{entry: ViewEntry | undefined; lowerHere: ViewEntry | undefined; inside: DirState | undefined}> {
+    const hostPath = state.upper && path.join(state.upper, name);
+    const st = hostPath ? fs.lstatSync(hostPath, {throwIfNoEntry: false}) : undefined;
+    const lowerEntry = state.lower && !name.startsWith(WHITEOUT_PREFIX) ? findEntry(state.lower, name) : undefined;
+    const lowerTree = lowerEntry?.kind === 'dir' ? await this.store.getTree(lowerEntry.tree) : undefined;
+    const lowerHere = lowerEntry && lowerEntry.kind !== 'whiteout' ? entryFromTree(lowerEntry, lowerTree) : undefined;
+    if (name.startsWith(WHITEOUT_PREFIX)) return {entry: undefined, lowerHere: undefined, inside: undefined};
+    if (st) {
+      const entry = entryFromStats(name, st, hostPath!, st.isSymbolicLink() ? fs.readlinkSync(hostPath!) : undefined);
+      if (!st.isDirectory()) return {entry, lowerHere, inside: undefined};
+      const opaque = fs.existsSync(path.join(hostPath!, OPAQUE_MARKER));
+      return {entry, lowerHere, inside: {upper: hostPath, lower: opaque ? undefined : lowerTree}};
+    }
+    if (!lowerHere || (state.upper && fs.existsSync(path.join(state.upper, WHITEOUT_PREFIX + name))))
+      return {entry: undefined, lowerHere, inside: undefined};
+    return {entry: lowerHere, lowerHere, inside: lowerTree ? {upper: undefined, lower: lowerTree} : undefined};
+  }
+
+  private async list(dir: DirState): Promise<ViewEntry[]> {
+    const out = new Map<string, ViewEntry>();
+    const whiteouts = new Set<string>();
+    if (dir.upper) {
+      for (const name of fs.readdirSync(dir.upper)) {
+        if (name.startsWith(WHITEOUT_PREFIX)) {
+          if (name !== OPAQUE_MARKER) whiteouts.add(name.slice(WHITEOUT_PREFIX.length));
+          continue;
+        }
+        const host = path.join(dir.upper, name);
+        const st = fs.lstatSync(host);
+        out.set(name, entryFromStats(name, st, host, st.isSymbolicLink() ? fs.readlinkSync(host) : undefined));
+      }
+    }
+    for (const e of dir.lower?.entries ?? []) {
+      if (e.kind === 'whiteout' || out.has(e.name) || whiteouts.has(e.name)) continue;
+      out.set(e.name, entryFromTree(e, e.kind === 'dir' ? await this.store.getTree(e.tree) : undefined));
+    }
+    return [...out.values()].sort((a, b) => compareNames(a.name, b.name));
+  }
+
+  // ---- copy-up and the upper ------------------------------------------------------------
+
+  private writable(syscall: string, p: ViewPath): string {
+    if (!this.upperRoot) throw fsError('EROFS', syscall, p);
+    return this.upperRoot;
+  }
+
+  private existing(loc: Located, syscall: string, p: ViewPath): ViewEntry {
+    if (!loc.entry) throw fsError('ENOENT', syscall, p);
+    return loc.entry;
+  }
+
+  private async existingLoc(p: ViewPath, follow: boolean, syscall: string): Promise<Located> {
+    const loc = await this.resolve(p, follow, syscall);
+    this.existing(loc, syscall, p);
+    return loc;
+  }
+
+  private async fileEntry(p: ViewPath, syscall: string): Promise<ViewEntry> {
+    const entry = this.existing(await this.resolve(p, true, syscall), syscall, p);
+    if (entry.kind === 'dir') throw fsError('EISDIR', 'read', p);
+    if (entry.kind !== 'file') throw fsError('EINVAL', 'read', p);
+    return entry;
+  }
+
+  /** The last name of a path that is about to be created; whiteout names are reserved. */
+  private creatableName(loc: Located, syscall: string, p: ViewPath): string {
+    const name = loc.parts[loc.parts.length - 1];
+    if (name === undefined) throw fsError('EEXIST', syscall, p);
+    if (name.startsWith(WHITEOUT_PREFIX))
+      throw new UnionError('EINVAL', `${p}: names starting with ${WHITEOUT_PREFIX} are reserved for whiteouts`, {syscall, path: p});
+    return name;
+  }
+
+  /** Makes sure the upper has every directory of `parts` (copying metadata up); returns its host path. */
+  private async ensureUpperDir(parts: readonly string[], upper: string): Promise<string> {
+    let state = this.rootState();
+    let host = upper;
+    if (!fs.existsSync(upper)) fs.mkdirSync(upper, {recursive: true});
+    for (const name of parts) {
+      const step = await this.step(state, name);
+      if (!step.entry || step.entry.kind !== 'dir') throw fsError('ENOENT', 'mkdir', joinParts(parts));
+      host = path.join(host, name);
+      if (step.entry.source === 'lower') {
+        fs.mkdirSync(host);
+        applyMeta(host, step.entry);
+      }
+      state = {upper: host, lower: step.inside!.lower};
+    }
+    return host;
+  }
+
+  /** Copies one entry up (a directory: metadata only); returns its host path in the upper. */
+  private async copyUp(loc: Located, upper: string): Promise<string> {
+    const entry = loc.entry!;
+    if (entry.source === 'upper') return entry.hostPath!;
+    if (loc.parts.length === 0) return this.ensureUpperDir([], upper);
+    const host = path.join(await this.ensureUpperDir(loc.parts.slice(0, -1), upper), entry.name);
+    await this.materialise(entry, host);
+    return host;
+  }
+
+  /** Creates a lower entry's copy at a host path, with its metadata. */
+  private async materialise(entry: ViewEntry, host: string): Promise<void> {
+    switch (entry.kind) {
+      case 'dir':
+        fs.mkdirSync(host);
+        break;
+      case 'file': {
+        const {inline} = await this.store.statBlob(entry.blob!);
+        if (inline) fs.writeFileSync(host, await this.store.readBlob(entry.blob!));
+        else fs.copyFileSync(this.store.objectPath(entry.blob!), host, fs.constants.COPYFILE_FICLONE);
+        break;
+      }
+      case 'symlink':
+        fs.symlinkSync(entry.target!, host);
+        fs.lchownSync(host, entry.uid, entry.gid);
+        fs.lutimesSync(host, entry.mtime, entry.mtime);
+        return;
+      default:
+        makeSpecial(entry, host);
+    }
+    applyMeta(host, entry);
+  }
+
+  /**
+   * Copies a directory and everything under it into the upper and makes each directory
+   * opaque (dropping its now needless whiteouts), so the subtree no longer depends on
+   * the lower: it can move anywhere and still show what it showed.
+   */
+  private async copyUpTree(loc: Located, upper: string): Promise<string> {
+    const host = await this.copyUp(loc, upper);
+    const walk = async (dir: DirState, dirHost: string) => {
+      for (const child of await this.list(dir)) {
+        const childHost = path.join(dirHost, child.name);
+        if (child.source === 'lower') await this.materialise(child, childHost);
+        if (child.kind === 'dir') {
+          const step = await this.step(dir, child.name);
+          await walk({upper: childHost, lower: step.inside?.lower}, childHost);
+        }
+      }
+      for (const name of fs.readdirSync(dirHost)) if (name.startsWith(WHITEOUT_PREFIX) && name !== OPAQUE_MARKER) fs.rmSync(path.join(dirHost, name));
+      const st = fs.statSync(dirHost);
+      fs.writeFileSync(path.join(dirHost, OPAQUE_MARKER), '');
+      fs.utimesSync(dirHost, st.atime, st.mtime);
+    };
+    await walk(loc.inside!, host);
+    return host;
+  }
+
+  private async makeDir(loc: Located, upper: string, mode: number, p: ViewPath): Promise<void> {
+    const host = path.join(await this.ensureUpperDir(loc.parts.slice(0, -1), upper), this.creatableName(loc, 'mkdir', p));
+    this.clearWhiteout(host);
+    fs.mkdirSync(host);
+    fs.chmodSync(host, mode & 0o7777);
+    // A directory made where the lower has one (deleted before, so hidden) starts empty.
+    if (loc.lowerHere?.kind === 'dir') fs.writeFileSync(path.join(host, OPAQUE_MARKER), '');
+  }
+
+  private async erase(loc: Located, upper: string): Promise<void> {
+    const entry = loc.entry!;
+    if (entry.source === 'upper') fs.rmSync(entry.hostPath!, {recursive: true, force: true});
+    if (loc.lowerHere) this.writeWhiteout(await this.ensureUpperDir(loc.parts.slice(0, -1), upper), loc.parts[loc.parts.length - 1]!);
+  }
+
+  private writeWhiteout(parentHost: string, name: string): void {
+    fs.writeFileSync(path.join(parentHost, WHITEOUT_PREFIX + name), '');
+  }
+
+  private clearWhiteout(host: string): void {
+    fs.rmSync(path.join(path.dirname(host), WHITEOUT_PREFIX + path.basename(host)), {force: true});
+  }
+}
+
+/** Gives a host entry the metadata of a view entry. */
+function applyMeta(host: string, e: ViewEntry): void {
+  fs.chmodSync(host, e.mode);
+  fs.lchownSync(host, e.uid, e.gid);
+  fs.utimesSync(host, e.mtime, e.mtime);
+}
+
+/** Node cannot make device nodes or fifos; mknod(1) can (devices need root). */
+function makeSpecial(e: ViewEntry, host: string): void {
+  const args = e.kind === 'fifo' ? [host, 'p'] : [host, e.kind === 'char' ? 'c' : 'b', String(e.devmajor ?? 0), String(e.devminor ?? 0)];
+  const r = spawnSync('mknod', args, {stdio: 'ignore'});
+  if (r.status !== 0) throw new UnionError('EPERM', `cannot create ${e.kind} ${host} (mknod needs root)`, {syscall: 'mknod', path: host});
+}
+
+export {ROOT, childPath, parseViewPath};

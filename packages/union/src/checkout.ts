@@ -1,0 +1,102 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type {Store} from '@strata/store';
+import {UnionError} from './errors.js';
+import type {UnionView} from './UnionView.js';
+import type {ViewEntry} from './ViewEntry.js';
+import {type ViewPath, ROOT, childPath} from './viewPath.js';
+import {spawnSync} from 'node:child_process';
+
+export interface CheckoutResult {
+  readonly files: number;
+  readonly dirs: number;
+  readonly symlinks: number;
+  readonly hardlinks: number;
+  readonly bytes: number;
+  /** Device nodes and fifos that could not be created (mknod needs root). */
+  readonly skipped: string[];
+}
+
+/**
+ * Materialises a view into `dir` (which must be missing or empty): modes, owners
+ * (when root), mtimes, symlinks, hardlinks. Large lower files are copied from their
+ * object files with FICLONE, a reflink where the filesystem offers one; never
+ * hardlinked, since a change to the checkout must not reach the store.
+ */
+export async function checkout(store: Store, view: UnionView, dir: string, options: {onProgress?: (files: number, bytes: number) => void} = {}): Promise<CheckoutResult> {
+  const existing = fs.existsSync(dir) ? fs.readdirSync(dir) : undefined;
+  if (existing && existing.length > 0) throw new UnionError('EEXIST', `${dir} is not empty; checkout needs a new or empty directory`, {path: dir});
+  fs.mkdirSync(dir, {recursive: true});
+  const counts = {files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0};
+  const skipped: string[] = [];
+  const root = process.getuid?.() === 0;
+  const upperLinks = new Map<number, string>();
+  const lowerLinks: [ViewPath, string, ViewEntry][] = [];
+  const byPath = new Map<string, {host: string; blob: string | undefined}>();
+
+  const write = async (p: ViewPath, e: ViewEntry, host: string) => {
+    switch (e.kind) {
+      case 'dir':
+        fs.mkdirSync(host);
+        counts.dirs++;
+        for (const child of await view.readdir(p)) await write(childPath(p, child.name), child, path.join(host, child.name));
+        break;
+      case 'file': {
+        const first = e.ino !== undefined && (e.nlink ?? 1) > 1 ? upperLinks.get(e.ino) : undefined;
+        const sibling = e.linkOf ? byPath.get(e.linkOf) : undefined;
+        const link = first ?? (sibling && sibling.blob === e.blob ? sibling.host : undefined);
+        if (link) {
+          fs.linkSync(link, host);
+          counts.hardlinks++;
+          return;
+        }
+        if (e.hostPath) fs.copyFileSync(e.hostPath, host, fs.constants.COPYFILE_FICLONE);
+        else if ((await store.statBlob(e.blob!)).inline) fs.writeFileSync(host, await store.readBlob(e.blob!));
+        else fs.copyFileSync(store.objectPath(e.blob!), host, fs.constants.COPYFILE_FICLONE);
+        if (e.ino !== undefined && (e.nlink ?? 1) > 1) upperLinks.set(e.ino, host);
+        if (e.linkOf) lowerLinks.push([p, host, e]);
+        byPath.set(p, {host, blob: e.blob});
+        counts.files++;
+        counts.bytes += e.size;
+        options.onProgress?.(counts.files, counts.bytes);
+        break;
+      }
+      case 'symlink':
+        fs.symlinkSync(e.target!, host);
+        if (root) fs.lchownSync(host, e.uid, e.gid);
+        fs.lutimesSync(host, e.mtime, e.mtime);
+        counts.symlinks++;
+        return;
+      default: {
+        const args = e.kind === 'fifo' ? [host, 'p'] : [host, e.kind === 'char' ? 'c' : 'b', String(e.devmajor ?? 0), String(e.devminor ?? 0)];
+        if (spawnSync('mknod', args, {stdio: 'ignore'}).status !== 0) {
+          skipped.push(p);
+          return;
+        }
+      }
+    }
+    fs.chmodSync(host, e.mode);
+    if (root) fs.lchownSync(host, e.uid, e.gid);
+    fs.utimesSync(host, e.mtime, e.mtime);
+  };
+
+  const top = await view.lstat(ROOT);
+  for (const child of await view.readdir(ROOT)) await write(childPath(ROOT, child.name), child, path.join(dir, child.name));
+  // Lower hardlinks whose first path came later in the walk: link them now, if that path
+  // still holds the same file, and give the parent back its mtime.
+  for (const [p, host, e] of lowerLinks) {
+    const target = byPath.get(e.linkOf!);
+    if (!target || target.host === host || target.blob !== e.blob) continue;
+    fs.rmSync(host);
+    fs.linkSync(target.host, host);
+    counts.hardlinks++;
+    counts.files--;
+    counts.bytes -= e.size;
+    const parent = await view.lstat(path.posix.dirname(p) as ViewPath);
+    fs.utimesSync(path.dirname(host), parent.mtime, parent.mtime);
+  }
+  fs.chmodSync(dir, top.mode);
+  if (root) fs.lchownSync(dir, top.uid, top.gid);
+  fs.utimesSync(dir, top.mtime, top.mtime);
+  return {...counts, skipped};
+}

@@ -1,0 +1,29 @@
+import {type ContainerRecord, type Digest, type ImportResult, type Store, type TagRef, importDirectory} from '@strata/store';
+import {flattenLayers} from './flatten.js';
+
+export interface CommitResult extends ImportResult {
+  /** The new image: the container's image layers plus the new layer. */
+  readonly image: Digest;
+}
+
+/**
+ * Freezes a container's writable layer into a read-only layer (whiteouts and opaque
+ * markers kept) and stores the image = its image's layers + that layer, tagged with
+ * `tag` if given. The same changes give the same layer id. Reads only the writable
+ * layer, so the cost is proportional to the changes. The container keeps running on
+ * its old image.
+ */
+export async function commitContainer(store: Store, c: ContainerRecord, options: {tag?: TagRef; message?: string} = {}): Promise<CommitResult> {
+  const base = await store.getImage(c.image);
+  if (!base) throw new TypeError(`assertion failed: container ${c.id} names image ${c.image}, which is missing`);
+  const result = await importDirectory(store, store.upperDir(c.id), {
+    whiteoutNames: true,
+    allowMissing: true,
+    source: `commit of container ${c.name ?? c.id}`,
+  });
+  const history = [...(base.config.history ?? []), {createdBy: 'strata commit', ...(options.message ? {comment: options.message} : {})}];
+  const layers = [...base.layers, result.layer.id];
+  const image = await store.putImage({layers, config: {...base.config, history}}, options.tag);
+  await flattenLayers(store, layers); // the next container of this image is then O(1)
+  return {...result, image};
+}

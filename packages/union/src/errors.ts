@@ -1,0 +1,37 @@
+/**
+ * Union errors look like Node's fs errors (code, syscall, path), so a test can hold a
+ * view and a kernel overlayfs mount to the same expectations.
+ */
+export type UnionErrorCode =
+  | 'ENOENT' | 'ENOTDIR' | 'EISDIR' | 'EEXIST' | 'ENOTEMPTY' | 'EINVAL' | 'ELOOP' | 'EPERM' | 'EROFS'
+  | 'UNKNOWN_CONTAINER' | 'AMBIGUOUS_ID' | 'NAME_TAKEN' | 'BAD_NAME' | 'ESCAPE' | 'UNKNOWN_VIEW';
+
+const DESCRIPTIONS: Partial<Record<UnionErrorCode, string>> = {
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'not a directory',
+  EISDIR: 'is a directory',
+  EEXIST: 'file exists',
+  ENOTEMPTY: 'directory not empty',
+  EINVAL: 'invalid argument',
+  ELOOP: 'too many levels of symbolic links',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only view',
+};
+
+export class UnionError extends Error {
+  override name = 'UnionError';
+  readonly code: UnionErrorCode;
+  readonly syscall?: string;
+  readonly path?: string;
+  constructor(code: UnionErrorCode, message: string, details: {syscall?: string; path?: string} = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    if (details.syscall) this.syscall = details.syscall;
+    if (details.path) this.path = details.path;
+  }
+}
+
+/** A Node-style error: `ENOENT: no such file or directory, open '/etc/x'`. */
+export function fsError(code: keyof typeof DESCRIPTIONS & UnionErrorCode, syscall: string, path: string): UnionError {
+  return new UnionError(code, `${code}: ${DESCRIPTIONS[code]}, ${syscall} '${path}'`, {syscall, path});
+}
