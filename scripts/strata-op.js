@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// One store operation through the library, as the CLI commands do it, for the crash and
+// concurrency tests: node scripts/strata-op.js STORE OP SEED
+//   import  generate a tree from SEED, import it, tag it op-SEED:1
+//   commit  create a container on a tagged image, change files, commit, tag it commit-SEED:1
+//   gc      collect garbage
+// Prints one JSON line on success. A kill at any moment must leave a consistent store.
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {fileURLToPath} from 'node:url';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const store_ = await import(path.join(root, 'packages/store/dist/src/index.js'));
+const union = await import(path.join(root, 'packages/union/dist/src/index.js'));
+const [dir, op, seedArg] = process.argv.slice(2);
+const seed = Number(seedArg ?? 0);
+
+/** A tree of ~60 files: some shared by every seed, some its own, and a large one. */
+export async function generateTree(at, seed) {
+  await fs.mkdir(path.join(at, 'common'), {recursive: true});
+  await fs.mkdir(path.join(at, 'own', 'deep'), {recursive: true});
+  for (let i = 0; i < 20; i++) await fs.writeFile(path.join(at, 'common', `c${i}`), `shared file ${i}\n`.repeat(i + 1));
+  for (let i = 0; i < 40; i++) await fs.writeFile(path.join(at, 'own', i % 2 ? 'deep' : '', `f${i}`), `seed ${seed} file ${i}\n`.repeat(10 + i));
+  await fs.writeFile(path.join(at, 'own', 'large.bin'), Buffer.alloc(200_000 + (seed % 7) * 1000, seed % 251));
+}
+
+const store = await store_.Store.open(dir, {create: true});
+try {
+  let out;
+  if (op === 'import') {
+    const src = await fs.mkdtemp(path.join(os.tmpdir(), 'strata-op-'));
+    try {
+      await generateTree(src, seed);
+      const {layer} = await store_.importLayer(store, src);
+      const image = await store.putImage({layers: [layer.id], config: {}}, store_.parseTag(`op-${seed}:1`));
+      out = {layer: layer.id, image};
+    } finally {
+      await fs.rm(src, {recursive: true, force: true});
+    }
+  } else if (op === 'commit') {
+    const tags = await store.listTags();
+    if (tags.length === 0) out = {skipped: 'no image'};
+    else {
+      const base = tags[seed % tags.length];
+      const c = await union.createContainer(store, {image: base.image});
+      const view = await union.openContainerView(store, c);
+      await view.writeFile(union.parseViewPath(`/changed-${seed}`), Buffer.from(`commit ${seed}\n`.repeat(50)));
+      await view.writeFile(union.parseViewPath(`/big-${seed}`), Buffer.alloc(100_000, seed % 13));
+      const r = await union.commitContainer(store, c, {tag: store_.parseTag(`commit-${seed}:1`)});
+      await union.removeContainer(store, c.id);
+      out = {layer: r.layer.id, image: r.image};
+    }
+  } else if (op === 'gc') {
+    const r = await store_.collectGarbage(store);
+    out = {objects: r.objects, bytes: r.bytes};
+  } else {
+    throw new Error(`unknown op ${op}`);
+  }
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+} finally {
+  await store.close();
+}
