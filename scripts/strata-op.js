@@ -4,6 +4,7 @@
 //   import  generate a tree from SEED, import it, tag it op-SEED:1
 //   commit  create a container on a tagged image, change files, commit, tag it commit-SEED:1
 //   gc      collect garbage
+//   untag   remove the tag op-SEED:1
 // Prints one JSON line on success. A kill at any moment must leave a consistent store.
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -54,6 +55,8 @@ try {
   } else if (op === 'gc') {
     const r = await store_.collectGarbage(store);
     out = {objects: r.objects, bytes: r.bytes};
+  } else if (op === 'untag') {
+    out = {removed: await store.deleteTag(store_.parseTag(`op-${seed}:1`))};
   } else {
     throw new Error(`unknown op ${op}`);
   }

@@ -557,7 +557,7 @@ async function openLevel(location: string, timeoutMs: number): Promise<LevelDB> 
       if (!isLevelLocked(err)) {
         const code = (err as {code?: string}).code;
         if (code === 'LEVEL_DATABASE_NOT_OPEN')
-          throw new StoreError('OBJECT_CORRUPT', `the index at ${location} cannot be opened: ${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}`, {cause: err});
+          throw new StoreError('INDEX_CORRUPT', `the index at ${location} cannot be opened (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
         throw err;
       }
       if (Date.now() >= deadline)

@@ -17,7 +17,8 @@ export type StoreErrorCode =
   | 'SOURCE_MISSING'     // an import source that does not exist or cannot be read
   | 'IN_USE'             // an object still referenced (e.g. an image used by a container)
   | 'NO_SPACE'           // the disk filled while writing
-  | 'NOT_PINNED';        // unpinning an image or layer that has no pin
+  | 'NOT_PINNED'         // unpinning an image or layer that has no pin
+  | 'INDEX_CORRUPT';     // LevelDB's own files are damaged (strata verify --repair rebuilds them)
 
 export class StoreError extends Error {
   override name = 'StoreError';

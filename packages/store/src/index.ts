@@ -18,3 +18,4 @@ export {addPin, removePin, listPins, type Pin} from './pins.js';
 export {Lease, listLeases, isLeaseAlive, isProcessAlive, type LeaseRecord} from './leases.js';
 export {scanEach} from './indexGraph.js';
 export {KEY} from './Store.js';
+export {repairIndex} from './repairIndex.js';

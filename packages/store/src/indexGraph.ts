@@ -32,7 +32,7 @@ export async function scanEach(store: Store, prefix: string, each: (key: string,
 export function indexError(err: unknown): unknown {
   const code = (err as {code?: string}).code;
   if (typeof code === 'string' && /^LEVEL_(CORRUPTION|IO_ERROR|ITERATOR_NOT_OPEN|DATABASE_NOT_OPEN)/.test(code))
-    return new StoreError('OBJECT_CORRUPT', `the index cannot be read (${(err as Error).message}); run "strata verify"`, {cause: err});
+    return new StoreError('INDEX_CORRUPT', `the index cannot be read (${(err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
   return err;
 }
 

@@ -23,9 +23,17 @@ export class VerifyCommand extends BaseCommand {
   json = Option.Boolean('--json', false, {description: 'print the report as JSON ({checked, problems, damagedImages, damagedContainers, remaining})'});
 
   async run(): Promise<number> {
-    const {verifyStore, describe} = await import('@strata/store');
-    const store = await this.openStore();
-    const report = await verifyStore(store, {repair: this.repair});
+    const {verifyStore, describe, repairIndex} = await import('@strata/store');
+    let report: VerifyReport;
+    try {
+      report = await verifyStore(await this.openStore(), {repair: this.repair});
+    } catch (err) {
+      if (!this.repair || (err as {code?: string}).code !== 'INDEX_CORRUPT') throw err;
+      await this.closeStore();
+      await repairIndex(this.storeDir());
+      this.note('strata: rebuilt the damaged index (LevelDB repair; unreadable files moved to index/lost)');
+      report = await verifyStore(await this.openStore(), {repair: true});
+    }
     this.print(this.json, report, r => human(r, describe));
     return report.remaining > 0 ? EXIT.problems : EXIT.ok;
   }
