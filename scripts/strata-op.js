@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // One store operation through the library, as the CLI commands do it, for the crash and
-// concurrency tests: node scripts/strata-op.js STORE OP SEED
-//   import  generate a tree from SEED, import it, tag it op-SEED:1
+// concurrency tests: node scripts/strata-op.js STORE OP SEED [SRC]
+//   import  generate a tree from SEED (or take SRC), import it, tag it op-SEED:1
 //   commit  create a container on a tagged image, change files, commit, tag it commit-SEED:1
 //   gc      collect garbage
 //   untag   remove the tag op-SEED:1
@@ -14,7 +14,7 @@ import {fileURLToPath} from 'node:url';
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const store_ = await import(path.join(root, 'packages/store/dist/src/index.js'));
 const union = await import(path.join(root, 'packages/union/dist/src/index.js'));
-const [dir, op, seedArg] = process.argv.slice(2);
+const [dir, op, seedArg, source] = process.argv.slice(2);
 const seed = Number(seedArg ?? 0);
 
 /** A tree of ~60 files: some shared by every seed, some its own, and a large one. */
@@ -26,14 +26,20 @@ export async function generateTree(at, seed) {
   await fs.writeFile(path.join(at, 'own', 'large.bin'), Buffer.alloc(200_000 + (seed % 7) * 1000, seed % 251));
 }
 
+// Coded errors end as one line on stderr and exit 1, as the CLI prints them.
+process.on('uncaughtException', err => {
+  if (err.name !== 'StoreError') throw err;
+  process.stderr.write(`strata: ${err.message} (${err.code})\n`);
+  process.exit(1);
+});
 const store = await store_.Store.open(dir, {create: true});
 try {
   let out;
   if (op === 'import') {
     const src = await fs.mkdtemp(path.join(os.tmpdir(), 'strata-op-'));
     try {
-      await generateTree(src, seed);
-      const {layer} = await store_.importLayer(store, src);
+      if (!source) await generateTree(src, seed);
+      const {layer} = await store_.importLayer(store, source ?? src);
       const image = await store.putImage({layers: [layer.id], config: {}}, store_.parseTag(`op-${seed}:1`));
       out = {layer: layer.id, image};
     } finally {
