@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type {Digest} from './digest.js';
 import {mark} from './gc.js';
-import {blobInfo, loadGraph, refsOf, scanEach} from './indexGraph.js';
+import {loadGraph, refsOf, scanEach} from './indexGraph.js';
 import {isLeaseAlive, isProcessAlive, type LeaseRecord} from './leases.js';
 import {KEY, type Store} from './Store.js';
 
@@ -27,7 +27,6 @@ export interface GcOptions {
 }
 
 const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'lease', 'orphanFile', 'tmpFile', 'containerDir'];
-const CONTENT: [string, GcKind][] = [[KEY.blob, 'blob'], [KEY.tree, 'tree'], [KEY.layer, 'layer'], [KEY.image, 'image'], [KEY.flat, 'flat']];
 
 /**
  * Mark and sweep. Roots: the images of tags and containers, pinned images and layers,
@@ -64,19 +63,27 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   const doomedFiles: Digest[] = [];
   const liveFiles = new Set<string>();
   let kept = 0;
-  for (const [prefix, kind] of CONTENT) {
-    await scanEach(store, prefix, (k, v) => {
-      if (live.has(k)) {
-        kept++;
-        if (kind === 'blob' && v[0] === 1) liveFiles.add(k.slice(KEY.blob.length + 3));
-        return;
-      }
-      const size = kind === 'blob' ? blobInfo(v) : undefined;
-      count(kind, size ? size.size : v.length);
-      if (size?.file) doomedFiles.push(k.slice(KEY.blob.length) as Digest);
-      dels.push({type: 'del', key: k});
-    });
+  // The sweep reads the graph loaded for the mark, not the index again.
+  const sweep = (key: string, kind: GcKind, bytes: number): boolean => {
+    if (live.has(key)) {
+      kept++;
+      return false;
+    }
+    count(kind, bytes);
+    dels.push({type: 'del', key});
+    return true;
+  };
+  for (const [d, info] of g.blobs) {
+    if (sweep(KEY.blob + d, 'blob', info.size)) {
+      if (info.file) doomedFiles.push(d);
+    } else if (info.file) {
+      liveFiles.add(d.slice(3));
+    }
   }
+  for (const [d, n] of g.treeBytes) sweep(KEY.tree + d, 'tree', n);
+  for (const d of g.layers) sweep(KEY.layer + d, 'layer', g.recordBytes.get(KEY.layer + d) ?? 0);
+  for (const d of g.images.keys()) sweep(KEY.image + d, 'image', g.recordBytes.get(KEY.image + d) ?? 0);
+  for (const d of g.flats.keys()) sweep(KEY.flat + d, 'flat', g.recordBytes.get(KEY.flat + d) ?? 0);
   for (const l of leases) {
     if (liveLeases.includes(l)) continue;
     count('lease', 0);
