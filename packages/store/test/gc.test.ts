@@ -153,3 +153,28 @@ async function findBlob(store: import('../src/index.js').Store, content: string)
   const d = hashBytes(Buffer.from(content));
   return (await store.hasBlob(d)) ? d : undefined;
 }
+
+test('treeRefs reads the same edges and file bytes as decodeTree, and refuses a damaged tree', async t => {
+  const {treeRefs} = await import('../src/indexGraph.js');
+  const {encodeTree, decodeTree, sortEntries} = await import('../src/index.js');
+  const blob = hashBytes(Buffer.from('x'));
+  const sub = hashBytes(Buffer.from('sub'));
+  const meta = {mode: 0o644, uid: 1, gid: 2, mtime: 3};
+  const tree = {
+    ...meta, mode: 0o755, opaque: true, xattrs: {'user.a': Buffer.from('v')},
+    entries: sortEntries([
+      {name: 'f', kind: 'file' as const, ...meta, size: 10, blob, xattrs: {'user.b': Buffer.from('ww'), 'user.c': Buffer.alloc(0)}},
+      {name: 'h', kind: 'hardlink' as const, ...meta, size: 10, blob, target: '/f'},
+      {name: 'd', kind: 'dir' as const, tree: sub},
+      {name: 'l', kind: 'symlink' as const, ...meta, target: '../somewhere'},
+      {name: 'w', kind: 'whiteout' as const},
+      {name: 'c', kind: 'char' as const, ...meta, devmajor: 1, devminor: 3},
+      {name: 'p', kind: 'fifo' as const, ...meta},
+    ]),
+  };
+  const bytes = encodeTree(tree);
+  const want = decodeTree(bytes).entries.flatMap(e => e.kind === 'dir' ? [KEY.tree + e.tree] : e.kind === 'file' || e.kind === 'hardlink' ? [KEY.blob + e.blob] : []);
+  t.deepEqual(treeRefs(bytes, 'tree'), {refs: want, fileBytes: 10});
+  t.throws(() => treeRefs(bytes.subarray(0, bytes.length - 3), 'tree'), {code: 'OBJECT_CORRUPT'});
+  t.throws(() => treeRefs(Buffer.concat([bytes, Buffer.of(0)]), 'tree'), {code: 'OBJECT_CORRUPT'});
+});
