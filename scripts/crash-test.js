@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Crash test: runs import, commit and gc on one store and SIGKILLs them at random moments,
+// Crash test: runs `strata import --tag`, `strata gc`, and commit and gc through the library
+// (scripts/strata-op.js) on one store and SIGKILLs them at random moments,
 // many times; after every kill, `strata verify` must pass and every tag that existed before
 // the kill must still name the same image.
 //   node scripts/crash-test.js [--iterations N] [--seed S] [--max-delay MS]
@@ -14,6 +15,7 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const STRATA = path.join(root, 'node_modules', '.bin', 'strata');
 const OP = path.join(root, 'scripts', 'strata-op.js');
 const {Store} = await import(path.join(root, 'packages/store/dist/src/index.js'));
+const {generateTree} = await import(OP.replace(/strata-op\.js$/, 'generateTree.js'));
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -72,9 +74,17 @@ try {
     const op = pick < 0.45 ? 'import' : pick < 0.75 ? 'commit' : pick < 0.9 ? 'gc' : 'gc-cli';
     const delay = Math.floor(random() * maxDelay);
     const seed = 100 + i;
-    const r = op === 'gc-cli'
-      ? await run(STRATA, ['gc', '--store', dir], delay)
-      : await run(process.execPath, [OP, dir, op, String(seed)], delay);
+    let r;
+    if (op === 'import') {
+      const src = path.join(tmp, `src-${seed}`);
+      await generateTree(src, seed);
+      r = await run(STRATA, ['import', src, '--tag', `op-${seed}:1`, '--store', dir], delay);
+      await fs.rm(src, {recursive: true, force: true});
+    } else if (op === 'gc-cli') {
+      r = await run(STRATA, ['gc', '--store', dir], delay);
+    } else {
+      r = await run(process.execPath, [OP, dir, op, String(seed)], delay);
+    }
     if (r.killed) killed++;
     else if (r.code !== 0) fail(i, `${op} exited ${r.code}: ${r.stderr.trim()}`);
     const v = await run(STRATA, ['verify', '--store', dir]);

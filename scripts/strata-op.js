@@ -10,21 +10,13 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {generateTree} from './generateTree.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const store_ = await import(path.join(root, 'packages/store/dist/src/index.js'));
 const union = await import(path.join(root, 'packages/union/dist/src/index.js'));
 const [dir, op, seedArg, source] = process.argv.slice(2);
 const seed = Number(seedArg ?? 0);
-
-/** A tree of ~60 files: some shared by every seed, some its own, and a large one. */
-export async function generateTree(at, seed) {
-  await fs.mkdir(path.join(at, 'common'), {recursive: true});
-  await fs.mkdir(path.join(at, 'own', 'deep'), {recursive: true});
-  for (let i = 0; i < 20; i++) await fs.writeFile(path.join(at, 'common', `c${i}`), `shared file ${i}\n`.repeat(i + 1));
-  for (let i = 0; i < 40; i++) await fs.writeFile(path.join(at, 'own', i % 2 ? 'deep' : '', `f${i}`), `seed ${seed} file ${i}\n`.repeat(10 + i));
-  await fs.writeFile(path.join(at, 'own', 'large.bin'), Buffer.alloc(200_000 + (seed % 7) * 1000, seed % 251));
-}
 
 // Coded errors end as one line on stderr and exit 1, as the CLI prints them.
 process.on('uncaughtException', err => {
