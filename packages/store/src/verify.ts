@@ -46,6 +46,7 @@ const READ_STEP = 1024 * 1024;
  * object files of corrupt blobs), tags, names, pins and flattened stacks that name what is
  * missing — and never an intact object; images and containers that reached the damage
  * are named, so their content can be imported again (a re-import writes missing blobs back).
+ * A blob missing from the index whose object file is still there and intact is indexed again.
  */
 export async function verifyStore(store: Store, options: {repair?: boolean} = {}): Promise<VerifyReport> {
   let checked = 0;
@@ -183,6 +184,22 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
 
   const list = [...problems.values()];
   let remaining = list.length;
+  if (options.repair) {
+    // A blob the index lost (a damaged table) may still have its object file: index it again.
+    const found: {type: 'put'; key: string; value: Buffer}[] = [];
+    for (const p of list) {
+      if (p.kind !== 'missing' || !p.object.startsWith(KEY.blob)) continue;
+      const d = p.object.slice(KEY.blob.length) as Digest;
+      const st = await fs.stat(store.objectPath(d)).catch(() => undefined);
+      if (!st?.isFile() || (await checkObjectFile(store.objectPath(d), d, st.size)) !== undefined) continue;
+      const value = Buffer.alloc(9);
+      value.writeUInt8(1, 0);
+      value.writeBigUInt64BE(BigInt(st.size), 1);
+      found.push({type: 'put', key: p.object, value});
+      p.repaired = true;
+    }
+    if (found.length > 0) await store.commit(found);
+  }
   if (options.repair && list.length > 0) {
     const damagedFlats = [...flats].filter(([, tree]) => reachesDamage(KEY.tree + tree)).map(([k]) => k);
     await repair(store, list, damagedFlats, blobFiles);

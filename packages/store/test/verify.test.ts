@@ -90,3 +90,16 @@ test('repair removes only the damage and a re-import restores the image', async 
   await imageOf(t, store, files);
   t.deepEqual((await verifyStore(store)).problems, []);
 });
+
+test('repair indexes again a blob whose entry was lost but whose object file is intact', async t => {
+  const store = await openTempStore(t);
+  const content = bytesOf('lost', INLINE_MAX + 10);
+  await imageOf(t, store, {'f': content}, {tag: 'a:1'});
+  const d = hashBytes(Buffer.from(content));
+  await store.commit([{type: 'del', key: KEY.blob + d}]);
+  t.deepEqual((await verifyStore(store)).problems.map(p => [p.object, p.kind]), [[KEY.blob + d, 'missing']]);
+  const r = await verifyStore(store, {repair: true});
+  t.is(r.remaining, 0);
+  t.is((await store.readBlob(d)).toString(), content);
+  t.deepEqual((await verifyStore(store)).problems, []);
+});
