@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import {Readable} from 'node:stream';
 import {Level} from 'level';
 import {type Digest, createHasher, ensureHasher, hashBytes, isDigest, shortDigest} from './digest.js';
-import {StoreError, isLevelLocked, rethrowNoSpace} from './errors.js';
+import {StoreError, isLevelLocked, isNoSpace, rethrowNoSpace} from './errors.js';
 import {type Image, chainId, decodeImage, hashImage} from './image.js';
 import {type TagRef, parseTag} from './refs.js';
 import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';
@@ -578,10 +578,12 @@ async function openLevel(location: string, timeoutMs: number): Promise<LevelDB> 
       await db.open();
       return db;
     } catch (err) {
+      if (isNoSpace(err))
+        throw new StoreError('NO_SPACE', `the disk is full: the index at ${location} needs a little free space to open; free some, then "strata gc" reclaims what a failed write left`, {cause: err});
       if (!isLevelLocked(err)) {
         const code = (err as {code?: string}).code;
         if (code === 'LEVEL_DATABASE_NOT_OPEN')
-          throw new StoreError('OBJECT_CORRUPT', `the index at ${location} cannot be opened: ${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}`, {cause: err});
+          throw new StoreError('INDEX_CORRUPT', `the index at ${location} cannot be opened (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
         throw err;
       }
       if (Date.now() >= deadline)

@@ -16,7 +16,9 @@ export type StoreErrorCode =
   | 'BAD_ARCHIVE'        // a truncated or malformed tar
   | 'SOURCE_MISSING'     // an import source that does not exist or cannot be read
   | 'IN_USE'             // an object still referenced (e.g. an image used by a container)
-  | 'NO_SPACE';          // the disk filled while writing
+  | 'NO_SPACE'           // the disk filled while writing
+  | 'NOT_PINNED'         // unpinning an image or layer that has no pin
+  | 'INDEX_CORRUPT';     // LevelDB's own files are damaged (strata verify --repair rebuilds them)
 
 export class StoreError extends Error {
   override name = 'StoreError';
@@ -33,9 +35,18 @@ export function isLevelLocked(err: unknown): boolean {
   return e?.code === 'LEVEL_DATABASE_NOT_OPEN' && e.cause?.code === 'LEVEL_LOCKED';
 }
 
+/**
+ * True for a full disk: ENOSPC from Node's fs, or LevelDB's IO error, which carries the
+ * system's text rather than a code.
+ */
+export function isNoSpace(err: unknown): boolean {
+  const e = err as {code?: string; message?: string; cause?: {message?: string}} | undefined;
+  return e?.code === 'ENOSPC' || /No space left on device/.test(`${e?.message ?? ''} ${e?.cause?.message ?? ''}`);
+}
+
 /** Turns ENOSPC from a write into a coded error, keeping the cause; rethrows the rest. */
 export function rethrowNoSpace(err: unknown, what: string): never {
-  if ((err as NodeJS.ErrnoException)?.code === 'ENOSPC')
+  if (isNoSpace(err))
     throw new StoreError('NO_SPACE', `the disk is full while writing ${what}`, {cause: err});
   throw err;
 }

@@ -10,3 +10,12 @@ export {importDirectory, metaOf, runPool, type DirectoryImportOptions} from './i
 export {importTarStream, importTarFile, openTarFile, decompress, sniffCompression, type Compression} from './importTar.js';
 export {importLayer} from './importLayer.js';
 export {WHITEOUT_PREFIX, OPAQUE_MARKER} from './whiteoutNames.js';
+export {mark} from './gc.js';
+export {collectGarbage, type GcReport, type GcKind, type GcOptions} from './collectGarbage.js';
+export {diskUsage, type DiskUsage, type ImageUsage, type ContainerUsage} from './df.js';
+export {verifyStore, describe, type Problem, type VerifyReport} from './verify.js';
+export {addPin, removePin, listPins, type Pin} from './pins.js';
+export {Lease, listLeases, isLeaseAlive, isProcessAlive, type LeaseRecord} from './leases.js';
+export {scanEach} from './indexGraph.js';
+export {KEY} from './Store.js';
+export {repairIndex} from './repairIndex.js';

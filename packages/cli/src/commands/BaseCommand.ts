@@ -6,7 +6,7 @@ import {EXIT} from '../StrataCli.js';
 
 /** Codes of user mistakes and missing things: a one-line message, no stack. */
 const BUSY = new Set(['STORE_LOCKED']);
-const PROBLEMS = new Set(['OBJECT_CORRUPT', 'OBJECT_MISSING']);
+const PROBLEMS = new Set(['OBJECT_CORRUPT', 'OBJECT_MISSING', 'INDEX_CORRUPT']);
 
 /**
  * What every strata command shares: the store location (`--store`, $STRATA_STORE, or
@@ -45,6 +45,12 @@ export abstract class BaseCommand extends Command {
     return this.opened;
   }
 
+  /** Closes the store early (e.g. to repair it); a later openStore opens it again. */
+  async closeStore(): Promise<void> {
+    await this.opened?.close();
+    this.opened = undefined;
+  }
+
   /** Writes `value` as JSON when --json is set, else the human text `human(value)`. */
   print<T>(json: boolean, value: T, human: (v: T) => string): void {
     this.context.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : human(value));
@@ -65,6 +71,11 @@ export abstract class BaseCommand extends Command {
     if (typeof e.code === 'string' && (e.name === 'StoreError' || e.name === 'UnionError' || /^E[A-Z]+$/.test(e.code))) {
       this.context.stderr.write(`strata: ${e.message}\n`);
       return BUSY.has(e.code) ? EXIT.busy : PROBLEMS.has(e.code) ? EXIT.problems : EXIT.failure;
+    }
+    // LevelDB's own errors (a damaged .ldb file met while reading): the store's problem, not a bug.
+    if (typeof e.code === 'string' && /^LEVEL_(CORRUPTION|IO_ERROR)/.test(e.code)) {
+      this.context.stderr.write(`strata: the index is damaged (${e.message}); "strata verify --repair" rebuilds it\n`);
+      return EXIT.problems;
     }
     throw err; // a bug: keep the stack
   }

@@ -15,6 +15,8 @@ import {FsMvCommand} from './fs/mv.js';
 import {FsRmCommand} from './fs/rm.js';
 import {FsStatCommand} from './fs/stat.js';
 import {FsWriteCommand} from './fs/write.js';
+import {DfCommand} from './df.js';
+import {GcCommand} from './gc.js';
 import {ImageInspectCommand} from './image/inspect.js';
 import {ImagesCommand} from './image/list.js';
 import {ImageRmCommand} from './image/rm.js';
@@ -24,6 +26,8 @@ import {InitCommand} from './init.js';
 import {LayerInspectCommand} from './layer/inspect.js';
 import {LayersCommand} from './layer/list.js';
 import {LsCommand} from './ls.js';
+import {PinAddCommand, PinLsCommand, PinRmCommand} from './pin.js';
+import {VerifyCommand} from './verify.js';
 
 /** Every command of strata, in the order help lists them. */
 export const commands = [
@@ -53,4 +57,10 @@ export const commands = [
   DiffCommand,
   CommitCommand,
   CheckoutCommand,
+  GcCommand,
+  DfCommand,
+  VerifyCommand,
+  PinAddCommand,
+  PinRmCommand,
+  PinLsCommand,
 ];

@@ -1,0 +1,31 @@
+/**
+ * The mark phase of garbage collection, as a pure function over a graph (containerd's
+ * `gc.Tricolor`): white nodes are unseen, grey ones are queued, black ones are done.
+ * Nodes are index keys (`i:b3:…`, `l:b3:…`, `t:b3:…`, `b:b3:…`, `f:b3:…`); the store
+ * supplies the roots and the edges and does the sweep (collectGarbage.ts).
+ *
+ * Cost: each reachable node is visited once and each edge followed once, so marking is
+ * linear in what is live; `refsOf` decides how edges are found (collectGarbage.ts reads
+ * them from one scan of the index rather than one lookup per node).
+ */
+export function mark(roots: Iterable<string>, refsOf: (node: string) => Iterable<string>): Set<string> {
+  const black = new Set<string>();
+  const grey: string[] = [];
+  for (const r of roots) {
+    if (!black.has(r)) {
+      black.add(r);
+      grey.push(r);
+    }
+  }
+  // A node turns black when it is first seen; the queue holds those whose edges are unread.
+  while (grey.length > 0) {
+    const node = grey.pop()!;
+    for (const next of refsOf(node)) {
+      if (!black.has(next)) {
+        black.add(next);
+        grey.push(next);
+      }
+    }
+  }
+  return black;
+}

@@ -1,0 +1,180 @@
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import test from 'ava';
+import {collectGarbage, hashBytes, INLINE_MAX, KEY, Lease, mark, addPin, removePin} from '../src/index.js';
+import {bytesOf, imageOf, indexKeys} from './_images.js';
+import {openTempStore} from './_helpers.js';
+
+test('mark visits each reachable node once and nothing else', t => {
+  const edges: Record<string, string[]> = {a: ['b', 'c'], b: ['c', 'a'], c: ['d'], d: [], x: ['a']};
+  const seen: string[] = [];
+  const live = mark(['a', 'a'], n => { seen.push(n); return edges[n] ?? []; });
+  t.deepEqual([...live].sort(), ['a', 'b', 'c', 'd']);
+  t.deepEqual(seen.sort(), ['a', 'b', 'c', 'd']);
+});
+
+test('gc keeps exactly what tags reach and removes the rest', async t => {
+  const store = await openTempStore(t);
+  const kept = await imageOf(t, store, {'a.txt': 'kept', 'shared.txt': 'shared', 'big.bin': bytesOf('k', INLINE_MAX + 10)}, {tag: 'kept:1'});
+  const keysBefore = await indexKeys(store);
+  const gone = await imageOf(t, store, {'b.txt': 'gone', 'shared.txt': 'shared', 'sub/c.txt': 'gone too', 'big.bin': bytesOf('g', INLINE_MAX + 20)});
+  const report = await collectGarbage(store);
+  t.deepEqual(await indexKeys(store), keysBefore);
+  // gone: its image, its layer, 2 trees (root and sub), 3 blobs of its own (shared.txt stays).
+  t.is(report.byKind.image.count, 1);
+  t.is(report.byKind.layer.count, 1);
+  t.is(report.byKind.tree.count, 2);
+  t.is(report.byKind.blob.count, 3);
+  t.is(report.byKind.blob.bytes, 'gone'.length + 'gone too'.length + INLINE_MAX + 20);
+  t.is(report.objects, 7);
+  t.is(await store.getImage(gone.image), undefined);
+  const goneBig = hashBytes(Buffer.from(bytesOf('g', INLINE_MAX + 20)));
+  t.false(await store.hasBlob(goneBig));
+  await t.throwsAsync(fs.access(store.objectPath(goneBig)), {code: 'ENOENT'});
+  t.truthy(await store.getImage(kept.image));
+  t.deepEqual(await store.readBlob((await findBlob(store, bytesOf('k', INLINE_MAX + 10)))!), Buffer.from(bytesOf('k', INLINE_MAX + 10)));
+});
+
+test('a second gc in a row removes nothing', async t => {
+  const store = await openTempStore(t);
+  await imageOf(t, store, {'a': 'x', 'big': bytesOf('b', INLINE_MAX + 1)}, {tag: 'a:1'});
+  await imageOf(t, store, {'b': 'y', 'big': bytesOf('c', INLINE_MAX + 1)});
+  await fs.writeFile(path.join(store.dir, 'tmp', 'blob-999999999-abcdef'), 'stale');
+  t.true((await collectGarbage(store)).objects > 0);
+  const second = await collectGarbage(store);
+  t.is(second.objects, 0);
+  t.is(second.bytes, 0);
+});
+
+test('dry-run reports what gc would remove and removes nothing', async t => {
+  const store = await openTempStore(t);
+  await imageOf(t, store, {'a': 'x'}, {tag: 'a:1'});
+  await imageOf(t, store, {'b': 'y', 'big': bytesOf('d', INLINE_MAX + 1)});
+  const orphan = store.objectPath(`b3:${'ab'.repeat(32)}` as never);
+  await fs.mkdir(path.dirname(orphan), {recursive: true});
+  await fs.writeFile(orphan, 'orphan');
+  const keys = await indexKeys(store);
+  const dry = await collectGarbage(store, {dryRun: true});
+  t.deepEqual(await indexKeys(store), keys);
+  await t.notThrowsAsync(fs.access(orphan));
+  const real = await collectGarbage(store);
+  t.deepEqual({...real, dryRun: true}, dry);
+});
+
+test('object files that no index entry names are swept, indexed ones are kept', async t => {
+  const store = await openTempStore(t);
+  const big = bytesOf('kept', INLINE_MAX + 5);
+  await imageOf(t, store, {'big': big}, {tag: 'a:1'});
+  const orphan = store.objectPath(`b3:${'cd'.repeat(32)}` as never);
+  await fs.mkdir(path.dirname(orphan), {recursive: true});
+  await fs.writeFile(orphan, 'left by a crash');
+  const report = await collectGarbage(store);
+  t.is(report.byKind.orphanFile.count, 1);
+  t.is(report.byKind.orphanFile.bytes, 'left by a crash'.length);
+  await t.throwsAsync(fs.access(orphan), {code: 'ENOENT'});
+  t.deepEqual((await store.readBlob((await findBlob(store, big))!)).toString(), big);
+});
+
+test('temporary files of dead processes go, those of live ones stay', async t => {
+  const store = await openTempStore(t);
+  const dead = path.join(store.dir, 'tmp', 'blob-2147483646-0123abcd');
+  const mine = store.tmpPath('blob');
+  await fs.writeFile(dead, 'x');
+  await fs.writeFile(mine, 'y');
+  const report = await collectGarbage(store);
+  t.is(report.byKind.tmpFile.count, 1);
+  await t.throwsAsync(fs.access(dead));
+  await t.notThrowsAsync(fs.access(mine));
+});
+
+test('pins keep an untagged image or layer; unpinning lets gc take them', async t => {
+  const store = await openTempStore(t);
+  const img = await imageOf(t, store, {'a': 'pinned image'});
+  const lay = await imageOf(t, store, {'b': 'pinned layer'});
+  await addPin(store, img.image);
+  await addPin(store, lay.layer, 'layer');
+  const first = await collectGarbage(store);
+  t.is(first.byKind.image.count, 1); // lay's image record: the pin holds its layer only
+  t.truthy(await store.getImage(img.image));
+  t.truthy(await store.getLayer(lay.layer));
+  await removePin(store, img.image);
+  await removePin(store, lay.layer, 'layer');
+  const second = await collectGarbage(store);
+  t.is(second.byKind.layer.count, 2);
+  t.is(await store.getImage(img.image), undefined);
+});
+
+test('containers keep their image and their writable layer; a directory without a record goes', async t => {
+  const store = await openTempStore(t);
+  const img = await imageOf(t, store, {'a': 'used by a container'});
+  await store.putContainer({id: 'c1', image: img.image, created: new Date().toISOString()});
+  await fs.mkdir(store.upperDir('c1'), {recursive: true});
+  await fs.mkdir(store.upperDir('c2'), {recursive: true});
+  const report = await collectGarbage(store);
+  t.is(report.byKind.image.count, 0);
+  t.is(report.byKind.containerDir.count, 1);
+  await t.notThrowsAsync(fs.access(store.upperDir('c1')));
+  await t.throwsAsync(fs.access(store.upperDir('c2')));
+});
+
+test('a live lease keeps what it protects; a lease of a dead process expires', async t => {
+  const store = await openTempStore(t);
+  const held = await imageOf(t, store, {'a': 'in progress'});
+  const lease = await Lease.acquire(store, 'test');
+  await lease.protect([KEY.layer + held.layer]);
+  const dead = {id: 'dead', pid: 2147483646, host: (await import('node:os')).hostname(), created: new Date().toISOString(), label: 'killed', keys: [KEY.image + held.image]};
+  await store.commit([{type: 'put', key: `${KEY.lease}dead`, value: Buffer.from(JSON.stringify(dead))}]);
+  const report = await collectGarbage(store);
+  t.is(report.byKind.lease.count, 1);
+  t.is(report.byKind.image.count, 1);
+  t.truthy(await store.getLayer(held.layer));
+  await lease.release();
+  t.is((await collectGarbage(store)).byKind.layer.count, 1);
+});
+
+test('flattened stacks of live image prefixes stay, others go', async t => {
+  const store = await openTempStore(t);
+  const base = await imageOf(t, store, {'a': 'base'});
+  const top = await imageOf(t, store, {'b': 'top'}, {below: [base.layer], tag: 'top:1'});
+  const lone = await imageOf(t, store, {'c': 'lone'});
+  const flatTree = await store.putTree({mode: 0o755, uid: 0, gid: 0, mtime: 0, opaque: false, entries: []});
+  await store.putFlat([base.layer, top.layer], flatTree);
+  await store.putFlat([base.layer], base.layer);
+  await store.putFlat([lone.layer, base.layer], flatTree);
+  const report = await collectGarbage(store);
+  t.is(report.byKind.flat.count, 1);
+  t.is(await store.getFlat([base.layer, top.layer]), flatTree);
+  t.is(await store.getFlat([base.layer]), base.layer);
+  t.is(await store.getFlat([lone.layer, base.layer]), undefined);
+});
+
+async function findBlob(store: import('../src/index.js').Store, content: string) {
+  const {hashBytes} = await import('../src/index.js');
+  const d = hashBytes(Buffer.from(content));
+  return (await store.hasBlob(d)) ? d : undefined;
+}
+
+test('treeRefs reads the same edges and file bytes as decodeTree, and refuses a damaged tree', async t => {
+  const {treeRefs} = await import('../src/indexGraph.js');
+  const {encodeTree, decodeTree, sortEntries} = await import('../src/index.js');
+  const blob = hashBytes(Buffer.from('x'));
+  const sub = hashBytes(Buffer.from('sub'));
+  const meta = {mode: 0o644, uid: 1, gid: 2, mtime: 3};
+  const tree = {
+    ...meta, mode: 0o755, opaque: true, xattrs: {'user.a': Buffer.from('v')},
+    entries: sortEntries([
+      {name: 'f', kind: 'file' as const, ...meta, size: 10, blob, xattrs: {'user.b': Buffer.from('ww'), 'user.c': Buffer.alloc(0)}},
+      {name: 'h', kind: 'hardlink' as const, ...meta, size: 10, blob, target: '/f'},
+      {name: 'd', kind: 'dir' as const, tree: sub},
+      {name: 'l', kind: 'symlink' as const, ...meta, target: '../somewhere'},
+      {name: 'w', kind: 'whiteout' as const},
+      {name: 'c', kind: 'char' as const, ...meta, devmajor: 1, devminor: 3},
+      {name: 'p', kind: 'fifo' as const, ...meta},
+    ]),
+  };
+  const bytes = encodeTree(tree);
+  const want = decodeTree(bytes).entries.flatMap(e => e.kind === 'dir' ? [KEY.tree + e.tree] : e.kind === 'file' || e.kind === 'hardlink' ? [KEY.blob + e.blob] : []);
+  t.deepEqual(treeRefs(bytes, 'tree'), {refs: want, fileBytes: 10});
+  t.throws(() => treeRefs(bytes.subarray(0, bytes.length - 3), 'tree'), {code: 'OBJECT_CORRUPT'});
+  t.throws(() => treeRefs(Buffer.concat([bytes, Buffer.of(0)]), 'tree'), {code: 'OBJECT_CORRUPT'});
+});
