@@ -16,7 +16,10 @@ export type StoreErrorCode =
   | 'BAD_ARCHIVE'        // a truncated or malformed tar
   | 'SOURCE_MISSING'     // an import source that does not exist or cannot be read
   | 'IN_USE'             // an object still referenced (e.g. an image used by a container)
-  | 'NO_SPACE';          // the disk filled while writing
+  | 'NO_SPACE'           // the disk filled while writing
+  | 'DIGEST_MISMATCH'    // an image blob whose bytes do not hash to the digest its descriptor names
+  | 'BAD_MANIFEST'       // an image layout, docker archive, manifest or config that is malformed
+  | 'TARGET_EXISTS';     // an export target that already exists
 
 export class StoreError extends Error {
   override name = 'StoreError';

@@ -10,3 +10,10 @@ export {importDirectory, metaOf, runPool, type DirectoryImportOptions} from './i
 export {importTarStream, importTarFile, openTarFile, decompress, sniffCompression, type Compression} from './importTar.js';
 export {importLayer} from './importLayer.js';
 export {WHITEOUT_PREFIX, OPAQUE_MARKER} from './whiteoutNames.js';
+export {exportLayerStream, writeLayerTar, type LayerBlob} from './exportLayer.js';
+export {createCompressor, COMPRESSIONS} from './compress.js';
+export {MEDIA, REF_NAME, toOciConfig, fromOciConfig, type Descriptor} from './ociConfig.js';
+export {type ImageProgress, type ImageImportOptions, type ImportedImage} from './importImage.js';
+export {importOciLayout, exportOciLayout, type ExportedImage, type ImageExportOptions} from './ociLayout.js';
+export {importDockerArchive, exportDockerArchive} from './dockerArchive.js';
+export {importImageFrom} from './importImageFrom.js';
