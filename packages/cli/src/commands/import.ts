@@ -1,0 +1,82 @@
+import * as path from 'node:path';
+import {Command, Option, UsageError} from 'clipanion';
+import type {Digest, Image, TagRef} from '@strata/store';
+import {parseTagArgument} from '../arguments.js';
+import {importProgressBar} from '../progress.js';
+import {formatBytes, plural} from '../render.js';
+import {BaseCommand} from './BaseCommand.js';
+
+/** What `strata import --json` prints; `image` and `tag` only with --tag. */
+export interface ImportReport {
+  readonly layer: Digest;
+  readonly image?: Digest;
+  readonly tag?: TagRef;
+  readonly layers?: number;
+  readonly entries: number;
+  readonly bytes: number;
+  readonly newBytes: number;
+  readonly newObjects: number;
+}
+
+export class ImportCommand extends BaseCommand {
+  static override paths = [['import']];
+  static override usage = Command.Usage({
+    category: 'Images',
+    description: 'import a directory or a tar as a layer',
+    details: `
+      Stores SRC, a directory or a tar archive (plain, gzip or zstd), as one layer: every file's bytes once, every directory as a tree. Content the store already has is not written again, so importing the same tree twice stores nothing new and gives the same layer id.
+
+      With \`--tag\`, also makes an image of the new layer (on top of the layers of \`--on IMAGE\`, whose config it inherits) and tags it. \`--message\` is recorded in that image's history.
+
+      A tar's whiteout entries (\`.wh.NAME\`, \`.wh..wh..opq\`) become whiteouts and opaque directories. Unsafe archives (absolute paths, \`..\`, hardlinks out of the archive) and sockets or devices in a directory are refused, and the store is left as it was.
+    `,
+    examples: [
+      ['Import a directory as a layer', '$0 import ./rootfs'],
+      ['Import a tar and tag an image of it', '$0 import base.tar.gz --tag base:1'],
+      ['Add a layer on top of an image', '$0 import ./app --on base:1 --tag app:1 --message "add the app"'],
+    ],
+  });
+
+  source = Option.String({name: 'SRC'});
+  tag = Option.String('--tag', {description: 'make an image of the layer and tag it NAME:TAG'});
+  on = Option.String('--on', {description: 'with --tag: the image (tag or id) whose layers go below the new one'});
+  message = Option.String('-m,--message', {description: 'with --tag: a comment for the image history'});
+  json = Option.Boolean('--json', false, {description: 'print the layer, image and what was stored as JSON'});
+
+  async run(): Promise<number> {
+    // Every argument is checked before anything is written.
+    if (!this.tag && this.on !== undefined) throw new UsageError('--on needs --tag: it names the image the new image is built on');
+    if (!this.tag && this.message !== undefined) throw new UsageError('--message needs --tag: it is recorded in the new image');
+    const tag = this.tag === undefined ? undefined : await parseTagArgument(this.tag);
+    const {importLayer} = await import('@strata/store');
+    const store = await this.openStore();
+    const base = this.on === undefined ? undefined : await store.resolveImage(this.on);
+
+    const progress = await importProgressBar(this.context.stderr, this.context.stdout);
+    let result;
+    try {
+      result = await importLayer(store, this.source, {source: path.resolve(this.source), onProgress: progress.onProgress});
+    } finally {
+      progress.stop();
+    }
+    const {layer} = result;
+    const stored = {entries: layer.entries, bytes: layer.bytes, newBytes: result.newBytes, newObjects: result.newObjects};
+    let report: ImportReport = {layer: layer.id, ...stored};
+    if (tag) {
+      const image: Image = {
+        layers: [...(base?.image.layers ?? []), layer.id],
+        config: {
+          ...base?.image.config,
+          // No timestamp: the same import gives the same image id.
+          history: [...(base?.image.config.history ?? []), {createdBy: 'strata import', ...(this.message !== undefined ? {comment: this.message} : {})}],
+        },
+      };
+      const id = await store.putImage(image, tag);
+      report = {layer: layer.id, image: id, tag, layers: image.layers.length, ...stored};
+    }
+    this.print(this.json, report, r =>
+      `layer ${r.layer} (${plural(r.entries, 'entry', 'entries')}, ${formatBytes(r.bytes)}; stored ${formatBytes(r.newBytes)} new)\n`
+      + (r.image ? `image ${r.image} tagged ${r.tag} (${plural(r.layers ?? 0, 'layer', 'layers')})\n` : ''));
+    return 0;
+  }
+}

@@ -1,0 +1,68 @@
+import type {Digest, EntryKind} from '@strata/store';
+
+const UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/** A size for people, in powers of 1024: "0 B", "999 B", "1.5 KiB", "12.3 MiB". */
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n < 0) throw new TypeError(`formatBytes: ${n} is not a size`);
+  if (n < 1024) return `${Math.round(n)} B`;
+  let value = n / 1024, unit = 0;
+  // Round first so that 1023.96 KiB reads "1.0 MiB", never "1024.0 KiB".
+  while (Math.round(value * 10) / 10 >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(1)} ${UNITS[unit]}`;
+}
+
+/** A count with thousands separators: "1,234". */
+export function formatCount(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** "1 entry", "2 entries": a count and its noun. */
+export function plural(n: number, one: string, many: string): string {
+  return `${formatCount(n)} ${n === 1 ? one : many}`;
+}
+
+/**
+ * The 12 hex digits that name an object in tables (as docker's short ids). Every command
+ * that takes an id accepts such a prefix, with or without `b3:`.
+ */
+export function shortDigest(d: Digest | string): string {
+  return (d.startsWith('b3:') ? d.slice(3) : d).slice(0, 12);
+}
+
+export type Align = 'left' | 'right';
+
+/**
+ * A plain table: the first row is the header, columns are separated by two spaces and
+ * padded to their widest cell (right-aligned where `align` says so), no trailing spaces.
+ */
+export function formatTable(rows: readonly (readonly string[])[], align: readonly Align[] = []): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => { widths[i] = Math.max(widths[i] ?? 0, cell.length); });
+  return rows.map(row => row.map((cell, i) => {
+    const pad = ' '.repeat((widths[i] ?? 0) - cell.length);
+    return align[i] === 'right' ? pad + cell : i === row.length - 1 ? cell : cell + pad;
+  }).join('  ').trimEnd() + '\n').join('');
+}
+
+const TYPE_CHAR: Record<EntryKind, string> = {file: '-', hardlink: '-', dir: 'd', symlink: 'l', char: 'c', block: 'b', fifo: 'p', whiteout: 'w'};
+
+/** Permission bits as ls -l shows them, with the kind first: "drwxr-xr-x", "-rwsr-xr-x". */
+export function formatMode(kind: EntryKind, mode: number): string {
+  const rwx = (bits: number, special: boolean, s: string) =>
+    `${bits & 4 ? 'r' : '-'}${bits & 2 ? 'w' : '-'}${special ? (bits & 1 ? s : s.toUpperCase()) : bits & 1 ? 'x' : '-'}`;
+  if (kind === 'whiteout') return 'w---------';
+  return TYPE_CHAR[kind]
+    + rwx(mode >> 6, (mode & 0o4000) !== 0, 's')
+    + rwx(mode >> 3, (mode & 0o2000) !== 0, 's')
+    + rwx(mode, (mode & 0o1000) !== 0, 't');
+}
+
+/** "key  value" lines with the values aligned, for inspect reports. */
+export function formatFields(fields: readonly (readonly [string, string])[]): string {
+  const width = Math.max(0, ...fields.map(([k]) => k.length));
+  return fields.map(([k, v]) => `${k.padEnd(width)}  ${v}`.trimEnd() + '\n').join('');
+}
