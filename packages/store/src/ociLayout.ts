@@ -52,7 +52,14 @@ export async function importOciLayout(store: Store, dir: string, options: ImageI
       if (!layer) {
         const file = await blobPath(dir, d, 'layer');
         const progress = (bytes: number) => options.onProgress?.({layer: j + 1, layers: layerDescs.length, bytes} satisfies ImageProgress);
-        layer = await importLayerBlob(store, createReadStream(file), `${dir} ${d.digest}`, progress);
+        try {
+          layer = await importLayerBlob(store, createReadStream(file), `${dir} ${d.digest}`, progress);
+        } catch (err) {
+          // A blob that fails to import may simply not be the blob the manifest names: say that.
+          const got = await sha256File(file).catch(() => undefined);
+          if (got && got !== d.digest) throw new StoreError('DIGEST_MISMATCH', `layer blob ${d.digest} hashes to ${got} (and does not import: ${(err as Error).message})`, {cause: err});
+          throw err;
+        }
         if (layer.size !== d.size) throw new StoreError('DIGEST_MISMATCH', `layer ${d.digest} should be ${d.size} bytes but is ${layer.size}`);
         expectDigest(`layer blob ${d.digest}`, d.digest, layer.digest);
         byBlob.set(d.digest, layer);
@@ -103,6 +110,12 @@ async function readSmall(file: string, dir: string, missing: string): Promise<Bu
     }
     throw err;
   }
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
 }
 
 /** The host path of a blob named by a descriptor; the digest is checked first, so it cannot climb out. */
