@@ -118,9 +118,14 @@ export async function commitImages(store: Store, pending: readonly PendingImage[
   return out;
 }
 
+/** Docker Hub names in docker's short form, as `docker images` shows them: docker.io/library/alpine -> alpine. */
+function familiarName(name: string): string {
+  return name.replace(/^docker\.io\/(library\/)?/, '');
+}
+
 /**
  * The tags of the images of one import: `--tag` for a single image, else the names the
- * source gives. Throws BAD_REFERENCE for a name strata cannot use, or `--tag` with several images.
+ * source gives (Docker Hub names shortened as docker shows them). Throws BAD_REFERENCE for a name strata cannot use, or `--tag` with several images.
  */
 export function tagsFor(images: readonly {names: readonly string[]}[], tag: string | undefined, where: string): TagRef[][] {
   if (tag !== undefined) {
@@ -129,7 +134,7 @@ export function tagsFor(images: readonly {names: readonly string[]}[], tag: stri
   }
   return images.map(i => i.names.map(n => {
     try {
-      return parseTag(n);
+      return parseTag(familiarName(n));
     } catch (err) {
       throw new StoreError('BAD_REFERENCE', `${where} names an image "${n}", which is not a valid name:tag; give one with --tag`, {cause: err});
     }
