@@ -1,4 +1,5 @@
 import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import test, {type ExecutionContext} from 'ava';
 import {STRATA_BIN, strata, tempDir, tempStore} from './_cli.js';
@@ -12,13 +13,14 @@ const isRoot = process.getuid?.() === 0;
 const STRATA_BIN_PACKAGE = path.join(path.dirname(STRATA_BIN), '..', '..', 'packages', 'cli', 'package.json');
 
 /**
- * An OCI layout `<dir>/layout` whose image `layout:v1` umoci built in three layers from a
+ * An OCI layout `<tmp>/layout` whose image `layout:v1` umoci built in three layers from a
  * real tree: files, modes, owners, symlinks, a hardlink, a fifo, an empty directory; then
  * deleted files, a directory deleted and recreated, a file turned into a directory, and
  * a changed symlink; then a config.
  */
-async function umociImage(t: ExecutionContext): Promise<string> {
-  const work = await tempDir(t, 'strata-umoci-');
+async function buildUmociImage(t: ExecutionContext): Promise<string> {
+  const work = await fs.mkdtemp(path.join(os.tmpdir(), 'strata-umoci-'));
+  builtIn = work;
   const layout = path.join(work, 'layout');
   const bundle = path.join(work, 'bundle');
   const rootfs = path.join(bundle, 'rootfs');
@@ -70,6 +72,18 @@ async function umociImage(t: ExecutionContext): Promise<string> {
   repack('more');
   peer(t, 'umoci', ['config', '--image', `${layout}:v1`, '--config.env', 'PATH=/bin', '--config.cmd', '/bin/app', '--config.workingdir', '/data', '--config.label', 'a=1']);
   return layout;
+}
+
+let built: Promise<string> | undefined;
+let builtIn: string | undefined;
+test.after.always(async () => { if (builtIn) await fs.rm(builtIn, {recursive: true, force: true}); });
+
+/** A copy of the umoci image (built once per test file), which the test may change. */
+async function umociImage(t: ExecutionContext): Promise<string> {
+  built ??= buildUmociImage(t);
+  const copy = path.join(await tempDir(t, 'strata-umoci-copy-'), 'layout');
+  await fs.cp(await built, copy, {recursive: true});
+  return copy;
 }
 
 /**
