@@ -16,6 +16,7 @@ import {OPAQUE_MARKER, WHITEOUT_PREFIX} from './whiteoutNames.js';
 const MARKER_META: Meta = {mode: 0o644, uid: 0, gid: 0, mtime: 0};
 /** tar-stream replaces a falsy mode with its default; a type bit keeps mode 0 (it is masked off). */
 const KEEP_MODE = 0o100000;
+const USTAR_ID_MAX = 0o777777;
 
 type Header = tar.Headers & {pax?: Record<string, string>};
 
@@ -108,9 +109,12 @@ function sameMeta(a: Meta, b: Meta): boolean {
 
 /** SCHILY.xattr records, names sorted; values as UTF-8 text, which is what tar import reads back. */
 function paxOf(meta: Meta): {pax?: Record<string, string>} {
-  const names = Object.keys(meta.xattrs ?? {}).sort();
-  if (names.length === 0) return {};
-  return {pax: Object.fromEntries(names.map(n => [`SCHILY.xattr.${n}`, meta.xattrs![n]!.toString('utf8')]))};
+  const pax: Record<string, string> = {};
+  // ustar's 6 octal digits end at 262143: larger ids go in pax records (POSIX pax, "uid").
+  if (meta.uid > USTAR_ID_MAX) pax.uid = String(meta.uid);
+  if (meta.gid > USTAR_ID_MAX) pax.gid = String(meta.gid);
+  for (const n of Object.keys(meta.xattrs ?? {}).sort()) pax[`SCHILY.xattr.${n}`] = meta.xattrs![n]!.toString('utf8');
+  return Object.keys(pax).length ? {pax} : {};
 }
 
 /** What writing a layer tar produced: the OCI descriptor's digest and size, and the DiffID. */

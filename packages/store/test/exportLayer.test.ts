@@ -33,6 +33,7 @@ const EVERY_KIND: TarEntry[] = [
   {name: 'opq/kept', content: 'k'},
   {name: 'long/'.repeat(30) + 'name-é-ü', content: 'a long, non-ASCII path'},
   {name: 'big', content: Buffer.alloc(200_000, 7)},
+  {name: 'userns', content: 'remapped', uid: 300_000, gid: 4_000_000_000, pax: {uid: '300000', gid: '4000000000'}},
 ];
 
 async function importBytes(store: Store, bytes: Buffer): Promise<Digest> {
@@ -86,6 +87,7 @@ test('the exported tar speaks OCI: whiteout files, an opaque marker, links after
   t.like(hs.find(h => h.name === 'bin/su'), {mode: 0o4755});
   t.like((hs.find(h => h.name === 'x/attrs') as {pax?: Record<string, string>}).pax, {'SCHILY.xattr.security.capability': 'cap', 'SCHILY.xattr.user.comment': 'hello'});
   t.true(hs.every(h => !h.uname && !h.gname));
+  t.like((hs.find(h => h.name === 'userns') as {pax?: Record<string, string>}).pax, {uid: '300000', gid: '4000000000'});
   t.deepEqual(names.filter(n => n.startsWith('long/')).length, 30 + 1);
 });
 
