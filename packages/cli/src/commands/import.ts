@@ -72,6 +72,9 @@ export class ImportCommand extends BaseCommand {
         },
       };
       const id = await store.putImage(image, tag);
+      // Merge the stack now, once, so that creating a container of it costs nothing more.
+      const {flattenLayers} = await import('@strata/union');
+      await flattenLayers(store, image.layers);
       report = {layer: layer.id, image: id, tag, layers: image.layers.length, ...stored};
     }
     this.print(this.json, report, r =>
