@@ -8,7 +8,7 @@ import type {Digest} from './digest.js';
 import {StoreError, rethrowNoSpace} from './errors.js';
 import type {Compression} from './importTar.js';
 import {DEFAULT_DIR_META} from './LayerBuilder.js';
-import type {Store} from './Store.js';
+import {KEY, type Store} from './Store.js';
 import type {Meta, Tree, TreeEntry} from './tree.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from './whiteoutNames.js';
 
@@ -17,6 +17,8 @@ const MARKER_META: Meta = {mode: 0o644, uid: 0, gid: 0, mtime: 0};
 /** tar-stream replaces a falsy mode with its default; a type bit keeps mode 0 (it is masked off). */
 const KEEP_MODE = 0o100000;
 const USTAR_ID_MAX = 0o777777;
+/** Files whose index entries are read at once while a directory is written. */
+const PREFETCH = 64;
 
 type Header = tar.Headers & {pax?: Record<string, string>};
 
@@ -53,7 +55,18 @@ async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<voi
 
   const walk = async (tree: Tree, prefix: string): Promise<void> => {
     if (tree.opaque) await put(header(prefix + OPAQUE_MARKER, MARKER_META, {type: 'file', size: 0}));
-    for (const e of tree.entries) {
+    let fetched = new Map<string, Promise<Buffer | undefined>>();
+    for (const [i, e] of tree.entries.entries()) {
+      // Index reads of the next files go out together (a window, so memory stays bounded).
+      if (i % PREFETCH === 0) {
+        fetched = new Map();
+        for (const f of tree.entries.slice(i, i + PREFETCH)) {
+          if (f.kind !== 'file') continue;
+          const read = store.getRaw(KEY.blob + f.blob);
+          read.catch(() => {}); // reported where it is awaited; never an unhandled rejection
+          fetched.set(f.name, read);
+        }
+      }
       const p = prefix + e.name;
       switch (e.kind) {
         case 'dir': {
@@ -66,8 +79,10 @@ async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<voi
           await put(header(prefix + WHITEOUT_PREFIX + e.name, MARKER_META, {type: 'file', size: 0}));
           break;
         case 'file': {
-          const {inline} = await store.statBlob(e.blob);
-          await put(header(p, e, {type: 'file', size: e.size}), inline ? await store.readBlob(e.blob) : await store.openBlob(e.blob));
+          // One index read: inline bytes come with it; large blobs stream from their object file.
+          const v = await fetched.get(e.name);
+          if (!v) throw new StoreError('OBJECT_MISSING', `layer ${id}: /${p} needs blob ${e.blob}, which is missing`);
+          await put(header(p, e, {type: 'file', size: e.size}), v[0] === 0 ? v.subarray(1) : await store.openBlob(e.blob));
           emitted.add(`/${p}`);
           break;
         }
@@ -127,6 +142,29 @@ export interface LayerBlob {
   readonly compression: Compression;
 }
 
+/** Gathers small chunks (tar headers are 512 bytes) into writes of about 1 MiB. */
+class Coalesce extends Transform {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: null) => void) {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    if (this.size >= COALESCE_BYTES) this.release();
+    done();
+  }
+  override _flush(done: (err?: null) => void) {
+    this.release();
+    done();
+  }
+  private release() {
+    if (this.size === 0) return;
+    this.push(this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks));
+    this.chunks = [];
+    this.size = 0;
+  }
+}
+const COALESCE_BYTES = 1024 * 1024;
+
 /** Counts and hashes the bytes that pass. */
 class Sha256Tap extends Transform {
   private readonly hash = createHash('sha256');
@@ -156,7 +194,7 @@ export async function writeLayerTar(store: Store, id: Digest, file: string, comp
     throw err;
   }
   try {
-    await pipeline(exportLayerStream(store, id), plain, createCompressor(compression), packed, fh.createWriteStream());
+    await pipeline(exportLayerStream(store, id), new Coalesce(), plain, createCompressor(compression), packed, new Coalesce(), fh.createWriteStream());
   } catch (err) {
     await fs.rm(file, {force: true});
     rethrowNoSpace(err, file);
