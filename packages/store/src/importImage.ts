@@ -56,10 +56,16 @@ export async function importLayerBlob(store: Store, input: Readable, source: str
   const tarBytes = decompress(stream, compression);
   tarBytes.on('error', err => plain.destroy(err));
   tarBytes.pipe(plain);
-  const result = await importTarStream(store, plain, {source, deferRecord: true});
-  // The tar may end before its stream does (padding after the end blocks): hash it all.
-  plain.resume();
-  await finished(plain);
+  let result;
+  try {
+    result = await importTarStream(store, plain, {source, deferRecord: true});
+    // The tar may end before its stream does (padding after the end blocks): hash it all.
+    plain.resume();
+    await finished(plain);
+  } catch (err) {
+    input.destroy(); // let go of the file (or archive member) at once
+    throw err;
+  }
   return {record: result.layer, digest: raw.digest(), size: raw.size, diffId: plain.digest(), newBytes: result.newBytes};
 }
 
