@@ -142,14 +142,19 @@ export interface LayerBlob {
   readonly compression: Compression;
 }
 
-/** Gathers small chunks (tar headers are 512 bytes) into writes of about 1 MiB. */
+/** Gathers small chunks (tar headers are 512 bytes) into writes of about 1 MiB; big chunks pass as they are. */
 class Coalesce extends Transform {
   private chunks: Buffer[] = [];
   private size = 0;
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: null) => void) {
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    if (this.size >= COALESCE_BYTES) this.release();
+    if (chunk.length >= PASS_BYTES) { // file data in big chunks: no copy
+      this.release();
+      this.push(chunk);
+    } else {
+      this.chunks.push(chunk);
+      this.size += chunk.length;
+      if (this.size >= COALESCE_BYTES) this.release();
+    }
     done();
   }
   override _flush(done: (err?: null) => void) {
@@ -164,6 +169,7 @@ class Coalesce extends Transform {
   }
 }
 const COALESCE_BYTES = 1024 * 1024;
+const PASS_BYTES = 32 * 1024;
 
 /** Counts and hashes the bytes that pass. */
 class Sha256Tap extends Transform {
@@ -194,7 +200,7 @@ export async function writeLayerTar(store: Store, id: Digest, file: string, comp
     throw err;
   }
   try {
-    await pipeline(exportLayerStream(store, id), new Coalesce(), plain, createCompressor(compression), packed, new Coalesce(), fh.createWriteStream());
+    await pipeline(exportLayerStream(store, id), new Coalesce(), plain, createCompressor(compression), packed, fh.createWriteStream());
   } catch (err) {
     await fs.rm(file, {force: true});
     rethrowNoSpace(err, file);
