@@ -1,3 +1,5 @@
+import {spawn} from 'node:child_process';
+import {once} from 'node:events';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -230,4 +232,20 @@ test('image import and export report usage mistakes and missing things on one li
   const unknown = await strata(['image', 'export', 'nope:1', path.join(await tempDir(t), 'x')], {store});
   t.is(unknown.code, 1);
   t.regex(unknown.stderr, /^strata: there is no image "nope:1"\n$/);
+});
+
+test('layer export to stdout stops quietly when the reader goes away, with any compression', async t => {
+  const layout = await umociImage(t);
+  const store = await tempStore(t);
+  t.is((await strata(['image', 'import', layout], {store})).code, 0);
+  const [id] = await layerIds(store, 'layout:v1');
+  for (const compress of ['none', 'gzip', 'zstd']) {
+    const child = spawn(STRATA_BIN, ['layer', 'export', id!, '-', '--compress', compress], {env: {...process.env, STRATA_STORE: store}, stdio: ['ignore', 'pipe', 'pipe']});
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', d => { stderr += d; });
+    child.stdout.once('data', () => child.stdout.destroy()); // read one chunk, then hang up
+    const [code] = await once(child, 'close') as [number];
+    t.is(code, 0, `${compress}: ${stderr}`);
+    t.is(stderr, '', compress);
+  }
 });

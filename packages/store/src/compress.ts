@@ -31,5 +31,7 @@ export function createCompressor(compression: Compression): Duplex {
     else duplex.destroy(new StoreError('BAD_ARCHIVE', `zstd failed to compress (exit ${code})`));
   });
   child.stdin.on('error', () => {}); // zstd exiting early surfaces through 'close'
+  // A pipeline torn down early (the reader went away) must not leave zstd blocked on a full pipe.
+  duplex.on('close', () => { if (child.exitCode === null) child.kill(); });
   return duplex;
 }

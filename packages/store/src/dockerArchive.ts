@@ -162,11 +162,16 @@ export async function exportDockerArchive(store: Store, image: Image, file: stri
     const manifest = Buffer.from(JSON.stringify([{Config: `${configHex}.json`, RepoTags: options.tag ? [options.tag] : null, Layers: layerNames}]));
     const pack = tar.pack();
     const out = pipeline(pack as unknown as Readable, createWriteStream(tmp, {flags: 'wx'}));
+    out.catch(() => {}); // awaited below; a write failure also fails the entry being written
     const meta = {mode: 0o644, uid: 0, gid: 0, mtime: new Date(0), uname: '', gname: ''};
     const put = (name: string, size: number, body: Buffer | Readable) => new Promise<void>((resolve, reject) => {
       const sink = pack.entry({...meta, name, size, type: 'file'}, err => (err ? reject(err) : resolve()));
+      sink.on('error', err => {
+        if (!Buffer.isBuffer(body)) body.destroy();
+        reject(err);
+      });
       if (Buffer.isBuffer(body)) sink.end(body);
-      else body.pipe(sink as unknown as NodeJS.WritableStream);
+      else body.on('error', err => sink.destroy(err)).pipe(sink as unknown as NodeJS.WritableStream);
     });
     const written = new Set<string>();
     for (const [i, l] of layers.entries()) {

@@ -44,6 +44,11 @@ async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<voi
   const deferred: {path: string; entry: Extract<TreeEntry, {kind: 'hardlink'}>}[] = [];
   const put = (header: Header, body?: Buffer | Readable) => new Promise<void>((resolve, reject) => {
     const sink = pack.entry(header, (err?: Error | null) => (err ? reject(err) : resolve()));
+    // A reader that goes away destroys the pack and its entry: that is this entry's failure.
+    sink.on('error', err => {
+      if (body && !Buffer.isBuffer(body)) body.destroy();
+      reject(err);
+    });
     if (body && !Buffer.isBuffer(body)) body.on('error', err => sink.destroy(err)).pipe(sink as unknown as NodeJS.WritableStream);
     else sink.end(body);
   });

@@ -50,7 +50,12 @@ export class LayerExportCommand extends BaseCommand {
     const record = await store.resolveLayer(this.layer);
     if (this.file === '-') {
       const {pipeline} = await import('node:stream/promises');
-      await pipeline(exportLayerStream(store, record.id), createCompressor(compression), this.context.stdout);
+      try {
+        await pipeline(exportLayerStream(store, record.id), createCompressor(compression), this.context.stdout);
+      } catch (err) {
+        // The reader went away (`… | head`): stop quietly, as `strata cat` does.
+        if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+      }
       return 0;
     }
     const file = path.resolve(this.file);
