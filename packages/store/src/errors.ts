@@ -18,7 +18,10 @@ export type StoreErrorCode =
   | 'IN_USE'             // an object still referenced (e.g. an image used by a container)
   | 'NO_SPACE'           // the disk filled while writing
   | 'NOT_PINNED'         // unpinning an image or layer that has no pin
-  | 'INDEX_CORRUPT';     // LevelDB's own files are damaged (strata verify --repair rebuilds them)
+  | 'INDEX_CORRUPT'      // LevelDB's own files are damaged (strata verify --repair rebuilds them)
+  | 'DIGEST_MISMATCH'    // an image blob whose bytes do not hash to the digest its descriptor names
+  | 'BAD_MANIFEST'       // an image layout, docker archive, manifest or config that is malformed
+  | 'TARGET_EXISTS';     // an export target that already exists
 
 export class StoreError extends Error {
   override name = 'StoreError';

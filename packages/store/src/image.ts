@@ -9,7 +9,7 @@ export interface ImageConfig {
   readonly workingDir?: string;
   readonly user?: string;
   readonly labels?: Readonly<Record<string, string>>;
-  readonly history?: readonly {readonly createdBy?: string; readonly comment?: string; readonly created?: string}[];
+  readonly history?: readonly {readonly createdBy?: string; readonly comment?: string; readonly created?: string; readonly emptyLayer?: boolean}[];
 }
 
 /** An image: layer ids bottom first, and its config. Named by the hash of `encodeImage`. */

@@ -14,6 +14,11 @@ export interface ImportOptions {
   readonly onProgress?: (p: ImportProgress) => void;
   /** Recorded in the layer record for people (a path, "commit of web"). */
   readonly source?: string;
+  /**
+   * Write the trees but not the layer record: the caller commits the record later with
+   * others (an image import commits all its layers and the image in one batch).
+   */
+  readonly deferRecord?: boolean;
 }
 
 export interface ImportResult {
@@ -29,7 +34,7 @@ export async function finishImport(store: Store, builder: LayerBuilder, options:
   const {root, entries, bytes} = await builder.write(store);
   const layer = {id: root as Digest, entries, bytes, created: new Date().toISOString(), ...(options.source ? {source: options.source} : {})};
   const existing = await store.getLayer(root);
-  if (!existing) await store.putLayer(layer);
+  if (!existing && !options.deferRecord) await store.putLayer(layer);
   const after = store.writeCounters();
   return {layer: existing ?? layer, newBytes: after.blobBytes - before.blobBytes, newObjects: after.objects - before.objects};
 }

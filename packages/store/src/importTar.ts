@@ -83,7 +83,9 @@ export async function importTarStream(store: Store, input: Readable, options: Im
     for await (const entry of extract) {
       const h = entry.header;
       const parts = splitLayerPath(h.name);
-      const meta: Meta = {mode: (h.mode ?? 0o644) & 0o7777, uid: h.uid ?? 0, gid: h.gid ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), ...xattrsOf((h as {pax?: Record<string, string>}).pax)};
+      const pax = (h as {pax?: Record<string, string>}).pax;
+      // pax uid/gid records carry ids too large for ustar's octal fields (POSIX pax, "uid").
+      const meta: Meta = {mode: (h.mode ?? 0o644) & 0o7777, uid: paxId(pax?.uid) ?? h.uid ?? 0, gid: paxId(pax?.gid) ?? h.gid ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), ...xattrsOf((h as {pax?: Record<string, string>}).pax)};
       const base = parts[parts.length - 1];
       if (base?.startsWith(WHITEOUT_PREFIX)) {
         entry.resume();
@@ -159,6 +161,12 @@ export async function importTarStream(store: Store, input: Readable, options: Im
 /** Imports a tar file (plain, gzip or zstd). */
 export async function importTarFile(store: Store, file: string, options: ImportOptions = {}): Promise<ImportResult> {
   return importTarStream(store, await openTarFile(file), {...options, source: options.source ?? path.resolve(file)});
+}
+
+function paxId(v: string | undefined): number | undefined {
+  if (v === undefined || !/^\d{1,10}$/.test(v)) return undefined;
+  const n = Number(v);
+  return n <= 0xffffffff ? n : undefined;
 }
 
 function xattrsOf(pax: Record<string, string> | null | undefined): {xattrs?: Xattrs} {

@@ -19,3 +19,10 @@ export {Lease, listLeases, isLeaseAlive, isProcessAlive, type LeaseRecord} from 
 export {scanEach} from './indexGraph.js';
 export {KEY} from './Store.js';
 export {repairIndex} from './repairIndex.js';
+export {exportLayerStream, writeLayerTar, type LayerBlob} from './exportLayer.js';
+export {createCompressor, COMPRESSIONS} from './compress.js';
+export {MEDIA, REF_NAME, toOciConfig, fromOciConfig, type Descriptor} from './ociConfig.js';
+export {type ImageProgress, type ImageImportOptions, type ImportedImage} from './importImage.js';
+export {importOciLayout, exportOciLayout, type ExportedImage, type ImageExportOptions} from './ociLayout.js';
+export {importDockerArchive, exportDockerArchive} from './dockerArchive.js';
+export {importImageFrom} from './importImageFrom.js';

@@ -79,8 +79,9 @@ export async function checkout(store: Store, view: UnionView, dir: string, optio
         }
       }
     }
-    fs.chmodSync(host, e.mode);
+    // chown before chmod: chown clears the setuid and setgid bits.
     if (root) fs.lchownSync(host, e.uid, e.gid);
+    fs.chmodSync(host, e.mode);
     fs.utimesSync(host, e.mtime, e.mtime);
   };
 
@@ -98,8 +99,8 @@ export async function checkout(store: Store, view: UnionView, dir: string, optio
     const parent = await view.lstat(path.posix.dirname(p) as ViewPath);
     fs.utimesSync(path.dirname(host), parent.mtime, parent.mtime);
   }
-  fs.chmodSync(dir, top.mode);
   if (root) fs.lchownSync(dir, top.uid, top.gid);
+  fs.chmodSync(dir, top.mode);
   fs.utimesSync(dir, top.mtime, top.mtime);
   return {...counts, skipped};
 }

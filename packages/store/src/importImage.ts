@@ -1,0 +1,148 @@
+import {Readable} from 'node:stream';
+import {finished} from 'node:stream/promises';
+import type {Digest} from './digest.js';
+import {StoreError} from './errors.js';
+import {Sha256Tap} from './exportLayer.js';
+import {type ImageConfig, hashImage} from './image.js';
+import {decompress, importTarStream, sniffCompression} from './importTar.js';
+import {type TagRef, parseTag} from './refs.js';
+import {KEY, type LayerRecord, type Store} from './Store.js';
+
+/** Progress of an image import or export: which layer, and the bytes of it done so far. */
+export interface ImageProgress {
+  readonly layer: number;
+  readonly layers: number;
+  readonly bytes: number;
+}
+
+export interface ImageImportOptions {
+  /** Name the image so, instead of the name the layout or archive gives (one image only). */
+  readonly tag?: string;
+  readonly onProgress?: (p: ImageProgress) => void;
+}
+
+/** One image an import stored. */
+export interface ImportedImage {
+  readonly id: Digest;
+  readonly tags: TagRef[];
+  readonly layers: readonly {readonly id: Digest; readonly diffId: string; readonly newBytes: number}[];
+  /** Blob bytes this image's layers added to the store (0 when all were there). */
+  readonly newBytes: number;
+}
+
+/** A layer blob imported but not yet recorded, with what its bytes hashed to. */
+export interface ImportedLayer {
+  readonly record: LayerRecord;
+  /** sha256 of the bytes as read (compressed, if they were), and their count. */
+  readonly digest: string;
+  readonly size: number;
+  /** sha256 of the uncompressed tar. */
+  readonly diffId: string;
+  readonly newBytes: number;
+}
+
+/**
+ * Imports one layer blob (plain, gzip or zstd tar, sniffed) in one pass, hashing the
+ * bytes read and the tar under them. The layer record is not written: `commitImages`
+ * writes it with its image, after every digest was checked. Throws the tar importer's
+ * codes (UNSAFE_PATH, BAD_ARCHIVE…).
+ */
+export async function importLayerBlob(store: Store, input: Readable, source: string, onBytes?: (n: number) => void): Promise<ImportedLayer> {
+  const raw = new Sha256Tap();
+  input.on('error', err => raw.destroy(err));
+  if (onBytes) raw.on('data', () => onBytes(raw.size));
+  const [compression, stream] = await sniff(input.pipe(raw));
+  const plain = new Sha256Tap();
+  const tarBytes = decompress(stream, compression);
+  tarBytes.on('error', err => plain.destroy(err));
+  tarBytes.pipe(plain);
+  let result;
+  try {
+    result = await importTarStream(store, plain, {source, deferRecord: true});
+    // The tar may end before its stream does (padding after the end blocks): hash it all.
+    plain.resume();
+    await finished(plain);
+  } catch (err) {
+    input.destroy(); // let go of the file (or archive member) at once
+    throw err;
+  }
+  return {record: result.layer, digest: raw.digest(), size: raw.size, diffId: plain.digest(), newBytes: result.newBytes};
+}
+
+/** Reads the first chunk to learn the compression, then gives the whole stream back. */
+async function sniff(input: Readable): Promise<[ReturnType<typeof sniffCompression>, Readable]> {
+  const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first = await it.next();
+  const head = first.done ? Buffer.alloc(0) : first.value;
+  const rest = Readable.from((async function* () {
+    if (head.length > 0) yield head;
+    for (;;) {
+      const n = await it.next();
+      if (n.done) return;
+      yield n.value;
+    }
+  })(), {objectMode: false});
+  return [sniffCompression(head), rest];
+}
+
+/** Throws DIGEST_MISMATCH unless `got` equals `want`. */
+export function expectDigest(what: string, want: string, got: string): void {
+  if (want !== got) throw new StoreError('DIGEST_MISMATCH', `${what} should have digest ${want} but its bytes hash to ${got}`);
+}
+
+/** An image ready to commit: its layers (bottom first), config and tags. */
+export interface PendingImage {
+  readonly layers: readonly ImportedLayer[];
+  readonly config: ImageConfig;
+  readonly tags: readonly TagRef[];
+}
+
+/**
+ * Writes the layer records, images and tags of an import in one atomic, durable batch:
+ * either all of them become visible or none does.
+ */
+export async function commitImages(store: Store, pending: readonly PendingImage[]): Promise<ImportedImage[]> {
+  const ops: {type: 'put'; key: string; value: Buffer}[] = [];
+  const seen = new Set<string>();
+  const out: ImportedImage[] = [];
+  for (const p of pending) {
+    for (const l of p.layers) {
+      if (seen.has(l.record.id)) continue;
+      seen.add(l.record.id);
+      if (!(await store.getLayer(l.record.id))) ops.push({type: 'put', key: KEY.layer + l.record.id, value: Buffer.from(JSON.stringify(l.record), 'utf8')});
+    }
+    const {digest, bytes} = hashImage({layers: p.layers.map(l => l.record.id), config: p.config});
+    ops.push({type: 'put', key: KEY.image + digest, value: bytes});
+    for (const t of p.tags) ops.push({type: 'put', key: KEY.tag + t, value: Buffer.from(digest)});
+    out.push({
+      id: digest, tags: [...p.tags],
+      layers: p.layers.map(l => ({id: l.record.id, diffId: l.diffId, newBytes: l.newBytes})),
+      newBytes: p.layers.reduce((n, l) => n + l.newBytes, 0),
+    });
+  }
+  await store.commit(ops);
+  return out;
+}
+
+/** Docker Hub names in docker's short form, as `docker images` shows them: docker.io/library/alpine -> alpine. */
+function familiarName(name: string): string {
+  return name.replace(/^docker\.io\/(library\/)?/, '');
+}
+
+/**
+ * The tags of the images of one import: `--tag` for a single image, else the names the
+ * source gives (Docker Hub names shortened as docker shows them). Throws BAD_REFERENCE for a name strata cannot use, or `--tag` with several images.
+ */
+export function tagsFor(images: readonly {names: readonly string[]}[], tag: string | undefined, where: string): TagRef[][] {
+  if (tag !== undefined) {
+    if (images.length !== 1) throw new StoreError('BAD_REFERENCE', `${where} holds ${images.length} images; --tag can name only one`);
+    return [[parseTag(tag)]];
+  }
+  return images.map(i => i.names.map(n => {
+    try {
+      return parseTag(familiarName(n));
+    } catch (err) {
+      throw new StoreError('BAD_REFERENCE', `${where} names an image "${n}", which is not a valid name:tag; give one with --tag`, {cause: err});
+    }
+  }));
+}
