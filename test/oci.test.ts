@@ -12,7 +12,6 @@ import {peer, snapshot} from './_peers.js';
 // them. Both must be installed (scripts/setup.js); a missing one fails the test.
 
 const isRoot = process.getuid?.() === 0;
-const STRATA_BIN_PACKAGE = path.join(path.dirname(STRATA_BIN), '..', '..', 'packages', 'cli', 'package.json');
 
 /**
  * An OCI layout `<tmp>/layout` whose image `layout:v1` umoci built in three layers from a
@@ -88,23 +87,10 @@ async function umociImage(t: ExecutionContext): Promise<string> {
   return copy;
 }
 
-/**
- * `strata checkout IMAGE DIR`. Until that command is on main, the same union checkout
- * is run in-process (TEMPORARY: drop this fallback once `strata checkout` lands).
- */
+/** `strata checkout IMAGE DIR` with the real binary. */
 async function checkout(t: ExecutionContext, store: string, image: string, dir: string): Promise<void> {
   const r = await strata(['checkout', image, dir], {store});
-  if (r.code === 0) return;
-  if (!/Command not found/.test(r.stdout + r.stderr)) t.fail(r.stderr);
-  const cliDir = path.dirname(STRATA_BIN_PACKAGE);
-  const union = await import(path.join(cliDir, 'node_modules', '@strata', 'union', 'dist', 'src', 'index.js')) as {openImageView(s: unknown, id: string): Promise<unknown>; checkout(s: unknown, v: unknown, d: string): Promise<unknown>};
-  const {Store} = await import(path.join(cliDir, 'node_modules', '@strata', 'store', 'dist', 'src', 'index.js')) as {Store: {open(d: string): Promise<{close(): Promise<void>; resolveImage(ref: string): Promise<{id: string}>}>}};
-  const s = await Store.open(store);
-  try {
-    await union.checkout(s, await union.openImageView(s, (await s.resolveImage(image)).id), dir);
-  } finally {
-    await s.close();
-  }
+  if (r.code !== 0) t.fail(r.stderr);
 }
 
 async function unpack(t: ExecutionContext, image: string): Promise<string> {
