@@ -2,7 +2,8 @@
 // A short guided tour of strata, run by `npm run demo` after setup: a temporary store, a
 // small generated tree imported twice (the second time nothing new is stored), a look
 // around, then containers: an application layer stacked on the base, two containers
-// changed and diffed, one committed and checked out. Each step prints the command it runs and its output; any failure exits non-zero.
+// changed and diffed, one committed and checked out, then space accounting and garbage
+// collection. Each step prints the command it runs and its output; any failure exits non-zero.
 // To extend the tour, add steps to STEPS.
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
@@ -83,6 +84,14 @@ const STEPS = [
   {say: 'Check web:1 out into a plain directory', args: ['checkout', 'web:1', 'web-root'],
     check: () => expect(fs.readFileSync(path.join(work, 'web-root', 'etc', 'app.conf'), 'utf8'), /^port=80\n$/, 'the checkout has the committed file')},
   {say: 'Three layers, one per step of the story, sharing every unchanged file', args: ['image', 'inspect', 'web:1']},
+  {say: 'Space: what the images would take unshared, what the store holds, and per image and container', args: ['df', '-v']},
+  {say: 'Remove db and the first image; then collect garbage: what no tag, container or pin reaches goes', args: ['rm', 'db']},
+  {say: '', args: ['image', 'rm', 'demo:1']},
+  {say: 'A dry run first: what would be removed', args: ['gc', '--dry-run']},
+  {say: '', args: ['gc'], check: out => expect(out, /^removed [1-9]/, 'gc removes what demo:1 left')},
+  {say: 'Collecting again removes nothing', args: ['gc'], check: out => expect(out, /^removed 0 objects/, 'a second gc removes nothing')},
+  {say: 'Everything that is left re-hashes to its name and every reference holds', args: ['verify']},
+  {say: 'web:1 is intact', args: ['cat', 'web:1', '/etc/app.conf'], check: out => expect(out, /^port=80\n$/, 'web:1 still reads')},
 ];
 
 function expect(out, re, what) {
