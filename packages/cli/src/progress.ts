@@ -1,49 +1,72 @@
 import type {Writable} from 'node:stream';
-import type {ImportProgress} from '@strata/store';
+import type {ImageProgress, ImportProgress} from '@strata/store';
+import type {SingleBar} from 'cli-progress';
 import {formatBytes, formatCount} from './render.js';
 
-/** Imports shorter than this show no bar: a bar that flashes for 50 ms is noise. */
+/** Work shorter than this shows no bar: a bar that flashes for 50 ms is noise. */
 const SHOW_AFTER_MS = 400;
 
-export interface ImportProgressBar {
-  readonly onProgress: (p: ImportProgress) => void;
+export interface ProgressBar<P> {
+  readonly onProgress: (p: P) => void;
   /** Removes the bar (if one was drawn); call before printing the result. */
   stop(): void;
 }
 
+export type ImportProgressBar = ProgressBar<ImportProgress>;
+export type ImageProgressBar = ProgressBar<ImageProgress>;
+
 /**
- * A progress bar for an import, drawn on `stream` (stderr) only when both it and `stdout`
- * are terminals (so `strata import --json | jq` stays quiet) and the import has run for a
- * moment; otherwise every call does nothing. `verb` names the work (checkout and cp reuse it). Files and bytes come
- * from the store's `onProgress`; a tar has no known total, so it shows counts only.
+ * A progress bar drawn on `stream` (stderr) only when both it and `stdout` are terminals
+ * (so `strata import --json | jq` stays quiet) and the work has run for `showAfterMs`;
+ * otherwise every call does nothing. `start` draws the bar on the first report shown,
+ * `update` moves it on every report.
  */
-export async function importProgressBar(stream: Writable, stdout: Writable, showAfterMs = SHOW_AFTER_MS, verb = 'importing'): Promise<ImportProgressBar> {
+async function progressBar<P>(stream: Writable, stdout: Writable, showAfterMs: number, format: (p: P) => string,
+  start: (bar: SingleBar, p: P) => void, update: (bar: SingleBar, p: P) => void): Promise<ProgressBar<P>> {
   const isTTY = (s: Writable) => (s as {isTTY?: boolean}).isTTY === true;
   if (!isTTY(stream) || !isTTY(stdout)) return {onProgress: () => {}, stop: () => {}};
   const {SingleBar} = (await import('cli-progress')).default; // loaded only for a terminal
   const started = Date.now();
-  let bar: InstanceType<typeof SingleBar> | undefined;
+  let bar: SingleBar | undefined;
   return {
     onProgress(p) {
-      const payload = {size: formatBytes(p.bytes), count: formatCount(p.files)};
       if (!bar) {
         if (Date.now() - started < showAfterMs) return;
-        const known = p.totalFiles !== undefined;
         bar = new SingleBar({
           stream,
-          format: known ? `${verb} {bar} {percentage}% | {count}/{totalCount} files | {size}` : `${verb} {count} files | {size}`,
+          format: format(p),
           // Leave the cursor and line wrap alone: a Ctrl-C must not leave the terminal changed.
           hideCursor: null,
           linewrap: true, // trimmed to the terminal's width
           clearOnComplete: true,
           barsize: 30,
         });
-        bar.start(p.totalFiles ?? 0, p.files, {...payload, totalCount: formatCount(p.totalFiles ?? 0)});
+        start(bar, p);
       }
-      bar.update(p.files, payload);
+      update(bar, p);
     },
     stop() {
       bar?.stop();
     },
   };
+}
+
+/**
+ * A bar for an import, by file: `verb` names the work (checkout and cp reuse it). Files and
+ * bytes come from the store's `onProgress`; a tar has no known total, so it shows counts only.
+ */
+export function importProgressBar(stream: Writable, stdout: Writable, showAfterMs = SHOW_AFTER_MS, verb = 'importing'): Promise<ImportProgressBar> {
+  const payload = (p: ImportProgress) => ({size: formatBytes(p.bytes), count: formatCount(p.files)});
+  return progressBar<ImportProgress>(stream, stdout, showAfterMs,
+    p => p.totalFiles !== undefined ? `${verb} {bar} {percentage}% | {count}/{totalCount} files | {size}` : `${verb} {count} files | {size}`,
+    (bar, p) => bar.start(p.totalFiles ?? 0, p.files, {...payload(p), totalCount: formatCount(p.totalFiles ?? 0)}),
+    (bar, p) => bar.update(p.files, payload(p)));
+}
+
+/** A bar for an image import or export, by layer. */
+export function imageProgressBar(verb: string, stream: Writable, stdout: Writable, showAfterMs = SHOW_AFTER_MS): Promise<ImageProgressBar> {
+  return progressBar<ImageProgress>(stream, stdout, showAfterMs,
+    () => `${verb} {bar} layer {value}/{total} | {size}`,
+    (bar, p) => bar.start(p.layers, p.layer, {size: formatBytes(p.bytes)}),
+    (bar, p) => bar.update(p.layer, {size: formatBytes(p.bytes)}));
 }

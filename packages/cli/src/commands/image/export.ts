@@ -1,6 +1,6 @@
 import {Command, Option, UsageError} from 'clipanion';
 import type {Digest, ExportedImage, TagRef} from '@strata/store';
-import {imageProgressBar} from '../../imageProgress.js';
+import {imageProgressBar} from '../../progress.js';
 import {formatBytes, plural} from '../../render.js';
 import {BaseCommand} from '../BaseCommand.js';
 import {parseCompression} from '../layer/export.js';

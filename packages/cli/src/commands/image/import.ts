@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import {Command, Option} from 'clipanion';
 import type {ImportedImage} from '@strata/store';
 import {parseTagArgument} from '../../arguments.js';
-import {imageProgressBar} from '../../imageProgress.js';
+import {imageProgressBar} from '../../progress.js';
 import {formatBytes, plural, shortDigest} from '../../render.js';
 import {BaseCommand} from '../BaseCommand.js';
 
