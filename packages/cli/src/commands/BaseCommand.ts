@@ -1,5 +1,7 @@
+import {once} from 'node:events';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type {Readable} from 'node:stream';
 import {Command, Option, UsageError} from 'clipanion';
 import type {Store} from '@strata/store';
 import {EXIT} from '../StrataCli.js';
@@ -54,6 +56,23 @@ export abstract class BaseCommand extends Command {
   /** Writes `value` as JSON when --json is set, else the human text `human(value)`. */
   print<T>(json: boolean, value: T, human: (v: T) => string): void {
     this.context.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : human(value));
+  }
+
+  /**
+   * Copies `source` to stdout, waiting on back-pressure. Returns false when the reader went
+   * away (`strata cat … | head`): the caller stops quietly, as cat(1) does.
+   */
+  async writeOut(source: Readable): Promise<boolean> {
+    const out = this.context.stdout;
+    try {
+      for await (const chunk of source)
+        if (!out.write(chunk)) await once(out, 'drain');
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+      source.destroy();
+      return false;
+    }
   }
 
   /** One line on stderr, for notes that must not pollute stdout. */

@@ -1,4 +1,3 @@
-import {once} from 'node:events';
 import {Command, Option} from 'clipanion';
 import {BaseCommand} from './BaseCommand.js';
 
@@ -22,16 +21,7 @@ export class CatCommand extends BaseCommand {
     const p = parseViewPath(this.viewPath);
     const store = await this.openStore();
     const {view} = await resolveView(store, this.image);
-    const out = this.context.stdout;
-    const source = await view.open(p);
-    try {
-      for await (const chunk of source)
-        if (!out.write(chunk)) await once(out, 'drain');
-    } catch (err) {
-      // The reader went away (`strata cat … | head`): stop quietly, as cat(1) does.
-      if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
-      source.destroy();
-    }
+    await this.writeOut(await view.open(p));
     return 0;
   }
 }

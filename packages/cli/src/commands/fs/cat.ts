@@ -1,4 +1,3 @@
-import {once} from 'node:events';
 import {Command, Option} from 'clipanion';
 import {FsCommand} from './FsCommand.js';
 
@@ -17,20 +16,9 @@ export class FsCatCommand extends FsCommand {
   viewPaths = Option.Rest({name: 'PATH', required: 1});
 
   async run(): Promise<number> {
-    const out = this.context.stdout;
     await this.withView(this.viewPaths, async (view, paths) => {
-      for (const p of paths) {
-        const source = await view.open(p);
-        try {
-          for await (const chunk of source)
-            if (!out.write(chunk)) await once(out, 'drain');
-        } catch (err) {
-          // The reader went away (`… | head`): stop quietly, as cat(1) does.
-          if ((err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
-          source.destroy();
-          return;
-        }
-      }
+      for (const p of paths)
+        if (!await this.writeOut(await view.open(p))) return;
     });
     return 0;
   }
