@@ -38,7 +38,7 @@ export async function flattenLayers(store: Store, layers: readonly string[]): Pr
  * what was below, directories merge, anything else replaces. Subtrees the layer does not
  * touch keep their digests, so the work is proportional to the layer.
  */
-export async function applyLayer(store: Store, base: Digest | undefined, layer: Digest): Promise<Digest> {
+async function applyLayer(store: Store, base: Digest | undefined, layer: Digest): Promise<Digest> {
   return mergeDir(store, base && (await store.getTree(base)), await store.getTree(layer));
 }
 

@@ -1,9 +1,9 @@
 export {UnionError, type UnionErrorCode} from './errors.js';
-export {type ViewPath, ROOT, parseViewPath, splitViewPath, joinParts, childPath} from './viewPath.js';
+export {type ViewPath, parseViewPath, childPath} from './viewPath.js';
 export {type ViewEntry, type ViewKind} from './ViewEntry.js';
 export {UnionView, type WriteOptions} from './UnionView.js';
-export {flattenLayers, applyLayer} from './flatten.js';
-export {createContainer, resolveContainer, removeContainer, openContainerView, openImageView, imageRoot, resolveView, type ResolvedView} from './containers.js';
+export {flattenLayers} from './flatten.js';
+export {createContainer, resolveContainer, removeContainer, openContainerView, openImageView, resolveView, type ResolvedView} from './containers.js';
 export {diffViews, type Change, type ChangeKind} from './diff.js';
 export {commitContainer, type CommitResult} from './commit.js';
 export {checkout, type CheckoutResult} from './checkout.js';
