@@ -1,5 +1,6 @@
 import {Command, Option} from 'clipanion';
 import {formatBytes, formatFields, formatMode} from '../../render.js';
+import {listedEntry} from '../ls.js';
 import {FsCommand} from './FsCommand.js';
 
 /** `strata fs stat --json`. */
@@ -34,8 +35,8 @@ export class FsStatCommand extends FsCommand {
   async run(): Promise<number> {
     const report = await this.withView([this.viewPath], async (view, [p]): Promise<StatReport> => {
       const e = await view.lstat(p!);
-      return {path: p!, kind: e.kind, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.size,
-        ...(e.target !== undefined ? {target: e.target} : {}), layer: e.source === 'upper' ? 'container' : 'image'};
+      const {name: _, ...fields} = listedEntry(e);
+      return {path: p!, ...fields, layer: e.source === 'upper' ? 'container' : 'image'};
     });
     this.print(this.json, report, r => formatFields([
       ['path', r.target !== undefined ? `${r.path} -> ${r.target}` : r.path],
