@@ -3,7 +3,7 @@ import {createHasher, type Digest, hashBytes, isDigest} from './digest.js';
 import {mark} from './gc.js';
 import {scanEach} from './indexGraph.js';
 import {decodeImage, type Image} from './image.js';
-import {KEY, type ContainerRecord, type LayerRecord, type Store} from './Store.js';
+import {KEY, type ContainerRecord, fileBlobValue, type LayerRecord, type Store} from './Store.js';
 import {decodeTree} from './tree.js';
 
 /**
@@ -192,10 +192,7 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
       const d = p.object.slice(KEY.blob.length) as Digest;
       const st = await fs.stat(store.objectPath(d)).catch(() => undefined);
       if (!st?.isFile() || (await checkObjectFile(store.objectPath(d), d, st.size)) !== undefined) continue;
-      const value = Buffer.alloc(9);
-      value.writeUInt8(1, 0);
-      value.writeBigUInt64BE(BigInt(st.size), 1);
-      found.push({type: 'put', key: p.object, value});
+      found.push({type: 'put', key: p.object, value: fileBlobValue(st.size)});
       p.repaired = true;
     }
     if (found.length > 0) await store.commit(found);
