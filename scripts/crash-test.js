@@ -10,12 +10,12 @@ import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {generateTree} from './generateTree.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const STRATA = path.join(root, 'node_modules', '.bin', 'strata');
 const OP = path.join(root, 'scripts', 'strata-op.js');
 const {Store} = await import(path.join(root, 'packages/store/dist/src/index.js'));
-const {generateTree} = await import(OP.replace(/strata-op\.js$/, 'generateTree.js'));
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
