@@ -17,6 +17,16 @@ export async function scratch(name) {
   return dir;
 }
 
+/** A small deterministic PRNG (mulberry32), so every run generates the same inputs. */
+export function prng(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 export async function time(fn) {
   const start = process.hrtime.bigint();
   const value = await fn();

@@ -8,10 +8,9 @@ import * as fs from 'node:fs';
 import {createRequire} from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {fileURLToPath} from 'node:url';
+import {root, store as S} from './_common.js';
 
-const root = path.dirname(path.dirname(path.dirname(fileURLToPath(import.meta.url))));
-const {Store, importTarStream, parseTag} = await import(path.join(root, 'packages/store/dist/src/index.js'));
+const {Store, importTarStream, parseTag} = S;
 const union = await import(path.join(root, 'packages/union/dist/src/index.js'));
 const tarStream = createRequire(path.join(root, 'packages/store/package.json'))('tar-stream');
 const STRATA = path.join(root, 'node_modules', '.bin', 'strata');

@@ -8,10 +8,8 @@ import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {fileURLToPath} from 'node:url';
+import {store as S} from './_common.js';
 
-const root = path.dirname(path.dirname(path.dirname(fileURLToPath(import.meta.url))));
-const S = await import(path.join(root, 'packages/store/dist/src/index.js'));
 const args = process.argv.slice(2);
 const arg = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
 const sizes = arg('--sizes', '10000,100000,1000000').split(',').map(Number);

@@ -14,7 +14,7 @@ import {randomBytes} from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import {loadavg} from 'node:os';
 import * as path from 'node:path';
-import {fmtBytes, scratch, store as S, time} from './_common.js';
+import {fmtBytes, prng, scratch, store as S, time} from './_common.js';
 
 const argv = process.argv.slice(2);
 const runsAt = argv.indexOf('--runs');
@@ -31,16 +31,6 @@ if (!has('b3sum')) {
   process.exit(1);
 }
 const haveOstree = has('ostree');
-
-/** A small deterministic PRNG (mulberry32), so every run generates the same shape. */
-function prng(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function generate(name, make) {
   const dir = path.join(base, name);

@@ -12,9 +12,8 @@ import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import {loadavg} from 'node:os';
 import * as path from 'node:path';
-import {fileURLToPath} from 'node:url';
+import {prng, root} from './_common.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STRATA = path.join(root, 'node_modules', '.bin', 'strata');
 const argv = process.argv.slice(2);
 const runsAt = argv.indexOf('--runs');
@@ -36,16 +35,6 @@ const fresh = p => { fs.rmSync(p, {recursive: true, force: true}); return p; };
 for (const prog of ['umoci', 'zstd', 'gzip', 'tar']) if (spawnSync('sh', ['-c', `command -v ${prog}`]).status !== 0) {
   console.error(`bench: ${prog} is not installed (npm run setup installs it as root)`);
   process.exit(1);
-}
-
-/** mulberry32, so every run generates the same image. */
-function prng(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // The image: three layer directories imported with strata, exported once as the input layout.

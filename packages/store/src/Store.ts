@@ -68,6 +68,14 @@ export const KEY = {
   blob: 'b:', tree: 't:', layer: 'l:', image: 'i:', tag: 'tag:', container: 'c:', containerName: 'cn:', flat: 'f:', pin: 'pin:', lease: 'lease:',
 } as const;
 
+/** The index value of a blob kept as an object file: tag byte 1, then its size (u64 BE). Inline blobs are 0 + their bytes. */
+export function fileBlobValue(size: number): Buffer {
+  const value = Buffer.alloc(9);
+  value.writeUInt8(1, 0);
+  value.writeBigUInt64BE(BigInt(size), 1);
+  return value;
+}
+
 /**
  * A content-addressed store: blobs, trees, layers and images named by BLAKE3, indexed in
  * LevelDB, with refs (tags, containers, pins) that keep them alive.
@@ -242,10 +250,7 @@ export class Store {
     if (blob.data) {
       this.queue(key, Buffer.concat([Buffer.of(0), blob.data]), blob.size);
     } else {
-      const value = Buffer.alloc(9);
-      value.writeUInt8(1, 0);
-      value.writeBigUInt64BE(BigInt(blob.size), 1);
-      this.queue(key, value, blob.size);
+      this.queue(key, fileBlobValue(blob.size), blob.size);
     }
   }
 
@@ -257,10 +262,7 @@ export class Store {
       this.madeDirs.add(parent);
     }
     await fs.rename(tmp, dest);
-    const value = Buffer.alloc(9);
-    value.writeUInt8(1, 0);
-    value.writeBigUInt64BE(BigInt(size), 1);
-    this.queue(KEY.blob + d, value, size);
+    this.queue(KEY.blob + d, fileBlobValue(size), size);
   }
 
   /** Size of a blob and where its bytes are. Throws OBJECT_MISSING. */

@@ -2,8 +2,8 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type {Digest} from './digest.js';
 import {mark} from './gc.js';
-import {loadGraph, refsOf, scanEach} from './indexGraph.js';
-import {isLeaseAlive, isProcessAlive, type LeaseRecord} from './leases.js';
+import {loadGraph, refsOf} from './indexGraph.js';
+import {isLeaseAlive, isProcessAlive, listLeases} from './leases.js';
 import {KEY, type Store} from './Store.js';
 
 /** What gc removes, by kind. */
@@ -48,8 +48,7 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   const count = (kind: GcKind, bytes: number) => { byKind[kind].count++; byKind[kind].bytes += bytes; };
 
   const g = await loadGraph(store);
-  const leases: LeaseRecord[] = [];
-  await scanEach(store, KEY.lease, (_k, v) => { leases.push(JSON.parse(v.toString('utf8')) as LeaseRecord); });
+  const leases = await listLeases(store);
   const liveLeases = leases.filter(l => isLeaseAlive(l));
 
   const roots: string[] = [];

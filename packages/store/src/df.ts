@@ -2,8 +2,8 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type {Digest} from './digest.js';
 import {mark} from './gc.js';
-import {type IndexGraph, loadGraph, refsOf, scanEach} from './indexGraph.js';
-import {isLeaseAlive, type LeaseRecord} from './leases.js';
+import {type IndexGraph, loadGraph, refsOf} from './indexGraph.js';
+import {isLeaseAlive, listLeases} from './leases.js';
 import {KEY, type Store} from './Store.js';
 
 /** Space one image takes. All figures are bytes of file content. */
@@ -61,8 +61,7 @@ export interface DiskUsage {
  */
 export async function diskUsage(store: Store): Promise<DiskUsage> {
   const g = await loadGraph(store);
-  const leases: LeaseRecord[] = [];
-  await scanEach(store, KEY.lease, (_k, v) => { leases.push(JSON.parse(v.toString('utf8')) as LeaseRecord); });
+  const leases = await listLeases(store);
   const edges = refsOf(g);
   const blobsOf = (roots: string[]): Digest[] => {
     const out: Digest[] = [];

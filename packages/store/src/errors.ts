@@ -32,6 +32,18 @@ export class StoreError extends Error {
   }
 }
 
+/**
+ * Names a failed read of an import source as SOURCE_MISSING (missing, unreadable, or a
+ * path through a non-directory); returns other errors as they are.
+ */
+export function sourceError(err: unknown, p: string): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new StoreError('SOURCE_MISSING', `${p} does not exist`, {cause: err});
+  if (code === 'EACCES' || code === 'EPERM') return new StoreError('SOURCE_MISSING', `${p} cannot be read (permission denied)`, {cause: err});
+  if (code === 'ENOTDIR') return new StoreError('SOURCE_MISSING', `${p} is not a directory`, {cause: err});
+  return err as Error;
+}
+
 /** True for the error level throws when another process holds the LevelDB lock. */
 export function isLevelLocked(err: unknown): boolean {
   const e = err as {code?: string; cause?: {code?: string}} | undefined;

@@ -1,7 +1,7 @@
 import {type Dirent, type Stats, lstatSync, readdirSync, readlinkSync, statSync} from 'node:fs';
 import * as path from 'node:path';
 import type {Digest} from './digest.js';
-import {StoreError} from './errors.js';
+import {StoreError, sourceError} from './errors.js';
 import {storeFiles} from './FilePool.js';
 import {READ_WHOLE_MAX} from './storeFileSync.js';
 import {LayerBuilder} from './LayerBuilder.js';
@@ -159,14 +159,6 @@ function walk(hostDir: string, parts: string[], builder: LayerBuilder, files: Fi
 
 export function metaOf(st: Stats): Meta {
   return {mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000)};
-}
-
-function sourceError(err: unknown, p: string): Error {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new StoreError('SOURCE_MISSING', `${p} does not exist`, {cause: err});
-  if (code === 'EACCES' || code === 'EPERM') return new StoreError('SOURCE_MISSING', `${p} cannot be read (permission denied)`, {cause: err});
-  if (code === 'ENOTDIR') return new StoreError('SOURCE_MISSING', `${p} is not a directory`, {cause: err});
-  return err as Error;
 }
 
 /** Runs `fn` over items with at most `limit` in flight; the first failure stops new work and is thrown. */

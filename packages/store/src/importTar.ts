@@ -6,7 +6,7 @@ import {PassThrough, type Readable} from 'node:stream';
 import {createGunzip} from 'node:zlib';
 import * as tar from 'tar-stream';
 import type {Digest} from './digest.js';
-import {StoreError} from './errors.js';
+import {StoreError, sourceError} from './errors.js';
 import {type ImportOptions, type ImportResult, finishImport} from './importResult.js';
 import {LayerBuilder, splitLayerPath} from './LayerBuilder.js';
 import type {Store} from './Store.js';
@@ -37,10 +37,7 @@ export async function openTarFile(file: string): Promise<Readable> {
       await fh.close();
     }
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new StoreError('SOURCE_MISSING', `${file} does not exist`, {cause: err});
-    if (code === 'EACCES' || code === 'EPERM') throw new StoreError('SOURCE_MISSING', `${file} cannot be read (permission denied)`, {cause: err});
-    throw err;
+    throw sourceError(err, file);
   }
   if (head.length === 0) throw new StoreError('BAD_ARCHIVE', `${file} is empty, not a tar archive`);
   return decompress(createReadStream(file), sniffCompression(head));

@@ -1,9 +1,8 @@
 import * as fs from 'node:fs/promises';
 import {createHasher, type Digest, hashBytes, isDigest} from './digest.js';
-import {mark} from './gc.js';
 import {scanEach} from './indexGraph.js';
 import {decodeImage, type Image} from './image.js';
-import {KEY, type ContainerRecord, type LayerRecord, type Store} from './Store.js';
+import {KEY, type ContainerRecord, fileBlobValue, type LayerRecord, type Store} from './Store.js';
 import {decodeTree} from './tree.js';
 
 /**
@@ -171,9 +170,16 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
     if (n.startsWith(KEY.image)) return images.get(n.slice(KEY.image.length) as Digest)?.layers.map(l => KEY.layer + l) ?? [];
     return [];
   };
-  const reachesDamage = (root: string) => {
-    for (const k of mark([root], refsOf)) if (problems.has(k)) return true;
-    return false;
+  // Memoized, so a layer or tree many images share is walked once. The graph has no cycles:
+  // a tree's edges are read only when its bytes hash to its name.
+  const reaches = new Map<string, boolean>();
+  const reachesDamage = (n: string): boolean => {
+    let bad = reaches.get(n);
+    if (bad === undefined) {
+      bad = problems.has(n) || refsOf(n).some(reachesDamage);
+      reaches.set(n, bad);
+    }
+    return bad;
   };
   const damaged = new Set<Digest>();
   for (const id of images.keys()) if (reachesDamage(KEY.image + id)) damaged.add(id);
@@ -192,10 +198,7 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
       const d = p.object.slice(KEY.blob.length) as Digest;
       const st = await fs.stat(store.objectPath(d)).catch(() => undefined);
       if (!st?.isFile() || (await checkObjectFile(store.objectPath(d), d, st.size)) !== undefined) continue;
-      const value = Buffer.alloc(9);
-      value.writeUInt8(1, 0);
-      value.writeBigUInt64BE(BigInt(st.size), 1);
-      found.push({type: 'put', key: p.object, value});
+      found.push({type: 'put', key: p.object, value: fileBlobValue(st.size)});
       p.repaired = true;
     }
     if (found.length > 0) await store.commit(found);
