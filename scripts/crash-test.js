@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Crash test: runs `strata import --tag`, `strata gc`, and commit and gc through the library
-// (scripts/strata-op.js) on one store and SIGKILLs them at random moments,
-// many times; after every kill, `strata verify` must pass and every tag that existed before
-// the kill must still name the same image.
+// Crash test: runs real `strata` commands on one store (import --tag; create, fs write, commit, rm;
+// gc) and SIGKILLs them at random moments (seeded), many times; after every kill, `strata verify`
+// must pass, every tag that existed before the kill must still name the same image, and a known
+// file of the first image must read back unchanged through `strata cat` (every tenth iteration
+// and after the last; verify re-hashes every object after each one).
 //   node scripts/crash-test.js [--iterations N] [--seed S] [--max-delay MS]
 // Prints "crash-test: N iterations, K killed, F failures" and exits 1 when F > 0.
 import {spawn} from 'node:child_process';
@@ -14,8 +15,6 @@ import {generateTree} from './generateTree.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const STRATA = path.join(root, 'node_modules', '.bin', 'strata');
-const OP = path.join(root, 'scripts', 'strata-op.js');
-const {Store} = await import(path.join(root, 'packages/store/dist/src/index.js'));
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -23,8 +22,9 @@ const opt = (name, dflt) => {
   return i >= 0 ? Number(args[i + 1]) : dflt;
 };
 const iterations = opt('--iterations', 100);
-let rand = opt('--seed', Date.now() % 1e9) >>> 0;
-const maxDelay = opt('--max-delay', 700);
+const seed0 = opt('--seed', Date.now() % 1e9) >>> 0;
+let rand = seed0;
+const maxDelay = opt('--max-delay', 2500);
 /** mulberry32: a seeded generator, so a failing run can be repeated with --seed. */
 const random = () => {
   rand = (rand + 0x6d2b79f5) >>> 0;
@@ -34,66 +34,94 @@ const random = () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 
-function run(cmd, argv, killAfterMs) {
+/** Runs `strata ARGS --store DIR`; with killAt, SIGKILLs it that many ms after it started. */
+function strata(dir, argv, {killAt, input} = {}) {
   return new Promise(resolve => {
-    const child = spawn(cmd, argv, {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}});
+    const child = spawn(STRATA, [...argv, '--store', dir], {stdio: ['pipe', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}});
     let stdout = '', stderr = '';
     child.stdout.on('data', d => { stdout += d; });
     child.stderr.on('data', d => { stderr += d; });
+    child.stdin.on('error', () => {});
+    child.stdin.end(input ?? '');
     let killed = false;
-    const timer = killAfterMs === undefined ? undefined : setTimeout(() => { killed = child.kill('SIGKILL'); }, killAfterMs);
+    const timer = killAt === undefined ? undefined : setTimeout(() => { killed = child.kill('SIGKILL'); }, killAt);
+    const started = Date.now();
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({code, signal, killed: killed && signal === 'SIGKILL', stdout, stderr});
+      resolve({code, signal, killed: killed && signal === 'SIGKILL', ms: Date.now() - started, stdout, stderr, argv});
     });
   });
 }
 
-async function tags(dir) {
-  const store = await Store.open(dir);
-  try {
-    return new Map((await store.listTags()).map(t => [t.tag, t.image]));
-  } finally {
-    await store.close();
+/** Runs the steps one after another; the kill lands `delay` ms into the whole sequence. */
+async function sequence(dir, steps, delay) {
+  let left = delay, r;
+  for (const [argv, input] of steps) {
+    r = await strata(dir, argv, {killAt: left, input});
+    if (r.killed || r.code !== 0) return r;
+    left = Math.max(0, left - r.ms);
   }
+  return r;
+}
+
+async function tags(dir) {
+  const r = await strata(dir, ['images', '--json']);
+  if (r.code !== 0) throw new Error(`strata images failed: ${r.stderr}`);
+  return new Map(JSON.parse(r.stdout).flatMap(i => i.tags.map(t => [t, i.id])));
 }
 
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'strata-crash-'));
 const dir = path.join(tmp, 'store');
 let killed = 0, failures = 0;
 const fail = (i, what) => { failures++; console.error(`crash-test: iteration ${i}: ${what}`); };
+const KNOWN = ['/own/f2', 'seed 1 file 2\n'.repeat(12)];
 try {
+  if ((await strata(dir, ['init'])).code !== 0) throw new Error('strata init failed');
   for (const s of [1, 2]) {
-    const r = await run(process.execPath, [OP, dir, 'import', String(s)]);
+    const src = path.join(tmp, `src-${s}`);
+    await generateTree(src, s);
+    const r = await strata(dir, ['import', src, '--tag', `op-${s}:1`]);
     if (r.code !== 0) throw new Error(`seeding the store failed: ${r.stderr}`);
   }
-  const seedOf = args.includes('--seed') ? `--seed ${opt('--seed')}` : '';
+  let before = await tags(dir);
   for (let i = 0; i < iterations; i++) {
-    const before = await tags(dir);
     const pick = random();
-    const op = pick < 0.45 ? 'import' : pick < 0.75 ? 'commit' : pick < 0.9 ? 'gc' : 'gc-cli';
+    const op = pick < 0.4 ? 'import' : pick < 0.8 ? 'commit' : 'gc';
     const delay = Math.floor(random() * maxDelay);
     const seed = 100 + i;
     let r;
     if (op === 'import') {
       const src = path.join(tmp, `src-${seed}`);
       await generateTree(src, seed);
-      r = await run(STRATA, ['import', src, '--tag', `op-${seed}:1`, '--store', dir], delay);
+      r = await strata(dir, ['import', src, '--tag', `op-${seed}:1`], {killAt: delay});
       await fs.rm(src, {recursive: true, force: true});
-    } else if (op === 'gc-cli') {
-      r = await run(STRATA, ['gc', '--store', dir], delay);
+    } else if (op === 'commit') {
+      const names = [...before.keys()];
+      const base = names[Math.floor(random() * names.length)];
+      const c = `c${seed}`;
+      r = await sequence(dir, [
+        [['create', base, '--name', c]],
+        [['fs', 'write', c, `/changed-${seed}`], `commit ${seed}\n`.repeat(50)],
+        [['fs', 'write', c, `/big-${seed}`], Buffer.alloc(100_000, seed % 13)],
+        [['commit', c, '--tag', `commit-${seed}:1`]],
+        [['rm', c]],
+      ], delay);
     } else {
-      r = await run(process.execPath, [OP, dir, op, String(seed)], delay);
+      r = await strata(dir, ['gc'], {killAt: delay});
     }
     if (r.killed) killed++;
-    else if (r.code !== 0) fail(i, `${op} exited ${r.code}: ${r.stderr.trim()}`);
-    const v = await run(STRATA, ['verify', '--store', dir]);
-    if (v.code !== 0) fail(i, `verify after ${op} killed at ${delay} ms exited ${v.code}: ${v.stdout.trim()} ${v.stderr.trim()}`);
+    else if (r.code !== 0) fail(i, `${op} (${r.argv.join(' ')}) exited ${r.code}: ${r.stderr.trim()}`);
+    const v = await strata(dir, ['verify']);
+    if (v.code !== 0) fail(i, `verify after ${op} killed at ${delay} ms (${r.argv.join(' ')}) exited ${v.code}: ${v.stdout.trim()} ${v.stderr.trim()}`);
     const after = await tags(dir);
     for (const [tag, image] of before)
       if (after.get(tag) !== image) fail(i, `tag ${tag} named ${image} before the kill, ${after.get(tag) ?? 'nothing'} after`);
+    before = after;
+    if (i % 10 !== 9 && i !== iterations - 1) continue;
+    const known = await strata(dir, ['cat', 'op-1:1', KNOWN[0]]);
+    if (known.code !== 0 || known.stdout !== KNOWN[1]) fail(i, `cat op-1:1 ${KNOWN[0]} read back wrong (exit ${known.code}) ${known.stderr.trim()}`);
   }
-  console.log(`crash-test: ${iterations} iterations, ${killed} killed, ${failures} failures ${seedOf}`.trim());
+  console.log(`crash-test: ${iterations} iterations, ${killed} killed, ${failures} failures --seed ${seed0}`);
 } finally {
   if (failures === 0) await fs.rm(tmp, {recursive: true, force: true});
   else console.error(`crash-test: the store is kept at ${dir}`);

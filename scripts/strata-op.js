@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// One store operation through the library, as the CLI commands do it, for the crash and
-// concurrency tests: node scripts/strata-op.js STORE OP SEED [SRC]
+// One store operation through the library, as the CLI commands do it, for the gc and
+// disk-full tests: node scripts/strata-op.js STORE OP SEED [SRC]
 //   import  generate a tree from SEED (or take SRC), import it, tag it op-SEED:1
 //   commit  create a container on a tagged image, change files, commit, tag it commit-SEED:1
 //   gc      collect garbage
