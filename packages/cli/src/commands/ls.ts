@@ -1,19 +1,10 @@
 import {Command, Option} from 'clipanion';
-import type {ViewEntry, ViewKind} from '@strata/union';
+import type {ViewEntry} from '@strata/union';
 import {formatBytes, formatMode, formatTable} from '../render.js';
 import {BaseCommand} from './BaseCommand.js';
 
-/** One entry of `strata ls --json`. */
-export interface ListedEntry {
-  readonly name: string;
-  readonly kind: ViewKind;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly mtime: number;
-  readonly size: number;
-  readonly target?: string;
-}
+/** One entry of `strata ls --json`: the view entry's user-facing fields. */
+export type ListedEntry = Pick<ViewEntry, 'name' | 'kind' | 'mode' | 'uid' | 'gid' | 'mtime' | 'size' | 'target'>;
 
 export class LsCommand extends BaseCommand {
   static override paths = [['ls']];

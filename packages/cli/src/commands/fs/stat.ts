@@ -1,18 +1,11 @@
 import {Command, Option} from 'clipanion';
 import {formatBytes, formatFields, formatMode} from '../../render.js';
-import {listedEntry} from '../ls.js';
+import {type ListedEntry, listedEntry} from '../ls.js';
 import {FsCommand} from './FsCommand.js';
 
 /** `strata fs stat --json`. */
-export interface StatReport {
+export interface StatReport extends Omit<ListedEntry, 'name'> {
   readonly path: string;
-  readonly kind: string;
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly mtime: number;
-  readonly size: number;
-  readonly target?: string;
   /** Which layer answers: the container's writable layer, or the image. */
   readonly layer: 'container' | 'image';
 }
@@ -41,7 +34,7 @@ export class FsStatCommand extends FsCommand {
     this.print(this.json, report, r => formatFields([
       ['path', r.target !== undefined ? `${r.path} -> ${r.target}` : r.path],
       ['kind', r.kind],
-      ['mode', `${formatMode(r.kind as 'file', r.mode)} (${r.mode.toString(8).padStart(4, '0')})`],
+      ['mode', `${formatMode(r.kind, r.mode)} (${r.mode.toString(8).padStart(4, '0')})`],
       ['owner', `${r.uid}:${r.gid}`],
       ['size', r.kind === 'file' ? `${formatBytes(r.size)} (${r.size})` : ''],
       ['modified', new Date(r.mtime * 1000).toISOString()],
