@@ -80,5 +80,4 @@ const refused = test.macro(async (t, args: string[], message: RegExp) => {
 test('cat of a whited-out file is refused', refused, ['cat', 'app:1', '/etc/motd'], /ENOENT/);
 test('cat of a directory is refused', refused, ['cat', 'app:1', '/etc'], /EISDIR/);
 test('ls of a missing path is refused', refused, ['ls', 'app:1', '/nope'], /ENOENT/);
-test('ls of a path that climbs out is refused', refused, ['ls', 'app:1', '../etc'], /climbs out/);
 test('ls of an unknown image is refused', refused, ['ls', 'nope:1'], /no container or image "nope:1"/);

@@ -27,7 +27,8 @@ export interface CheckoutResult {
 export async function checkout(store: Store, view: UnionView, dir: string, options: {from?: ViewPath; onProgress?: (files: number, bytes: number) => void} = {}): Promise<CheckoutResult> {
   const existing = fs.existsSync(dir) ? fs.readdirSync(dir) : undefined;
   if (existing && existing.length > 0) throw new UnionError('EEXIST', `${dir} is not empty; checkout needs a new or empty directory`, {path: dir});
-  const from = options.from ?? ROOT;
+  // Canonical, so the paths of the walk match the layer paths that lower hardlinks name.
+  const from = await view.realpath(options.from ?? ROOT);
   const top = await view.stat(from);
   if (top.kind !== 'dir') throw new UnionError('ENOTDIR', `ENOTDIR: not a directory, scandir '${from}'`, {syscall: 'scandir', path: from});
   fs.mkdirSync(dir, {recursive: true});

@@ -4,7 +4,7 @@
  */
 export type UnionErrorCode =
   | 'ENOENT' | 'ENOTDIR' | 'EISDIR' | 'EEXIST' | 'ENOTEMPTY' | 'EINVAL' | 'ELOOP' | 'EPERM' | 'EROFS' | 'EBUSY'
-  | 'UNKNOWN_CONTAINER' | 'AMBIGUOUS_ID' | 'NAME_TAKEN' | 'BAD_NAME' | 'ESCAPE' | 'UNKNOWN_VIEW';
+  | 'UNKNOWN_CONTAINER' | 'AMBIGUOUS_ID' | 'NAME_TAKEN' | 'BAD_NAME' | 'UNKNOWN_VIEW';
 
 const DESCRIPTIONS: Partial<Record<UnionErrorCode, string>> = {
   ENOENT: 'no such file or directory',

@@ -1,5 +1,5 @@
 export {UnionError, type UnionErrorCode} from './errors.js';
-export {type ViewPath, parseViewPath, childPath} from './viewPath.js';
+export {type ViewPath, parseViewPath, childPath, baseName} from './viewPath.js';
 export {type ViewEntry, type ViewKind} from './ViewEntry.js';
 export {UnionView, type WriteOptions} from './UnionView.js';
 export {flattenLayers} from './flatten.js';
@@ -7,3 +7,4 @@ export {createContainer, resolveContainer, removeContainer, openContainerView, o
 export {diffViews, type Change, type ChangeKind} from './diff.js';
 export {commitContainer, type CommitResult} from './commit.js';
 export {checkout, type CheckoutResult} from './checkout.js';
+export {copyIntoView, copyOutOfView, type CopyCounts, type CopyOptions} from './copy.js';

@@ -13,6 +13,8 @@ import {type Info, type LayerSpec, type Outcome, type Step, type Subject, hostTr
  * A directory rename refused with EXDEV (overlayfs without redirect_dir) is done as
  * tools do it: make the new directory, move each entry (recursing into directories the
  * kernel will not rename), give it the old one's mode and owner, remove the old one.
+ * A recursive removal of a path ending in "." or ".." is refused as rm -r refuses it,
+ * before anything inside is removed, with the error rmdir(2) gives for it.
  */
 const DRIVER = String.raw`
 use strict; use warnings; use Errno; use Fcntl ':mode';
@@ -62,7 +64,7 @@ while (my $line = <STDIN>) {
   if ($op eq 'write') { if (open(my $f, '>:raw', $a[0])) { $ok = (print $f $a[1]) && close($f); } }
   elsif ($op eq 'mkdir') { $ok = mkdir($a[0], 0755); }
   elsif ($op eq 'rm') { if (lstat($a[0])) { $ok = -d _ ? rmdir($a[0]) : unlink($a[0]); } }
-  elsif ($op eq 'rmr') { $ok = rmtree($a[0]); }
+  elsif ($op eq 'rmr') { $ok = $a[0] =~ m{(?:^|/)\.\.?$} ? rmdir($a[0]) : rmtree($a[0]); }
   elsif ($op eq 'rename') {
     $ok = rename($a[0], $a[1]);
     if (!$ok && $!{EXDEV}) { $ok = movetree($a[0], $a[1]); $exdev++ if $ok; }
