@@ -10,7 +10,7 @@ export {WHITEOUT_PREFIX, OPAQUE_MARKER} from './objects/whiteoutNames.js';
 export {LayerBuilder} from './import/LayerBuilder.js';
 export {type ImportProgress, type ImportResult} from './import/importResult.js';
 export {importDirectory} from './import/importDirectory.js';
-export {type Compression} from './import/importTar.js';
+export {type Compression} from './oci/compress.js';
 export {importLayer} from './import/importLayer.js';
 export {collectGarbage, type GcReport} from './maintenance/collectGarbage.js';
 export {diskUsage, type DiskUsage} from './maintenance/df.js';
