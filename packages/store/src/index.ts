@@ -3,7 +3,8 @@ export {type Digest, type Hasher, parseDigest, isDigest, shortDigest, createHash
 export {type EntryKind, type Meta, type Tree, type TreeEntry, type Xattrs, encodeTree, decodeTree, hashTree, findEntry, sortEntries, compareNames, isValidName, emptyTree} from './tree.js';
 export {type Image, type ImageConfig, encodeImage, decodeImage, hashImage, chainId, canonicalJson} from './image.js';
 export {type TagRef, parseTag} from './refs.js';
-export {Store, type LayerRecord, type ContainerRecord, type OpenOptions, INLINE_MAX, FORMAT_VERSION} from './Store.js';
+export {Store, type LayerRecord, type ContainerRecord, type OpenOptions, type StoreMarker, INLINE_MAX, FORMAT_VERSION} from './Store.js';
+export {UpperForm} from './upperForm.js';
 export {LayerBuilder, type LeafEntry, type LayerStats, splitLayerPath, DEFAULT_DIR_META} from './LayerBuilder.js';
 export {type ImportOptions, type ImportProgress, type ImportResult} from './importResult.js';
 export {importDirectory, metaOf, runPool, type DirectoryImportOptions} from './importDirectory.js';
