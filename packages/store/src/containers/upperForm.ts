@@ -2,8 +2,8 @@ import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {getAttributeSync, setAttributeSync} from '@napi-rs/xattr';
-import {StoreError} from './errors.js';
-import {OPAQUE_MARKER, WHITEOUT_PREFIX} from './whiteoutNames.js';
+import {StoreError} from '../errors.js';
+import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
 
 /**
  * The on-disk form of a container's writable layer (its *upper* directory): the form of
