@@ -8,6 +8,7 @@ export {type TagRef, parseTag} from './objects/refs.js';
 export {Store, type LayerRecord, type ContainerRecord, INLINE_MAX} from './objects/Store.js';
 export {UpperForm} from './containers/upperForm.js';
 export {WHITEOUT_PREFIX, OPAQUE_MARKER} from './objects/whiteoutNames.js';
+export {OWNER_XATTR, recordedOwner, setRecordedOwner} from './containers/ownerRecord.js';
 export {LayerBuilder} from './import/LayerBuilder.js';
 export {type ImportProgress, type ImportResult} from './import/importResult.js';
 export {importDirectory} from './import/importDirectory.js';

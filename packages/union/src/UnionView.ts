@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {spawnSync} from 'node:child_process';
 import {Readable} from 'node:stream';
-import {type Digest, type Store, type Tree, type UpperForm, compareNames, findEntry, WHITEOUT_PREFIX} from '@strata/store';
+import {type Digest, type Store, type Tree, type UpperForm, compareNames, findEntry, setRecordedOwner, WHITEOUT_PREFIX} from '@strata/store';
 import {UnionError, fsError} from './errors.js';
 import {type ViewEntry, entryFromStats, entryFromTree, rootEntry} from './ViewEntry.js';
 import {type ViewPath, ROOT, childPath, joinParts, parseViewPath, splitViewPath} from './viewPath.js';
@@ -294,10 +294,14 @@ export class UnionView {
     fs.chmodSync(await this.copyUp(await this.existingLoc(p, 'follow', 'chmod'), upper), mode & 0o7777);
   }
 
-  /** Sets owner and group (following symlinks); copies the entry up first. */
+  /**
+   * Sets owner and group (following symlinks); copies the entry up first. Without the
+   * right to chown, the owner is recorded beside the file (`setRecordedOwner`).
+   */
   async chown(p: ViewPath, uid: number, gid: number): Promise<void> {
     const upper = this.writable('chown', p);
-    fs.lchownSync(await this.copyUp(await this.existingLoc(p, 'follow', 'chown'), upper), uid, gid);
+    const host = await this.copyUp(await this.existingLoc(p, 'follow', 'chown'), upper);
+    setRecordedOwner(host, fs.lstatSync(host), uid, gid);
   }
 
   /** Sets the modification time, in seconds (following symlinks); copies the entry up first. */
@@ -499,7 +503,7 @@ export class UnionView {
       }
       case 'symlink':
         fs.symlinkSync(entry.target!, host);
-        fs.lchownSync(host, entry.uid, entry.gid);
+        setRecordedOwner(host, fs.lstatSync(host), entry.uid, entry.gid);
         fs.lutimesSync(host, entry.mtime, entry.mtime);
         return;
       default:
@@ -578,10 +582,13 @@ function keepTimes(dirHost: string, fn: () => void): void {
   fs.utimesSync(dirHost, before.atime, before.mtime);
 }
 
-/** Gives a host entry the metadata of a view entry. */
+/**
+ * Gives a host entry the metadata of a view entry: the owner first, since chown clears
+ * the setuid and setgid bits (chown(2)); recorded beside it when strata may not chown.
+ */
 function applyMeta(host: string, e: ViewEntry): void {
+  setRecordedOwner(host, fs.lstatSync(host), e.uid, e.gid);
   fs.chmodSync(host, e.mode);
-  fs.lchownSync(host, e.uid, e.gid);
   fs.utimesSync(host, e.mtime, e.mtime);
 }
 

@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto';
 import * as fs from 'node:fs';
-import {type ContainerRecord, type Digest, type Store, StoreError} from '@strata/store';
+import {type ContainerRecord, type Digest, type Store, StoreError, setRecordedOwner} from '@strata/store';
 import {UnionError} from './errors.js';
 import {flattenLayers} from './flatten.js';
 import {UnionView} from './UnionView.js';
@@ -28,8 +28,8 @@ export async function createContainer(store: Store, options: {image: string; nam
   fs.mkdirSync(upper, {recursive: true});
   // The upper's root starts as the image's root, so an unchanged container diffs empty.
   const root = await store.getTree(lowerRoot);
+  setRecordedOwner(upper, fs.statSync(upper), root.uid, root.gid);
   fs.chmodSync(upper, root.mode);
-  fs.lchownSync(upper, root.uid, root.gid);
   fs.utimesSync(upper, root.mtime, root.mtime);
   const record: ContainerRecord = {id, image: imageId, created: new Date().toISOString(), ...(options.name ? {name: options.name} : {})};
   await store.putContainer(record);

@@ -57,6 +57,8 @@ export const CASES: readonly Case[] = [
   {title: 'copy-up leaves the parents\' mtimes as they were', layers: [{'/d/e/a': 'x', '/d/b': 'b', '/r': 'r'}],
     steps: [[['write', '/d/e/a', 'y']], [['chmod', '/d/b', 0o600]], [['chown', '/r', 3, 3]],
       [['lstat', '/d/e'], dir({mtime: 1_700_000_000})], [['lstat', '/d'], dir({mtime: 1_700_000_000})], [['lstat', '/'], dir({mtime: 1_700_000_000})]]},
+  {title: 'copy-up keeps setuid and setgid bits of the entry and its parents', layers: [{'/d': {dir: true, mode: 0o2775, uid: 7, gid: 8}, '/d/su': {file: 'su', mode: 0o6755, uid: 7, gid: 8}}],
+    steps: [[['utimes', '/d/su', 1_000_000]], [['lstat', '/d/su'], file({mode: 0o6755, uid: 7, gid: 8})], [['lstat', '/d'], dir({mode: 0o2775, uid: 7, gid: 8})]]},
   {title: 'chmod copies up and keeps the content', layers: [{'/a': 'content'}],
     steps: [[['chmod', '/a', 0o700]], [['lstat', '/a'], file({mode: 0o700})], [['read', '/a'], ok('content')]]},
   {title: 'chmod of a lower directory keeps its lower entries', layers: [{'/d/x': 'x'}],

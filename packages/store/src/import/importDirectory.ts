@@ -10,6 +10,7 @@ import type {Store} from '../objects/Store.js';
 import type {Meta} from '../objects/tree.js';
 import {type UpperForm, deviceNumbers} from '../containers/upperForm.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
+import {recordedOwner} from '../containers/ownerRecord.js';
 
 export interface DirectoryImportOptions extends ImportOptions {
   /**
@@ -19,7 +20,8 @@ export interface DirectoryImportOptions extends ImportOptions {
   readonly whiteoutNames?: boolean;
   /**
    * Read the directory as a container's writable layer in this form (whiteouts, opaque
-   * directories, device nodes made in the container). A `.wh.` name in it cannot be
+   * directories, device nodes made in the container, owners recorded where strata could
+   * not chown: `recordedOwner`). A `.wh.` name in it cannot be
    * expressed in a layer: refused (WHITEOUT_NAME), naming the path inside the layer.
    */
   readonly upper?: UpperForm;
@@ -52,7 +54,7 @@ export async function importDirectory(store: Store, dir: string, options: Direct
     throw sourceError(err, dir);
   }
   if (!rootStat.isDirectory()) throw new StoreError('SOURCE_MISSING', `${dir} is not a directory`);
-  builder.dir([], metaOf(rootStat));
+  builder.dir([], metaOf(rootStat, dir, options));
   if (options.upper?.isOpaque(dir)) builder.opaque([]);
   walk(dir, [], builder, files, options);
 
@@ -106,11 +108,11 @@ export async function importDirectory(store: Store, dir: string, options: Direct
   }
   for (const job of toHash) {
     const {digest, size} = hashed.get(job)!;
-    builder.leaf(job.parts, {kind: 'file', ...metaOf(job.stat), size, blob: digest});
+    builder.leaf(job.parts, {kind: 'file', ...metaOf(job.stat, job.hostPath, options), size, blob: digest});
   }
   for (const [job, first] of links) {
     const {digest, size} = hashed.get(first)!;
-    builder.leaf(job.parts, {kind: 'hardlink', ...metaOf(job.stat), size, blob: digest, target: `/${first.parts.join('/')}`});
+    builder.leaf(job.parts, {kind: 'hardlink', ...metaOf(job.stat, job.hostPath, options), size, blob: digest, target: `/${first.parts.join('/')}`});
   }
   return finishImport(store, builder, {...options, source: options.source ?? path.resolve(dir)}, before);
 }
@@ -144,7 +146,7 @@ function walk(hostDir: string, parts: string[], builder: LayerBuilder, files: Fi
     } catch (err) {
       throw sourceError(err, hostPath);
     }
-    const meta = metaOf(st);
+    const meta = metaOf(st, hostPath, options);
     if (options.upper?.isWhiteout(st)) {
       builder.leaf(childParts, {kind: 'whiteout'});
     } else if (options.upper && (st.isCharacterDevice() || st.isBlockDevice())) {
@@ -172,8 +174,9 @@ function walk(hostDir: string, parts: string[], builder: LayerBuilder, files: Fi
   }
 }
 
-export function metaOf(st: Stats): Meta {
-  return {mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000)};
+export function metaOf(st: Stats, hostPath: string, options: DirectoryImportOptions): Meta {
+  const {uid, gid} = options.upper ? recordedOwner(hostPath, st) : st;
+  return {mode: st.mode & 0o7777, uid, gid, mtime: Math.floor(st.mtimeMs / 1000)};
 }
 
 /** Runs `fn` over items with at most `limit` in flight; the first failure stops new work and is thrown. */
