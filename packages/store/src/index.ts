@@ -1,7 +1,7 @@
 export {StoreError, type StoreErrorCode} from './errors.js';
 export {type Digest, type Hasher, parseDigest, isDigest, shortDigest, createHasher, hashBytes, hashBackend, ensureHasher, wasmHasherFactory} from './digest.js';
 export {type EntryKind, type Meta, type Tree, type TreeEntry, type Xattrs, encodeTree, decodeTree, hashTree, findEntry, sortEntries, compareNames, isValidName, emptyTree} from './tree.js';
-export {type Image, type ImageConfig, encodeImage, decodeImage, hashImage, chainId, canonicalJson} from './image.js';
+export {type Image, type ImageConfig, type Platform, encodeImage, decodeImage, hashImage, chainId, canonicalJson, isPlatform} from './image.js';
 export {type TagRef, parseTag} from './refs.js';
 export {Store, type LayerRecord, type ContainerRecord, type OpenOptions, INLINE_MAX, FORMAT_VERSION} from './Store.js';
 export {LayerBuilder, type LeafEntry, type LayerStats, splitLayerPath, DEFAULT_DIR_META} from './LayerBuilder.js';

@@ -70,6 +70,8 @@ export class ImportCommand extends BaseCommand {
           // No timestamp: the same import gives the same image id.
           history: [...(base?.image.config.history ?? []), {createdBy: 'strata import', ...(this.message !== undefined ? {comment: this.message} : {})}],
         },
+        // A layer on --on runs where --on's layers do; a directory or tar alone names no platform.
+        ...(base?.image.platform ? {platform: base.image.platform} : {}),
       };
       const id = await store.putImage(image, tag);
       // Merge the stack now, once, so that creating a container of it costs nothing more.
