@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import test from 'ava';
 import {exportDockerArchive, exportOciLayout, importDockerArchive, importOciLayout} from '../src/index.js';
-import {hostPlatform} from '../src/ociConfig.js';
+import {hostPlatform} from '../src/oci/ociConfig.js';
 import {openTempStore, tempDir} from './_helpers.js';
 import {tarBytes, writeLayout} from './_oci.js';
 
