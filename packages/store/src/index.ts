@@ -21,7 +21,7 @@ export {KEY} from './objects/Store.js';
 export {repairIndex} from './maintenance/repairIndex.js';
 export {exportLayerStream, writeLayerTar, type LayerBlob} from './oci/exportLayer.js';
 export {createCompressor, COMPRESSIONS} from './oci/compress.js';
-export {MEDIA, REF_NAME, toOciConfig, fromOciConfig, type Descriptor} from './oci/ociConfig.js';
+export {MEDIA, REF_NAME, toOciConfig, fromOciConfig, hostPlatform, type Descriptor} from './oci/ociConfig.js';
 export {type ImageProgress, type ImageImportOptions, type ImportedImage} from './oci/importImage.js';
 export {importOciLayout, exportOciLayout, type ExportedImage, type ImageExportOptions} from './oci/ociLayout.js';
 export {importDockerArchive, exportDockerArchive} from './oci/dockerArchive.js';
