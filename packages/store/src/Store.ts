@@ -9,6 +9,8 @@ import {type Image, chainId, decodeImage, hashImage} from './image.js';
 import {type TagRef, parseTag} from './refs.js';
 import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';
 import {type Tree, decodeTree, hashTree} from './tree.js';
+import {makeDirs} from './makeDirs.js';
+import {checkBlobBytes, copyVerified, openVerified} from './verifiedRead.js';
 
 /** The store format this code writes; a store with a higher number is refused. */
 export const FORMAT_VERSION = 1;
@@ -116,6 +118,7 @@ export class Store {
       if (code === 'ENOENT' && options.create) {
         const entries = await fs.readdir(dir).catch(() => [] as string[]);
         if (entries.length > 0) throw new StoreError('NOT_A_STORE', `${dir} is not empty and is not a strata store`);
+        makeDirs(dir); // not fs.mkdir's recursive mode: it spins where mkdir cannot work (/proc)
         await fs.mkdir(path.join(dir, 'objects'), {recursive: true});
         await fs.mkdir(path.join(dir, 'tmp'), {recursive: true});
         await fs.mkdir(path.join(dir, 'containers'), {recursive: true});
@@ -272,32 +275,50 @@ export class Store {
     return v[0] === 0 ? {size: v.length - 1, inline: true} : {size: Number(v.readBigUInt64BE(1)), inline: false};
   }
 
-  /** A blob's bytes in memory. Throws OBJECT_MISSING. */
+  /** A blob's bytes in memory, checked against its digest. Throws OBJECT_MISSING, OBJECT_CORRUPT. */
   async readBlob(d: Digest): Promise<Buffer> {
     const v = await this.getRaw(KEY.blob + d);
     if (!v) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
-    if (v[0] === 0) return v.subarray(1);
+    if (v[0] === 0) return checkBlobBytes(d, v.length - 1, v.subarray(1));
     try {
-      return await fs.readFile(this.objectPath(d));
+      return checkBlobBytes(d, Number(v.readBigUInt64BE(1)), await fs.readFile(this.objectPath(d)));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-        throw new StoreError('OBJECT_MISSING', `blob ${d} is indexed but its object file is missing`, {cause: err});
-      throw err;
+      throw objectFileError(err, d);
     }
   }
 
-  /** A blob's bytes as a stream (large blobs are not read into memory). Throws OBJECT_MISSING. */
+  /**
+   * A blob's bytes as a stream (large blobs are not read into memory). The stream fails
+   * with OBJECT_CORRUPT instead of ending when the bytes do not hash to `d`, so a damaged
+   * object file is never served whole. Throws OBJECT_MISSING.
+   */
   async openBlob(d: Digest): Promise<Readable> {
     const v = await this.getRaw(KEY.blob + d);
     if (!v) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
-    if (v[0] === 0) return Readable.from([v.subarray(1)]);
+    if (v[0] === 0) return Readable.from([checkBlobBytes(d, v.length - 1, v.subarray(1))]);
     const file = this.objectPath(d);
     try {
       await fs.access(file);
     } catch (err) {
-      throw new StoreError('OBJECT_MISSING', `blob ${d} is indexed but its object file is missing`, {cause: err});
+      throw objectFileError(err, d);
     }
-    return createReadStream(file);
+    return openVerified(file, d, Number(v.readBigUInt64BE(1)));
+  }
+
+  /**
+   * Writes a blob's bytes to the host file `dest`: inline bytes directly, an object file
+   * by copy (a reflink where the filesystem has them), checked against `d` either way;
+   * damage removes `dest`. Throws OBJECT_MISSING, OBJECT_CORRUPT.
+   */
+  async copyBlob(d: Digest, dest: string): Promise<void> {
+    const v = await this.getRaw(KEY.blob + d);
+    if (!v) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
+    if (v[0] === 0) return fs.writeFile(dest, checkBlobBytes(d, v.length - 1, v.subarray(1)));
+    try {
+      await copyVerified(this.objectPath(d), d, Number(v.readBigUInt64BE(1)), dest);
+    } catch (err) {
+      throw objectFileError(err, d);
+    }
   }
 
   /** Objects and blob bytes this handle has added so far; differences measure one operation. */
@@ -321,6 +342,8 @@ export class Store {
     if (cached) return cached;
     const bytes = await this.getRaw(KEY.tree + d);
     if (!bytes) throw new StoreError('OBJECT_MISSING', `tree ${d} is missing`);
+    // Checked as read (once per handle: trees are cached), so a damaged tree is never walked or exported.
+    if (hashBytes(bytes) !== d) throw new StoreError('OBJECT_CORRUPT', `tree ${d} is damaged: its bytes do not hash to its name; "strata verify" says more`);
     const tree = decodeTree(bytes, `tree ${d}`);
     this.cacheTree(d, tree);
     return tree;
@@ -369,6 +392,7 @@ export class Store {
 
   async getImage(d: Digest): Promise<Image | undefined> {
     const v = await this.getRaw(KEY.image + d);
+    if (v && hashBytes(v) !== d) throw new StoreError('OBJECT_CORRUPT', `image ${d} is damaged: its record does not hash to its name; "strata verify" says more`);
     return v && decodeImage(v, `image ${d}`);
   }
 
@@ -402,23 +426,27 @@ export class Store {
 
   /**
    * Finds an image by tag (`name:tag`, `name` meaning `name:latest`), full id, or unique
-   * id prefix. Throws UNKNOWN_IMAGE, AMBIGUOUS_ID, BAD_REFERENCE.
+   * id prefix. A tag that exists wins over an id prefix (`cafe` is the tag `cafe:latest`
+   * when there is one): a name the user gave is never shadowed by an id that happens to start
+   * like it. Throws UNKNOWN_IMAGE, AMBIGUOUS_ID.
    */
   async resolveImage(ref: string): Promise<{id: Digest; image: Image}> {
-    let id: Digest | undefined;
-    if (/^(b3:)?[0-9a-f]{4,64}$/.test(ref)) id = await this.resolvePrefix(KEY.image, ref, 'image');
-    if (!id) {
-      let tag: TagRef;
-      try {
-        tag = parseTag(ref);
-      } catch {
-        throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"`);
-      }
-      id = await this.getTag(tag);
-    }
+    let id = await this.tagged(ref);
+    if (!id && /^(b3:)?[0-9a-f]{4,64}$/.test(ref)) id = await this.resolvePrefix(KEY.image, ref, 'image');
     const image = id && (await this.getImage(id));
     if (!id || !image) throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"`);
     return {id, image};
+  }
+
+  /** The image a tag names, when `ref` is a valid tag that exists. */
+  async tagged(ref: string): Promise<Digest | undefined> {
+    let tag: TagRef;
+    try {
+      tag = parseTag(ref);
+    } catch {
+      return undefined;
+    }
+    return this.getTag(tag);
   }
 
   /** Deletes an image record and the tags that name it (its content stays until gc). */
@@ -480,9 +508,18 @@ export class Store {
 
   // ---- the index -------------------------------------------------------------------------
 
-  /** Makes pending content writes visible. Content is idempotent, so a partial flush is harmless. */
-  async flush(): Promise<void> {
-    await this.flushing;
+  /**
+   * Makes pending content writes visible. Content is idempotent, so a partial flush is
+   * harmless. Flushes run one after another (`flushChain`): each batch stays readable in
+   * `writing` until LevelDB has it, and a second batch never takes the first one's slot.
+   */
+  flush(): Promise<void> {
+    const run = this.flushChain.then(() => this.writeBatch());
+    this.flushChain = run.catch(() => {});
+    return run;
+  }
+
+  private async writeBatch(): Promise<void> {
     if (this.flushError) throw this.flushError;
     if (this.pending.size === 0) return;
     const writing = this.pending;
@@ -509,7 +546,12 @@ export class Store {
     } catch (err) {
       rethrowNoSpace(err, 'the index');
     }
-    for (const op of ops) if (op.type === 'del') this.known.delete(op.key);
+    for (const op of ops) {
+      if (op.type !== 'del') continue;
+      this.known.delete(op.key);
+      // A deleted tree (gc) must not be served from the cache afterwards.
+      if (op.key.startsWith(KEY.tree)) this.treeCache.delete(op.key.slice(KEY.tree.length) as Digest);
+    }
   }
 
   /** Every key and value under a prefix, in key order. */
@@ -541,12 +583,14 @@ export class Store {
     if (this.pending.size >= FLUSH_OPS || this.pendingBytes >= FLUSH_BYTES) void this.flushSoon();
   }
 
-  private flushing: Promise<void> | undefined;
+  private flushChain: Promise<void> = Promise.resolve();
+  private flushQueued = false;
   private flushError: Error | undefined;
+  /** Starts a flush in the background (at most one queued); its failure is reported by the next flush() or commit(). */
   private flushSoon(): void {
-    if (this.flushing) return;
-    this.flushing = this.flush().finally(() => { this.flushing = undefined; });
-    this.flushing.catch(err => { this.flushError = err as Error; }); // the next flush() or commit() reports it
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    this.flush().finally(() => { this.flushQueued = false; }).catch(err => { this.flushError = err as Error; });
   }
 
   private async resolvePrefix(prefix: string, ref: string, what: string): Promise<Digest | undefined> {
@@ -559,6 +603,13 @@ export class Store {
     if (keys.length > 1) throw new StoreError('AMBIGUOUS_ID', `"${ref}" matches more than one ${what}; give more digits`);
     return keys[0]?.slice(prefix.length) as Digest | undefined;
   }
+}
+
+/** A failed read of a blob's object file: ENOENT is OBJECT_MISSING; coded errors and others pass. */
+function objectFileError(err: unknown, d: Digest): Error {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+    return new StoreError('OBJECT_MISSING', `blob ${d} is indexed but its object file is missing`, {cause: err});
+  return err as Error;
 }
 
 function lockTimeoutFromEnv(): number {

@@ -19,6 +19,7 @@ export {Lease, listLeases, isLeaseAlive, isProcessAlive, type LeaseRecord} from 
 export {scanEach} from './indexGraph.js';
 export {KEY} from './Store.js';
 export {repairIndex} from './repairIndex.js';
+export {makeDirs} from './makeDirs.js';
 export {exportLayerStream, writeLayerTar, type LayerBlob} from './exportLayer.js';
 export {createCompressor, COMPRESSIONS} from './compress.js';
 export {MEDIA, REF_NAME, toOciConfig, fromOciConfig, type Descriptor} from './ociConfig.js';
