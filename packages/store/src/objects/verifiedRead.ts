@@ -2,7 +2,7 @@ import {createReadStream} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import {type Readable, Transform, type TransformCallback} from 'node:stream';
 import {type Digest, createHasher, hashBytes} from './digest.js';
-import {StoreError} from './errors.js';
+import {StoreError} from '../errors.js';
 
 /**
  * Why stored bytes are refused: a blob is served only when it hashes to its name, so a
