@@ -8,7 +8,7 @@ import {EXIT} from '../StrataCli.js';
 
 /** Codes of user mistakes and missing things: a one-line message, no stack. */
 const BUSY = new Set(['STORE_LOCKED']);
-const PROBLEMS = new Set(['OBJECT_CORRUPT', 'OBJECT_MISSING', 'INDEX_CORRUPT']);
+const PROBLEMS = new Set(['OBJECT_CORRUPT', 'OBJECT_MISSING', 'INDEX_CORRUPT', 'INDEX_MISSING']);
 
 /**
  * What every strata command shares: the store location (`--store`, $STRATA_STORE, or

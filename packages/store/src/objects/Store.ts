@@ -69,6 +69,8 @@ export interface OpenOptions {
   readonly lockTimeoutMs?: number;
   /** Overrides `INLINE_MAX` for this handle; for benchmarks and tests that need both paths. */
   readonly inlineMax?: number;
+  /** Start an empty index where there is none (`rebuildIndex`, for verify --repair); otherwise a missing index is INDEX_MISSING. */
+  readonly newIndex?: boolean;
 }
 
 type LevelDB = Level<string, Buffer>;
@@ -121,11 +123,12 @@ export class Store {
     this.upper = new UpperForm(dir, userxattr);
   }
 
-  /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED. */
+  /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED, INDEX_MISSING. */
   static async open(dir: string, options: OpenOptions = {}): Promise<Store> {
     dir = path.resolve(dir);
     await ensureHasher();
     let marker = await readMarker(dir);
+    const fresh = !marker && options.create;
     if (!marker && options.create) {
       const entries = await fs.readdir(dir).catch(() => [] as string[]);
       if (entries.length > 0) throw new StoreError('NOT_A_STORE', `${dir} is not empty and is not a strata store`);
@@ -143,6 +146,10 @@ export class Store {
         : new StoreError('STORE_MISSING', `there is no strata store at ${dir}; run "strata init" first`);
     }
     checkFormat(dir, marker);
+    // A store without its index is damaged, not empty: opening would start a fresh index,
+    // and the next gc would take every object file and container directory as garbage.
+    if (!fresh && !options.newIndex && !(await fs.stat(path.join(dir, 'index', 'CURRENT')).then(() => true, () => false)))
+      throw new StoreError('INDEX_MISSING', `the store at ${dir} has lost its index (index/ is missing or empty); nothing was changed. "strata verify --repair" rebuilds what the object files and containers hold`);
     const db = await openLevel(path.join(dir, 'index'), options.lockTimeoutMs ?? lockTimeoutFromEnv());
     // Read again under the lock: the process we waited for may have upgraded it.
     if (marker.format < FORMAT_VERSION) marker = (await readMarker(dir)) ?? marker;
