@@ -7,8 +7,9 @@ export {Store, type LayerRecord, type ContainerRecord, type OpenOptions, INLINE_
 export {LayerBuilder, type LeafEntry, type LayerStats, splitLayerPath, DEFAULT_DIR_META} from './LayerBuilder.js';
 export {type ImportOptions, type ImportProgress, type ImportResult} from './importResult.js';
 export {importDirectory, metaOf, runPool, type DirectoryImportOptions} from './importDirectory.js';
-export {importTarStream, importTarFile, openTarFile, decompress, sniffCompression, type Compression} from './importTar.js';
-export {importLayer} from './importLayer.js';
+export {importTarStream, importTarFile, openTarFile, type Compression} from './importTar.js';
+export {decompress, sniffCompression, sniffStream, openCompressed, type ReadCompression} from './decompress.js';
+export {importLayer, importTarInput} from './importLayer.js';
 export {WHITEOUT_PREFIX, OPAQUE_MARKER} from './whiteoutNames.js';
 export {mark} from './gc.js';
 export {collectGarbage, type GcReport, type GcKind, type GcOptions} from './collectGarbage.js';
@@ -25,4 +26,7 @@ export {MEDIA, REF_NAME, toOciConfig, fromOciConfig, type Descriptor} from './oc
 export {type ImageProgress, type ImageImportOptions, type ImportedImage} from './importImage.js';
 export {importOciLayout, exportOciLayout, type ExportedImage, type ImageExportOptions} from './ociLayout.js';
 export {importDockerArchive, exportDockerArchive} from './dockerArchive.js';
-export {importImageFrom} from './importImageFrom.js';
+export {importImageFrom, importImageStream, type ImageSourceFormat} from './importImageFrom.js';
+export {scanArchive, type ArchiveScan} from './dockerArchive.js';
+export {extractOciArchive} from './ociArchive.js';
+export {lockTimeoutFromEnv, readHolder, describeHolder, waitForLock, DEFAULT_LOCK_TIMEOUT_MS, type StoreHolder, type LockWait} from './storeLock.js';
