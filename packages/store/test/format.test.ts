@@ -4,7 +4,10 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import test from 'ava';
-import {type Digest, type Image, type Tree, StoreError, chainId, decodeImage, decodeTree, encodeImage, encodeTree, hashBytes, wasmHasherFactory} from '../src/index.js';
+import {type Digest, type Image, type Tree, StoreError, hashBytes} from '../src/index.js';
+import {chainId, decodeImage, encodeImage} from '../src/objects/image.js';
+import {decodeTree, encodeTree} from '../src/objects/tree.js';
+import {wasmHasherFactory} from '../src/objects/digest.js';
 import {openTempStore} from './_helpers.js';
 
 // The vectors live in docs/format.md (compiled tests run from packages/store/dist/test).

@@ -1,0 +1,102 @@
+import {availableParallelism} from 'node:os';
+import * as fs from 'node:fs';
+import {Worker} from 'node:worker_threads';
+import type {HashOutcome, HashReply, HashRequest} from './hashWorker.js';
+import {type BlobDirs, type FileBlob, placeStaged, storeFileSync} from '../objects/storeFileSync.js';
+
+/** Files sent to a thread per message: amortises the message cost over small files. */
+const BATCH_FILES = 64;
+const BATCH_BYTES = 8 * 1024 * 1024;
+/** Below this much work, starting threads (~30 ms) costs more than it saves. */
+const THREADS_MIN_FILES = 256;
+const THREADS_MIN_BYTES = 32 * 1024 * 1024;
+
+export interface FileJob {
+  readonly path: string;
+  readonly size: number;
+}
+
+/**
+ * Stores many host files as blobs on every core: each thread reads, hashes and writes
+ * object files with synchronous calls, which here cost a fraction of Node's async fs
+ * calls (docs/benchmarks.md, "import"). New object files are made durable together and
+ * only then put in place (`placeStaged`). Small jobs run in the calling thread.
+ * Returns each job's blob, in job order, once every object file is in place; the caller
+ * indexes them (the main thread alone holds the LevelDB handle). `toError` names a failed
+ * file; the first failure stops the run, and staged files are removed.
+ */
+export async function storeFiles(
+  jobs: readonly FileJob[], dirs: BlobDirs,
+  toError: (job: FileJob, err: {code?: string; message: string}) => Error,
+  onStored?: (job: FileJob, blob: FileBlob) => void,
+): Promise<FileBlob[]> {
+  const staging: BlobDirs = {...dirs, stage: true};
+  const results: FileBlob[] = new Array(jobs.length);
+  try {
+    const total = jobs.reduce((n, j) => n + j.size, 0);
+    if (jobs.length < THREADS_MIN_FILES && total < THREADS_MIN_BYTES) {
+      jobs.forEach((job, i) => {
+        try {
+          results[i] = storeFileSync(job.path, job.size, staging);
+        } catch (err) {
+          throw toError(job, err as NodeJS.ErrnoException);
+        }
+        onStored?.(job, results[i]!);
+      });
+    } else {
+      await onThreads(jobs, staging, results, toError, onStored);
+    }
+    placeStaged(dirs.dir, results.filter((r): r is FileBlob & {staged: string} => r.staged !== undefined));
+  } catch (err) {
+    for (const r of results) if (r?.staged) fs.rmSync(r.staged, {force: true});
+    throw err;
+  }
+  return results;
+}
+
+async function onThreads(
+  jobs: readonly FileJob[], dirs: BlobDirs, results: FileBlob[],
+  toError: (job: FileJob, err: {code?: string; message: string}) => Error,
+  onStored?: (job: FileJob, blob: FileBlob) => void,
+): Promise<void> {
+  const batches: number[][] = [];
+  let batch: number[] = [], bytes = 0;
+  jobs.forEach((job, i) => {
+    batch.push(i);
+    bytes += job.size;
+    if (batch.length >= BATCH_FILES || bytes >= BATCH_BYTES) { batches.push(batch); batch = []; bytes = 0; }
+  });
+  if (batch.length) batches.push(batch);
+
+  const threads = Math.max(1, Math.min(availableParallelism(), 8, batches.length));
+  const workers = Array.from({length: threads}, () => new Worker(new URL('./hashWorker.js', import.meta.url), {workerData: dirs}));
+  let next = 0;
+  let failed: Error | undefined;
+  try {
+    await Promise.all(workers.map(async worker => {
+      while (!failed && next < batches.length) {
+        const mine = batches[next++]!;
+        const outcomes = await ask(worker, {id: 0, files: mine.map(i => jobs[i]!)});
+        mine.forEach((jobIndex, k) => {
+          const o = outcomes[k]!;
+          if ('error' in o) failed ??= toError(jobs[jobIndex]!, o.error);
+          else { results[jobIndex] = o; onStored?.(jobs[jobIndex]!, o); }
+        });
+      }
+    }));
+  } finally {
+    await Promise.all(workers.map(w => w.terminate()));
+  }
+  if (failed) throw failed;
+}
+
+function ask(worker: Worker, req: HashRequest): Promise<readonly HashOutcome[]> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => { worker.off('message', onMessage); worker.off('error', onError); };
+    const onMessage = (reply: HashReply) => { cleanup(); resolve(reply.outcomes); };
+    const onError = (err: Error) => { cleanup(); reject(err); };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.postMessage(req);
+  });
+}

@@ -1,0 +1,180 @@
+import {type Dirent, type Stats, lstatSync, readdirSync, readlinkSync, statSync} from 'node:fs';
+import * as path from 'node:path';
+import type {Digest} from '../objects/digest.js';
+import {StoreError, sourceError} from '../errors.js';
+import {storeFiles} from './FilePool.js';
+import {READ_WHOLE_MAX} from '../objects/storeFileSync.js';
+import {LayerBuilder} from './LayerBuilder.js';
+import {type ImportOptions, type ImportResult, finishImport} from './importResult.js';
+import type {Store} from '../objects/Store.js';
+import type {Meta} from '../objects/tree.js';
+import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
+
+export interface DirectoryImportOptions extends ImportOptions {
+  /**
+   * Read `.wh.<name>` files as whiteouts and `.wh..wh..opq` as opaque markers (the AUFS
+   * and OCI convention, which container writable layers use). Off: such names are refused.
+   */
+  readonly whiteoutNames?: boolean;
+  /** Treat a directory that is missing as an empty layer (a container that changed nothing). */
+  readonly allowMissing?: boolean;
+}
+
+interface FileJob {
+  readonly parts: string[];
+  readonly hostPath: string;
+  readonly stat: Stats;
+}
+
+/**
+ * Imports a host directory as a layer: regular files, directories (empty ones too),
+ * symlinks, hardlinks (within the directory), fifos; modes, owners, mtimes (seconds).
+ * Sockets and devices are refused (UNSUPPORTED_ENTRY), as is a missing or unreadable
+ * path (SOURCE_MISSING). Each file is read once. Nothing becomes visible unless the whole
+ * import succeeds: the layer record is the commit point.
+ */
+export async function importDirectory(store: Store, dir: string, options: DirectoryImportOptions = {}): Promise<ImportResult> {
+  const before = store.writeCounters();
+  const builder = new LayerBuilder();
+  const files: FileJob[] = [];
+  let rootStat: Stats;
+  try {
+    rootStat = statSync(dir); // the source may be a symlink to the directory, as `tar -C` allows
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && options.allowMissing) return finishImport(store, builder, options, before);
+    throw sourceError(err, dir);
+  }
+  if (!rootStat.isDirectory()) throw new StoreError('SOURCE_MISSING', `${dir} is not a directory`);
+  builder.dir([], metaOf(rootStat));
+  walk(dir, [], builder, files, options);
+
+  // A file with several links inside the tree: the first path in sorted order holds the
+  // content, the others become hardlinks to it, so equal trees give equal layers.
+  const firstLink = new Map<string, FileJob>();
+  files.sort((a, b) => Buffer.compare(Buffer.from(a.parts.join('/')), Buffer.from(b.parts.join('/'))));
+  const toHash: FileJob[] = [];
+  const byPath = new Map<string, FileJob>();
+  const links: [FileJob, FileJob][] = [];
+  for (const job of files) {
+    if (job.stat.nlink > 1) {
+      const key = `${job.stat.dev}:${job.stat.ino}`;
+      const first = firstLink.get(key);
+      if (first) { links.push([job, first]); continue; }
+      firstLink.set(key, job);
+    }
+    toHash.push(job);
+    byPath.set(job.hostPath, job);
+  }
+
+  // Files too large to read whole stream through the store in this thread (reading,
+  // hashing and writing overlap there), alongside the threads that take the rest.
+  const huge = toHash.filter(job => job.stat.size > READ_WHOLE_MAX);
+  const rest = toHash.filter(job => job.stat.size <= READ_WHOLE_MAX);
+  const hashed = new Map<FileJob, {digest: Digest; size: number}>();
+  let done = 0, bytes = 0;
+  const stored = (job: FileJob, size: number) => {
+    done++; bytes += size;
+    options.onProgress?.({files: done, bytes, totalFiles: toHash.length});
+  };
+  const [blobs] = await Promise.all([
+    storeFiles(rest.map(job => ({path: job.hostPath, size: job.stat.size})), store.blobDirs(), (f, err) => {
+      const e = Object.assign(new Error(err.message), err);
+      if (err.code === 'ENOSPC') return new StoreError('NO_SPACE', `the disk is full while storing ${f.path}`, {cause: e});
+      return sourceError(e, f.path);
+    }, (f, blob) => stored(byPath.get(f.path)!, blob.size)),
+    runPool(huge, 2, async job => {
+      try {
+        hashed.set(job, await store.putBlobFromFile(job.hostPath, job.stat.size));
+      } catch (err) {
+        if (err instanceof StoreError) throw err;
+        throw sourceError(err, job.hostPath);
+      }
+      stored(job, hashed.get(job)!.size);
+    }),
+  ]);
+  for (const [i, blob] of blobs.entries()) {
+    await store.indexFileBlob(blob);
+    hashed.set(rest[i]!, blob);
+  }
+  for (const job of toHash) {
+    const {digest, size} = hashed.get(job)!;
+    builder.leaf(job.parts, {kind: 'file', ...metaOf(job.stat), size, blob: digest});
+  }
+  for (const [job, first] of links) {
+    const {digest, size} = hashed.get(first)!;
+    builder.leaf(job.parts, {kind: 'hardlink', ...metaOf(job.stat), size, blob: digest, target: `/${first.parts.join('/')}`});
+  }
+  return finishImport(store, builder, {...options, source: options.source ?? path.resolve(dir)}, before);
+}
+
+/**
+ * Lists a directory tree with synchronous calls: each async fs call here costs a libuv
+ * round trip several times the syscall itself (docs/benchmarks.md, "import").
+ */
+function walk(hostDir: string, parts: string[], builder: LayerBuilder, files: FileJob[], options: DirectoryImportOptions): void {
+  let dirents: Dirent[];
+  try {
+    dirents = readdirSync(hostDir, {withFileTypes: true});
+  } catch (err) {
+    throw sourceError(err, hostDir);
+  }
+  for (const d of dirents) {
+    const hostPath = path.join(hostDir, d.name);
+    const childParts = [...parts, d.name];
+    if (d.name.startsWith(WHITEOUT_PREFIX)) {
+      if (!options.whiteoutNames)
+        throw new StoreError('UNSUPPORTED_ENTRY', `${hostPath}: names starting with ${WHITEOUT_PREFIX} are whiteout markers and cannot be stored as files`);
+      if (d.name === OPAQUE_MARKER) builder.opaque(parts);
+      else builder.leaf([...parts, d.name.slice(WHITEOUT_PREFIX.length)], {kind: 'whiteout'});
+      continue;
+    }
+    let st: Stats;
+    try {
+      st = lstatSync(hostPath);
+    } catch (err) {
+      throw sourceError(err, hostPath);
+    }
+    const meta = metaOf(st);
+    if (st.isDirectory()) {
+      builder.dir(childParts, meta);
+      walk(hostPath, childParts, builder, files, options);
+    } else if (st.isFile()) {
+      files.push({parts: childParts, hostPath, stat: st});
+    } else if (st.isSymbolicLink()) {
+      let target: string;
+      try {
+        target = readlinkSync(hostPath);
+      } catch (err) {
+        throw sourceError(err, hostPath);
+      }
+      builder.leaf(childParts, {kind: 'symlink', ...meta, target});
+    } else if (st.isFIFO()) {
+      builder.leaf(childParts, {kind: 'fifo', ...meta});
+    } else {
+      const what = st.isSocket() ? 'a socket' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : 'of an unknown type';
+      throw new StoreError('UNSUPPORTED_ENTRY', `${hostPath} is ${what}, which strata does not import from a directory`);
+    }
+  }
+}
+
+export function metaOf(st: Stats): Meta {
+  return {mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000)};
+}
+
+/** Runs `fn` over items with at most `limit` in flight; the first failure stops new work and is thrown. */
+export async function runPool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (failed === undefined && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker));
+  if (failed !== undefined) throw failed;
+}

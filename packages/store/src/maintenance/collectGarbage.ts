@@ -1,0 +1,152 @@
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type {Digest} from '../objects/digest.js';
+import {mark} from './gc.js';
+import {loadGraph, refsOf} from './graph.js';
+import {isLeaseAlive, isProcessAlive, listLeases} from './leases.js';
+import {KEY, type Store} from '../objects/Store.js';
+
+/** What gc removes, by kind. */
+export type GcKind = 'blob' | 'tree' | 'layer' | 'image' | 'flat' | 'lease' | 'orphanFile' | 'tmpFile' | 'containerDir';
+
+export interface GcReport {
+  readonly dryRun: boolean;
+  /** Objects removed (or, with dryRun, that would be): index entries and files. */
+  readonly objects: number;
+  /** Bytes freed: blob content, encoded trees and records, orphan and temporary files. */
+  readonly bytes: number;
+  readonly byKind: Record<GcKind, {count: number; bytes: number}>;
+  /** Index keys that were roots: tags' and containers' images, pins, live leases. */
+  readonly roots: number;
+  /** Objects kept (index entries of content: blobs, trees, layers, images, flats). */
+  readonly kept: number;
+}
+
+export interface GcOptions {
+  readonly dryRun?: boolean;
+}
+
+const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'lease', 'orphanFile', 'tmpFile', 'containerDir'];
+
+/**
+ * Mark and sweep. Roots: the images of tags and containers, pinned images and layers,
+ * and the keys of live leases. The mark (gc.ts) follows images -> layers (and their
+ * flattened stacks) -> trees -> blobs; the sweep deletes every other content entry of the
+ * index in ONE atomic, fsynced batch, then unlinks the object files of deleted blobs, then
+ * object files that no entry names (left by a crash between rename and index), temporary
+ * files of dead processes, and writable-layer directories of containers with no record.
+ *
+ * Crash safety: the index changes all at once or not at all, so no kill leaves a kept
+ * object naming a deleted one; files go only after the index stopped naming them, and a
+ * file a kill leaves behind is an orphan the next gc removes.
+ * Cost: one sequential scan per key prefix, a mark linear in what is live, a walk of
+ * objects/ and tmp/.
+ */
+export async function collectGarbage(store: Store, options: GcOptions = {}): Promise<GcReport> {
+  const dryRun = options.dryRun ?? false;
+  const byKind = Object.fromEntries(KINDS.map(k => [k, {count: 0, bytes: 0}])) as GcReport['byKind'];
+  const count = (kind: GcKind, bytes: number) => { byKind[kind].count++; byKind[kind].bytes += bytes; };
+
+  const g = await loadGraph(store);
+  const leases = await listLeases(store);
+  const liveLeases = leases.filter(l => isLeaseAlive(l));
+
+  const roots: string[] = [];
+  for (const image of g.tags.values()) roots.push(KEY.image + image);
+  for (const c of g.containers.values()) roots.push(KEY.image + c.image, KEY.container + c.id);
+  roots.push(...g.pins);
+  for (const l of liveLeases) roots.push(...l.keys);
+  const live = mark(roots, refsOf(g));
+
+  const dels: {type: 'del'; key: string}[] = [];
+  const doomedFiles: Digest[] = [];
+  const liveFiles = new Set<string>();
+  let kept = 0;
+  // The sweep reads the graph loaded for the mark, not the index again.
+  const sweep = (key: string, kind: GcKind, bytes: number): boolean => {
+    if (live.has(key)) {
+      kept++;
+      return false;
+    }
+    count(kind, bytes);
+    dels.push({type: 'del', key});
+    return true;
+  };
+  for (const [d, info] of g.blobs) {
+    if (sweep(KEY.blob + d, 'blob', info.size)) {
+      if (info.file) doomedFiles.push(d);
+    } else if (info.file) {
+      liveFiles.add(d.slice(3));
+    }
+  }
+  for (const [d, n] of g.treeBytes) sweep(KEY.tree + d, 'tree', n);
+  for (const d of g.layers) sweep(KEY.layer + d, 'layer', g.recordBytes.get(KEY.layer + d) ?? 0);
+  for (const d of g.images.keys()) sweep(KEY.image + d, 'image', g.recordBytes.get(KEY.image + d) ?? 0);
+  for (const d of g.flats.keys()) sweep(KEY.flat + d, 'flat', g.recordBytes.get(KEY.flat + d) ?? 0);
+  for (const l of leases) {
+    if (liveLeases.includes(l)) continue;
+    count('lease', 0);
+    dels.push({type: 'del', key: KEY.lease + l.id});
+  }
+  // Through the store, so its memory of what exists forgets the deleted keys too.
+  if (!dryRun && dels.length > 0) await store.commit(dels);
+
+  if (!dryRun) for (const d of doomedFiles) await fs.rm(store.objectPath(d), {force: true});
+  await sweepOrphanFiles(store, liveFiles, new Set(doomedFiles.map(d => d.slice(3))), dryRun, count);
+  await sweepTmp(store, dryRun, count);
+  await sweepContainerDirs(store, live, dryRun, count);
+
+  const objects = KINDS.reduce((n, k) => n + byKind[k].count, 0);
+  const bytes = KINDS.reduce((n, k) => n + byKind[k].bytes, 0);
+  return {dryRun, objects, bytes, byKind, roots: new Set(roots).size, kept};
+}
+
+/** Object files whose digest the index does not name: a crash came between rename and index write. */
+async function sweepOrphanFiles(store: Store, liveFiles: Set<string>, doomed: Set<string>, dryRun: boolean, count: (k: GcKind, b: number) => void): Promise<void> {
+  const base = path.join(store.dir, 'objects', 'b3');
+  for (const fan of await readdirOrEmpty(base)) {
+    const dir = path.join(base, fan);
+    for (const name of await readdirOrEmpty(dir)) {
+      const hex = fan + name;
+      if (liveFiles.has(hex) || doomed.has(hex)) continue; // doomed ones were counted as blobs
+      const file = path.join(dir, name);
+      const st = await fs.lstat(file).catch(() => undefined);
+      if (!st?.isFile()) continue;
+      count('orphanFile', st.size);
+      if (!dryRun) await fs.rm(file, {force: true});
+    }
+  }
+}
+
+/** Temporary files are named `<label>-<pid>-<random>`; those of processes that ended are stale. */
+async function sweepTmp(store: Store, dryRun: boolean, count: (k: GcKind, b: number) => void): Promise<void> {
+  const dir = path.join(store.dir, 'tmp');
+  for (const name of await readdirOrEmpty(dir)) {
+    const pid = Number(/-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
+    if (isProcessAlive(pid)) continue;
+    const file = path.join(dir, name);
+    const st = await fs.lstat(file).catch(() => undefined);
+    if (!st) continue;
+    count('tmpFile', st.isFile() ? st.size : 0);
+    if (!dryRun) await fs.rm(file, {recursive: true, force: true});
+  }
+}
+
+/** A container directory with no record: a kill came between removing the record and the files. */
+async function sweepContainerDirs(store: Store, live: Set<string>, dryRun: boolean, count: (k: GcKind, b: number) => void): Promise<void> {
+  const dir = path.join(store.dir, 'containers');
+  for (const id of await readdirOrEmpty(dir)) {
+    if (live.has(KEY.container + id)) continue;
+    count('containerDir', 0);
+    if (!dryRun) await fs.rm(path.join(dir, id), {recursive: true, force: true});
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}

@@ -1,0 +1,213 @@
+import {type Digest, digestBytes, digestFromBytes, hashBytes} from './digest.js';
+import {StoreError} from '../errors.js';
+
+/** What a name in a directory is. `whiteout` hides the name in the layers below. */
+export type EntryKind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'whiteout' | 'char' | 'block' | 'fifo';
+
+/** Extended attributes, name -> value, as tar's SCHILY.xattr records carry them. */
+export type Xattrs = Readonly<Record<string, Buffer>>;
+
+/** Owner, permissions and time: what every entry but a whiteout carries. */
+export interface Meta {
+  /** Permission bits only (0o7777); the kind says the type. */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  /** Seconds since the epoch: tar's granularity, so a tar and a directory agree. */
+  readonly mtime: number;
+  readonly xattrs?: Xattrs;
+}
+
+/**
+ * One name in a tree. A `dir` entry holds only the child tree's digest: the directory's
+ * own metadata and its opaque flag live in that tree, so the root has them too.
+ * A `hardlink` names another path of the same layer (`target`, absolute) and repeats
+ * that file's blob and size, so reading it never needs the target.
+ */
+export type TreeEntry =
+  | {readonly name: string; readonly kind: 'dir'; readonly tree: Digest}
+  | {readonly name: string; readonly kind: 'whiteout'}
+  | (Meta & {readonly name: string; readonly kind: 'file'; readonly size: number; readonly blob: Digest})
+  | (Meta & {readonly name: string; readonly kind: 'hardlink'; readonly size: number; readonly blob: Digest; readonly target: string})
+  | (Meta & {readonly name: string; readonly kind: 'symlink'; readonly target: string})
+  | (Meta & {readonly name: string; readonly kind: 'char' | 'block'; readonly devmajor: number; readonly devminor: number})
+  | (Meta & {readonly name: string; readonly kind: 'fifo'});
+
+/** One directory: its own metadata, whether it hides the layers below, and its entries sorted by name. */
+export interface Tree extends Meta {
+  readonly opaque: boolean;
+  readonly entries: readonly TreeEntry[];
+}
+
+const MAGIC = Buffer.from('STRT', 'latin1');
+const VERSION = 1;
+const KIND_CODES: Record<EntryKind, number> = {file: 1, dir: 2, symlink: 3, hardlink: 4, whiteout: 5, char: 6, block: 7, fifo: 8};
+const KINDS = Object.fromEntries(Object.entries(KIND_CODES).map(([k, v]) => [v, k])) as Record<number, EntryKind>;
+const ZERO_DIGEST = Buffer.alloc(32);
+
+/** Checks that a name can be one path component. */
+export function isValidName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+}
+
+/**
+ * Orders names by their UTF-8 bytes. UTF-16 code units sort the same way below the
+ * surrogates (U+D800), which covers nearly every name, so only the rest pay for encoding.
+ */
+export function compareNames(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const ca = a.charCodeAt(i), cb = b.charCodeAt(i);
+    if (ca === cb) continue;
+    if (ca < 0xd800 && cb < 0xd800) return ca - cb;
+    return Buffer.compare(Buffer.from(a.slice(i), 'utf8'), Buffer.from(b.slice(i), 'utf8'));
+  }
+  return a.length - b.length;
+}
+
+/** Sorts entries into the canonical order (by the UTF-8 bytes of their names). */
+export function sortEntries<E extends {readonly name: string}>(entries: E[]): E[] {
+  return entries.sort((a, b) => compareNames(a.name, b.name));
+}
+
+class Writer {
+  private chunks: Buffer[] = [];
+  u8(n: number) { const b = Buffer.alloc(1); b.writeUInt8(n); this.chunks.push(b); }
+  u16(n: number) { const b = Buffer.alloc(2); b.writeUInt16BE(n); this.chunks.push(b); }
+  u32(n: number) { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); this.chunks.push(b); }
+  i64(n: number) { const b = Buffer.alloc(8); b.writeBigInt64BE(BigInt(n)); this.chunks.push(b); }
+  bytes(b: Buffer) { this.chunks.push(b); }
+  str16(s: string) { const b = Buffer.from(s, 'utf8'); this.u16(b.length); this.chunks.push(b); }
+  str32(s: string) { const b = Buffer.from(s, 'utf8'); this.u32(b.length); this.chunks.push(b); }
+  meta(m: Partial<Meta>) {
+    this.u32(m.mode ?? 0); this.u32(m.uid ?? 0); this.u32(m.gid ?? 0); this.i64(m.mtime ?? 0);
+    const names = Object.keys(m.xattrs ?? {}).sort(compareNames);
+    this.u16(names.length);
+    for (const n of names) {
+      const v = m.xattrs![n]!;
+      this.str16(n); this.u32(v.length); this.bytes(v);
+    }
+  }
+  done(): Buffer { return Buffer.concat(this.chunks); }
+}
+
+class Reader {
+  private at = 0;
+  constructor(private readonly buf: Buffer, private readonly what: string) {}
+  private need(n: number) {
+    if (this.at + n > this.buf.length) throw new StoreError('OBJECT_CORRUPT', `${this.what} is truncated`);
+  }
+  u8() { this.need(1); return this.buf.readUInt8(this.at++); }
+  u16() { this.need(2); const v = this.buf.readUInt16BE(this.at); this.at += 2; return v; }
+  u32() { this.need(4); const v = this.buf.readUInt32BE(this.at); this.at += 4; return v; }
+  i64() { this.need(8); const v = Number(this.buf.readBigInt64BE(this.at)); this.at += 8; return v; }
+  bytes(n: number) { this.need(n); const v = this.buf.subarray(this.at, this.at + n); this.at += n; return v; }
+  str16() { return this.bytes(this.u16()).toString('utf8'); }
+  str32() { return this.bytes(this.u32()).toString('utf8'); }
+  meta(): Meta {
+    const mode = this.u32(), uid = this.u32(), gid = this.u32(), mtime = this.i64();
+    const count = this.u16();
+    if (count === 0) return {mode, uid, gid, mtime};
+    const xattrs: Record<string, Buffer> = {};
+    for (let i = 0; i < count; i++) {
+      const name = this.str16();
+      xattrs[name] = Buffer.from(this.bytes(this.u32()));
+    }
+    return {mode, uid, gid, mtime, xattrs};
+  }
+  end() {
+    if (this.at !== this.buf.length) throw new StoreError('OBJECT_CORRUPT', `${this.what} has trailing bytes`);
+  }
+}
+
+/**
+ * The canonical bytes of a tree (docs/format.md, "tree"). Entries must already be
+ * sorted and unique; a tree that breaks that is a programming error.
+ */
+export function encodeTree(tree: Tree): Buffer {
+  const w = new Writer();
+  w.bytes(MAGIC); w.u8(VERSION); w.u8(tree.opaque ? 1 : 0);
+  w.meta(tree);
+  w.u32(tree.entries.length);
+  let prev: string | undefined;
+  for (const e of tree.entries) {
+    if (!isValidName(e.name)) throw new TypeError(`assertion failed: bad entry name ${JSON.stringify(e.name)}`);
+    if (prev !== undefined && compareNames(prev, e.name) >= 0)
+      throw new TypeError(`assertion failed: entries not sorted and unique at ${JSON.stringify(e.name)}`);
+    prev = e.name;
+    w.str16(e.name);
+    w.u8(KIND_CODES[e.kind]);
+    w.meta(e.kind === 'dir' || e.kind === 'whiteout' ? {} : e);
+    w.i64(e.kind === 'file' || e.kind === 'hardlink' ? e.size : 0);
+    w.bytes(e.kind === 'file' || e.kind === 'hardlink' ? digestBytes(e.blob) : e.kind === 'dir' ? digestBytes(e.tree) : ZERO_DIGEST);
+    w.str32(e.kind === 'symlink' || e.kind === 'hardlink' ? e.target : '');
+    w.u32(e.kind === 'char' || e.kind === 'block' ? e.devmajor : 0);
+    w.u32(e.kind === 'char' || e.kind === 'block' ? e.devminor : 0);
+  }
+  return w.done();
+}
+
+/** Parses canonical tree bytes; `what` names the object in errors. Throws OBJECT_CORRUPT. */
+export function decodeTree(buf: Buffer, what = 'tree'): Tree {
+  const r = new Reader(buf, what);
+  if (!r.bytes(4).equals(MAGIC) || r.u8() !== VERSION) throw new StoreError('OBJECT_CORRUPT', `${what} is not a strata tree`);
+  const opaque = r.u8() === 1;
+  const meta = r.meta();
+  const count = r.u32();
+  const entries: TreeEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = r.str16();
+    const kind = KINDS[r.u8()];
+    if (!kind) throw new StoreError('OBJECT_CORRUPT', `${what} has an entry of unknown kind`);
+    const m = r.meta();
+    const size = r.i64();
+    const ref = r.bytes(32);
+    const target = r.str32();
+    const devmajor = r.u32(), devminor = r.u32();
+    switch (kind) {
+      case 'dir': entries.push({name, kind, tree: digestFromBytes(ref)}); break;
+      case 'whiteout': entries.push({name, kind}); break;
+      case 'file': entries.push({...m, name, kind, size, blob: digestFromBytes(ref)}); break;
+      case 'hardlink': entries.push({...m, name, kind, size, blob: digestFromBytes(ref), target}); break;
+      case 'symlink': entries.push({...m, name, kind, target}); break;
+      case 'char': case 'block': entries.push({...m, name, kind, devmajor, devminor}); break;
+      case 'fifo': entries.push({...m, name, kind}); break;
+    }
+  }
+  r.end();
+  const tree: Tree = {...meta, opaque, entries};
+  // One tree, one encoding: bytes that decode but re-encode differently (unsorted names,
+  // stray flag bits, non-zero unused fields) would let two digests name one tree.
+  let again: Buffer | undefined;
+  try {
+    again = encodeTree(tree);
+  } catch {
+    // an invalid or unsorted name: reported below
+  }
+  if (!again?.equals(buf)) throw new StoreError('OBJECT_CORRUPT', `${what} is not in canonical form`);
+  return tree;
+}
+
+export function hashTree(tree: Tree): {digest: Digest; bytes: Buffer} {
+  const bytes = encodeTree(tree);
+  return {digest: hashBytes(bytes), bytes};
+}
+
+/** Finds a name in a sorted tree by binary search. */
+export function findEntry(tree: Tree, name: string): TreeEntry | undefined {
+  const entries = tree.entries;
+  let lo = 0, hi = entries.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const e = entries[mid]!;
+    const c = compareNames(e.name, name);
+    if (c === 0) return e;
+    if (c < 0) lo = mid + 1; else hi = mid - 1;
+  }
+  return undefined;
+}
+
+/** The tree of an empty directory with the given metadata. */
+export function emptyTree(meta: Meta = {mode: 0o755, uid: 0, gid: 0, mtime: 0}, opaque = false): Tree {
+  return {...meta, opaque, entries: []};
+}

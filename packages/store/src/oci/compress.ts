@@ -1,0 +1,21 @@
+import {Duplex, PassThrough} from 'node:stream';
+import {createGzip} from 'node:zlib';
+import {createZstdCompressor} from './zstd.js';
+
+/** The compressions strata writes (and reads; decompress.ts reads xz and bzip2 too). */
+export type Compression = 'gzip' | 'zstd' | 'none';
+
+/** gzip level 6 (zlib's default) and zstd level 3 (zstd's default): fixed, so output repeats byte for byte. */
+const GZIP_LEVEL = 6;
+const ZSTD_LEVEL = 3;
+
+/**
+ * A compressing stage for a pipeline. gzip through zlib (its header carries no time or
+ * name, so equal input gives equal output); zstd through libzstd (zstd.ts) in frames of
+ * fixed size, so equal input gives equal output there too.
+ */
+export function createCompressor(compression: Compression): Duplex {
+  if (compression === 'none') return new PassThrough();
+  if (compression === 'gzip') return createGzip({level: GZIP_LEVEL});
+  return createZstdCompressor(ZSTD_LEVEL);
+}

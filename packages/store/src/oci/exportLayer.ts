@@ -1,0 +1,203 @@
+import {createHash} from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import {type Readable, Transform} from 'node:stream';
+import {pipeline} from 'node:stream/promises';
+import * as tar from 'tar-stream';
+import {type Compression, createCompressor} from './compress.js';
+import {Sha256Tap} from './Sha256Tap.js';
+import type {Digest} from '../objects/digest.js';
+import {StoreError, rethrowNoSpace} from '../errors.js';
+import {DEFAULT_DIR_META} from '../import/LayerBuilder.js';
+import {KEY, type Store} from '../objects/Store.js';
+import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
+import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
+
+/** Whiteout and opaque marker files carry this fixed metadata: nothing of the host leaks in. */
+const MARKER_META: Meta = {mode: 0o644, uid: 0, gid: 0, mtime: 0};
+/** tar-stream replaces a falsy mode with its default; a type bit keeps mode 0 (it is masked off). */
+const KEEP_MODE = 0o100000;
+const USTAR_ID_MAX = 0o777777;
+/** Files whose index entries are read at once while a directory is written. */
+const PREFETCH = 64;
+
+type Header = tar.Headers & {pax?: Record<string, string>};
+
+/**
+ * A layer as an OCI layer tar (uncompressed). Deterministic: entries in tree order (a
+ * directory, its opaque marker, then its entries by name), mtimes as stored, no user or
+ * group names, no host fields. Whiteouts become `.wh.<name>`, opaque directories get a
+ * `.wh..wh..opq` entry, hardlinks are tar links (emitted after their target, since a tar
+ * link may only name an earlier entry), xattrs are SCHILY.xattr pax records. The root
+ * directory gets a `./` entry only when its metadata is not the default an importer
+ * assumes. Importing the output gives the same layer id. Throws (on the stream)
+ * UNKNOWN_LAYER, OBJECT_MISSING, OBJECT_CORRUPT.
+ */
+export function exportLayerStream(store: Store, id: Digest): Readable {
+  const pack = tar.pack();
+  void writeLayer(store, id, pack).then(() => pack.finalize(), err => pack.destroy(err as Error));
+  return pack as unknown as Readable;
+}
+
+async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<void> {
+  if (!(await store.getLayer(id))) throw new StoreError('UNKNOWN_LAYER', `there is no layer ${id}`);
+  const emitted = new Set<string>();
+  const deferred: {path: string; entry: Extract<TreeEntry, {kind: 'hardlink'}>}[] = [];
+  const put = (header: Header, body?: Buffer | Readable) => new Promise<void>((resolve, reject) => {
+    const sink = pack.entry(header, (err?: Error | null) => (err ? reject(err) : resolve()));
+    // A reader that goes away destroys the pack and its entry: that is this entry's failure.
+    sink.on('error', err => {
+      if (body && !Buffer.isBuffer(body)) body.destroy();
+      reject(err);
+    });
+    if (body && !Buffer.isBuffer(body)) body.on('error', err => sink.destroy(err)).pipe(sink as unknown as NodeJS.WritableStream);
+    else sink.end(body);
+  });
+  const header = (name: string, meta: Meta, rest: Partial<Header>): Header => ({
+    name, mode: meta.mode | KEEP_MODE, uid: meta.uid, gid: meta.gid, mtime: new Date(meta.mtime * 1000), uname: '', gname: '', ...paxOf(meta), ...rest,
+  });
+  const link = (p: string, e: Extract<TreeEntry, {kind: 'hardlink'}>) =>
+    put(header(p, e, {type: 'link', linkname: e.target.replace(/^\/+/, ''), size: 0}));
+
+  const walk = async (tree: Tree, prefix: string): Promise<void> => {
+    if (tree.opaque) await put(header(prefix + OPAQUE_MARKER, MARKER_META, {type: 'file', size: 0}));
+    let fetched = new Map<string, Promise<Buffer | undefined>>();
+    for (const [i, e] of tree.entries.entries()) {
+      // Index reads of the next files go out together (a window, so memory stays bounded).
+      if (i % PREFETCH === 0) {
+        fetched = new Map();
+        for (const f of tree.entries.slice(i, i + PREFETCH)) {
+          if (f.kind !== 'file') continue;
+          const read = store.getRaw(KEY.blob + f.blob);
+          read.catch(() => {}); // reported where it is awaited; never an unhandled rejection
+          fetched.set(f.name, read);
+        }
+      }
+      const p = prefix + e.name;
+      switch (e.kind) {
+        case 'dir': {
+          const sub = await store.getTree(e.tree);
+          await put(header(`${p}/`, sub, {type: 'directory'}));
+          await walk(sub, `${p}/`);
+          break;
+        }
+        case 'whiteout':
+          await put(header(prefix + WHITEOUT_PREFIX + e.name, MARKER_META, {type: 'file', size: 0}));
+          break;
+        case 'file': {
+          // One index read: inline bytes come with it; large blobs stream from their object file.
+          const v = await fetched.get(e.name);
+          if (!v) throw new StoreError('OBJECT_MISSING', `layer ${id}: /${p} needs blob ${e.blob}, which is missing`);
+          await put(header(p, e, {type: 'file', size: e.size}), v[0] === 0 ? v.subarray(1) : await store.openBlob(e.blob));
+          emitted.add(`/${p}`);
+          break;
+        }
+        case 'hardlink':
+          if (emitted.has(e.target)) {
+            await link(p, e);
+            emitted.add(`/${p}`);
+          } else deferred.push({path: p, entry: e});
+          break;
+        case 'symlink':
+          await put(header(p, e, {type: 'symlink', linkname: e.target}));
+          break;
+        case 'char': case 'block':
+          await put(header(p, e, {type: e.kind === 'char' ? 'character-device' : 'block-device', devmajor: e.devmajor, devminor: e.devminor}));
+          break;
+        case 'fifo':
+          await put(header(p, e, {type: 'fifo'}));
+          break;
+      }
+    }
+  };
+
+  const root = await store.getTree(id);
+  if (!sameMeta(root, DEFAULT_DIR_META)) await put(header('./', root, {type: 'directory'}));
+  await walk(root, '');
+  // Links whose target came later in tree order: each after its target, in a fixed order.
+  while (deferred.length > 0) {
+    const ready = deferred.findIndex(d => emitted.has(d.entry.target));
+    if (ready < 0) throw new StoreError('OBJECT_CORRUPT', `layer ${id}: hardlink /${deferred[0]!.path} names ${deferred[0]!.entry.target}, which the layer does not hold`);
+    const [{path: p, entry}] = deferred.splice(ready, 1) as [typeof deferred[number]];
+    await link(p, entry);
+    emitted.add(`/${p}`);
+  }
+}
+
+function sameMeta(a: Meta, b: Meta): boolean {
+  return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.mtime === b.mtime && Object.keys(a.xattrs ?? {}).length === 0;
+}
+
+/** SCHILY.xattr records, names sorted; values as UTF-8 text, which is what tar import reads back. */
+function paxOf(meta: Meta): {pax?: Record<string, string>} {
+  const pax: Record<string, string> = {};
+  // ustar's 6 octal digits end at 262143: larger ids go in pax records (POSIX pax, "uid").
+  if (meta.uid > USTAR_ID_MAX) pax.uid = String(meta.uid);
+  if (meta.gid > USTAR_ID_MAX) pax.gid = String(meta.gid);
+  for (const n of Object.keys(meta.xattrs ?? {}).sort()) pax[`SCHILY.xattr.${n}`] = meta.xattrs![n]!.toString('utf8');
+  return Object.keys(pax).length ? {pax} : {};
+}
+
+/** What writing a layer tar produced: the OCI descriptor's digest and size, and the DiffID. */
+export interface LayerBlob {
+  /** sha256 of the bytes written (compressed), `sha256:<hex>`. */
+  readonly digest: string;
+  readonly size: number;
+  /** sha256 of the uncompressed tar, `sha256:<hex>`. */
+  readonly diffId: string;
+  readonly compression: Compression;
+}
+
+/** Gathers small chunks (tar headers are 512 bytes) into writes of about 1 MiB; big chunks pass as they are. */
+class Coalesce extends Transform {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: null) => void) {
+    if (chunk.length >= PASS_BYTES) { // file data in big chunks: no copy
+      this.release();
+      this.push(chunk);
+    } else {
+      this.chunks.push(chunk);
+      this.size += chunk.length;
+      if (this.size >= COALESCE_BYTES) this.release();
+    }
+    done();
+  }
+  override _flush(done: (err?: null) => void) {
+    this.release();
+    done();
+  }
+  private release() {
+    if (this.size === 0) return;
+    this.push(this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks));
+    this.chunks = [];
+    this.size = 0;
+  }
+}
+const COALESCE_BYTES = 1024 * 1024;
+const PASS_BYTES = 32 * 1024;
+
+/**
+ * Writes a layer's tar to `file` (created; it must not exist), compressed as asked, and
+ * returns its digest, size and DiffID. Throws UNKNOWN_LAYER, NO_SPACE, TARGET_EXISTS.
+ */
+export async function writeLayerTar(store: Store, id: Digest, file: string, compression: Compression = 'gzip'): Promise<LayerBlob> {
+  const plain = new Sha256Tap();
+  const packed = new Sha256Tap();
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(file, 'wx', 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new StoreError('TARGET_EXISTS', `${file} already exists`, {cause: err});
+    throw err;
+  }
+  try {
+    await pipeline(exportLayerStream(store, id), new Coalesce(), plain, createCompressor(compression), packed, fh.createWriteStream());
+  } catch (err) {
+    await fs.rm(file, {force: true});
+    rethrowNoSpace(err, file);
+  } finally {
+    await fh.close().catch(() => {});
+  }
+  return {digest: packed.digest(), size: packed.size, diffId: plain.digest(), compression};
+}
+

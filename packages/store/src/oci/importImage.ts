@@ -1,0 +1,151 @@
+import type {Readable} from 'node:stream';
+import {finished} from 'node:stream/promises';
+import type {Digest} from '../objects/digest.js';
+import {StoreError} from '../errors.js';
+import {Sha256Tap} from './Sha256Tap.js';
+import {type ImageConfig, hashImage} from '../objects/image.js';
+import {decompress, sniffStream} from './decompress.js';
+import {importTarStream} from '../import/importTar.js';
+import {type TagRef, parseTag} from '../objects/refs.js';
+import {KEY, type LayerRecord, type Store} from '../objects/Store.js';
+
+/**
+ * Progress of an image import or export: image i of n, layer j of m (of that image), and
+ * bytes: of an import, the layer blob bytes read so far out of `totalBytes` (every distinct
+ * layer blob of the source, known before the first is read); of an export, the blob bytes
+ * written so far (no total: compression decides it).
+ */
+export interface ImageProgress {
+  readonly image: number;
+  readonly images: number;
+  readonly layer: number;
+  readonly layers: number;
+  readonly bytes: number;
+  readonly totalBytes?: number;
+}
+
+export interface ImageImportOptions {
+  /** Name the image so, instead of the name the layout or archive gives (one image only). */
+  readonly tag?: string;
+  /**
+   * The name a bare OCI ref name (`latest`) is given: by default the layout directory's
+   * name; null when there is none (a stream), so such an image needs `tag`.
+   */
+  readonly layoutName?: string | null;
+  readonly onProgress?: (p: ImageProgress) => void;
+}
+
+/** One image an import stored. */
+export interface ImportedImage {
+  readonly id: Digest;
+  readonly tags: TagRef[];
+  readonly layers: readonly {readonly id: Digest; readonly diffId: string; readonly newBytes: number}[];
+  /**
+   * Blob bytes this image's layers added to the store (0 when all were there). A layer
+   * several images of one import share counts in the first of them only, so the images'
+   * newBytes add up to what the import stored.
+   */
+  readonly newBytes: number;
+}
+
+/** A layer blob imported but not yet recorded, with what its bytes hashed to. */
+export interface ImportedLayer {
+  readonly record: LayerRecord;
+  /** sha256 of the bytes as read (compressed, if they were), and their count. */
+  readonly digest: string;
+  readonly size: number;
+  /** sha256 of the uncompressed tar. */
+  readonly diffId: string;
+  readonly newBytes: number;
+}
+
+/**
+ * Imports one layer blob (plain, gzip or zstd tar, sniffed) in one pass, hashing the
+ * bytes read and the tar under them. The layer record is not written: `commitImages`
+ * writes it with its image, after every digest was checked. Throws the tar importer's
+ * codes (UNSAFE_PATH, BAD_ARCHIVE…).
+ */
+export async function importLayerBlob(store: Store, input: Readable, source: string, onBytes?: (n: number) => void): Promise<ImportedLayer> {
+  const raw = new Sha256Tap();
+  input.on('error', err => raw.destroy(err));
+  if (onBytes) raw.on('data', () => onBytes(raw.size));
+  const [compression, stream] = await sniffStream(input.pipe(raw));
+  const plain = new Sha256Tap();
+  const tarBytes = decompress(stream, compression);
+  tarBytes.on('error', err => plain.destroy(err));
+  tarBytes.pipe(plain);
+  let result;
+  try {
+    result = await importTarStream(store, plain, {source, deferRecord: true});
+    // The tar may end before its stream does (padding after the end blocks): hash it all.
+    plain.resume();
+    await finished(plain);
+  } catch (err) {
+    input.destroy(); // let go of the file (or archive member) at once
+    throw err;
+  }
+  return {record: result.layer, digest: raw.digest(), size: raw.size, diffId: plain.digest(), newBytes: result.newBytes};
+}
+
+/** Throws DIGEST_MISMATCH unless `got` equals `want`. */
+export function expectDigest(what: string, want: string, got: string): void {
+  if (want !== got) throw new StoreError('DIGEST_MISMATCH', `${what} should have digest ${want} but its bytes hash to ${got}`);
+}
+
+/** An image ready to commit: its layers (bottom first), config and tags. */
+export interface PendingImage {
+  readonly layers: readonly ImportedLayer[];
+  readonly config: ImageConfig;
+  readonly tags: readonly TagRef[];
+}
+
+/**
+ * Writes the layer records, images and tags of an import in one atomic, durable batch:
+ * either all of them become visible or none does.
+ */
+export async function commitImages(store: Store, pending: readonly PendingImage[]): Promise<ImportedImage[]> {
+  const ops: {type: 'put'; key: string; value: Buffer}[] = [];
+  const seen = new Set<string>();
+  const out: ImportedImage[] = [];
+  for (const p of pending) {
+    // A layer's new bytes count once, in the first image that brings it (a shared base is stored once).
+    const layers = [];
+    for (const l of p.layers) {
+      const first = !seen.has(l.record.id);
+      if (first) {
+        seen.add(l.record.id);
+        if (!(await store.getLayer(l.record.id))) ops.push({type: 'put', key: KEY.layer + l.record.id, value: Buffer.from(JSON.stringify(l.record), 'utf8')});
+      }
+      layers.push({id: l.record.id, diffId: l.diffId, newBytes: first ? l.newBytes : 0});
+    }
+    const {digest, bytes} = hashImage({layers: p.layers.map(l => l.record.id), config: p.config});
+    ops.push({type: 'put', key: KEY.image + digest, value: bytes});
+    for (const t of p.tags) ops.push({type: 'put', key: KEY.tag + t, value: Buffer.from(digest)});
+    out.push({id: digest, tags: [...p.tags], layers, newBytes: layers.reduce((n, l) => n + l.newBytes, 0)});
+  }
+  await store.commit(ops);
+  return out;
+}
+
+/** Docker Hub names in docker's short form, as `docker images` shows them: docker.io/library/alpine -> alpine. */
+function familiarName(name: string): string {
+  return name.replace(/^docker\.io\/(library\/)?/, '');
+}
+
+/**
+ * The tags of the images of one import: `--tag` for a single image, else the names the
+ * source gives (Docker Hub names shortened as docker shows them). Throws BAD_REFERENCE for a name strata cannot use, or `--tag` with several images.
+ */
+export function tagsFor(images: readonly {names: readonly string[]}[], tag: string | undefined, where: string): TagRef[][] {
+  if (tag !== undefined) {
+    if (images.length !== 1) throw new StoreError('BAD_REFERENCE', `${where} holds ${images.length} images; --tag can name only one`);
+    return [[parseTag(tag)]];
+  }
+  return images.map(i => i.names.map(n => {
+    try {
+      return parseTag(familiarName(n));
+    } catch (err) {
+      throw new StoreError('BAD_REFERENCE', `${where} names an image "${n}", which is not a valid name:tag; give one with --tag`, {cause: err});
+    }
+  }));
+}
