@@ -51,7 +51,7 @@ export class ImportCommand extends BaseCommand {
     const tag = this.tag === undefined ? undefined : await parseTagArgument(this.tag);
     const fromStdin = this.source === '-';
     if (fromStdin && (this.context.stdin as {isTTY?: boolean}).isTTY) throw new UsageError('"-" reads a tar from standard input, which is a terminal; pipe one in (tar -c . | strata import -)');
-    const {importLayer, importTarInput} = await import('@strata/store');
+    const {hostPlatform, importLayer, importTarInput} = await import('@strata/store');
     const store = await this.openStore();
     const base = this.on === undefined ? undefined : await store.resolveImage(this.on);
 
@@ -75,6 +75,9 @@ export class ImportCommand extends BaseCommand {
           // No timestamp: the same import gives the same image id.
           history: [...(base?.image.config.history ?? []), {createdBy: 'strata import', ...(this.message !== undefined ? {comment: this.message} : {})}],
         },
+        // A layer on --on runs where --on's layers do; a directory or tar alone is taken to be
+        // for the host it came from (as docker import does).
+        platform: base ? base.image.platform : hostPlatform(),
       };
       const id = await store.putImage(image, tag);
       // Merge the stack now, once, so that creating a container of it costs nothing more.

@@ -3,7 +3,7 @@ import {finished} from 'node:stream/promises';
 import type {Digest} from '../objects/digest.js';
 import {StoreError} from '../errors.js';
 import {Sha256Tap} from './Sha256Tap.js';
-import {type ImageConfig, hashImage} from '../objects/image.js';
+import {type ImageConfig, type Platform, hashImage} from '../objects/image.js';
 import {decompress, sniffStream} from './decompress.js';
 import {importTarStream} from '../import/importTar.js';
 import {type TagRef, parseTag} from '../objects/refs.js';
@@ -96,6 +96,7 @@ export function expectDigest(what: string, want: string, got: string): void {
 export interface PendingImage {
   readonly layers: readonly ImportedLayer[];
   readonly config: ImageConfig;
+  readonly platform?: Platform;
   readonly tags: readonly TagRef[];
 }
 
@@ -118,7 +119,7 @@ export async function commitImages(store: Store, pending: readonly PendingImage[
       }
       layers.push({id: l.record.id, diffId: l.diffId, newBytes: first ? l.newBytes : 0});
     }
-    const {digest, bytes} = hashImage({layers: p.layers.map(l => l.record.id), config: p.config});
+    const {digest, bytes} = hashImage({layers: p.layers.map(l => l.record.id), config: p.config, ...(p.platform ? {platform: p.platform} : {})});
     ops.push({type: 'put', key: KEY.image + digest, value: bytes});
     for (const t of p.tags) ops.push({type: 'put', key: KEY.tag + t, value: Buffer.from(digest)});
     out.push({id: digest, tags: [...p.tags], layers, newBytes: layers.reduce((n, l) => n + l.newBytes, 0)});
