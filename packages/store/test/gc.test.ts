@@ -155,7 +155,7 @@ async function findBlob(store: import('../src/index.js').Store, content: string)
 }
 
 test('treeRefs reads the same edges and file bytes as decodeTree, and refuses a damaged tree', async t => {
-  const {treeRefs} = await import('../src/indexGraph.js');
+  const {treeRefs} = await import('../src/maintenance/graph.js');
   const {encodeTree, decodeTree, sortEntries} = await import('../src/index.js');
   const blob = hashBytes(Buffer.from('x'));
   const sub = hashBytes(Buffer.from('sub'));

@@ -1,5 +1,5 @@
 import {createRequire} from 'node:module';
-import {StoreError} from './errors.js';
+import {StoreError} from '../errors.js';
 
 /** A content address: "b3:" and 64 lowercase hex digits of a BLAKE3-256 hash. */
 export type Digest = string & {readonly __brand: 'Digest'};

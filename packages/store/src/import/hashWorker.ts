@@ -1,6 +1,6 @@
 import {parentPort, workerData} from 'node:worker_threads';
-import {ensureHasher} from './digest.js';
-import {type BlobDirs, type FileBlob, storeFileSync} from './storeFileSync.js';
+import {ensureHasher} from '../objects/digest.js';
+import {type BlobDirs, type FileBlob, storeFileSync} from '../objects/storeFileSync.js';
 
 /** One message to a hashing thread: files to store, and what comes back. */
 export interface HashRequest {

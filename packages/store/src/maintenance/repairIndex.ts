@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import {Level} from 'level';
-import {StoreError, isLevelLocked} from './errors.js';
+import {StoreError, isLevelLocked} from '../errors.js';
 
 /**
  * Rebuilds a damaged LevelDB index with LevelDB's own repair (RepairDB): it reads every

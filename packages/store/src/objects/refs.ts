@@ -1,4 +1,4 @@
-import {StoreError} from './errors.js';
+import {StoreError} from '../errors.js';
 
 /** A tag, always in full `name:tag` form. */
 export type TagRef = string & {readonly __brand: 'TagRef'};

@@ -1,6 +1,6 @@
-import {StoreError} from './errors.js';
-import type {ImageConfig} from './image.js';
-import type {Compression} from './importTar.js';
+import {StoreError} from '../errors.js';
+import type {ImageConfig} from '../objects/image.js';
+import type {Compression} from '../import/importTar.js';
 
 /** OCI image-spec media types (media-types.md) and docker's, which the docker archive uses. */
 export const MEDIA = {

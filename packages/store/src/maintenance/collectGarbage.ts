@@ -1,10 +1,10 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type {Digest} from './digest.js';
+import type {Digest} from '../objects/digest.js';
 import {mark} from './gc.js';
-import {loadGraph, refsOf} from './indexGraph.js';
+import {loadGraph, refsOf} from './graph.js';
 import {isLeaseAlive, isProcessAlive, listLeases} from './leases.js';
-import {KEY, type Store} from './Store.js';
+import {KEY, type Store} from '../objects/Store.js';
 
 /** What gc removes, by kind. */
 export type GcKind = 'blob' | 'tree' | 'layer' | 'image' | 'flat' | 'lease' | 'orphanFile' | 'tmpFile' | 'containerDir';

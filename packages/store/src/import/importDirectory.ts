@@ -1,14 +1,14 @@
 import {type Dirent, type Stats, lstatSync, readdirSync, readlinkSync, statSync} from 'node:fs';
 import * as path from 'node:path';
-import type {Digest} from './digest.js';
-import {StoreError, sourceError} from './errors.js';
+import type {Digest} from '../objects/digest.js';
+import {StoreError, sourceError} from '../errors.js';
 import {storeFiles} from './FilePool.js';
-import {READ_WHOLE_MAX} from './storeFileSync.js';
+import {READ_WHOLE_MAX} from '../objects/storeFileSync.js';
 import {LayerBuilder} from './LayerBuilder.js';
 import {type ImportOptions, type ImportResult, finishImport} from './importResult.js';
-import type {Store} from './Store.js';
-import type {Meta} from './tree.js';
-import {OPAQUE_MARKER, WHITEOUT_PREFIX} from './whiteoutNames.js';
+import type {Store} from '../objects/Store.js';
+import type {Meta} from '../objects/tree.js';
+import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
 
 export interface DirectoryImportOptions extends ImportOptions {
   /**

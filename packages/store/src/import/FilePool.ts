@@ -2,7 +2,7 @@ import {availableParallelism} from 'node:os';
 import * as fs from 'node:fs';
 import {Worker} from 'node:worker_threads';
 import type {HashOutcome, HashReply, HashRequest} from './hashWorker.js';
-import {type BlobDirs, type FileBlob, placeStaged, storeFileSync} from './storeFileSync.js';
+import {type BlobDirs, type FileBlob, placeStaged, storeFileSync} from '../objects/storeFileSync.js';
 
 /** Files sent to a thread per message: amortises the message cost over small files. */
 const BATCH_FILES = 64;

@@ -5,13 +5,13 @@ import * as path from 'node:path';
 import {PassThrough, type Readable} from 'node:stream';
 import {createGunzip} from 'node:zlib';
 import * as tar from 'tar-stream';
-import type {Digest} from './digest.js';
-import {StoreError, sourceError} from './errors.js';
+import type {Digest} from '../objects/digest.js';
+import {StoreError, sourceError} from '../errors.js';
 import {type ImportOptions, type ImportResult, finishImport} from './importResult.js';
 import {LayerBuilder, splitLayerPath} from './LayerBuilder.js';
-import type {Store} from './Store.js';
-import type {Meta, Xattrs} from './tree.js';
-import {OPAQUE_MARKER, WHITEOUT_PREFIX} from './whiteoutNames.js';
+import type {Store} from '../objects/Store.js';
+import type {Meta, Xattrs} from '../objects/tree.js';
+import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
 
 /** Entries up to this size are read into memory whole; larger ones stream to an object file. */
 const BUFFER_MAX = 16 * 1024 * 1024;

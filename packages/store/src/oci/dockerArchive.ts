@@ -5,14 +5,14 @@ import * as path from 'node:path';
 import {Readable} from 'node:stream';
 import {finished, pipeline} from 'node:stream/promises';
 import * as tar from 'tar-stream';
-import {StoreError} from './errors.js';
-import type {Image} from './image.js';
+import {StoreError} from '../errors.js';
+import type {Image} from '../objects/image.js';
 import {type ImageImportOptions, type ImportedImage, type ImportedLayer, commitImages, expectDigest, importLayerBlob, tagsFor} from './importImage.js';
-import {openTarFile} from './importTar.js';
-import {splitLayerPath} from './LayerBuilder.js';
+import {openTarFile} from '../import/importTar.js';
+import {splitLayerPath} from '../import/LayerBuilder.js';
 import {fromOciConfig, toOciConfig} from './ociConfig.js';
 import {type ExportedImage, type ImageExportOptions, JSON_MAX, checkTarget, writeLayers} from './ociLayout.js';
-import type {Store} from './Store.js';
+import type {Store} from '../objects/Store.js';
 
 interface ArchiveImage {
   readonly config: string;

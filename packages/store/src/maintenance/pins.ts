@@ -1,6 +1,6 @@
-import type {Digest} from './digest.js';
-import {StoreError} from './errors.js';
-import {KEY, type Store} from './Store.js';
+import type {Digest} from '../objects/digest.js';
+import {StoreError} from '../errors.js';
+import {KEY, type Store} from '../objects/Store.js';
 
 /** A pin: an image or a layer kept by gc though no tag or container names it. */
 export interface Pin {

@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto';
 import * as os from 'node:os';
-import {KEY, type Store} from './Store.js';
+import {KEY, type Store} from '../objects/Store.js';
 
 /** How long a lease taken on another host counts as alive: its pid cannot be checked from here. */
 export const FOREIGN_LEASE_MS = 24 * 60 * 60 * 1000;

@@ -1,8 +1,8 @@
-import type {Digest} from './digest.js';
-import {StoreError} from './errors.js';
-import {chainId, decodeImage, type Image} from './image.js';
-import {KEY, type ContainerRecord, type Store} from './Store.js';
-import {decodeTree} from './tree.js';
+import type {Digest} from '../objects/digest.js';
+import {StoreError} from '../errors.js';
+import {chainId, decodeImage, type Image} from '../objects/image.js';
+import {KEY, type ContainerRecord, type Store} from '../objects/Store.js';
+import {decodeTree} from '../objects/tree.js';
 
 /** Entries read per step of a scan: large enough to amortise the native call, small enough to bound memory. */
 const SCAN_STEP = 1000;

@@ -1,5 +1,5 @@
 import {type Digest, hashBytes, isDigest} from './digest.js';
-import {StoreError} from './errors.js';
+import {StoreError} from '../errors.js';
 
 /** What an OCI image config says about running the image; every field optional. */
 export interface ImageConfig {

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs/promises';
-import {createHasher, type Digest, hashBytes, isDigest} from './digest.js';
-import {scanEach} from './indexGraph.js';
-import {decodeImage, type Image} from './image.js';
-import {KEY, type ContainerRecord, fileBlobValue, type LayerRecord, type Store} from './Store.js';
-import {decodeTree} from './tree.js';
+import {createHasher, type Digest, hashBytes, isDigest} from '../objects/digest.js';
+import {scanEach} from './graph.js';
+import {decodeImage, type Image} from '../objects/image.js';
+import {KEY, type ContainerRecord, fileBlobValue, type LayerRecord, type Store} from '../objects/Store.js';
+import {decodeTree} from '../objects/tree.js';
 
 /**
  * One thing wrong. `object` is the index key of the broken or missing object (`b:b3:…`,

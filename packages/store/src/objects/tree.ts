@@ -1,5 +1,5 @@
 import {type Digest, digestBytes, digestFromBytes, hashBytes} from './digest.js';
-import {StoreError} from './errors.js';
+import {StoreError} from '../errors.js';
 
 /** What a name in a directory is. `whiteout` hides the name in the layers below. */
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'whiteout' | 'char' | 'block' | 'fifo';

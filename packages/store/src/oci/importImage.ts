@@ -1,12 +1,12 @@
 import {Readable} from 'node:stream';
 import {finished} from 'node:stream/promises';
-import type {Digest} from './digest.js';
-import {StoreError} from './errors.js';
+import type {Digest} from '../objects/digest.js';
+import {StoreError} from '../errors.js';
 import {Sha256Tap} from './exportLayer.js';
-import {type ImageConfig, hashImage} from './image.js';
-import {decompress, importTarStream, sniffCompression} from './importTar.js';
-import {type TagRef, parseTag} from './refs.js';
-import {KEY, type LayerRecord, type Store} from './Store.js';
+import {type ImageConfig, hashImage} from '../objects/image.js';
+import {decompress, importTarStream, sniffCompression} from '../import/importTar.js';
+import {type TagRef, parseTag} from '../objects/refs.js';
+import {KEY, type LayerRecord, type Store} from '../objects/Store.js';
 
 /** Progress of an image import or export: which layer, and the bytes of it done so far. */
 export interface ImageProgress {

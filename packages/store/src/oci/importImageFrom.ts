@@ -1,9 +1,9 @@
 import * as fs from 'node:fs/promises';
 import {importDockerArchive} from './dockerArchive.js';
-import {StoreError, sourceError} from './errors.js';
+import {StoreError, sourceError} from '../errors.js';
 import type {ImageImportOptions, ImportedImage} from './importImage.js';
 import {importOciLayout} from './ociLayout.js';
-import type {Store} from './Store.js';
+import type {Store} from '../objects/Store.js';
 
 /**
  * Imports the images of an OCI image layout (a directory) or a `docker save` archive (a

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import {Readable} from 'node:stream';
 import {Level} from 'level';
 import {type Digest, createHasher, ensureHasher, hashBytes, isDigest, shortDigest} from './digest.js';
-import {StoreError, isLevelLocked, isNoSpace, rethrowNoSpace} from './errors.js';
+import {StoreError, isLevelLocked, isNoSpace, rethrowNoSpace} from '../errors.js';
 import {type Image, chainId, decodeImage, hashImage} from './image.js';
 import {type TagRef, parseTag} from './refs.js';
 import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';

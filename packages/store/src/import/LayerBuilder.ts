@@ -1,7 +1,7 @@
-import type {Digest} from './digest.js';
-import {StoreError} from './errors.js';
-import type {Store} from './Store.js';
-import {type Meta, type Tree, type TreeEntry, isValidName, sortEntries} from './tree.js';
+import type {Digest} from '../objects/digest.js';
+import {StoreError} from '../errors.js';
+import type {Store} from '../objects/Store.js';
+import {type Meta, type Tree, type TreeEntry, isValidName, sortEntries} from '../objects/tree.js';
 
 /** An entry of a layer being built: any tree entry but a directory, without its name. */
 export type LeafEntry = WithoutName<Exclude<TreeEntry, {kind: 'dir'}>>;

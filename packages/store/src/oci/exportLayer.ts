@@ -4,13 +4,13 @@ import {type Readable, Transform} from 'node:stream';
 import {pipeline} from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import {createCompressor} from './compress.js';
-import type {Digest} from './digest.js';
-import {StoreError, rethrowNoSpace} from './errors.js';
-import type {Compression} from './importTar.js';
-import {DEFAULT_DIR_META} from './LayerBuilder.js';
-import {KEY, type Store} from './Store.js';
-import type {Meta, Tree, TreeEntry} from './tree.js';
-import {OPAQUE_MARKER, WHITEOUT_PREFIX} from './whiteoutNames.js';
+import type {Digest} from '../objects/digest.js';
+import {StoreError, rethrowNoSpace} from '../errors.js';
+import type {Compression} from '../import/importTar.js';
+import {DEFAULT_DIR_META} from '../import/LayerBuilder.js';
+import {KEY, type Store} from '../objects/Store.js';
+import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
+import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
 
 /** Whiteout and opaque marker files carry this fixed metadata: nothing of the host leaks in. */
 const MARKER_META: Meta = {mode: 0o644, uid: 0, gid: 0, mtime: 0};

@@ -1,6 +1,6 @@
-import type {Digest} from './digest.js';
+import type {Digest} from '../objects/digest.js';
 import type {LayerBuilder} from './LayerBuilder.js';
-import type {LayerRecord, Store} from './Store.js';
+import type {LayerRecord, Store} from '../objects/Store.js';
 
 export interface ImportProgress {
   readonly files: number;

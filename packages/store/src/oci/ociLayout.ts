@@ -2,14 +2,14 @@ import {createHash, randomBytes} from 'node:crypto';
 import {createReadStream} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import {StoreError} from './errors.js';
+import {StoreError} from '../errors.js';
 import {type ImageProgress, type ImageImportOptions, type ImportedImage, type ImportedLayer, type PendingImage, commitImages, expectDigest, importLayerBlob, tagsFor} from './importImage.js';
 import {type LayerBlob, writeLayerTar} from './exportLayer.js';
-import type {Compression} from './importTar.js';
+import type {Compression} from '../import/importTar.js';
 import {type Descriptor, LAYER_MEDIA_TYPES, MEDIA, REF_NAME, checkDescriptor, fromOciConfig, hostPlatform, parseJson, toOciConfig} from './ociConfig.js';
-import type {TagRef} from './refs.js';
-import type {Store} from './Store.js';
-import type {Image} from './image.js';
+import type {TagRef} from '../objects/refs.js';
+import type {Store} from '../objects/Store.js';
+import type {Image} from '../objects/image.js';
 
 /** Manifests, indexes and configs are small; a bigger one is refused rather than read into memory. */
 export const JSON_MAX = 16 * 1024 * 1024;

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type {Digest} from './digest.js';
+import type {Digest} from '../objects/digest.js';
 import {mark} from './gc.js';
-import {type IndexGraph, loadGraph, refsOf} from './indexGraph.js';
+import {type IndexGraph, loadGraph, refsOf} from './graph.js';
 import {isLeaseAlive, listLeases} from './leases.js';
-import {KEY, type Store} from './Store.js';
+import {KEY, type Store} from '../objects/Store.js';
 
 /** Space one image takes. All figures are bytes of file content. */
 export interface ImageUsage {

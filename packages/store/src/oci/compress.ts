@@ -1,8 +1,8 @@
 import {spawn} from 'node:child_process';
 import {Duplex, PassThrough} from 'node:stream';
 import {createGzip} from 'node:zlib';
-import {StoreError} from './errors.js';
-import type {Compression} from './importTar.js';
+import {StoreError} from '../errors.js';
+import type {Compression} from '../import/importTar.js';
 
 /** gzip level 6 (zlib's default) and zstd level 3 (zstd's default): fixed, so output repeats byte for byte. */
 const GZIP_LEVEL = 6;
