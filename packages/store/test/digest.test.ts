@@ -4,7 +4,8 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import test from 'ava';
-import {StoreError, createHasher, hashBackend, hashBytes, isDigest, parseDigest, wasmHasherFactory} from '../src/index.js';
+import {StoreError, hashBackend, hashBytes} from '../src/index.js';
+import {createHasher, isDigest, parseDigest, wasmHasherFactory} from '../src/objects/digest.js';
 import {openTempStore, run, tempDir, writeTree} from './_helpers.js';
 
 const SIZES = [0, 1, 2, 63, 64, 65, 1023, 1024, 1025, 2048, 2049, 4096, 8191, 65_536, 65_537, 1_048_576 + 7, 3 * 1_048_576 + 11];

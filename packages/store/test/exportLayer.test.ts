@@ -5,7 +5,8 @@ import {gunzipSync} from 'node:zlib';
 import {spawnSync} from 'node:child_process';
 import test from 'ava';
 import * as tar from 'tar-stream';
-import {type Digest, type Store, exportLayerStream, importDirectory, importTarStream, writeLayerTar} from '../src/index.js';
+import {type Digest, type Store, exportLayerStream, importDirectory, writeLayerTar} from '../src/index.js';
+import {importTarStream} from '../src/import/importTar.js';
 import {openTempStore, tempDir, writeTree} from './_helpers.js';
 import {type TarEntry, sha256, tarBytes} from './_oci.js';
 

@@ -1,7 +1,10 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import test from 'ava';
-import {collectGarbage, hashBytes, INLINE_MAX, KEY, Lease, mark, addPin, removePin} from '../src/index.js';
+import {collectGarbage, hashBytes, INLINE_MAX, addPin, removePin} from '../src/index.js';
+import {KEY} from '../src/objects/Store.js';
+import {Lease} from '../src/maintenance/leases.js';
+import {mark} from '../src/maintenance/gc.js';
 import {bytesOf, imageOf, indexKeys} from './_images.js';
 import {openTempStore} from './_helpers.js';
 
@@ -156,7 +159,7 @@ async function findBlob(store: import('../src/index.js').Store, content: string)
 
 test('treeRefs reads the same edges and file bytes as decodeTree, and refuses a damaged tree', async t => {
   const {treeRefs} = await import('../src/maintenance/graph.js');
-  const {encodeTree, decodeTree, sortEntries} = await import('../src/index.js');
+  const {encodeTree, decodeTree, sortEntries} = await import('../src/objects/tree.js');
   const blob = hashBytes(Buffer.from('x'));
   const sub = hashBytes(Buffer.from('sub'));
   const meta = {mode: 0o644, uid: 1, gid: 2, mtime: 3};

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import {Readable} from 'node:stream';
 import {gzipSync, gunzipSync} from 'node:zlib';
 import test, {type ExecutionContext} from 'ava';
-import {type Digest, type Store, type TreeEntry, exportLayerStream, importOciLayout, importTarStream} from '../src/index.js';
+import {type Digest, type Store, type TreeEntry, exportLayerStream, importOciLayout} from '../src/index.js';
+import {importTarStream} from '../src/import/importTar.js';
 import {openTempStore, tempDir} from './_helpers.js';
 import {type TarEntry, rawHeader, sha256, tarBytes, writeLayout} from './_oci.js';
 

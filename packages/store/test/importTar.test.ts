@@ -4,7 +4,8 @@ import {Readable} from 'node:stream';
 import {gzipSync} from 'node:zlib';
 import test from 'ava';
 import * as tar from 'tar-stream';
-import {StoreError, type StoreErrorCode, importDirectory, importLayer, importTarFile, importTarStream} from '../src/index.js';
+import {StoreError, type StoreErrorCode, importDirectory, importLayer} from '../src/index.js';
+import {importTarFile, importTarStream} from '../src/import/importTar.js';
 import {type DumpEntry, T, dumpLayer, openTempStore, richDir, run, tempDir} from './_helpers.js';
 
 type Member = tar.Headers & {body?: string | Buffer; pax?: Record<string, string>};

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs/promises';
 import test from 'ava';
-import {type Digest, hashBytes, INLINE_MAX, KEY, parseTag, type Store, verifyStore} from '../src/index.js';
+import {type Digest, hashBytes, INLINE_MAX, parseTag, type Store, verifyStore} from '../src/index.js';
+import {KEY} from '../src/objects/Store.js';
 import {bytesOf, imageOf, indexKeys} from './_images.js';
 import {openTempStore} from './_helpers.js';
 

@@ -1,12 +1,11 @@
-import {spawn} from 'node:child_process';
 import {createReadStream} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import {PassThrough, type Readable} from 'node:stream';
-import {createGunzip} from 'node:zlib';
+import type {Readable} from 'node:stream';
 import * as tar from 'tar-stream';
 import type {Digest} from '../objects/digest.js';
 import {StoreError, sourceError} from '../errors.js';
+import {decompress, sniffCompression} from '../oci/compress.js';
 import {type ImportOptions, type ImportResult, finishImport} from './importResult.js';
 import {LayerBuilder, splitLayerPath} from './LayerBuilder.js';
 import type {Store} from '../objects/Store.js';
@@ -15,15 +14,6 @@ import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
 
 /** Entries up to this size are read into memory whole; larger ones stream to an object file. */
 const BUFFER_MAX = 16 * 1024 * 1024;
-
-export type Compression = 'gzip' | 'zstd' | 'none';
-
-/** Guesses a stream's compression from its first bytes (gzip 1f 8b, zstd 28 b5 2f fd). */
-export function sniffCompression(head: Buffer): Compression {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head.readUInt32BE(0) === 0x28b52ffd) return 'zstd';
-  return 'none';
-}
 
 /** Opens a tar file as a stream of plain tar bytes, undoing gzip or zstd. Throws SOURCE_MISSING, BAD_ARCHIVE. */
 export async function openTarFile(file: string): Promise<Readable> {
@@ -41,25 +31,6 @@ export async function openTarFile(file: string): Promise<Readable> {
   }
   if (head.length === 0) throw new StoreError('BAD_ARCHIVE', `${file} is empty, not a tar archive`);
   return decompress(createReadStream(file), sniffCompression(head));
-}
-
-/** Wraps a compressed stream in its decompressor; zstd needs the `zstd` program (Node 20's zlib has none). */
-export function decompress(input: Readable, compression: Compression): Readable {
-  if (compression === 'none') return input;
-  if (compression === 'gzip') {
-    const gunzip = createGunzip();
-    input.on('error', err => gunzip.destroy(err));
-    return input.pipe(gunzip);
-  }
-  const out = new PassThrough();
-  const child = spawn('zstd', ['-dc'], {stdio: ['pipe', 'pipe', 'ignore']});
-  child.on('error', err => out.destroy(new StoreError('BAD_ARCHIVE', 'the archive is zstd-compressed and the zstd program is not installed', {cause: err})));
-  child.on('close', code => { if (code !== 0 && code !== null) out.destroy(new StoreError('BAD_ARCHIVE', `zstd could not decompress the archive (exit ${code})`)); });
-  input.on('error', err => out.destroy(err));
-  child.stdin.on('error', () => {}); // zstd exiting early surfaces through 'close'
-  input.pipe(child.stdin);
-  child.stdout.pipe(out);
-  return out;
 }
 
 /**

@@ -3,10 +3,10 @@ import * as fs from 'node:fs/promises';
 import {type Readable, Transform} from 'node:stream';
 import {pipeline} from 'node:stream/promises';
 import * as tar from 'tar-stream';
-import {createCompressor} from './compress.js';
+import {type Compression, createCompressor} from './compress.js';
+import {Sha256Tap} from './Sha256Tap.js';
 import type {Digest} from '../objects/digest.js';
 import {StoreError, rethrowNoSpace} from '../errors.js';
-import type {Compression} from '../import/importTar.js';
 import {DEFAULT_DIR_META} from '../import/LayerBuilder.js';
 import {KEY, type Store} from '../objects/Store.js';
 import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
@@ -176,20 +176,6 @@ class Coalesce extends Transform {
 const COALESCE_BYTES = 1024 * 1024;
 const PASS_BYTES = 32 * 1024;
 
-/** Counts and hashes the bytes that pass. */
-class Sha256Tap extends Transform {
-  private readonly hash = createHash('sha256');
-  size = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err: null, data: Buffer) => void) {
-    this.hash.update(chunk);
-    this.size += chunk.length;
-    done(null, chunk);
-  }
-  digest(): string {
-    return `sha256:${this.hash.digest('hex')}`;
-  }
-}
-
 /**
  * Writes a layer's tar to `file` (created; it must not exist), compressed as asked, and
  * returns its digest, size and DiffID. Throws UNKNOWN_LAYER, NO_SPACE, TARGET_EXISTS.
@@ -215,4 +201,3 @@ export async function writeLayerTar(store: Store, id: Digest, file: string, comp
   return {digest: packed.digest(), size: packed.size, diffId: plain.digest(), compression};
 }
 
-export {Sha256Tap};

@@ -2,9 +2,10 @@ import {Readable} from 'node:stream';
 import {finished} from 'node:stream/promises';
 import type {Digest} from '../objects/digest.js';
 import {StoreError} from '../errors.js';
-import {Sha256Tap} from './exportLayer.js';
+import {Sha256Tap} from './Sha256Tap.js';
 import {type ImageConfig, hashImage} from '../objects/image.js';
-import {decompress, importTarStream, sniffCompression} from '../import/importTar.js';
+import {decompress, sniffCompression} from './compress.js';
+import {importTarStream} from '../import/importTar.js';
 import {type TagRef, parseTag} from '../objects/refs.js';
 import {KEY, type LayerRecord, type Store} from '../objects/Store.js';
 

@@ -1,6 +1,6 @@
 import {StoreError} from '../errors.js';
 import type {ImageConfig} from '../objects/image.js';
-import type {Compression} from '../import/importTar.js';
+import type {Compression} from './compress.js';
 
 /** OCI image-spec media types (media-types.md) and docker's, which the docker archive uses. */
 export const MEDIA = {

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import {StoreError} from '../errors.js';
 import {type ImageProgress, type ImageImportOptions, type ImportedImage, type ImportedLayer, type PendingImage, commitImages, expectDigest, importLayerBlob, tagsFor} from './importImage.js';
 import {type LayerBlob, writeLayerTar} from './exportLayer.js';
-import type {Compression} from '../import/importTar.js';
+import type {Compression} from './compress.js';
 import {type Descriptor, LAYER_MEDIA_TYPES, MEDIA, REF_NAME, checkDescriptor, fromOciConfig, hostPlatform, parseJson, toOciConfig} from './ociConfig.js';
 import type {TagRef} from '../objects/refs.js';
 import type {Store} from '../objects/Store.js';
