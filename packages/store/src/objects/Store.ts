@@ -7,8 +7,11 @@ import {type Digest, createHasher, ensureHasher, hashBytes, isDigest, shortDiges
 import {StoreError, isLevelLocked, isNoSpace, rethrowNoSpace} from '../errors.js';
 import {type Image, chainId, decodeImage, hashImage} from './image.js';
 import {type TagRef, parseTag} from './refs.js';
+import {type LockWait, lockTimeoutFromEnv, recordHolder, waitForLock} from './storeLock.js';
 import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';
 import {type Tree, decodeTree, hashTree} from './tree.js';
+import {makeDirs} from '../makeDirs.js';
+import {checkBlobBytes, copyVerified, openVerified} from './verifiedRead.js';
 import {UpperForm} from '../containers/upperForm.js';
 import {upgradeStore} from './upgradeStore.js';
 
@@ -63,10 +66,14 @@ export interface ContainerRecord {
 export interface OpenOptions {
   /** Create the store if the directory has none. */
   readonly create?: boolean;
-  /** How long to wait for another strata process to let go of the store, in ms. */
+  /** How long to wait for another strata process to let go of the store, in ms (default: STRATA_LOCK_TIMEOUT_MS, else 60 s). */
   readonly lockTimeoutMs?: number;
+  /** Told once, after a second of waiting for a busy store, whom it waits for. */
+  readonly onWait?: (wait: LockWait) => void;
   /** Overrides `INLINE_MAX` for this handle; for benchmarks and tests that need both paths. */
   readonly inlineMax?: number;
+  /** Start an empty index where there is none (`rebuildIndex`, for verify --repair); otherwise a missing index is INDEX_MISSING. */
+  readonly newIndex?: boolean;
 }
 
 type LevelDB = Level<string, Buffer>;
@@ -119,14 +126,16 @@ export class Store {
     this.upper = new UpperForm(dir, userxattr);
   }
 
-  /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED. */
+  /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED, INDEX_MISSING. */
   static async open(dir: string, options: OpenOptions = {}): Promise<Store> {
     dir = path.resolve(dir);
     await ensureHasher();
     let marker = await readMarker(dir);
+    const fresh = !marker && options.create;
     if (!marker && options.create) {
       const entries = await fs.readdir(dir).catch(() => [] as string[]);
       if (entries.length > 0) throw new StoreError('NOT_A_STORE', `${dir} is not empty and is not a strata store`);
+      makeDirs(dir); // not fs.mkdir's recursive mode: it spins where mkdir cannot work (/proc)
       await fs.mkdir(path.join(dir, 'objects'), {recursive: true});
       await fs.mkdir(path.join(dir, 'tmp'), {recursive: true});
       await fs.mkdir(path.join(dir, 'containers'), {recursive: true});
@@ -140,7 +149,11 @@ export class Store {
         : new StoreError('STORE_MISSING', `there is no strata store at ${dir}; run "strata init" first`);
     }
     checkFormat(dir, marker);
-    const db = await openLevel(path.join(dir, 'index'), options.lockTimeoutMs ?? lockTimeoutFromEnv());
+    // A store without its index is damaged, not empty: opening would start a fresh index,
+    // and the next gc would take every object file and container directory as garbage.
+    if (!fresh && !options.newIndex && !(await fs.stat(path.join(dir, 'index', 'CURRENT')).then(() => true, () => false)))
+      throw new StoreError('INDEX_MISSING', `the store at ${dir} has lost its index (index/ is missing or empty); nothing was changed. "strata verify --repair" rebuilds what the object files and containers hold`);
+    const db = await openLevel(dir, path.join(dir, 'index'), options);
     // Read again under the lock: the process we waited for may have upgraded it.
     if (marker.format < FORMAT_VERSION) marker = (await readMarker(dir)) ?? marker;
     checkFormat(dir, marker);
@@ -292,32 +305,50 @@ export class Store {
     return v[0] === 0 ? {size: v.length - 1, inline: true} : {size: Number(v.readBigUInt64BE(1)), inline: false};
   }
 
-  /** A blob's bytes in memory. Throws OBJECT_MISSING. */
+  /** A blob's bytes in memory, checked against its digest. Throws OBJECT_MISSING, OBJECT_CORRUPT. */
   async readBlob(d: Digest): Promise<Buffer> {
     const v = await this.getRaw(KEY.blob + d);
     if (!v) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
-    if (v[0] === 0) return v.subarray(1);
+    if (v[0] === 0) return checkBlobBytes(d, v.length - 1, v.subarray(1));
     try {
-      return await fs.readFile(this.objectPath(d));
+      return checkBlobBytes(d, Number(v.readBigUInt64BE(1)), await fs.readFile(this.objectPath(d)));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-        throw new StoreError('OBJECT_MISSING', `blob ${d} is indexed but its object file is missing`, {cause: err});
-      throw err;
+      throw objectFileError(err, d);
     }
   }
 
-  /** A blob's bytes as a stream (large blobs are not read into memory). Throws OBJECT_MISSING. */
+  /**
+   * A blob's bytes as a stream (large blobs are not read into memory). The stream fails
+   * with OBJECT_CORRUPT instead of ending when the bytes do not hash to `d`, so a damaged
+   * object file is never served whole. Throws OBJECT_MISSING.
+   */
   async openBlob(d: Digest): Promise<Readable> {
     const v = await this.getRaw(KEY.blob + d);
     if (!v) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
-    if (v[0] === 0) return Readable.from([v.subarray(1)]);
+    if (v[0] === 0) return Readable.from([checkBlobBytes(d, v.length - 1, v.subarray(1))]);
     const file = this.objectPath(d);
     try {
       await fs.access(file);
     } catch (err) {
-      throw new StoreError('OBJECT_MISSING', `blob ${d} is indexed but its object file is missing`, {cause: err});
+      throw objectFileError(err, d);
     }
-    return createReadStream(file);
+    return openVerified(file, d, Number(v.readBigUInt64BE(1)));
+  }
+
+  /**
+   * Writes a blob's bytes to the host file `dest`: inline bytes directly, an object file
+   * by copy (a reflink where the filesystem has them), checked against `d` either way;
+   * damage removes `dest`. Throws OBJECT_MISSING, OBJECT_CORRUPT.
+   */
+  async copyBlob(d: Digest, dest: string): Promise<void> {
+    const v = await this.getRaw(KEY.blob + d);
+    if (!v) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
+    if (v[0] === 0) return fs.writeFile(dest, checkBlobBytes(d, v.length - 1, v.subarray(1)));
+    try {
+      await copyVerified(this.objectPath(d), d, Number(v.readBigUInt64BE(1)), dest);
+    } catch (err) {
+      throw objectFileError(err, d);
+    }
   }
 
   /** Objects and blob bytes this handle has added so far; differences measure one operation. */
@@ -341,6 +372,8 @@ export class Store {
     if (cached) return cached;
     const bytes = await this.getRaw(KEY.tree + d);
     if (!bytes) throw new StoreError('OBJECT_MISSING', `tree ${d} is missing`);
+    // Checked as read (once per handle: trees are cached), so a damaged tree is never walked or exported.
+    if (hashBytes(bytes) !== d) throw new StoreError('OBJECT_CORRUPT', `tree ${d} is damaged: its bytes do not hash to its name; "strata verify" says more`);
     const tree = decodeTree(bytes, `tree ${d}`);
     this.cacheTree(d, tree);
     return tree;
@@ -389,6 +422,7 @@ export class Store {
 
   async getImage(d: Digest): Promise<Image | undefined> {
     const v = await this.getRaw(KEY.image + d);
+    if (v && hashBytes(v) !== d) throw new StoreError('OBJECT_CORRUPT', `image ${d} is damaged: its record does not hash to its name; "strata verify" says more`);
     return v && decodeImage(v, `image ${d}`);
   }
 
@@ -422,23 +456,27 @@ export class Store {
 
   /**
    * Finds an image by tag (`name:tag`, `name` meaning `name:latest`), full id, or unique
-   * id prefix. Throws UNKNOWN_IMAGE, AMBIGUOUS_ID, BAD_REFERENCE.
+   * id prefix. A tag that exists wins over an id prefix (`cafe` is the tag `cafe:latest`
+   * when there is one): a name the user gave is never shadowed by an id that happens to start
+   * like it. Throws UNKNOWN_IMAGE, AMBIGUOUS_ID.
    */
   async resolveImage(ref: string): Promise<{id: Digest; image: Image}> {
-    let id: Digest | undefined;
-    if (/^(b3:)?[0-9a-f]{4,64}$/.test(ref)) id = await this.resolvePrefix(KEY.image, ref, 'image');
-    if (!id) {
-      let tag: TagRef;
-      try {
-        tag = parseTag(ref);
-      } catch {
-        throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"`);
-      }
-      id = await this.getTag(tag);
-    }
+    let id = await this.tagged(ref);
+    if (!id && /^(b3:)?[0-9a-f]{4,64}$/.test(ref)) id = await this.resolvePrefix(KEY.image, ref, 'image');
     const image = id && (await this.getImage(id));
     if (!id || !image) throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"`);
     return {id, image};
+  }
+
+  /** The image a tag names, when `ref` is a valid tag that exists. */
+  async tagged(ref: string): Promise<Digest | undefined> {
+    let tag: TagRef;
+    try {
+      tag = parseTag(ref);
+    } catch {
+      return undefined;
+    }
+    return this.getTag(tag);
   }
 
   /** Deletes an image record and the tags that name it (its content stays until gc). */
@@ -500,9 +538,18 @@ export class Store {
 
   // ---- the index -------------------------------------------------------------------------
 
-  /** Makes pending content writes visible. Content is idempotent, so a partial flush is harmless. */
-  async flush(): Promise<void> {
-    await this.flushing;
+  /**
+   * Makes pending content writes visible. Content is idempotent, so a partial flush is
+   * harmless. Flushes run one after another (`flushChain`): each batch stays readable in
+   * `writing` until LevelDB has it, and a second batch never takes the first one's slot.
+   */
+  flush(): Promise<void> {
+    const run = this.flushChain.then(() => this.writeBatch());
+    this.flushChain = run.catch(() => {});
+    return run;
+  }
+
+  private async writeBatch(): Promise<void> {
     if (this.flushError) throw this.flushError;
     if (this.pending.size === 0) return;
     const writing = this.pending;
@@ -529,7 +576,12 @@ export class Store {
     } catch (err) {
       rethrowNoSpace(err, 'the index');
     }
-    for (const op of ops) if (op.type === 'del') this.known.delete(op.key);
+    for (const op of ops) {
+      if (op.type !== 'del') continue;
+      this.known.delete(op.key);
+      // A deleted tree (gc) must not be served from the cache afterwards.
+      if (op.key.startsWith(KEY.tree)) this.treeCache.delete(op.key.slice(KEY.tree.length) as Digest);
+    }
   }
 
   /** Every key and value under a prefix, in key order. */
@@ -561,12 +613,14 @@ export class Store {
     if (this.pending.size >= FLUSH_OPS || this.pendingBytes >= FLUSH_BYTES) void this.flushSoon();
   }
 
-  private flushing: Promise<void> | undefined;
+  private flushChain: Promise<void> = Promise.resolve();
+  private flushQueued = false;
   private flushError: Error | undefined;
+  /** Starts a flush in the background (at most one queued); its failure is reported by the next flush() or commit(). */
   private flushSoon(): void {
-    if (this.flushing) return;
-    this.flushing = this.flush().finally(() => { this.flushing = undefined; });
-    this.flushing.catch(err => { this.flushError = err as Error; }); // the next flush() or commit() reports it
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    this.flush().finally(() => { this.flushQueued = false; }).catch(err => { this.flushError = err as Error; });
   }
 
   private async resolvePrefix(prefix: string, ref: string, what: string): Promise<Digest | undefined> {
@@ -581,6 +635,13 @@ export class Store {
   }
 }
 
+/** A failed read of a blob's object file: ENOENT is OBJECT_MISSING; coded errors and others pass. */
+function objectFileError(err: unknown, d: Digest): Error {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+    return new StoreError('OBJECT_MISSING', `blob ${d} is indexed but its object file is missing`, {cause: err});
+  return err as Error;
+}
+
 /** Reads `strata.json`; undefined when there is none. Throws NOT_A_STORE when it is unreadable. */
 async function readMarker(dir: string): Promise<StoreMarker | undefined> {
   let marker: StoreMarker;
@@ -589,7 +650,8 @@ async function readMarker(dir: string): Promise<StoreMarker | undefined> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    if (code !== 'ENOTDIR' && !(err instanceof SyntaxError)) throw err;
+    if (code === 'ENOTDIR') throw new StoreError('NOT_A_STORE', `${dir} cannot be a store: it (or a directory above it) is a file`, {cause: err});
+    if (!(err instanceof SyntaxError)) throw err;
     throw new StoreError('NOT_A_STORE', `${dir} is not a strata store (strata.json is unreadable)`, {cause: err});
   }
   if (typeof marker?.format !== 'number') throw new StoreError('NOT_A_STORE', `${dir} is not a strata store (strata.json has no format)`);
@@ -615,20 +677,14 @@ async function writeMarker(dir: string, marker: StoreMarker): Promise<void> {
   await fs.rename(tmp, file);
 }
 
-function lockTimeoutFromEnv(): number {
-  const v = Number(process.env.STRATA_LOCK_TIMEOUT_MS);
-  return Number.isFinite(v) && v >= 0 && process.env.STRATA_LOCK_TIMEOUT_MS !== undefined ? v : 60_000;
-}
-
 /**
- * Opens LevelDB, waiting while another process holds its lock. LevelDB admits one
- * process; strata commands are short, so waiting for a turn (backing off up to 100 ms)
- * serialises them without a daemon.
+ * Opens LevelDB, waiting while another process holds its lock (storeLock.ts). LevelDB
+ * admits one process; strata commands are short, so waiting for a turn serialises them
+ * without a daemon.
  */
-async function openLevel(location: string, timeoutMs: number): Promise<LevelDB> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 5;
-  for (;;) {
+async function openLevel(dir: string, location: string, options: OpenOptions): Promise<LevelDB> {
+  const timeoutMs = options.lockTimeoutMs ?? lockTimeoutFromEnv();
+  const db = await waitForLock(dir, async () => {
     const db: LevelDB = new Level<string, Buffer>(location, {keyEncoding: 'utf8', valueEncoding: 'buffer'});
     try {
       await db.open();
@@ -636,16 +692,13 @@ async function openLevel(location: string, timeoutMs: number): Promise<LevelDB> 
     } catch (err) {
       if (isNoSpace(err))
         throw new StoreError('NO_SPACE', `the disk is full: the index at ${location} needs a little free space to open; free some, then "strata gc" reclaims what a failed write left`, {cause: err});
-      if (!isLevelLocked(err)) {
-        const code = (err as {code?: string}).code;
-        if (code === 'LEVEL_DATABASE_NOT_OPEN')
-          throw new StoreError('INDEX_CORRUPT', `the index at ${location} cannot be opened (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
-        throw err;
-      }
-      if (Date.now() >= deadline)
-        throw new StoreError('STORE_LOCKED', `the store is busy: another strata process has held it for ${Math.round(timeoutMs / 1000)} s (set STRATA_LOCK_TIMEOUT_MS to wait longer)`, {cause: err});
-      await new Promise(r => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 100);
+      if (isLevelLocked(err)) throw err;
+      const code = (err as {code?: string}).code;
+      if (code === 'LEVEL_DATABASE_NOT_OPEN')
+        throw new StoreError('INDEX_CORRUPT', `the index at ${location} cannot be opened (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
+      throw err;
     }
-  }
+  }, isLevelLocked, {timeoutMs, ...(options.onWait ? {onWait: options.onWait} : {})});
+  recordHolder(dir);
+  return db;
 }

@@ -10,6 +10,7 @@ import {StoreError, rethrowNoSpace} from '../errors.js';
 import {DEFAULT_DIR_META} from '../import/LayerBuilder.js';
 import {KEY, type Store} from '../objects/Store.js';
 import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
+import {checkBlobBytes} from '../objects/verifiedRead.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
 
 /** Whiteout and opaque marker files carry this fixed metadata: nothing of the host leaks in. */
@@ -87,7 +88,8 @@ async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<voi
           // One index read: inline bytes come with it; large blobs stream from their object file.
           const v = await fetched.get(e.name);
           if (!v) throw new StoreError('OBJECT_MISSING', `layer ${id}: /${p} needs blob ${e.blob}, which is missing`);
-          await put(header(p, e, {type: 'file', size: e.size}), v[0] === 0 ? v.subarray(1) : await store.openBlob(e.blob));
+          // Both are checked against the digest: a layer tar (and its sha256) is never made of damaged bytes.
+          await put(header(p, e, {type: 'file', size: e.size}), v[0] === 0 ? checkBlobBytes(e.blob, v.length - 1, v.subarray(1)) : await store.openBlob(e.blob));
           emitted.add(`/${p}`);
           break;
         }
