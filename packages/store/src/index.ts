@@ -5,6 +5,7 @@ export {type Digest, hashBytes, hashBackend} from './objects/digest.js';
 export {type EntryKind, type Tree, type TreeEntry, findEntry, sortEntries, compareNames, emptyTree} from './objects/tree.js';
 export {type Image, type ImageConfig, type Platform} from './objects/image.js';
 export {type TagRef, parseTag} from './objects/refs.js';
+export {removeImages, type RemovedImage} from './objects/removeImages.js';
 export {Store, type LayerRecord, type ContainerRecord, INLINE_MAX} from './objects/Store.js';
 export {describeHolder, type LockWait, type StoreHolder} from './objects/storeLock.js';
 export {UpperForm} from './containers/upperForm.js';

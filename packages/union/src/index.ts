@@ -8,3 +8,4 @@ export {diffViews, type Change, type ChangeKind} from './diff.js';
 export {commitContainer, type CommitResult} from './commit.js';
 export {checkout, type CheckoutResult} from './checkout.js';
 export {copyIntoView, copyOutOfView, type CopyCounts, type CopyOptions} from './copy.js';
+export {stackImage, type StackOptions} from './stackImage.js';

@@ -479,8 +479,13 @@ export class Store {
     return this.getTag(tag);
   }
 
-  /** Deletes an image record and the tags that name it (its content stays until gc). */
+  /**
+   * Deletes an image record and the tags that name it (its content stays until gc).
+   * Throws IN_USE when a container uses the image: its view and commit need the record.
+   */
   async deleteImage(id: Digest): Promise<TagRef[]> {
+    const user = (await this.listContainers()).find(c => c.image === id);
+    if (user) throw new StoreError('IN_USE', `image ${id} is used by container ${user.name ?? user.id}; remove the container first`);
     const tags = (await this.listTags()).filter(t => t.image === id).map(t => t.tag);
     await this.commit([{type: 'del', key: KEY.image + id}, ...tags.map(t => ({type: 'del' as const, key: KEY.tag + t}))]);
     return tags;
