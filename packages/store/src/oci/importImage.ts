@@ -7,7 +7,10 @@ import {type ImageConfig, hashImage} from '../objects/image.js';
 import {decompress, sniffCompression} from './compress.js';
 import {importTarStream} from '../import/importTar.js';
 import {type TagRef, parseTag} from '../objects/refs.js';
-import {KEY, type LayerRecord, type Store} from '../objects/Store.js';
+import type {LayerRecord, Store} from '../objects/Store.js';
+import type {IndexOp} from '../index/Index.js';
+import {imageKey, layerKey, tagKey} from '../index/keys.js';
+import {encodeRecord, encodeText} from '../index/values.js';
 
 /** Progress of an image import or export: which layer, and the bytes of it done so far. */
 export interface ImageProgress {
@@ -103,25 +106,25 @@ export interface PendingImage {
  * either all of them become visible or none does.
  */
 export async function commitImages(store: Store, pending: readonly PendingImage[]): Promise<ImportedImage[]> {
-  const ops: {type: 'put'; key: string; value: Buffer}[] = [];
+  const ops: IndexOp[] = [];
   const seen = new Set<string>();
   const out: ImportedImage[] = [];
   for (const p of pending) {
     for (const l of p.layers) {
       if (seen.has(l.record.id)) continue;
       seen.add(l.record.id);
-      if (!(await store.getLayer(l.record.id))) ops.push({type: 'put', key: KEY.layer + l.record.id, value: Buffer.from(JSON.stringify(l.record), 'utf8')});
+      if (!(await store.getLayer(l.record.id))) ops.push({type: 'put', key: layerKey(l.record.id), value: encodeRecord(l.record)});
     }
     const {digest, bytes} = hashImage({layers: p.layers.map(l => l.record.id), config: p.config});
-    ops.push({type: 'put', key: KEY.image + digest, value: bytes});
-    for (const t of p.tags) ops.push({type: 'put', key: KEY.tag + t, value: Buffer.from(digest)});
+    ops.push({type: 'put', key: imageKey(digest), value: bytes});
+    for (const t of p.tags) ops.push({type: 'put', key: tagKey(t), value: encodeText(digest)});
     out.push({
       id: digest, tags: [...p.tags],
       layers: p.layers.map(l => ({id: l.record.id, diffId: l.diffId, newBytes: l.newBytes})),
       newBytes: p.layers.reduce((n, l) => n + l.newBytes, 0),
     });
   }
-  await store.commit(ops);
+  await store.index.commit(ops);
   return out;
 }
 
