@@ -21,7 +21,8 @@ export type StoreErrorCode =
   | 'INDEX_CORRUPT'      // LevelDB's own files are damaged (strata verify --repair rebuilds them)
   | 'DIGEST_MISMATCH'    // an image blob whose bytes do not hash to the digest its descriptor names
   | 'BAD_MANIFEST'       // an image layout, docker archive, manifest or config that is malformed
-  | 'TARGET_EXISTS';     // an export target that already exists
+  | 'TARGET_EXISTS'      // an export target that already exists
+  | 'WHITEOUT_NAME';     // a writable layer holds a file named .wh.*, which no OCI layer can express
 
 export class StoreError extends Error {
   override name = 'StoreError';

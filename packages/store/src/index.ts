@@ -6,6 +6,7 @@ export {type EntryKind, type Tree, type TreeEntry, findEntry, sortEntries, compa
 export {type Image, type ImageConfig} from './objects/image.js';
 export {type TagRef, parseTag} from './objects/refs.js';
 export {Store, type LayerRecord, type ContainerRecord, INLINE_MAX} from './objects/Store.js';
+export {UpperForm} from './containers/upperForm.js';
 export {WHITEOUT_PREFIX, OPAQUE_MARKER} from './objects/whiteoutNames.js';
 export {LayerBuilder} from './import/LayerBuilder.js';
 export {type ImportProgress, type ImportResult} from './import/importResult.js';

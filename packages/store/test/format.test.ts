@@ -127,7 +127,7 @@ test('the index holds trees and blobs as documented', async t => {
   t.deepEqual(await store.index.get(`b:${big}`), Buffer.from('0100000000000186a0', 'hex'));
   const hex = big.slice(3);
   t.deepEqual(await fs.readFile(path.join(store.dir, 'objects', 'b3', hex.slice(0, 2), hex.slice(2))), bigBytes);
-  t.deepEqual(JSON.parse(await fs.readFile(path.join(store.dir, 'strata.json'), 'utf8')), {format: 1});
+  t.deepEqual(JSON.parse(await fs.readFile(path.join(store.dir, 'strata.json'), 'utf8')), {format: 2});
 });
 
 test('tags and layer records use the documented keys', async t => {

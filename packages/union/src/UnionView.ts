@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {spawnSync} from 'node:child_process';
 import {Readable} from 'node:stream';
-import {type Digest, type Store, type Tree, compareNames, findEntry, OPAQUE_MARKER, WHITEOUT_PREFIX} from '@strata/store';
+import {type Digest, type Store, type Tree, type UpperForm, compareNames, findEntry, WHITEOUT_PREFIX} from '@strata/store';
 import {UnionError, fsError} from './errors.js';
 import {type ViewEntry, entryFromStats, entryFromTree, rootEntry} from './ViewEntry.js';
 import {type ViewPath, ROOT, childPath, joinParts, parseViewPath, splitViewPath} from './viewPath.js';
@@ -39,8 +39,8 @@ export interface WriteOptions {
  * `flattenLayers`, so lookups cost the same over 1 layer or 1000).
  *
  * Reading looks in the upper first; the lower answers unless the upper has a whiteout
- * for the name (`.wh.<name>`) or an opaque parent (`.wh..wh..opq`) — the AUFS/OCI
- * convention, so the upper directory is itself a valid OCI-style layer. Writing copies a
+ * for the name or an opaque parent, in the kernel overlayfs form (`store.upper`,
+ * `UpperForm`), so the same directory can be the upperdir of a kernel mount. Writing copies a
  * lower entry up first (content and metadata, parents metadata-only); deleting a lower
  * entry records a whiteout; a directory created where a lower one was deleted is opaque.
  * Renaming a lower directory copies its subtree up and makes it opaque (no EXDEV).
@@ -64,6 +64,11 @@ export class UnionView {
   /** A view of `lowerRoot` (a merged tree) with `upperRoot` as its writable layer, if given. */
   static async open(store: Store, lowerRoot: Digest, upperRoot?: string): Promise<UnionView> {
     return new UnionView(store, lowerRoot, await store.getTree(lowerRoot), upperRoot);
+  }
+
+  /** How the upper is kept on disk (the store's form). */
+  get upperForm(): UpperForm {
+    return this.store.upper;
   }
 
   // ---- reading -----------------------------------------------------------------------
@@ -323,7 +328,7 @@ export class UnionView {
 
   private rootState(): DirState {
     if (!this.upperRoot) return {upper: undefined, lower: this.lowerTree};
-    const opaque = fs.existsSync(path.join(this.upperRoot, OPAQUE_MARKER));
+    const opaque = this.store.upper.isOpaque(this.upperRoot);
     return {upper: this.upperRoot, lower: opaque ? undefined : this.lowerTree};
   }
 
@@ -339,18 +344,17 @@ export class UnionView {
   private async step(state: DirState, name: string): Promise<{entry: ViewEntry | undefined; lowerHere: ViewEntry | undefined; inside: DirState | undefined}> {
     const hostPath = state.upper && path.join(state.upper, name);
     const st = hostPath ? fs.lstatSync(hostPath, {throwIfNoEntry: false}) : undefined;
-    const lowerEntry = state.lower && !name.startsWith(WHITEOUT_PREFIX) ? findEntry(state.lower, name) : undefined;
+    const lowerEntry = state.lower ? findEntry(state.lower, name) : undefined;
     const lowerTree = lowerEntry?.kind === 'dir' ? await this.store.getTree(lowerEntry.tree) : undefined;
     const lowerHere = lowerEntry && lowerEntry.kind !== 'whiteout' ? entryFromTree(lowerEntry, lowerTree) : undefined;
-    if (name.startsWith(WHITEOUT_PREFIX)) return {entry: undefined, lowerHere: undefined, inside: undefined};
+    if (st && this.store.upper.isWhiteout(st)) return {entry: undefined, lowerHere, inside: undefined};
     if (st) {
       const entry = entryFromStats(name, st, hostPath!, st.isSymbolicLink() ? fs.readlinkSync(hostPath!) : undefined);
       if (!st.isDirectory()) return {entry, lowerHere, inside: undefined};
-      const opaque = fs.existsSync(path.join(hostPath!, OPAQUE_MARKER));
+      const opaque = this.store.upper.isOpaque(hostPath!);
       return {entry, lowerHere, inside: {upper: hostPath, lower: opaque ? undefined : lowerTree}};
     }
-    if (!lowerHere || (state.upper && fs.existsSync(path.join(state.upper, WHITEOUT_PREFIX + name))))
-      return {entry: undefined, lowerHere, inside: undefined};
+    if (!lowerHere) return {entry: undefined, lowerHere, inside: undefined};
     return {entry: lowerHere, lowerHere, inside: lowerTree ? {upper: undefined, lower: lowerTree} : undefined};
   }
 
@@ -359,12 +363,12 @@ export class UnionView {
     const whiteouts = new Set<string>();
     if (dir.upper) {
       for (const name of fs.readdirSync(dir.upper)) {
-        if (name.startsWith(WHITEOUT_PREFIX)) {
-          if (name !== OPAQUE_MARKER) whiteouts.add(name.slice(WHITEOUT_PREFIX.length));
-          continue;
-        }
         const host = path.join(dir.upper, name);
         const st = fs.lstatSync(host);
+        if (this.store.upper.isWhiteout(st)) {
+          whiteouts.add(name);
+          continue;
+        }
         out.set(name, entryFromStats(name, st, host, st.isSymbolicLink() ? fs.readlinkSync(host) : undefined));
       }
     }
@@ -404,6 +408,7 @@ export class UnionView {
   private creatableName(loc: Located, syscall: string, p: ViewPath): string {
     const name = loc.parts[loc.parts.length - 1];
     if (name === undefined) throw fsError('EEXIST', syscall, p);
+    // The kernel takes such a name, but no OCI layer can hold it (its whiteout markers).
     if (name.startsWith(WHITEOUT_PREFIX))
       throw new UnionError('EINVAL', `${p}: names starting with ${WHITEOUT_PREFIX} are reserved for whiteouts`, {syscall, path: p});
     return name;
@@ -480,9 +485,12 @@ export class UnionView {
           await walk({upper: childHost, lower: step.inside?.lower}, childHost);
         }
       }
-      for (const name of fs.readdirSync(dirHost)) if (name.startsWith(WHITEOUT_PREFIX) && name !== OPAQUE_MARKER) fs.rmSync(path.join(dirHost, name));
       const st = fs.statSync(dirHost);
-      fs.writeFileSync(path.join(dirHost, OPAQUE_MARKER), '');
+      for (const name of fs.readdirSync(dirHost)) {
+        const childHost = path.join(dirHost, name);
+        if (this.store.upper.isWhiteout(fs.lstatSync(childHost))) fs.rmSync(childHost);
+      }
+      this.store.upper.setOpaque(dirHost);
       fs.utimesSync(dirHost, st.atime, st.mtime);
     };
     await walk(loc.inside!, host);
@@ -495,7 +503,7 @@ export class UnionView {
     fs.mkdirSync(host);
     fs.chmodSync(host, mode & 0o7777);
     // A directory made where the lower has one (deleted before, so hidden) starts empty.
-    if (loc.lowerHere?.kind === 'dir') fs.writeFileSync(path.join(host, OPAQUE_MARKER), '');
+    if (loc.lowerHere?.kind === 'dir') this.store.upper.setOpaque(host);
   }
 
   private async erase(loc: Located, upper: string): Promise<void> {
@@ -505,11 +513,13 @@ export class UnionView {
   }
 
   private writeWhiteout(parentHost: string, name: string): void {
-    fs.writeFileSync(path.join(parentHost, WHITEOUT_PREFIX + name), '');
+    this.store.upper.writeWhiteout(path.join(parentHost, name));
   }
 
+  /** Removes the whiteout at `host`, if there is one, so a new entry can take the name. */
   private clearWhiteout(host: string): void {
-    fs.rmSync(path.join(path.dirname(host), WHITEOUT_PREFIX + path.basename(host)), {force: true});
+    const st = fs.lstatSync(host, {throwIfNoEntry: false});
+    if (st && this.store.upper.isWhiteout(st)) fs.rmSync(host);
   }
 }
 

@@ -17,7 +17,7 @@ export async function commitContainer(store: Store, c: ContainerRecord, options:
   const base = await store.getImage(c.image);
   if (!base) throw new TypeError(`assertion failed: container ${c.id} names image ${c.image}, which is missing`);
   const result = await importDirectory(store, store.upperDir(c.id), {
-    whiteoutNames: true,
+    upper: store.upper,
     allowMissing: true,
     source: `commit of container ${c.name ?? c.id}`,
   });

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import {hashBytes, type Digest, OPAQUE_MARKER, WHITEOUT_PREFIX} from '@strata/store';
+import {hashBytes, type Digest} from '@strata/store';
 import type {UnionView} from './UnionView.js';
 import type {ViewEntry} from './ViewEntry.js';
 import {type ViewPath, ROOT, childPath} from './viewPath.js';
@@ -67,9 +67,8 @@ async function diffDir(a: UnionView, b: UnionView, dir: ViewPath, ea: ViewEntry,
  */
 function upperNames(a: UnionView, b: UnionView, eb: ViewEntry): string[] | undefined {
   if (a.upperRoot !== undefined || b.lowerRoot !== a.lowerRoot || eb.source !== 'upper' || !eb.hostPath) return undefined;
-  const names = fs.readdirSync(eb.hostPath);
-  if (names.includes(OPAQUE_MARKER)) return undefined;
-  return [...new Set(names.map(n => n.startsWith(WHITEOUT_PREFIX) ? n.slice(WHITEOUT_PREFIX.length) : n))];
+  if (b.upperForm.isOpaque(eb.hostPath)) return undefined;
+  return fs.readdirSync(eb.hostPath); // a whiteout is a device at the name it hides
 }
 
 /** The entries of `names` in `dir` that the view shows, found one by one. */

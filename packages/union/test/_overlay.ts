@@ -109,8 +109,8 @@ export function overlayLowers(t: ExecutionContext, stack: readonly LayerSpec[]):
 }
 
 /**
- * Mounts overlayfs over `lowers` (bottom first) with a fresh upper, and returns it as a
- * Subject. redirect_dir, index and metacopy are off (the kernel defaults here, stated so
+ * Mounts overlayfs over `lowers` (bottom first) with a fresh upper (or `options.upper`, an
+ * existing one, e.g. the writable layer strata wrote), and returns it as a Subject. redirect_dir, index and metacopy are off (the kernel defaults here, stated so
  * a different default cannot change the comparison). Unmounted when the test ends.
  */
 export interface KernelSubject extends Subject {
@@ -120,14 +120,15 @@ export interface KernelSubject extends Subject {
   renameNoFallback(from: string, to: string): Promise<Outcome>;
 }
 
-export async function kernelSubject(t: ExecutionContext, lowers: readonly string[]): Promise<KernelSubject> {
+export async function kernelSubject(t: ExecutionContext, lowers: readonly string[], options: {upper?: string} = {}): Promise<KernelSubject> {
   requireOverlay();
   const base = tempDir(t, 'strata-overlay-');
-  const [upper, work, merged] = ['upper', 'work', 'merged'].map(n => path.join(base, n)) as [string, string, string];
-  for (const d of [upper, work, merged]) fs.mkdirSync(d);
-  fs.utimesSync(upper, 1_700_000_000, 1_700_000_000);
-  const options = `lowerdir=${[...lowers].reverse().join(':')},upperdir=${upper},workdir=${work},redirect_dir=off,index=off,metacopy=off`;
-  run('mount', ['-t', 'overlay', 'overlay', '-o', options, merged]);
+  const [fresh, work, merged] = ['upper', 'work', 'merged'].map(n => path.join(base, n)) as [string, string, string];
+  for (const d of [fresh, work, merged]) fs.mkdirSync(d);
+  fs.utimesSync(fresh, 1_700_000_000, 1_700_000_000);
+  const upper = options.upper ?? fresh;
+  const mountOptions = `lowerdir=${[...lowers].reverse().join(':')},upperdir=${upper},workdir=${work},redirect_dir=off,index=off,metacopy=off`;
+  run('mount', ['-t', 'overlay', 'overlay', '-o', mountOptions, merged]);
   const driver = spawn('perl', ['-e', DRIVER, merged], {stdio: ['pipe', 'pipe', 'pipe']}) as ChildProcessWithoutNullStreams;
   const exited = new Promise<void>(resolve => driver.on('close', () => resolve()));
   let stderr = '';

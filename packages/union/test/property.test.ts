@@ -41,14 +41,15 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 const RUNS = Number(process.env.STRATA_PROPERTY_RUNS ?? 30);
 const SEED = Number(process.env.STRATA_PROPERTY_SEED ?? 20261128);
 
-test('random operation sequences leave the strata view and kernel overlayfs identical', async t => {
+test('random operation sequences leave the strata view and kernel overlayfs identical, and the kernel reads strata\'s upper alike', async t => {
   t.timeout(Math.max(120_000, RUNS * 3000));
   const lowers = overlayLowers(t, STACK);
   const store = await openTempStore(t);
   const {image} = await putImageOf(t, store, STACK);
   let exdev = 0, steps = 0, failures = 0;
   await fc.assert(fc.asyncProperty(fc.array(step, {minLength: 1, maxLength: 14}), async sequence => {
-    const strata = strataSubject(await openContainerView(store, await createContainer(store, {image})));
+    const container = await createContainer(store, {image});
+    const strata = strataSubject(await openContainerView(store, container));
     const kernel = await kernelSubject(t, lowers);
     try {
       for (const s of sequence) {
@@ -61,6 +62,16 @@ test('random operation sequences leave the strata view and kernel overlayfs iden
       const [want, got] = [await kernel.tree(), await strata.tree()];
       if (JSON.stringify(sorted(want)) !== JSON.stringify(sorted(got)))
         throw new Error(`merged trees differ:\n${diffTrees(want, got)}`);
+      // The writable layer strata wrote is in the kernel's form: mounted as the upperdir
+      // over the same lowers, the kernel shows the very tree the strata view shows.
+      const replay = await kernelSubject(t, lowers, {upper: store.upperDir(container.id)});
+      try {
+        const mounted = await replay.tree();
+        if (JSON.stringify(sorted(mounted)) !== JSON.stringify(sorted(got)))
+          throw new Error(`strata's upper mounted by the kernel differs:\n${diffTrees(mounted, got)}`);
+      } finally {
+        await replay.close();
+      }
     } finally {
       await kernel.close();
     }

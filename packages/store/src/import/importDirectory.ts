@@ -8,6 +8,7 @@ import {LayerBuilder} from './LayerBuilder.js';
 import {type ImportOptions, type ImportResult, finishImport} from './importResult.js';
 import type {Store} from '../objects/Store.js';
 import type {Meta} from '../objects/tree.js';
+import {type UpperForm, deviceNumbers} from '../containers/upperForm.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
 
 export interface DirectoryImportOptions extends ImportOptions {
@@ -16,6 +17,12 @@ export interface DirectoryImportOptions extends ImportOptions {
    * and OCI convention, which container writable layers use). Off: such names are refused.
    */
   readonly whiteoutNames?: boolean;
+  /**
+   * Read the directory as a container's writable layer in this form (whiteouts, opaque
+   * directories, device nodes made in the container). A `.wh.` name in it cannot be
+   * expressed in a layer: refused (WHITEOUT_NAME), naming the path inside the layer.
+   */
+  readonly upper?: UpperForm;
   /** Treat a directory that is missing as an empty layer (a container that changed nothing). */
   readonly allowMissing?: boolean;
 }
@@ -46,6 +53,7 @@ export async function importDirectory(store: Store, dir: string, options: Direct
   }
   if (!rootStat.isDirectory()) throw new StoreError('SOURCE_MISSING', `${dir} is not a directory`);
   builder.dir([], metaOf(rootStat));
+  if (options.upper?.isOpaque(dir)) builder.opaque([]);
   walk(dir, [], builder, files, options);
 
   // A file with several links inside the tree: the first path in sorted order holds the
@@ -121,6 +129,8 @@ function walk(hostDir: string, parts: string[], builder: LayerBuilder, files: Fi
   for (const d of dirents) {
     const hostPath = path.join(hostDir, d.name);
     const childParts = [...parts, d.name];
+    if (options.upper && d.name.startsWith(WHITEOUT_PREFIX))
+      throw new StoreError('WHITEOUT_NAME', `/${childParts.join('/')}: a file named ${d.name} cannot be put in a layer (in an OCI layer, names starting with ${WHITEOUT_PREFIX} mark whiteouts); rename or remove it first`);
     if (d.name.startsWith(WHITEOUT_PREFIX)) {
       if (!options.whiteoutNames)
         throw new StoreError('UNSUPPORTED_ENTRY', `${hostPath}: names starting with ${WHITEOUT_PREFIX} are whiteout markers and cannot be stored as files`);
@@ -135,8 +145,13 @@ function walk(hostDir: string, parts: string[], builder: LayerBuilder, files: Fi
       throw sourceError(err, hostPath);
     }
     const meta = metaOf(st);
-    if (st.isDirectory()) {
+    if (options.upper?.isWhiteout(st)) {
+      builder.leaf(childParts, {kind: 'whiteout'});
+    } else if (options.upper && (st.isCharacterDevice() || st.isBlockDevice())) {
+      builder.leaf(childParts, {kind: st.isCharacterDevice() ? 'char' : 'block', ...meta, ...deviceNumbers(st.rdev)});
+    } else if (st.isDirectory()) {
       builder.dir(childParts, meta);
+      if (options.upper?.isOpaque(hostPath)) builder.opaque(childParts);
       walk(hostPath, childParts, builder, files, options);
     } else if (st.isFile()) {
       files.push({parts: childParts, hostPath, stat: st});

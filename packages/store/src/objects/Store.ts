@@ -11,9 +11,21 @@ import {type Tree, decodeTree, hashTree} from './tree.js';
 import {Index, type IndexOp} from '../index/Index.js';
 import {PREFIX, blobKey, containerKey, containerNameKey, flatKey, imageKey, layerKey, tagKey, treeKey} from '../index/keys.js';
 import {type BlobValue, decodeBlobValue, decodeRecord, decodeText, encodeRecord, encodeText, fileBlobValue, inlineBlobValue} from '../index/values.js';
+import {UpperForm} from '../containers/upperForm.js';
+import {upgradeStore} from './upgradeStore.js';
 
-/** The store format this code writes; a store with a higher number is refused. */
-export const FORMAT_VERSION = 1;
+/**
+ * The store format this code writes; a store with a higher number is refused, one with a
+ * lower number is upgraded when opened (`upgradeStore.ts`). 2: writable layers in the
+ * kernel overlayfs form (`upperForm.ts`).
+ */
+export const FORMAT_VERSION = 2;
+
+/** `strata.json`: the format, and whether writable layers use `user.overlay.*` xattrs (a store made without root). */
+export interface StoreMarker {
+  readonly format: number;
+  readonly userxattr?: boolean;
+}
 
 /**
  * Blobs up to this size live inline in LevelDB, larger ones as files under objects/.
@@ -54,7 +66,6 @@ export interface OpenOptions {
   readonly inlineMax?: number;
 }
 
-
 /**
  * A content-addressed store: blobs, trees, layers and images named by BLAKE3, indexed in
  * LevelDB, with refs (tags, containers, pins) that keep them alive.
@@ -73,6 +84,9 @@ export class Store {
   private readonly madeDirs = new Set<string>();
   private readonly counters = {objects: 0, blobBytes: 0};
 
+  /** How this store's writable layers are kept on disk (whiteouts, opaque directories). */
+  readonly upper: UpperForm;
+
   /**
    * The index behind this store (index/Index.ts). The store's own modules (gc, verify,
    * pins, leases, image import) read and commit through it with keys from index/keys.ts;
@@ -80,43 +94,47 @@ export class Store {
    */
   readonly index: Index;
 
-  private constructor(readonly dir: string, index: Index, private readonly inlineMax: number) {
+  private constructor(readonly dir: string, index: Index, private readonly inlineMax: number, userxattr: boolean) {
     this.index = index;
+    this.upper = new UpperForm(dir, userxattr);
   }
 
   /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED. */
   static async open(dir: string, options: OpenOptions = {}): Promise<Store> {
     dir = path.resolve(dir);
     await ensureHasher();
-    const marker = path.join(dir, 'strata.json');
-    let format: number | undefined;
-    try {
-      format = (JSON.parse(await fs.readFile(marker, 'utf8')) as {format?: number}).format;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR' && !(err instanceof SyntaxError)) throw err;
-      if (code === 'ENOENT' && options.create) {
-        const entries = await fs.readdir(dir).catch(() => [] as string[]);
-        if (entries.length > 0) throw new StoreError('NOT_A_STORE', `${dir} is not empty and is not a strata store`);
-        await fs.mkdir(path.join(dir, 'objects'), {recursive: true});
-        await fs.mkdir(path.join(dir, 'tmp'), {recursive: true});
-        await fs.mkdir(path.join(dir, 'containers'), {recursive: true});
-        await fs.writeFile(marker, `${JSON.stringify({format: FORMAT_VERSION})}\n`);
-        format = FORMAT_VERSION;
-      } else if (code === 'ENOENT') {
-        const exists = await fs.stat(dir).then(() => true, () => false);
-        throw exists
-          ? new StoreError('NOT_A_STORE', `${dir} is not a strata store (no strata.json); run "strata init" on an empty directory`)
-          : new StoreError('STORE_MISSING', `there is no strata store at ${dir}; run "strata init" first`);
-      } else {
-        throw new StoreError('NOT_A_STORE', `${dir} is not a strata store (strata.json is unreadable)`, {cause: err});
-      }
+    let marker = await readMarker(dir);
+    if (!marker && options.create) {
+      const entries = await fs.readdir(dir).catch(() => [] as string[]);
+      if (entries.length > 0) throw new StoreError('NOT_A_STORE', `${dir} is not empty and is not a strata store`);
+      await fs.mkdir(path.join(dir, 'objects'), {recursive: true});
+      await fs.mkdir(path.join(dir, 'tmp'), {recursive: true});
+      await fs.mkdir(path.join(dir, 'containers'), {recursive: true});
+      // Without root, trusted.* xattrs cannot be set: the rootless overlayfs form (userxattr).
+      marker = {format: FORMAT_VERSION, ...(process.getuid?.() === 0 ? {} : {userxattr: true})};
+      await writeMarker(dir, marker);
+    } else if (!marker) {
+      const exists = await fs.stat(dir).then(() => true, () => false);
+      throw exists
+        ? new StoreError('NOT_A_STORE', `${dir} is not a strata store (no strata.json); run "strata init" on an empty directory`)
+        : new StoreError('STORE_MISSING', `there is no strata store at ${dir}; run "strata init" first`);
     }
-    if (typeof format !== 'number') throw new StoreError('NOT_A_STORE', `${dir} is not a strata store (strata.json has no format)`);
-    if (format > FORMAT_VERSION)
-      throw new StoreError('STORE_VERSION', `the store at ${dir} has format ${format}; this strata reads format ${FORMAT_VERSION} and older`);
+    checkFormat(dir, marker);
     const index = await Index.open(path.join(dir, 'index'), options.lockTimeoutMs);
-    return new Store(dir, index, options.inlineMax ?? INLINE_MAX);
+    // Read again under the lock: the process we waited for may have upgraded it.
+    if (marker.format < FORMAT_VERSION) marker = (await readMarker(dir)) ?? marker;
+    checkFormat(dir, marker);
+    const store = new Store(dir, index, options.inlineMax ?? INLINE_MAX, marker.userxattr === true);
+    if (marker.format < FORMAT_VERSION) {
+      try {
+        await upgradeStore(store, marker.format);
+      } catch (err) {
+        await index.close();
+        throw err;
+      }
+      await writeMarker(dir, {...marker, format: FORMAT_VERSION});
+    }
+    return store;
   }
 
   /** Flushes pending writes and lets go of the lock. */
@@ -497,4 +515,38 @@ export class Store {
     if (keys.length > 1) throw new StoreError('AMBIGUOUS_ID', `"${ref}" matches more than one ${kind}; give more digits`);
     return keys[0]?.slice(PREFIX[kind].length) as Digest | undefined;
   }
+}
+
+/** Reads `strata.json`; undefined when there is none. Throws NOT_A_STORE when it is unreadable. */
+async function readMarker(dir: string): Promise<StoreMarker | undefined> {
+  let marker: StoreMarker;
+  try {
+    marker = JSON.parse(await fs.readFile(path.join(dir, 'strata.json'), 'utf8')) as StoreMarker;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code !== 'ENOTDIR' && !(err instanceof SyntaxError)) throw err;
+    throw new StoreError('NOT_A_STORE', `${dir} is not a strata store (strata.json is unreadable)`, {cause: err});
+  }
+  if (typeof marker?.format !== 'number') throw new StoreError('NOT_A_STORE', `${dir} is not a strata store (strata.json has no format)`);
+  return marker;
+}
+
+function checkFormat(dir: string, marker: StoreMarker): void {
+  if (marker.format > FORMAT_VERSION)
+    throw new StoreError('STORE_VERSION', `the store at ${dir} has format ${marker.format}; this strata reads format ${FORMAT_VERSION} and older`);
+}
+
+/** Writes `strata.json` durably: a temporary file, fsynced, renamed over the old one. */
+async function writeMarker(dir: string, marker: StoreMarker): Promise<void> {
+  const file = path.join(dir, 'strata.json');
+  const tmp = `${file}.${process.pid}`;
+  const fh = await fs.open(tmp, 'w');
+  try {
+    await fh.writeFile(`${JSON.stringify(marker)}\n`);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fs.rename(tmp, file);
 }
