@@ -1,5 +1,6 @@
 import {Level} from 'level';
 import {StoreError, isLevelLocked, isNoSpace, rethrowNoSpace} from '../errors.js';
+import {type LockWait, lockTimeoutFromEnv, recordHolder, waitForLock} from '../objects/storeLock.js';
 
 /** Pending index writes are flushed past either bound (measured: 1k–10k ops per batch is fastest). */
 const FLUSH_OPS = 5000;
@@ -7,9 +8,6 @@ const FLUSH_BYTES = 32 * 1024 * 1024;
 
 /** Entries read per step of a scan: large enough to amortise the native call, small enough to bound memory. */
 const SCAN_STEP = 1000;
-
-/** How long `open` waits for another process to let go of the lock, unless told (STRATA_LOCK_TIMEOUT_MS). */
-const LOCK_TIMEOUT_MS = 60_000;
 
 type LevelDB = Level<string, Buffer>;
 
@@ -39,34 +37,33 @@ export class Index {
   private constructor(private readonly db: LevelDB) {}
 
   /**
-   * Opens the index at `location`, waiting while another process holds its lock. LevelDB
-   * admits one process; strata commands are short, so waiting for a turn (backing off up
-   * to 100 ms) serialises them without a daemon. Throws STORE_LOCKED past `timeoutMs`
-   * (default: STRATA_LOCK_TIMEOUT_MS, else 60 s), NO_SPACE, INDEX_CORRUPT.
+   * Opens the index at `location`, waiting while another process holds its lock
+   * (objects/storeLock.ts: backing off up to 100 ms, telling `onWait` whom it waits for).
+   * LevelDB admits one process; strata commands are short, so waiting for a turn
+   * serialises them without a daemon. Once open, this process is recorded as the holder of
+   * the store in `holderDir`. Throws STORE_LOCKED past `lockTimeoutMs` (default:
+   * STRATA_LOCK_TIMEOUT_MS, else 60 s; BAD_SETTING when that is not a number), NO_SPACE,
+   * INDEX_CORRUPT.
    */
-  static async open(location: string, timeoutMs = lockTimeoutFromEnv()): Promise<Index> {
-    const deadline = Date.now() + timeoutMs;
-    let delay = 5;
-    for (;;) {
+  static async open(location: string, options: {holderDir: string; lockTimeoutMs?: number; onWait?: (wait: LockWait) => void}): Promise<Index> {
+    const timeoutMs = options.lockTimeoutMs ?? lockTimeoutFromEnv();
+    const db = await waitForLock(options.holderDir, async () => {
       const db: LevelDB = new Level<string, Buffer>(location, {keyEncoding: 'utf8', valueEncoding: 'buffer'});
       try {
         await db.open();
-        return new Index(db);
+        return db;
       } catch (err) {
         if (isNoSpace(err))
           throw new StoreError('NO_SPACE', `the disk is full: the index at ${location} needs a little free space to open; free some, then "strata gc" reclaims what a failed write left`, {cause: err});
-        if (!isLevelLocked(err)) {
-          const code = (err as {code?: string}).code;
-          if (code === 'LEVEL_DATABASE_NOT_OPEN')
-            throw new StoreError('INDEX_CORRUPT', `the index at ${location} cannot be opened (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
-          throw err;
-        }
-        if (Date.now() >= deadline)
-          throw new StoreError('STORE_LOCKED', `the store is busy: another strata process has held it for ${Math.round(timeoutMs / 1000)} s (set STRATA_LOCK_TIMEOUT_MS to wait longer)`, {cause: err});
-        await new Promise(r => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 100);
+        if (isLevelLocked(err)) throw err;
+        const code = (err as {code?: string}).code;
+        if (code === 'LEVEL_DATABASE_NOT_OPEN')
+          throw new StoreError('INDEX_CORRUPT', `the index at ${location} cannot be opened (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
+        throw err;
       }
-    }
+    }, isLevelLocked, {timeoutMs, ...(options.onWait ? {onWait: options.onWait} : {})});
+    recordHolder(options.holderDir);
+    return new Index(db);
   }
 
   /**
@@ -204,11 +201,6 @@ export class Index {
     this.flushing = this.flush().finally(() => { this.flushing = undefined; });
     this.flushing.catch(err => { this.flushError = err as Error; }); // the next flush() or commit() reports it
   }
-}
-
-function lockTimeoutFromEnv(): number {
-  const v = Number(process.env.STRATA_LOCK_TIMEOUT_MS);
-  return Number.isFinite(v) && v >= 0 && process.env.STRATA_LOCK_TIMEOUT_MS !== undefined ? v : LOCK_TIMEOUT_MS;
 }
 
 /** Turns LevelDB's corruption and I/O errors into a coded error that names the index; rethrows the rest. */

@@ -6,6 +6,7 @@ import {type Digest, createHasher, ensureHasher, hashBytes, isDigest, shortDiges
 import {StoreError, rethrowNoSpace} from '../errors.js';
 import {type Image, chainId, decodeImage, hashImage} from './image.js';
 import {type TagRef, parseTag} from './refs.js';
+import type {LockWait} from './storeLock.js';
 import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';
 import {type Tree, decodeTree, hashTree} from './tree.js';
 import {Index, type IndexOp} from '../index/Index.js';
@@ -60,8 +61,10 @@ export interface ContainerRecord {
 export interface OpenOptions {
   /** Create the store if the directory has none. */
   readonly create?: boolean;
-  /** How long to wait for another strata process to let go of the store, in ms. */
+  /** How long to wait for another strata process to let go of the store, in ms (default: STRATA_LOCK_TIMEOUT_MS, else 60 s). */
   readonly lockTimeoutMs?: number;
+  /** Told once, after a second of waiting for a busy store, whom it waits for. */
+  readonly onWait?: (wait: LockWait) => void;
   /** Overrides `INLINE_MAX` for this handle; for benchmarks and tests that need both paths. */
   readonly inlineMax?: number;
 }
@@ -120,7 +123,7 @@ export class Store {
         : new StoreError('STORE_MISSING', `there is no strata store at ${dir}; run "strata init" first`);
     }
     checkFormat(dir, marker);
-    const index = await Index.open(path.join(dir, 'index'), options.lockTimeoutMs);
+    const index = await Index.open(path.join(dir, 'index'), {holderDir: dir, ...options});
     // Read again under the lock: the process we waited for may have upgraded it.
     if (marker.format < FORMAT_VERSION) marker = (await readMarker(dir)) ?? marker;
     checkFormat(dir, marker);
@@ -525,7 +528,8 @@ async function readMarker(dir: string): Promise<StoreMarker | undefined> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    if (code !== 'ENOTDIR' && !(err instanceof SyntaxError)) throw err;
+    if (code === 'ENOTDIR') throw new StoreError('NOT_A_STORE', `${dir} cannot be a store: it (or a directory above it) is a file`, {cause: err});
+    if (!(err instanceof SyntaxError)) throw err;
     throw new StoreError('NOT_A_STORE', `${dir} is not a strata store (strata.json is unreadable)`, {cause: err});
   }
   if (typeof marker?.format !== 'number') throw new StoreError('NOT_A_STORE', `${dir} is not a strata store (strata.json has no format)`);
