@@ -31,8 +31,10 @@ export class Index {
   private writing: Map<string, Buffer> | undefined;
   /** Keys known to exist, so a repeated `has` needs no lookup. */
   private readonly known = new Set<string>();
-  private flushing: Promise<void> | undefined;
+  private flushChain: Promise<void> = Promise.resolve();
+  private flushQueued = false;
   private flushError: Error | undefined;
+  private readonly deleteListeners: ((key: string) => void)[] = [];
 
   private constructor(private readonly db: LevelDB) {}
 
@@ -124,9 +126,19 @@ export class Index {
     return true;
   }
 
-  /** Makes pending content writes visible. Content is idempotent, so a partial flush is harmless. Throws NO_SPACE. */
-  async flush(): Promise<void> {
-    await this.flushing;
+  /**
+   * Makes pending content writes visible. Content is idempotent, so a partial flush is
+   * harmless. Flushes run one after another (`flushChain`): each batch stays readable in
+   * `writing` until LevelDB has it, and a second batch never takes the first one's slot.
+   * Throws NO_SPACE.
+   */
+  flush(): Promise<void> {
+    const run = this.flushChain.then(() => this.writeBatch());
+    this.flushChain = run.catch(() => {});
+    return run;
+  }
+
+  private async writeBatch(): Promise<void> {
     if (this.flushError) throw this.flushError;
     if (this.pending.size === 0) return;
     const writing = this.pending;
@@ -153,7 +165,16 @@ export class Index {
     } catch (err) {
       rethrowNoSpace(err, 'the index');
     }
-    for (const op of ops) if (op.type === 'del') this.known.delete(op.key);
+    for (const op of ops) {
+      if (op.type !== 'del') continue;
+      this.known.delete(op.key);
+      for (const listener of this.deleteListeners) listener(op.key);
+    }
+  }
+
+  /** Calls `listener` with every key a commit deletes (the store's tree cache forgets it). */
+  onDelete(listener: (key: string) => void): void {
+    this.deleteListeners.push(listener);
   }
 
   /** Every key and value under a prefix, in key order, in memory: for the small families (tags, pins…). */
@@ -196,10 +217,11 @@ export class Index {
     await (this.db as unknown as {compactRange(start: string, end: string): Promise<void>}).compactRange('\x00', '\xff');
   }
 
+  /** Starts a flush in the background (at most one queued); its failure is reported by the next flush() or commit(). */
   private flushSoon(): void {
-    if (this.flushing) return;
-    this.flushing = this.flush().finally(() => { this.flushing = undefined; });
-    this.flushing.catch(err => { this.flushError = err as Error; }); // the next flush() or commit() reports it
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    this.flush().finally(() => { this.flushQueued = false; }).catch(err => { this.flushError = err as Error; });
   }
 }
 
