@@ -5,6 +5,7 @@ import type {Readable} from 'node:stream';
 import {Command, Option, UsageError} from 'clipanion';
 import type {Store} from '@strata/store';
 import {EXIT} from '../StrataCli.js';
+import {outputBytes} from '../render.js';
 
 /** Codes of user mistakes and missing things: a one-line message, no stack. */
 const BUSY = new Set(['STORE_LOCKED']);
@@ -55,7 +56,7 @@ export abstract class BaseCommand extends Command {
 
   /** Writes `value` as JSON when --json is set, else the human text `human(value)`. */
   print<T>(json: boolean, value: T, human: (v: T) => string): void {
-    this.context.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : human(value));
+    this.context.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : outputBytes(human(value)));
   }
 
   /**
