@@ -51,6 +51,7 @@ export function mkdirSync(p: string, options?: fs.MakeDirectoryOptions): void { 
 export function symlinkSync(target: string, p: string): void { fs.symlinkSync(fsPath(target), fsPath(p)); }
 export function linkSync(existing: string, p: string): void { fs.linkSync(fsPath(existing), fsPath(p)); }
 export function rmSync(p: string, options?: fs.RmOptions): void { fs.rmSync(fsPath(p), options); }
+export function rmdirSync(p: string): void { fs.rmdirSync(fsPath(p)); }
 export function renameSync(from: string, to: string): void { fs.renameSync(fsPath(from), fsPath(to)); }
 export function chmodSync(p: string, mode: number): void { fs.chmodSync(fsPath(p), mode); }
 export function lchownSync(p: string, uid: number, gid: number): void { fs.lchownSync(fsPath(p), uid, gid); }

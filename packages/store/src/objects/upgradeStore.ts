@@ -1,7 +1,10 @@
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {KEY, type LayerRecord, type Store} from './Store.js';
+import type {LayerRecord, Store} from './Store.js';
+import type {IndexOp} from '../index/Index.js';
+import {PREFIX} from '../index/keys.js';
+import {decodeRecord, encodeRecord} from '../index/values.js';
 
 /**
  * One step of the store format: what turns a store of format `to - 1` into format `to`.
@@ -32,12 +35,12 @@ const UPGRADES: readonly Upgrade[] = [
     // with the default metadata, so each older layer record says which format stored it,
     // and its export keeps that format's rule for the root (exportLayer.ts).
     async run(store) {
-      const ops: {type: 'put'; key: string; value: Buffer}[] = [];
-      for (const [key, value] of await store.scan(KEY.layer)) {
-        const record = JSON.parse(value.toString('utf8')) as LayerRecord;
-        if (record.format === undefined) ops.push({type: 'put', key, value: Buffer.from(JSON.stringify({...record, format: 2}), 'utf8')});
+      const ops: IndexOp[] = [];
+      for (const [key, value] of await store.index.scan(PREFIX.layer)) {
+        const record = decodeRecord<LayerRecord>(value);
+        if (record.format === undefined) ops.push({type: 'put', key, value: encodeRecord({...record, format: 2})});
       }
-      if (ops.length > 0) await store.commit(ops);
+      if (ops.length > 0) await store.index.commit(ops);
     },
   },
 ];
