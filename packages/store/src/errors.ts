@@ -24,7 +24,17 @@ export type StoreErrorCode =
   | 'TARGET_EXISTS'      // an export target that already exists
   | 'WHITEOUT_NAME';     // a writable layer holds a file named .wh.*, which no OCI layer can express
 
-export class StoreError extends Error {
+/**
+ * An error strata explains to its user: a stable code and a one-line message that names
+ * the object, never a stack. StoreError and @strata/union's UnionError are the two kinds;
+ * the CLI shows these as they are and treats every other error (a TypeError, an fs error
+ * from inside the store) as a bug. Subclasses narrow `code` to their own union of codes.
+ */
+export abstract class StrataError extends Error {
+  abstract readonly code: string;
+}
+
+export class StoreError extends StrataError {
   override name = 'StoreError';
   readonly code: StoreErrorCode;
   constructor(code: StoreErrorCode, message: string, options?: ErrorOptions) {
