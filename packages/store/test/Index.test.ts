@@ -4,9 +4,12 @@ import test from 'ava';
 import {Index} from '../src/index/Index.js';
 import {tempDir} from './_helpers.js';
 
-async function openTempIndex(t: import('ava').ExecutionContext, timeoutMs?: number): Promise<{index: Index; location: string}> {
+/** Opens an index; the directory above it stands for the store (where the holder file goes). */
+const open = (location: string, lockTimeoutMs?: number) => Index.open(location, {holderDir: path.dirname(location), ...(lockTimeoutMs === undefined ? {} : {lockTimeoutMs})});
+
+async function openTempIndex(t: import('ava').ExecutionContext): Promise<{index: Index; location: string}> {
   const location = path.join(await tempDir(t, 'strata-index-'), 'index');
-  const index = await Index.open(location, timeoutMs);
+  const index = await open(location);
   t.teardown(() => index.close());
   return {index, location};
 }
@@ -25,7 +28,7 @@ test('a queued write is readable at once, and durable once the index is closed',
   t.deepEqual(await index.get('t:one'), Buffer.from('1'));
   t.true(await index.has('t:one'));
   await index.close();
-  const again = await Index.open(location);
+  const again = await open(location);
   t.teardown(() => again.close());
   t.deepEqual(await again.get('t:one'), Buffer.from('1'));
 });
@@ -56,14 +59,14 @@ test('a commit is applied at once, and a deleted key is no longer known', async 
 test('an index held by another handle is refused with STORE_LOCKED after the timeout', async t => {
   const {location} = await openTempIndex(t);
   const started = Date.now();
-  await t.throwsAsync(Index.open(location, 300), {code: 'STORE_LOCKED'});
+  await t.throwsAsync(open(location, 300), {code: 'STORE_LOCKED'});
   t.true(Date.now() - started >= 300, 'it waits for its turn first');
 });
 
 test('an index opens as soon as the handle that held it closes', async t => {
   const location = path.join(await tempDir(t, 'strata-index-'), 'index');
-  const first = await Index.open(location);
-  const second = Index.open(location, 30_000);
+  const first = await open(location);
+  const second = open(location, 30_000);
   await new Promise(r => setTimeout(r, 100));
   await first.close();
   const index = await second;

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import test from 'ava';
-import {type Digest, collectGarbage, hashBytes, INLINE_MAX, addPin, removePin} from '../src/index.js';
+import {type Digest, collectGarbage, hashBytes, INLINE_MAX, addPin, listPins, removePin} from '../src/index.js';
 import {blobKey, imageKey, layerKey, leaseKey, treeKey} from '../src/index/keys.js';
 import {Lease} from '../src/maintenance/leases.js';
 import {mark} from '../src/maintenance/gc.js';
@@ -180,6 +180,26 @@ test('treeRefs reads the same edges and file bytes as decodeTree, and refuses a 
   t.deepEqual(treeRefs(bytes, 'tree'), {refs: want, fileBytes: 10});
   t.throws(() => treeRefs(bytes.subarray(0, bytes.length - 3), 'tree'), {code: 'OBJECT_CORRUPT'});
   t.throws(() => treeRefs(Buffer.concat([bytes, Buffer.of(0)]), 'tree'), {code: 'OBJECT_CORRUPT'});
+});
+
+test('pin rm with an id prefix that two pins share is refused and removes neither', async t => {
+  const store = await openTempStore(t);
+  const seen = new Map<string, Digest>();
+  let pair: [Digest, Digest] | undefined;
+  const {layer} = await imageOf(t, store, {'f': 'content'});
+  for (let i = 0; !pair; i++) { // images whose ids share 4 hex digits (a birthday search: a few hundred)
+    const image = await store.putImage({layers: [layer], config: {labels: {n: String(i)}}});
+    const prefix = image.slice(3, 7);
+    const other = seen.get(prefix);
+    if (other) pair = [other, image];
+    seen.set(prefix, image);
+  }
+  await addPin(store, pair[0]);
+  await addPin(store, pair[1]);
+  await t.throwsAsync(removePin(store, pair[0].slice(3, 7)), {code: 'AMBIGUOUS_ID'});
+  t.is((await listPins(store)).length, 2);
+  t.like(await removePin(store, pair[1].slice(3, 20)), {id: pair[1]});
+  t.deepEqual((await listPins(store)).map(p => p.id), [pair[0]]);
 });
 
 test('edgesOf follows every family of keys gc, df and verify walk, and nothing the graph lacks', async t => {

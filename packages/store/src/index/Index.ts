@@ -1,5 +1,6 @@
 import {Level} from 'level';
 import {StoreError, isLevelLocked, isNoSpace, rethrowNoSpace} from '../errors.js';
+import {type LockWait, lockTimeoutFromEnv, recordHolder, waitForLock} from '../objects/storeLock.js';
 
 /** Pending index writes are flushed past either bound (measured: 1k–10k ops per batch is fastest). */
 const FLUSH_OPS = 5000;
@@ -7,9 +8,6 @@ const FLUSH_BYTES = 32 * 1024 * 1024;
 
 /** Entries read per step of a scan: large enough to amortise the native call, small enough to bound memory. */
 const SCAN_STEP = 1000;
-
-/** How long `open` waits for another process to let go of the lock, unless told (STRATA_LOCK_TIMEOUT_MS). */
-const LOCK_TIMEOUT_MS = 60_000;
 
 type LevelDB = Level<string, Buffer>;
 
@@ -33,40 +31,41 @@ export class Index {
   private writing: Map<string, Buffer> | undefined;
   /** Keys known to exist, so a repeated `has` needs no lookup. */
   private readonly known = new Set<string>();
-  private flushing: Promise<void> | undefined;
+  private flushChain: Promise<void> = Promise.resolve();
+  private flushQueued = false;
   private flushError: Error | undefined;
+  private readonly deleteListeners: ((key: string) => void)[] = [];
 
   private constructor(private readonly db: LevelDB) {}
 
   /**
-   * Opens the index at `location`, waiting while another process holds its lock. LevelDB
-   * admits one process; strata commands are short, so waiting for a turn (backing off up
-   * to 100 ms) serialises them without a daemon. Throws STORE_LOCKED past `timeoutMs`
-   * (default: STRATA_LOCK_TIMEOUT_MS, else 60 s), NO_SPACE, INDEX_CORRUPT.
+   * Opens the index at `location`, waiting while another process holds its lock
+   * (objects/storeLock.ts: backing off up to 100 ms, telling `onWait` whom it waits for).
+   * LevelDB admits one process; strata commands are short, so waiting for a turn
+   * serialises them without a daemon. Once open, this process is recorded as the holder of
+   * the store in `holderDir`. Throws STORE_LOCKED past `lockTimeoutMs` (default:
+   * STRATA_LOCK_TIMEOUT_MS, else 60 s; BAD_SETTING when that is not a number), NO_SPACE,
+   * INDEX_CORRUPT.
    */
-  static async open(location: string, timeoutMs = lockTimeoutFromEnv()): Promise<Index> {
-    const deadline = Date.now() + timeoutMs;
-    let delay = 5;
-    for (;;) {
+  static async open(location: string, options: {holderDir: string; lockTimeoutMs?: number; onWait?: (wait: LockWait) => void}): Promise<Index> {
+    const timeoutMs = options.lockTimeoutMs ?? lockTimeoutFromEnv();
+    const db = await waitForLock(options.holderDir, async () => {
       const db: LevelDB = new Level<string, Buffer>(location, {keyEncoding: 'utf8', valueEncoding: 'buffer'});
       try {
         await db.open();
-        return new Index(db);
+        return db;
       } catch (err) {
         if (isNoSpace(err))
           throw new StoreError('NO_SPACE', `the disk is full: the index at ${location} needs a little free space to open; free some, then "strata gc" reclaims what a failed write left`, {cause: err});
-        if (!isLevelLocked(err)) {
-          const code = (err as {code?: string}).code;
-          if (code === 'LEVEL_DATABASE_NOT_OPEN')
-            throw new StoreError('INDEX_CORRUPT', `the index at ${location} cannot be opened (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
-          throw err;
-        }
-        if (Date.now() >= deadline)
-          throw new StoreError('STORE_LOCKED', `the store is busy: another strata process has held it for ${Math.round(timeoutMs / 1000)} s (set STRATA_LOCK_TIMEOUT_MS to wait longer)`, {cause: err});
-        await new Promise(r => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 100);
+        if (isLevelLocked(err)) throw err;
+        const code = (err as {code?: string}).code;
+        if (code === 'LEVEL_DATABASE_NOT_OPEN')
+          throw new StoreError('INDEX_CORRUPT', `the index at ${location} cannot be opened (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
+        throw err;
       }
-    }
+    }, isLevelLocked, {timeoutMs, ...(options.onWait ? {onWait: options.onWait} : {})});
+    recordHolder(options.holderDir);
+    return new Index(db);
   }
 
   /**
@@ -127,9 +126,19 @@ export class Index {
     return true;
   }
 
-  /** Makes pending content writes visible. Content is idempotent, so a partial flush is harmless. Throws NO_SPACE. */
-  async flush(): Promise<void> {
-    await this.flushing;
+  /**
+   * Makes pending content writes visible. Content is idempotent, so a partial flush is
+   * harmless. Flushes run one after another (`flushChain`): each batch stays readable in
+   * `writing` until LevelDB has it, and a second batch never takes the first one's slot.
+   * Throws NO_SPACE.
+   */
+  flush(): Promise<void> {
+    const run = this.flushChain.then(() => this.writeBatch());
+    this.flushChain = run.catch(() => {});
+    return run;
+  }
+
+  private async writeBatch(): Promise<void> {
     if (this.flushError) throw this.flushError;
     if (this.pending.size === 0) return;
     const writing = this.pending;
@@ -156,7 +165,16 @@ export class Index {
     } catch (err) {
       rethrowNoSpace(err, 'the index');
     }
-    for (const op of ops) if (op.type === 'del') this.known.delete(op.key);
+    for (const op of ops) {
+      if (op.type !== 'del') continue;
+      this.known.delete(op.key);
+      for (const listener of this.deleteListeners) listener(op.key);
+    }
+  }
+
+  /** Calls `listener` with every key a commit deletes (the store's tree cache forgets it). */
+  onDelete(listener: (key: string) => void): void {
+    this.deleteListeners.push(listener);
   }
 
   /** Every key and value under a prefix, in key order, in memory: for the small families (tags, pins…). */
@@ -199,16 +217,12 @@ export class Index {
     await (this.db as unknown as {compactRange(start: string, end: string): Promise<void>}).compactRange('\x00', '\xff');
   }
 
+  /** Starts a flush in the background (at most one queued); its failure is reported by the next flush() or commit(). */
   private flushSoon(): void {
-    if (this.flushing) return;
-    this.flushing = this.flush().finally(() => { this.flushing = undefined; });
-    this.flushing.catch(err => { this.flushError = err as Error; }); // the next flush() or commit() reports it
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    this.flush().finally(() => { this.flushQueued = false; }).catch(err => { this.flushError = err as Error; });
   }
-}
-
-function lockTimeoutFromEnv(): number {
-  const v = Number(process.env.STRATA_LOCK_TIMEOUT_MS);
-  return Number.isFinite(v) && v >= 0 && process.env.STRATA_LOCK_TIMEOUT_MS !== undefined ? v : LOCK_TIMEOUT_MS;
 }
 
 /** Turns LevelDB's corruption and I/O errors into a coded error that names the index; rethrows the rest. */

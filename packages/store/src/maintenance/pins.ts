@@ -47,14 +47,19 @@ export async function addPin(store: Store, ref: string, kind?: PinKind): Promise
   return pin;
 }
 
-/** Removes the pin of an image or a layer. Throws NOT_PINNED when there is none. */
+/**
+ * Removes the pin of an image or a layer: a tag that exists names its image's pin; else
+ * an id or id prefix is matched against the pins themselves (a pinned object may be gone
+ * already, as a removed image), which must match one. Throws NOT_PINNED, AMBIGUOUS_ID.
+ */
 export async function removePin(store: Store, ref: string, kind?: PinKind): Promise<Pin> {
-  // A pinned object may be gone already (removed image): a full id still unpins it.
-  for (const p of await listPins(store)) {
-    const hex = ref.startsWith('b3:') ? ref.slice(3) : ref;
-    if ((kind === undefined || kind === p.kind) && /^[0-9a-f]{4,64}$/.test(hex) && p.id.slice(3).startsWith(hex)) {
-      await store.index.commit([{type: 'del', key: pinKey(p.kind, p.id)}]);
-      return p;
+  const hex = ref.startsWith('b3:') ? ref.slice(3) : ref;
+  if (!(kind !== 'layer' && (await store.tagged(ref))) && /^[0-9a-f]{4,64}$/.test(hex)) {
+    const matches = (await listPins(store)).filter(p => (kind === undefined || kind === p.kind) && p.id.slice(3).startsWith(hex));
+    if (matches.length > 1) throw new StoreError('AMBIGUOUS_ID', `"${ref}" matches more than one pin (${matches.map(p => `${p.kind} ${p.id.slice(0, 15)}`).join(', ')}); give more digits`);
+    if (matches[0]) {
+      await store.index.commit([{type: 'del', key: pinKey(matches[0].kind, matches[0].id)}]);
+      return matches[0];
     }
   }
   const target = await resolvePinTarget(store, ref, kind);

@@ -6,11 +6,14 @@ import {type Digest, createHasher, ensureHasher, hashBytes, isDigest, shortDiges
 import {StoreError, rethrowNoSpace} from '../errors.js';
 import {type Image, chainId, decodeImage, hashImage} from './image.js';
 import {type TagRef, parseTag} from './refs.js';
+import type {LockWait} from './storeLock.js';
 import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';
 import {type Tree, decodeTree, hashTree} from './tree.js';
 import {Index, type IndexOp} from '../index/Index.js';
-import {PREFIX, blobKey, containerKey, containerNameKey, flatKey, imageKey, layerKey, tagKey, treeKey} from '../index/keys.js';
+import {PREFIX, blobKey, containerKey, containerNameKey, digestOf, flatKey, imageKey, layerKey, tagKey, treeKey} from '../index/keys.js';
 import {type BlobValue, decodeBlobValue, decodeRecord, decodeText, encodeRecord, encodeText, fileBlobValue, inlineBlobValue} from '../index/values.js';
+import {makeDirs} from '../makeDirs.js';
+import {checkBlobBytes, copyVerified, openVerified} from './verifiedRead.js';
 import {UpperForm} from '../containers/upperForm.js';
 import {upgradeStore} from './upgradeStore.js';
 
@@ -60,10 +63,14 @@ export interface ContainerRecord {
 export interface OpenOptions {
   /** Create the store if the directory has none. */
   readonly create?: boolean;
-  /** How long to wait for another strata process to let go of the store, in ms. */
+  /** How long to wait for another strata process to let go of the store, in ms (default: STRATA_LOCK_TIMEOUT_MS, else 60 s). */
   readonly lockTimeoutMs?: number;
+  /** Told once, after a second of waiting for a busy store, whom it waits for. */
+  readonly onWait?: (wait: LockWait) => void;
   /** Overrides `INLINE_MAX` for this handle; for benchmarks and tests that need both paths. */
   readonly inlineMax?: number;
+  /** Start an empty index where there is none (`rebuildIndex`, for verify --repair); otherwise a missing index is INDEX_MISSING. */
+  readonly newIndex?: boolean;
 }
 
 /**
@@ -96,17 +103,24 @@ export class Store {
 
   private constructor(readonly dir: string, index: Index, private readonly inlineMax: number, userxattr: boolean) {
     this.index = index;
+    // A tree deleted by a commit (gc, repair) must not be served from the cache afterwards.
+    index.onDelete(key => {
+      const tree = digestOf(key, 'tree');
+      if (tree) this.treeCache.delete(tree);
+    });
     this.upper = new UpperForm(dir, userxattr);
   }
 
-  /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED. */
+  /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED, INDEX_MISSING. */
   static async open(dir: string, options: OpenOptions = {}): Promise<Store> {
     dir = path.resolve(dir);
     await ensureHasher();
     let marker = await readMarker(dir);
+    const fresh = !marker && options.create;
     if (!marker && options.create) {
       const entries = await fs.readdir(dir).catch(() => [] as string[]);
       if (entries.length > 0) throw new StoreError('NOT_A_STORE', `${dir} is not empty and is not a strata store`);
+      makeDirs(dir); // not fs.mkdir's recursive mode: it spins where mkdir cannot work (/proc)
       await fs.mkdir(path.join(dir, 'objects'), {recursive: true});
       await fs.mkdir(path.join(dir, 'tmp'), {recursive: true});
       await fs.mkdir(path.join(dir, 'containers'), {recursive: true});
@@ -120,7 +134,11 @@ export class Store {
         : new StoreError('STORE_MISSING', `there is no strata store at ${dir}; run "strata init" first`);
     }
     checkFormat(dir, marker);
-    const index = await Index.open(path.join(dir, 'index'), options.lockTimeoutMs);
+    // A store without its index is damaged, not empty: opening would start a fresh index,
+    // and the next gc would take every object file and container directory as garbage.
+    if (!fresh && !options.newIndex && !(await fs.stat(path.join(dir, 'index', 'CURRENT')).then(() => true, () => false)))
+      throw new StoreError('INDEX_MISSING', `the store at ${dir} has lost its index (index/ is missing or empty); nothing was changed. "strata verify --repair" rebuilds what the object files and containers hold`);
+    const index = await Index.open(path.join(dir, 'index'), {holderDir: dir, ...options});
     // Read again under the lock: the process we waited for may have upgraded it.
     if (marker.format < FORMAT_VERSION) marker = (await readMarker(dir)) ?? marker;
     checkFormat(dir, marker);
@@ -269,30 +287,47 @@ export class Store {
     return {size: v.size, inline: !v.file};
   }
 
-  /** A blob's bytes in memory. Throws OBJECT_MISSING. */
+  /** A blob's bytes in memory, checked against its digest. Throws OBJECT_MISSING, OBJECT_CORRUPT. */
   async readBlob(d: Digest): Promise<Buffer> {
     const v = await this.getBlobValue(d);
-    if (!v.file) return v.data;
+    if (!v.file) return checkBlobBytes(d, v.size, v.data);
     try {
-      return await fs.readFile(this.objectPath(d));
+      return checkBlobBytes(d, v.size, await fs.readFile(this.objectPath(d)));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-        throw new StoreError('OBJECT_MISSING', `blob ${d} is indexed but its object file is missing`, {cause: err});
-      throw err;
+      throw objectFileError(err, d);
     }
   }
 
-  /** A blob's bytes as a stream (large blobs are not read into memory). Throws OBJECT_MISSING. */
+  /**
+   * A blob's bytes as a stream (large blobs are not read into memory). The stream fails
+   * with OBJECT_CORRUPT instead of ending when the bytes do not hash to `d`, so a damaged
+   * object file is never served whole. Throws OBJECT_MISSING.
+   */
   async openBlob(d: Digest): Promise<Readable> {
     const v = await this.getBlobValue(d);
-    if (!v.file) return Readable.from([v.data]);
+    if (!v.file) return Readable.from([checkBlobBytes(d, v.size, v.data)]);
     const file = this.objectPath(d);
     try {
       await fs.access(file);
     } catch (err) {
-      throw new StoreError('OBJECT_MISSING', `blob ${d} is indexed but its object file is missing`, {cause: err});
+      throw objectFileError(err, d);
     }
-    return createReadStream(file);
+    return openVerified(file, d, v.size);
+  }
+
+  /**
+   * Writes a blob's bytes to the host file `dest`: inline bytes directly, an object file
+   * by copy (a reflink where the filesystem has them), checked against `d` either way;
+   * damage removes `dest`. Throws OBJECT_MISSING, OBJECT_CORRUPT.
+   */
+  async copyBlob(d: Digest, dest: string): Promise<void> {
+    const v = await this.getBlobValue(d);
+    if (!v.file) return fs.writeFile(dest, checkBlobBytes(d, v.size, v.data));
+    try {
+      await copyVerified(this.objectPath(d), d, v.size, dest);
+    } catch (err) {
+      throw objectFileError(err, d);
+    }
   }
 
   /**
@@ -334,6 +369,8 @@ export class Store {
     if (cached) return cached;
     const bytes = await this.index.get(treeKey(d));
     if (!bytes) throw new StoreError('OBJECT_MISSING', `tree ${d} is missing`);
+    // Checked as read (once per handle: trees are cached), so a damaged tree is never walked or exported.
+    if (hashBytes(bytes) !== d) throw new StoreError('OBJECT_CORRUPT', `tree ${d} is damaged: its bytes do not hash to its name; "strata verify" says more`);
     const tree = decodeTree(bytes, `tree ${d}`);
     this.cacheTree(d, tree);
     return tree;
@@ -382,6 +419,7 @@ export class Store {
 
   async getImage(d: Digest): Promise<Image | undefined> {
     const v = await this.index.get(imageKey(d));
+    if (v && hashBytes(v) !== d) throw new StoreError('OBJECT_CORRUPT', `image ${d} is damaged: its record does not hash to its name; "strata verify" says more`);
     return v && decodeImage(v, `image ${d}`);
   }
 
@@ -415,23 +453,27 @@ export class Store {
 
   /**
    * Finds an image by tag (`name:tag`, `name` meaning `name:latest`), full id, or unique
-   * id prefix. Throws UNKNOWN_IMAGE, AMBIGUOUS_ID, BAD_REFERENCE.
+   * id prefix. A tag that exists wins over an id prefix (`cafe` is the tag `cafe:latest`
+   * when there is one): a name the user gave is never shadowed by an id that happens to start
+   * like it. Throws UNKNOWN_IMAGE, AMBIGUOUS_ID.
    */
   async resolveImage(ref: string): Promise<{id: Digest; image: Image}> {
-    let id: Digest | undefined;
-    if (/^(b3:)?[0-9a-f]{4,64}$/.test(ref)) id = await this.resolvePrefix('image', ref);
-    if (!id) {
-      let tag: TagRef;
-      try {
-        tag = parseTag(ref);
-      } catch {
-        throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"`);
-      }
-      id = await this.getTag(tag);
-    }
+    let id = await this.tagged(ref);
+    if (!id && /^(b3:)?[0-9a-f]{4,64}$/.test(ref)) id = await this.resolvePrefix('image', ref);
     const image = id && (await this.getImage(id));
     if (!id || !image) throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"`);
     return {id, image};
+  }
+
+  /** The image a tag names, when `ref` is a valid tag that exists. */
+  async tagged(ref: string): Promise<Digest | undefined> {
+    let tag: TagRef;
+    try {
+      tag = parseTag(ref);
+    } catch {
+      return undefined;
+    }
+    return this.getTag(tag);
   }
 
   /** Deletes an image record and the tags that name it (its content stays until gc). */
@@ -517,6 +559,13 @@ export class Store {
   }
 }
 
+/** A failed read of a blob's object file: ENOENT is OBJECT_MISSING; coded errors and others pass. */
+function objectFileError(err: unknown, d: Digest): Error {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+    return new StoreError('OBJECT_MISSING', `blob ${d} is indexed but its object file is missing`, {cause: err});
+  return err as Error;
+}
+
 /** Reads `strata.json`; undefined when there is none. Throws NOT_A_STORE when it is unreadable. */
 async function readMarker(dir: string): Promise<StoreMarker | undefined> {
   let marker: StoreMarker;
@@ -525,7 +574,8 @@ async function readMarker(dir: string): Promise<StoreMarker | undefined> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    if (code !== 'ENOTDIR' && !(err instanceof SyntaxError)) throw err;
+    if (code === 'ENOTDIR') throw new StoreError('NOT_A_STORE', `${dir} cannot be a store: it (or a directory above it) is a file`, {cause: err});
+    if (!(err instanceof SyntaxError)) throw err;
     throw new StoreError('NOT_A_STORE', `${dir} is not a strata store (strata.json is unreadable)`, {cause: err});
   }
   if (typeof marker?.format !== 'number') throw new StoreError('NOT_A_STORE', `${dir} is not a strata store (strata.json has no format)`);

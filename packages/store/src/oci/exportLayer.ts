@@ -11,6 +11,7 @@ import {DEFAULT_DIR_META} from '../import/LayerBuilder.js';
 import type {Store} from '../objects/Store.js';
 import type {BlobValue} from '../index/values.js';
 import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
+import {checkBlobBytes} from '../objects/verifiedRead.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
 
 /** Whiteout and opaque marker files carry this fixed metadata: nothing of the host leaks in. */
@@ -88,7 +89,8 @@ async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<voi
           // One index read: inline bytes come with it; large blobs stream from their object file.
           const v = await fetched.get(e.name);
           if (!v) throw new StoreError('OBJECT_MISSING', `layer ${id}: /${p} needs blob ${e.blob}, which is missing`);
-          await put(header(p, e, {type: 'file', size: e.size}), v.file ? await store.openBlob(e.blob) : v.data);
+          // Both are checked against the digest: a layer tar (and its sha256) is never made of damaged bytes.
+          await put(header(p, e, {type: 'file', size: e.size}), v.file ? await store.openBlob(e.blob) : checkBlobBytes(e.blob, v.size, v.data));
           emitted.add(`/${p}`);
           break;
         }
