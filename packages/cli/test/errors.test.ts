@@ -45,6 +45,7 @@ const shown = test.macro(async (t, error: unknown, exit: number) => {
 
 test('a StoreError is one line with its code\'s exit status', shown, new StoreError('OBJECT_MISSING', 'blob b3:00 is missing'), EXIT.problems);
 test('STORE_LOCKED exits 75', shown, new StoreError('STORE_LOCKED', 'the store is busy'), EXIT.busy);
+test('a malformed argument (BAD_REFERENCE) exits 2', shown, new StoreError('BAD_REFERENCE', '"a:b:c" is not NAME:TAG'), EXIT.usage);
 test('a UnionError errno is one line, exit 1', shown, new UnionError('ENOENT', "ENOENT: no such file or directory, open '/etc/x'", {syscall: 'open', path: '/etc/x'}), EXIT.failure);
 test('a UnionError domain code is one line, exit 1', shown, new UnionError('UNKNOWN_CONTAINER', 'there is no container "web"'), EXIT.failure);
 test('an fs error about a path outside the store is the user\'s: one line', shown, errno('ENOENT', 'open', '/home/someone/missing.tar'), EXIT.failure);
