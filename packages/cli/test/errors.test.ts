@@ -49,6 +49,8 @@ test('a malformed argument (BAD_REFERENCE) exits 2', shown, new StoreError('BAD_
 test('a UnionError errno is one line, exit 1', shown, new UnionError('ENOENT', "ENOENT: no such file or directory, open '/etc/x'", {syscall: 'open', path: '/etc/x'}), EXIT.failure);
 test('a UnionError domain code is one line, exit 1', shown, new UnionError('UNKNOWN_CONTAINER', 'there is no container "web"'), EXIT.failure);
 test('an fs error about a path outside the store is the user\'s: one line', shown, errno('ENOENT', 'open', '/home/someone/missing.tar'), EXIT.failure);
+test('a copy out of the store that fails at its target is the user\'s', shown, Object.assign(errno('EACCES', 'copyfile', path.join(STORE, 'objects', 'b3', 'aa')), {dest: '/home/someone/out/f'}), EXIT.failure);
+test('a full disk is the user\'s, even met inside the store', shown, errno('ENOSPC', 'write', path.join(STORE, 'tmp', 'blob-1')), EXIT.failure);
 
 const internal = test.macro(async (t, error: Error) => {
   const r = await fail(error);

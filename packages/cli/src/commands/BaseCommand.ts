@@ -100,7 +100,7 @@ export abstract class BaseCommand extends Command {
    * else, an fs error inside the store included, is strata's bug: rethrown with its stack.
    */
   private async fail(err: unknown): Promise<number> {
-    const e = err as {code?: unknown; message?: string; syscall?: unknown; path?: unknown};
+    const e = err as {code?: unknown; message?: string; syscall?: unknown; path?: unknown; dest?: unknown};
     if (err instanceof UsageError) {
       this.context.stderr.write(`strata: ${e.message}\n`);
       return EXIT.usage;
@@ -123,14 +123,22 @@ export abstract class BaseCommand extends Command {
   }
 }
 
+/** A full disk is the user's to fix wherever strata met it, inside the store or out. */
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT']);
+
 /**
- * An error of the system (Node's fs: an errno code, a syscall) about a path outside the
- * store: a checkout target, a host file to copy, a source to import. The user can fix it;
- * an errno inside the store directory is strata's own trouble.
+ * An error of the system (Node's fs: an errno code, a syscall) that the user can fix: a
+ * full disk, or one that names a path outside the store (a checkout target, a host file to
+ * copy, a source to import; of a copy, either end). An errno about the store's own files
+ * alone is strata's trouble.
  */
-function isUserPathError(e: {code?: unknown; syscall?: unknown; path?: unknown}, storeDir: string): boolean {
+function isUserPathError(e: {code?: unknown; syscall?: unknown; path?: unknown; dest?: unknown}, storeDir: string): boolean {
   if (typeof e.code !== 'string' || !/^E[A-Z]+$/.test(e.code) || typeof e.syscall !== 'string') return false;
-  if (typeof e.path !== 'string') return true; // a pipe or stream of the user's (EPIPE on stdout…)
-  const rel = path.relative(storeDir, path.resolve(e.path));
-  return rel.startsWith('..') || path.isAbsolute(rel);
+  if (DISK_FULL.has(e.code)) return true;
+  const paths = [e.path, e.dest].filter((p): p is string => typeof p === 'string');
+  if (paths.length === 0) return true; // a pipe or stream of the user's (EPIPE on stdout…)
+  return paths.some(p => {
+    const rel = path.relative(storeDir, path.resolve(p));
+    return rel.startsWith('..') || path.isAbsolute(rel);
+  });
 }
