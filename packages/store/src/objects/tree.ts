@@ -223,7 +223,7 @@ const DIGEST_BYTES = 32;
 export function forEachTreeRef(buf: Buffer, what: string, each: (kind: 'tree' | 'blob', digest: Digest) => void): number {
   try {
     if (!buf.subarray(0, MAGIC.length).equals(MAGIC) || buf[MAGIC.length] !== VERSION) throw new RangeError('not a tree');
-    let at = skipMeta(buf, MAGIC.length + 2); // magic, version, opaque
+    let at = skipMeta(buf, MAGIC.length + 2); // magic, version, flags
     const count = buf.readUInt32BE(at);
     at += 4;
     let fileBytes = 0;
