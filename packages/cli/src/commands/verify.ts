@@ -26,7 +26,7 @@ export class VerifyCommand extends BaseCommand {
     const {verifyStore, describe, repairIndex} = await import('@strata/store');
     let report: VerifyReport;
     try {
-      report = await verifyStore(await this.openStore(), {repair: this.repair});
+      report = await verifyStore(await this.openStore({readOnly: !this.repair}), {repair: this.repair});
     } catch (err) {
       if (!this.repair || (err as {code?: string}).code !== 'INDEX_CORRUPT') throw err;
       await this.closeStore();

@@ -7,6 +7,7 @@ import {type Digest, createHasher, ensureHasher, hashBytes, isDigest, shortDiges
 import {StoreError, isLevelLocked, isNoSpace, rethrowNoSpace} from '../errors.js';
 import {type Image, chainId, decodeImage, hashImage} from './image.js';
 import {type TagRef, parseTag} from './refs.js';
+import {snapshotIndex, whyNotWritable} from './readOnlyIndex.js';
 import {type LockWait, lockTimeoutFromEnv, recordHolder, waitForLock} from './storeLock.js';
 import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';
 import {type Tree, decodeTree, hashTree} from './tree.js';
@@ -68,6 +69,12 @@ export interface OpenOptions {
   readonly lockTimeoutMs?: number;
   /** Told once, after a second of waiting for a busy store, whom it waits for. */
   readonly onWait?: (wait: LockWait) => void;
+  /**
+   * The caller only reads: a store this process cannot write (a read-only filesystem,
+   * another user's) is then opened from a private snapshot of its index instead of failing
+   * with STORE_READONLY. Writes to such a handle go to the snapshot and are lost at close.
+   */
+  readonly readOnly?: boolean;
   /** Overrides `INLINE_MAX` for this handle; for benchmarks and tests that need both paths. */
   readonly inlineMax?: number;
 }
@@ -117,12 +124,14 @@ export class Store {
 
   /** How this store's writable layers are kept on disk (whiteouts, opaque directories). */
   readonly upper: UpperForm;
+  /** Set when the index is a private snapshot of a read-only store (readOnlyIndex.ts): removed at close. */
+  private disposeSnapshot: (() => Promise<void>) | undefined;
 
   private constructor(readonly dir: string, readonly db: LevelDB, private readonly inlineMax: number, userxattr: boolean) {
     this.upper = new UpperForm(dir, userxattr);
   }
 
-  /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED. */
+  /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED, STORE_READONLY, BAD_SETTING. */
   static async open(dir: string, options: OpenOptions = {}): Promise<Store> {
     dir = path.resolve(dir);
     await ensureHasher();
@@ -143,6 +152,23 @@ export class Store {
         : new StoreError('STORE_MISSING', `there is no strata store at ${dir}; run "strata init" first`);
     }
     checkFormat(dir, marker);
+    const unwritable = await whyNotWritable(dir);
+    if (unwritable !== undefined) {
+      if (!options.readOnly) throw new StoreError('STORE_READONLY', `the store at ${dir} is ${unwritable}, and this command changes it`);
+      if (marker.format < FORMAT_VERSION) throw new StoreError('STORE_READONLY', `the store at ${dir} has format ${marker.format} and needs an upgrade to ${FORMAT_VERSION}, but it is ${unwritable}`);
+      // Nothing can change a store nobody may write, so no lock is needed: read a private snapshot of the index.
+      const snapshot = await snapshotIndex(path.join(dir, 'index'));
+      try {
+        const db: LevelDB = new Level<string, Buffer>(snapshot.location, {keyEncoding: 'utf8', valueEncoding: 'buffer'});
+        await db.open();
+        const store = new Store(dir, db, options.inlineMax ?? INLINE_MAX, marker.userxattr === true);
+        store.disposeSnapshot = snapshot.dispose;
+        return store;
+      } catch (err) {
+        await snapshot.dispose();
+        throw new StoreError('INDEX_CORRUPT', `the index of the read-only store at ${dir} cannot be read (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message})`, {cause: err});
+      }
+    }
     const db = await openLevel(dir, path.join(dir, 'index'), options);
     // Read again under the lock: the process we waited for may have upgraded it.
     if (marker.format < FORMAT_VERSION) marker = (await readMarker(dir)) ?? marker;
@@ -165,6 +191,7 @@ export class Store {
     if (this.db.status !== 'open') return;
     await this.flush();
     await this.db.close();
+    await this.disposeSnapshot?.();
   }
 
   // ---- blobs -------------------------------------------------------------------------
@@ -372,8 +399,8 @@ export class Store {
 
   /** Finds a layer by full id or unique hex prefix. Throws UNKNOWN_LAYER, AMBIGUOUS_ID. */
   async resolveLayer(ref: string): Promise<LayerRecord> {
-    const id = await this.resolvePrefix(KEY.layer, ref, 'layer');
-    if (!id) throw new StoreError('UNKNOWN_LAYER', `there is no layer "${ref}"`);
+    const id = isIdPrefix(ref) ? await this.resolvePrefix(KEY.layer, ref, 'layer') : undefined;
+    if (!id) throw new StoreError('UNKNOWN_LAYER', `there is no layer "${ref}"${tooShort(ref) ? `: ${ID_PREFIX_RULE}` : ''}`);
     return (await this.getLayer(id))!;
   }
 
@@ -429,18 +456,19 @@ export class Store {
    */
   async resolveImage(ref: string): Promise<{id: Digest; image: Image}> {
     let id: Digest | undefined;
-    if (/^(b3:)?[0-9a-f]{4,64}$/.test(ref)) id = await this.resolvePrefix(KEY.image, ref, 'image');
+    if (isIdPrefix(ref)) id = await this.resolvePrefix(KEY.image, ref, 'image');
     if (!id) {
       let tag: TagRef;
       try {
         tag = parseTag(ref);
-      } catch {
-        throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"`);
+      } catch (err) {
+        if (isIdPrefix(ref)) throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"`);
+        throw new StoreError('BAD_REFERENCE', `"${ref}" is neither an image id nor a NAME:TAG`, {cause: err});
       }
       id = await this.getTag(tag);
     }
     const image = id && (await this.getImage(id));
-    if (!id || !image) throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"`);
+    if (!id || !image) throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"${tooShort(ref) ? ` (no such tag, and ${ID_PREFIX_RULE})` : ''}`);
     return {id, image};
   }
 
@@ -618,6 +646,13 @@ async function writeMarker(dir: string, marker: StoreMarker): Promise<void> {
   }
   await fs.rename(tmp, file);
 }
+
+/** The one rule for id prefixes of images and layers alike, as messages state it. */
+const ID_PREFIX_RULE = 'an id prefix needs at least 4 hex digits';
+/** An id or id prefix: 4 to 64 hex digits, with or without `b3:`. */
+const isIdPrefix = (ref: string) => /^(b3:)?[0-9a-f]{4,64}$/.test(ref);
+/** Hex too short to be an id prefix, so the message can say why it names nothing. */
+const tooShort = (ref: string) => /^(b3:)?[0-9a-f]{1,3}$/.test(ref);
 
 /**
  * Opens LevelDB, waiting while another process holds its lock (storeLock.ts). LevelDB
