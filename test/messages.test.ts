@@ -128,3 +128,28 @@ test('names with control characters are escaped on a terminal and exact in a pip
   t.is(shown.output.replace(/\r\n/g, '\n'), 'a\\nb\nesc\\033[2J\n');
   t.deepEqual(jsonOf<{name: string}[]>(t, await strata(['ls', 'odd:1', '--json'], {store})).map(e => e.name), ['a\nb', 'esc\u001b[2J']);
 });
+
+test('a tar entry that overruns the archive is named with its declared size', async t => {
+  const store = await tempStore(t);
+  const dir = await tempDir(t);
+  const tar = await writeTar(path.join(dir, 'whole.tar'), [{name: 'big.bin', content: 'x'.repeat(100_000)}]);
+  const cut = path.join(dir, 'cut.tar');
+  await fs.writeFile(cut, (await fs.readFile(tar)).subarray(0, 512 + 50_000));
+  const r = await strata(['import', cut], {store});
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^strata: the archive is truncated or corrupt: it ends inside "big\.bin", which declares 100000 bytes \(.*\)\n$/);
+});
+
+test('a symlinked blob in a layout is named as a link, not as missing', async t => {
+  const {store, dir} = await storeWithBase(t);
+  const layout = path.join(dir, 'layout');
+  t.is((await strata(['image', 'export', 'base:1', layout], {store})).code, 0);
+  const index = JSON.parse(await fs.readFile(path.join(layout, 'index.json'), 'utf8')) as {manifests: {digest: string}[]};
+  const manifest = JSON.parse(await fs.readFile(path.join(layout, 'blobs', 'sha256', index.manifests[0]!.digest.slice(7)), 'utf8')) as {layers: {digest: string}[]};
+  const blob = path.join(layout, 'blobs', 'sha256', manifest.layers[0]!.digest.slice(7));
+  await fs.rename(blob, path.join(dir, 'elsewhere'));
+  await fs.symlink(path.join(dir, 'elsewhere'), blob);
+  const r = await strata(['image', 'import', layout], {store: await tempStore(t)});
+  t.is(r.code, 1);
+  t.regex(r.stderr, /the layer blob sha256:[0-9a-f]{64} is a symbolic link; strata reads only regular files in a layout/);
+});
