@@ -56,9 +56,8 @@ const keepPlaces = {
   },
 };
 
-fs.rmSync(outdir, {recursive: true, force: true});
 const started = Date.now();
-await esbuild.build({
+const result = await esbuild.build({
   entryPoints: {strata: path.join(root, 'packages', 'cli', 'dist', 'src', 'bin.js')},
   outdir,
   bundle: true,
@@ -70,5 +69,23 @@ await esbuild.build({
   banner: {js: "import {createRequire as __strataRequire} from 'node:module'; const require = __strataRequire(import.meta.url);"},
   plugins: [keepPlaces],
   logLevel: 'warning',
+  write: false,
 });
+// Replace the bundle under running strata processes safely: chunks are named by their
+// content, so new ones are written beside the old; the entry is renamed into place last;
+// chunks no entry has named for ten minutes go.
+fs.mkdirSync(outdir, {recursive: true});
+const entry = path.join(outdir, 'strata.js');
+const written = new Set();
+for (const f of [...result.outputFiles].sort((a, b) => (a.path === entry) - (b.path === entry))) {
+  written.add(f.path);
+  const tmp = `${f.path}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, f.contents);
+  fs.renameSync(tmp, f.path);
+}
+for (const name of fs.readdirSync(outdir)) {
+  const file = path.join(outdir, name);
+  if (!written.has(file) && Date.now() - fs.statSync(file).mtimeMs > 10 * 60_000) fs.rmSync(file, {force: true});
+}
+if (!written.has(entry)) throw new Error('bundle: esbuild wrote no strata.js');
 console.error(`bundle: packages/cli/dist/bundle in ${Date.now() - started} ms`);
