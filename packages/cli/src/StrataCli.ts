@@ -1,8 +1,8 @@
 import {Cli, type BaseContext, type Command} from 'clipanion';
 import {groupFor} from './commands/index.js';
+import {EXIT} from './exitCodes.js';
 
-/** Exit codes scripts can trust (README, "Exit codes"). */
-export const EXIT = {ok: 0, failure: 1, usage: 2, problems: 3, busy: 75} as const;
+export {EXIT};
 
 /**
  * clipanion's Cli, with parse errors sent to stderr (stdout stays clean for --json) and

@@ -5,7 +5,7 @@ import type {Readable} from 'node:stream';
 import {Command, Option, UsageError} from 'clipanion';
 import type {Store} from '@strata/store';
 import {escapeName} from '../render.js';
-import {EXIT} from '../StrataCli.js';
+import {EXIT} from '../exitCodes.js';
 
 /**
  * Exit codes of coded errors (README, "Exit codes"): a malformed argument or setting is a

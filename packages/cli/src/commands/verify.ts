@@ -1,6 +1,6 @@
 import {Command, Option} from 'clipanion';
 import type {VerifyReport} from '@strata/store';
-import {EXIT} from '../StrataCli.js';
+import {EXIT} from '../exitCodes.js';
 import {BaseCommand} from './BaseCommand.js';
 
 export class VerifyCommand extends BaseCommand {
