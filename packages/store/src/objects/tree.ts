@@ -121,7 +121,7 @@ class Reader {
 }
 
 /**
- * The canonical bytes of a tree (docs/format.md, "tree"). Entries must already be
+ * The canonical bytes of a tree (docs/format.md, "Tree"). Entries must already be
  * sorted and unique; a tree that breaks that is a programming error.
  */
 export function encodeTree(tree: Tree): Buffer {
