@@ -9,7 +9,7 @@ const UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
  * JSON output keeps them as `\udcXX` escapes, which JSON.stringify writes for them.
  */
 export function outputBytes(text: string): string | Buffer {
-  if (!/[\udc80-\udcff]/.test(text)) return text;
+  if (!/[\udc80-\udcff]/u.test(text)) return text;
   const out: Buffer[] = [];
   let plain = '';
   for (const ch of text) {
@@ -86,4 +86,16 @@ export function formatMode(kind: EntryKind, mode: number): string {
 export function formatFields(fields: readonly (readonly [string, string])[]): string {
   const width = Math.max(0, ...fields.map(([k]) => k.length));
   return fields.map(([k, v]) => `${k.padEnd(width)}  ${v}`.trimEnd() + '\n').join('');
+}
+
+const C_ESCAPES: Record<string, string> = {'\n': '\\n', '\t': '\\t', '\r': '\\r', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\x07': '\\a', '\\': '\\\\'};
+
+/**
+ * A name as `ls -b` shows it on a terminal: control characters (C0, DEL, C1) as C escapes
+ * (`\n`, `\t`, `\033`) and a backslash as `\\`, so that a name can neither move the
+ * cursor nor forge a line of output. Printable text, UTF-8 included, is left as it is.
+ */
+export function escapeName(name: string): string {
+  // A byte that is not UTF-8 (U+DC80 + byte in memory, @strata/store names.ts) shows as its octal escape too.
+  return name.replace(/[\x00-\x1f\x7f-\x9f\\\udc80-\udcff]/gu, c => C_ESCAPES[c] ?? `\\${(c.charCodeAt(0) >= 0xdc80 ? c.charCodeAt(0) - 0xdc00 : c.charCodeAt(0)).toString(8).padStart(3, '0')}`);
 }

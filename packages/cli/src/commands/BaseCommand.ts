@@ -4,8 +4,8 @@ import * as path from 'node:path';
 import type {Readable} from 'node:stream';
 import {Command, Option, UsageError} from 'clipanion';
 import type {Store} from '@strata/store';
-import {EXIT} from '../StrataCli.js';
-import {outputBytes} from '../render.js';
+import {escapeName, outputBytes} from '../render.js';
+import {EXIT} from '../exitCodes.js';
 
 /**
  * Exit codes of coded errors (README, "Exit codes"): a malformed argument or setting is a
@@ -48,8 +48,11 @@ export abstract class BaseCommand extends Command {
     return path.join(data, 'strata');
   }
 
-  /** Opens the store (waiting for another strata process to finish); closed when the command ends. */
-  async openStore(options: {create?: boolean} = {}): Promise<Store> {
+  /**
+   * Opens the store (waiting for another strata process to finish); closed when the command
+   * ends. `readOnly` commands also work on a store this user cannot write (a snapshot of its index).
+   */
+  async openStore(options: {create?: boolean; readOnly?: boolean} = {}): Promise<Store> {
     const dir = this.storeDir();
     const {Store, describeHolder} = await import('@strata/store'); // loaded lazily: `--help` stays fast
     const stderr = this.context.stderr as {isTTY?: boolean} & typeof this.context.stderr;
@@ -87,6 +90,14 @@ export abstract class BaseCommand extends Command {
       source.destroy();
       return false;
     }
+  }
+
+  /**
+   * A name (of a file, a path) as this command's stdout may show it: escaped as \`ls -b\`
+   * does when stdout is a terminal, exact otherwise (pipes and --json get the bytes).
+   */
+  shownName(name: string): string {
+    return (this.context.stdout as {isTTY?: boolean}).isTTY ? escapeName(name) : name;
   }
 
   /** One line on stderr, for notes that must not pollute stdout. */
