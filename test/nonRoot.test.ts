@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import {spawnSync} from 'node:child_process';
 import test, {type ExecutionContext} from 'ava';
 import {strata, tempDir} from './_cli.js';
 import {writeTar} from './_fixtures.js';
@@ -80,6 +81,12 @@ test('a container over a root-owned image works without root: create, write, cp,
   t.is(fs.statSync(path.join(out, 'etc/tls')).mode & 0o7777, 0o700);
   t.is(fs.statSync(path.join(out, 'usr/bin/su')).mode & 0o7777, 0o4750);
   t.is(fs.statSync(path.join(out, 'etc/hostname')).uid, NOBODY);
+  const fromContainer = path.join(work, 'out-next');
+  await as(t, ['checkout', 'next', fromContainer], store);
+  await as(t, ['fs', 'next', 'write', '/etc/hostname'], store, 'again\n');
+  const again = path.join(work, 'out-again');
+  await as(t, ['checkout', 'next', again], store);
+  t.is(spawnSync('getfattr', ['-d', '-m', '-', path.join(again, 'etc/hostname')], {encoding: 'utf8'}).stdout, '', 'the owner record is not checked out');
 
   await as(t, ['rm', 'web', 'next'], store);
   t.deepEqual(JSON.parse(await as(t, ['ps', '--json'], store)), []);

@@ -1,5 +1,8 @@
-import {type Stats, lchownSync} from 'node:fs';
-import {getAttributeSync, removeAttributeSync, setAttributeSync} from '@napi-rs/xattr';
+import type {Stats} from 'node:fs';
+import {getAttributeSync, removeAttributeSync} from '@napi-rs/xattr';
+import {lchownSync} from '../host/hostFs.js';
+import {readXattrsSync, writeXattrsSync} from '../host/hostXattrs.js';
+import {fsPath} from '../objects/names.js';
 
 /**
  * The xattr in which a container's writable layer keeps the owner an entry shows when the
@@ -7,15 +10,17 @@ import {getAttributeSync, removeAttributeSync, setAttributeSync} from '@napi-rs/
  * files belong to root). The value is `<uid>:<gid>` in decimal. A user xattr needs no
  * privilege, moves with the file on rename and goes with it on unlink, so the record
  * cannot outlive or lose its entry. Only regular files and directories can carry user
- * xattrs (xattr(7)); a symlink shows the owner it has on the host.
+ * xattrs (xattr(7)); a symlink shows the owner it has on the host. Never layer content:
+ * commit reads it as the owner, not as an xattr.
  */
 export const OWNER_XATTR = 'user.strata.owner';
 
 /** The owner a host entry of a writable layer shows: its owner record, else its own. */
 export function recordedOwner(hostPath: string, st: Stats): {uid: number; gid: number} {
   if (!st.isFile() && !st.isDirectory()) return {uid: st.uid, gid: st.gid};
-  const value = getAttributeSync(hostPath, OWNER_XATTR);
-  const m = value && /^(\d+):(\d+)$/.exec(value.toString('latin1'));
+  // A path whose bytes are all UTF-8 is read directly (one lgetxattr); others by their bytes.
+  const value = fsPath(hostPath) === hostPath ? getAttributeSync(hostPath, OWNER_XATTR) : readXattrsSync(hostPath)?.[OWNER_XATTR];
+  const m = value && /^(\d+):(\d+)$/.exec(Buffer.from(value).toString('latin1'));
   return m ? {uid: Number(m[1]), gid: Number(m[2])} : {uid: st.uid, gid: st.gid};
 }
 
@@ -29,8 +34,9 @@ export function setRecordedOwner(hostPath: string, st: Stats, uid: number, gid: 
     lchownSync(hostPath, uid, gid);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
-    if (st.isFile() || st.isDirectory()) setAttributeSync(hostPath, OWNER_XATTR, `${uid}:${gid}`);
+    if (st.isFile() || st.isDirectory()) writeXattrsSync(hostPath, {[OWNER_XATTR]: Buffer.from(`${uid}:${gid}`)});
     return;
   }
-  if ((st.isFile() || st.isDirectory()) && getAttributeSync(hostPath, OWNER_XATTR)) removeAttributeSync(hostPath, OWNER_XATTR);
+  if ((st.isFile() || st.isDirectory()) && fsPath(hostPath) === hostPath && getAttributeSync(hostPath, OWNER_XATTR))
+    removeAttributeSync(hostPath, OWNER_XATTR);
 }
