@@ -41,6 +41,11 @@ interface FileJob {
  * import succeeds: the layer record is the commit point.
  */
 export async function importDirectory(store: Store, dir: string, options: DirectoryImportOptions = {}): Promise<ImportResult> {
+  // A failed import removes what it wrote (a full disk above all), not only its record.
+  return store.undoOnFailure(() => readDirectory(store, dir, options));
+}
+
+async function readDirectory(store: Store, dir: string, options: DirectoryImportOptions): Promise<ImportResult> {
   const before = store.writeCounters();
   const builder = new LayerBuilder();
   const files: FileJob[] = [];

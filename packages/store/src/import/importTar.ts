@@ -41,6 +41,11 @@ export async function openTarFile(file: string): Promise<Readable> {
  * never created on the host. The layer record is written only after the last entry.
  */
 export async function importTarStream(store: Store, input: Readable, options: ImportOptions = {}): Promise<ImportResult> {
+  // A failed import removes what it wrote (a full disk above all), not only its record.
+  return store.undoOnFailure(() => readTar(store, input, options));
+}
+
+async function readTar(store: Store, input: Readable, options: ImportOptions): Promise<ImportResult> {
   const before = store.writeCounters();
   const builder = new LayerBuilder();
   const extract = tar.extract();

@@ -1,6 +1,7 @@
 import {createReadStream} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import {AsyncLocalStorage} from 'node:async_hooks';
 import {Readable} from 'node:stream';
 import {Level} from 'level';
 import {type Digest, createHasher, ensureHasher, hashBytes, isDigest, shortDigest} from './digest.js';
@@ -42,6 +43,11 @@ const FLUSH_OPS = 5000;
 const FLUSH_BYTES = 32 * 1024 * 1024;
 
 const TREE_CACHE_MAX = 100_000;
+
+/** Free space kept beyond the index's log, so the index can always be opened (and gc run). */
+const INDEX_ROOM = 1024 * 1024;
+/** More than LevelDB's log can hold: its write buffer (4 MiB) and one batch (FLUSH_BYTES). */
+const LOG_MAX = 64 * 1024 * 1024;
 
 /** A layer's index record: its root tree and what importing it found. */
 export interface LayerRecord {
@@ -552,6 +558,7 @@ export class Store {
   private async writeBatch(): Promise<void> {
     if (this.flushError) throw this.flushError;
     if (this.pending.size === 0) return;
+    await this.ensureRoom(this.pendingBytes);
     const writing = this.pending;
     this.pending = new Map();
     this.pendingBytes = 0;
@@ -561,6 +568,8 @@ export class Store {
     try {
       await batch.write();
     } catch (err) {
+      // Back into pending: nothing is lost, and undoOnFailure finds what to remove there.
+      for (const [key, value] of writing) if (!this.pending.has(key)) { this.pending.set(key, value); this.pendingBytes += value.length; }
       rethrowNoSpace(err, 'the index');
     } finally {
       this.writing = undefined;
@@ -571,16 +580,95 @@ export class Store {
   /** Flushes content, then applies `ops` atomically with fsync: the commit point of a command. */
   async commit(ops: Op[]): Promise<void> {
     await this.flush();
+    await this.ensureRoom(ops.reduce((n, op) => n + (op.type === 'put' ? op.key.length + op.value.length : 0), 0));
     try {
       await this.db.batch(ops, {sync: true});
     } catch (err) {
       rethrowNoSpace(err, 'the index');
     }
-    for (const op of ops) {
-      if (op.type !== 'del') continue;
-      this.known.delete(op.key);
-      // A deleted tree (gc) must not be served from the cache afterwards.
-      if (op.key.startsWith(KEY.tree)) this.treeCache.delete(op.key.slice(KEY.tree.length) as Digest);
+    for (const op of ops) if (op.type === 'del') this.forget(op.key);
+  }
+
+  /** A deleted key: no longer known to exist, and a deleted tree (gc) is not served from the cache. */
+  private forget(key: string): void {
+    this.known.delete(key);
+    if (key.startsWith(KEY.tree)) this.treeCache.delete(key.slice(KEY.tree.length) as Digest);
+  }
+
+  /**
+   * Refuses (NO_SPACE) an index write of `bytes` that would leave less free space than
+   * LevelDB needs to open the index again: on open it turns its log into a table, as big
+   * as the log. Writes that only delete are never refused, so gc can always run.
+   */
+  private async ensureRoom(bytes: number): Promise<void> {
+    if (bytes === 0) return;
+    const index = path.join(this.dir, 'index');
+    const st = await fs.statfs(index).catch(() => undefined);
+    if (!st) return;
+    const free = st.bavail * st.bsize;
+    if (free >= 2 * bytes + LOG_MAX + INDEX_ROOM) return; // plenty: no need to size the log
+    let log = 0;
+    for (const name of await fs.readdir(index).catch(() => [] as string[]))
+      if (name.endsWith('.log')) log += (await fs.stat(path.join(index, name)).catch(() => ({size: 0}))).size;
+    if (free < log + 2 * bytes + INDEX_ROOM)
+      throw new StoreError('NO_SPACE', `the disk is full: ${mib(free)} free, and writing ${mib(bytes)} more to the index would leave less than the ${mib(log + bytes + INDEX_ROOM)} it needs to open again (to run "strata gc"); free some space`);
+  }
+
+  /**
+   * Runs `work`; when it throws, removes the content it added — object files, and the blob
+   * and tree entries, pending or flushed — so a failed import (a full disk above all)
+   * leaves the store as it was instead of full of parts. Content that another operation
+   * found in the meantime is kept (it may be named by now). Calls nest: the outermost
+   * undoes. Removal is best effort: what stays is unreferenced, for gc.
+   */
+  async undoOnFailure<T>(work: () => Promise<T>): Promise<T> {
+    if (this.journal.getStore()) return work();
+    const added = new Set<string>();
+    this.journals.add(added);
+    try {
+      return await this.journal.run(added, work);
+    } catch (err) {
+      await this.undo(added).catch(() => {});
+      throw err;
+    } finally {
+      this.journals.delete(added);
+    }
+  }
+
+  /** Keys the running operation added (AsyncLocalStorage: each undoOnFailure has its own). */
+  private readonly journal = new AsyncLocalStorage<Set<string>>();
+  private readonly journals = new Set<Set<string>>();
+
+  /** Another operation relies on `key`: no journal but the current one may remove it. */
+  private claim(key: string): void {
+    const mine = this.journal.getStore();
+    for (const j of this.journals) if (j !== mine) j.delete(key);
+  }
+
+  private async undo(added: Set<string>): Promise<void> {
+    await this.flushChain; // a batch in flight lands (or comes back to pending) first
+    const unindexed: Digest[] = [];
+    const indexed: string[] = [];
+    for (const key of added) {
+      const value = this.pending.get(key);
+      const isBlob = key.startsWith(KEY.blob);
+      if (value) {
+        this.pending.delete(key);
+        this.pendingBytes -= value.length;
+        if (isBlob && value[0] === 1) unindexed.push(key.slice(KEY.blob.length) as Digest);
+      } else if (this.db.getSync(key) !== undefined) {
+        indexed.push(key);
+      }
+      this.known.delete(key);
+    }
+    this.flushError = undefined; // the failure is the caller's to report; what it left is gone
+    // Files no entry names go first: that frees the space the delete batch may need.
+    for (const d of unindexed) await fs.rm(this.objectPath(d), {force: true});
+    if (indexed.length === 0) return;
+    await this.db.batch(indexed.map(key => ({type: 'del' as const, key})), {sync: true});
+    for (const key of indexed) {
+      this.forget(key);
+      if (key.startsWith(KEY.blob)) await fs.rm(this.objectPath(key.slice(KEY.blob.length) as Digest), {force: true});
     }
   }
 
@@ -595,6 +683,7 @@ export class Store {
   }
 
   private async has(key: string): Promise<boolean> {
+    if (this.journals.size > 0) this.claim(key);
     if (this.known.has(key) || this.pending.has(key) || this.writing?.has(key)) return true;
     // getSync, not has(): classic-level's has() builds a LevelDB iterator on the main thread
     // (~45 µs each, measured by profiling `npm run bench -- import`), while a point lookup
@@ -605,7 +694,11 @@ export class Store {
   }
 
   private queue(key: string, value: Buffer, blobSize = 0): void {
-    if (this.pending.has(key) || this.writing?.has(key)) return;
+    if (this.pending.has(key) || this.writing?.has(key)) {
+      if (this.journals.size > 0) this.claim(key);
+      return;
+    }
+    this.journal.getStore()?.add(key);
     this.counters.objects++;
     this.counters.blobBytes += blobSize;
     this.pending.set(key, value);
@@ -634,6 +727,8 @@ export class Store {
     return keys[0]?.slice(prefix.length) as Digest | undefined;
   }
 }
+
+const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 /** A failed read of a blob's object file: ENOENT is OBJECT_MISSING; coded errors and others pass. */
 function objectFileError(err: unknown, d: Digest): Error {

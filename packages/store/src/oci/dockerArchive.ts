@@ -68,6 +68,11 @@ export async function scanArchive(file: string): Promise<ArchiveScan> {
  * DIGEST_MISMATCH, BAD_REFERENCE, BAD_ARCHIVE, SOURCE_MISSING.
  */
 export async function importDockerArchive(store: Store, file: string, options: ImageImportOptions = {}, scan?: ArchiveScan): Promise<ImportedImage[]> {
+  // A failed import removes what it wrote (a full disk above all), not only its record.
+  return store.undoOnFailure(() => readDockerArchive(store, file, options, scan));
+}
+
+async function readDockerArchive(store: Store, file: string, options: ImageImportOptions, scan?: ArchiveScan): Promise<ImportedImage[]> {
   file = path.resolve(file);
   const {json, links, members, sizes} = scan ?? await scanArchive(file);
   const manifestBytes = json.get('manifest.json');

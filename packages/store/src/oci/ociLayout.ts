@@ -26,6 +26,11 @@ export const JSON_MAX = 16 * 1024 * 1024;
  * BAD_REFERENCE, SOURCE_MISSING and the tar importer's codes.
  */
 export async function importOciLayout(store: Store, dir: string, options: ImageImportOptions = {}): Promise<ImportedImage[]> {
+  // A failed import removes what it wrote (a full disk above all), not only its record.
+  return store.undoOnFailure(() => readOciLayout(store, dir, options));
+}
+
+async function readOciLayout(store: Store, dir: string, options: ImageImportOptions): Promise<ImportedImage[]> {
   dir = path.resolve(dir);
   const layoutFile = await readSmall(path.join(dir, 'oci-layout'), `${dir}`, 'is not an OCI image layout (it has no oci-layout file)');
   const layout = parseJson(layoutFile, `${dir}/oci-layout`);
