@@ -1,16 +1,17 @@
 import {createReadStream} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import {AsyncLocalStorage} from 'node:async_hooks';
 import {Readable} from 'node:stream';
-import {Level} from 'level';
 import {type Digest, createHasher, ensureHasher, hashBytes, isDigest, shortDigest} from './digest.js';
-import {StoreError, isLevelLocked, isNoSpace, rethrowNoSpace} from '../errors.js';
+import {StoreError, rethrowNoSpace} from '../errors.js';
 import {type Image, chainId, decodeImage, hashImage} from './image.js';
 import {type TagRef, parseTag} from './refs.js';
-import {type LockWait, lockTimeoutFromEnv, recordHolder, waitForLock} from './storeLock.js';
+import type {LockWait} from './storeLock.js';
 import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';
 import {type Tree, decodeTree, hashTree} from './tree.js';
+import {Index, type IndexOp} from '../index/Index.js';
+import {PREFIX, blobKey, containerKey, containerNameKey, digestOf, flatKey, imageKey, layerKey, tagKey, treeKey} from '../index/keys.js';
+import {type BlobValue, decodeBlobValue, decodeRecord, decodeText, encodeRecord, encodeText, fileBlobValue, inlineBlobValue} from '../index/values.js';
 import {makeDirs} from '../makeDirs.js';
 import {checkBlobBytes, copyVerified, openVerified} from './verifiedRead.js';
 import {UpperForm} from '../containers/upperForm.js';
@@ -37,17 +38,7 @@ export interface StoreMarker {
  */
 export const INLINE_MAX = 16 * 1024;
 
-
-/** Pending index writes are flushed past either bound (measured: 1k–10k ops per batch is fastest). */
-const FLUSH_OPS = 5000;
-const FLUSH_BYTES = 32 * 1024 * 1024;
-
 const TREE_CACHE_MAX = 100_000;
-
-/** Free space kept beyond the index's log, so the index can always be opened (and gc run). */
-const INDEX_ROOM = 1024 * 1024;
-/** More than LevelDB's log can hold: its write buffer (4 MiB) and one batch (FLUSH_BYTES). */
-const LOG_MAX = 64 * 1024 * 1024;
 
 /** A layer's index record: its root tree and what importing it found. */
 export interface LayerRecord {
@@ -82,25 +73,6 @@ export interface OpenOptions {
   readonly newIndex?: boolean;
 }
 
-type LevelDB = Level<string, Buffer>;
-type Op = {type: 'put'; key: string; value: Buffer} | {type: 'del'; key: string};
-
-const enc = (v: unknown) => Buffer.from(JSON.stringify(v), 'utf8');
-const dec = <T>(b: Buffer): T => JSON.parse(b.toString('utf8')) as T;
-
-/** Key prefixes of the index (docs/format.md, "index keys"). */
-export const KEY = {
-  blob: 'b:', tree: 't:', layer: 'l:', image: 'i:', tag: 'tag:', container: 'c:', containerName: 'cn:', flat: 'f:', pin: 'pin:', lease: 'lease:',
-} as const;
-
-/** The index value of a blob kept as an object file: tag byte 1, then its size (u64 BE). Inline blobs are 0 + their bytes. */
-export function fileBlobValue(size: number): Buffer {
-  const value = Buffer.alloc(9);
-  value.writeUInt8(1, 0);
-  value.writeBigUInt64BE(BigInt(size), 1);
-  return value;
-}
-
 /**
  * A content-addressed store: blobs, trees, layers and images named by BLAKE3, indexed in
  * LevelDB, with refs (tags, containers, pins) that keep them alive.
@@ -115,12 +87,6 @@ export function fileBlobValue(size: number): Buffer {
  * blobs), `tmp/` (writes in progress), `containers/<id>/` (writable layers).
  */
 export class Store {
-  /** Content writes not yet in LevelDB, key -> value (content is only ever put). */
-  private pending = new Map<string, Buffer>();
-  private pendingBytes = 0;
-  /** The batch being written by `flush`, still readable until LevelDB has it. */
-  private writing: Map<string, Buffer> | undefined;
-  private readonly known = new Set<string>();
   private readonly treeCache = new Map<Digest, Tree>();
   private readonly madeDirs = new Set<string>();
   private readonly counters = {objects: 0, blobBytes: 0};
@@ -128,7 +94,20 @@ export class Store {
   /** How this store's writable layers are kept on disk (whiteouts, opaque directories). */
   readonly upper: UpperForm;
 
-  private constructor(readonly dir: string, readonly db: LevelDB, private readonly inlineMax: number, userxattr: boolean) {
+  /**
+   * The index behind this store (index/Index.ts). The store's own modules (gc, verify,
+   * pins, leases, image import) read and commit through it with keys from index/keys.ts;
+   * other packages use the methods of this class.
+   */
+  readonly index: Index;
+
+  private constructor(readonly dir: string, index: Index, private readonly inlineMax: number, userxattr: boolean) {
+    this.index = index;
+    // A tree deleted by a commit (gc, repair) must not be served from the cache afterwards.
+    index.onDelete(key => {
+      const tree = digestOf(key, 'tree');
+      if (tree) this.treeCache.delete(tree);
+    });
     this.upper = new UpperForm(dir, userxattr);
   }
 
@@ -159,16 +138,16 @@ export class Store {
     // and the next gc would take every object file and container directory as garbage.
     if (!fresh && !options.newIndex && !(await fs.stat(path.join(dir, 'index', 'CURRENT')).then(() => true, () => false)))
       throw new StoreError('INDEX_MISSING', `the store at ${dir} has lost its index (index/ is missing or empty); nothing was changed. "strata verify --repair" rebuilds what the object files and containers hold`);
-    const db = await openLevel(dir, path.join(dir, 'index'), options);
+    const index = await Index.open(path.join(dir, 'index'), {holderDir: dir, ...options});
     // Read again under the lock: the process we waited for may have upgraded it.
     if (marker.format < FORMAT_VERSION) marker = (await readMarker(dir)) ?? marker;
     checkFormat(dir, marker);
-    const store = new Store(dir, db, options.inlineMax ?? INLINE_MAX, marker.userxattr === true);
+    const store = new Store(dir, index, options.inlineMax ?? INLINE_MAX, marker.userxattr === true);
     if (marker.format < FORMAT_VERSION) {
       try {
         await upgradeStore(store, marker.format);
       } catch (err) {
-        await db.close();
+        await index.close();
         throw err;
       }
       await writeMarker(dir, {...marker, format: FORMAT_VERSION});
@@ -178,9 +157,7 @@ export class Store {
 
   /** Flushes pending writes and lets go of the lock. */
   async close(): Promise<void> {
-    if (this.db.status !== 'open') return;
-    await this.flush();
-    await this.db.close();
+    await this.index.close();
   }
 
   // ---- blobs -------------------------------------------------------------------------
@@ -196,7 +173,7 @@ export class Store {
   }
 
   async hasBlob(d: Digest): Promise<boolean> {
-    return this.has(KEY.blob + d);
+    return this.index.has(blobKey(d));
   }
 
   /** Stores bytes once; returns their digest. Identical bytes are not written again. */
@@ -209,7 +186,7 @@ export class Store {
   private async putHashedBlob(d: Digest, data: Buffer): Promise<void> {
     if (await this.hasBlob(d)) return;
     if (data.length <= this.inlineMax) {
-      this.queue(KEY.blob + d, Buffer.concat([Buffer.of(0), data]), data.length);
+      this.queue(blobKey(d), inlineBlobValue(data), data.length);
     } else {
       const tmp = this.tmpPath('blob');
       try {
@@ -269,7 +246,7 @@ export class Store {
     if (await this.hasBlob(digest!)) {
       await fs.rm(tmp, {force: true});
     } else if (size <= this.inlineMax) {
-      this.queue(KEY.blob + digest, Buffer.concat([Buffer.of(0), await fs.readFile(tmp)]), size);
+      this.queue(blobKey(digest), inlineBlobValue(await fs.readFile(tmp)), size);
       await fs.rm(tmp, {force: true});
     } else {
       await this.placeObject(tmp, digest, size);
@@ -284,10 +261,10 @@ export class Store {
 
   /** Indexes a blob that `storeFileSync` read: its bytes inline, or its object file (already in place). */
   async indexFileBlob(blob: FileBlob): Promise<void> {
-    const key = KEY.blob + blob.digest;
-    if (await this.has(key)) return;
+    const key = blobKey(blob.digest);
+    if (await this.index.has(key)) return;
     if (blob.data) {
-      this.queue(key, Buffer.concat([Buffer.of(0), blob.data]), blob.size);
+      this.queue(key, inlineBlobValue(blob.data), blob.size);
     } else {
       this.queue(key, fileBlobValue(blob.size), blob.size);
     }
@@ -301,23 +278,21 @@ export class Store {
       this.madeDirs.add(parent);
     }
     await fs.rename(tmp, dest);
-    this.queue(KEY.blob + d, fileBlobValue(size), size);
+    this.queue(blobKey(d), fileBlobValue(size), size);
   }
 
   /** Size of a blob and where its bytes are. Throws OBJECT_MISSING. */
   async statBlob(d: Digest): Promise<{size: number; inline: boolean}> {
-    const v = await this.getRaw(KEY.blob + d);
-    if (!v) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
-    return v[0] === 0 ? {size: v.length - 1, inline: true} : {size: Number(v.readBigUInt64BE(1)), inline: false};
+    const v = await this.getBlobValue(d);
+    return {size: v.size, inline: !v.file};
   }
 
   /** A blob's bytes in memory, checked against its digest. Throws OBJECT_MISSING, OBJECT_CORRUPT. */
   async readBlob(d: Digest): Promise<Buffer> {
-    const v = await this.getRaw(KEY.blob + d);
-    if (!v) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
-    if (v[0] === 0) return checkBlobBytes(d, v.length - 1, v.subarray(1));
+    const v = await this.getBlobValue(d);
+    if (!v.file) return checkBlobBytes(d, v.size, v.data);
     try {
-      return checkBlobBytes(d, Number(v.readBigUInt64BE(1)), await fs.readFile(this.objectPath(d)));
+      return checkBlobBytes(d, v.size, await fs.readFile(this.objectPath(d)));
     } catch (err) {
       throw objectFileError(err, d);
     }
@@ -329,16 +304,15 @@ export class Store {
    * object file is never served whole. Throws OBJECT_MISSING.
    */
   async openBlob(d: Digest): Promise<Readable> {
-    const v = await this.getRaw(KEY.blob + d);
-    if (!v) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
-    if (v[0] === 0) return Readable.from([checkBlobBytes(d, v.length - 1, v.subarray(1))]);
+    const v = await this.getBlobValue(d);
+    if (!v.file) return Readable.from([checkBlobBytes(d, v.size, v.data)]);
     const file = this.objectPath(d);
     try {
       await fs.access(file);
     } catch (err) {
       throw objectFileError(err, d);
     }
-    return openVerified(file, d, Number(v.readBigUInt64BE(1)));
+    return openVerified(file, d, v.size);
   }
 
   /**
@@ -347,14 +321,31 @@ export class Store {
    * damage removes `dest`. Throws OBJECT_MISSING, OBJECT_CORRUPT.
    */
   async copyBlob(d: Digest, dest: string): Promise<void> {
-    const v = await this.getRaw(KEY.blob + d);
-    if (!v) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
-    if (v[0] === 0) return fs.writeFile(dest, checkBlobBytes(d, v.length - 1, v.subarray(1)));
+    const v = await this.getBlobValue(d);
+    if (!v.file) return fs.writeFile(dest, checkBlobBytes(d, v.size, v.data));
     try {
-      await copyVerified(this.objectPath(d), d, Number(v.readBigUInt64BE(1)), dest);
+      await copyVerified(this.objectPath(d), d, v.size, dest);
     } catch (err) {
       throw objectFileError(err, d);
     }
+  }
+
+  /**
+   * A blob's index value: its bytes when inline, else its size (the bytes are in
+   * `objectPath(d)`); undefined when the store lacks it. Throws OBJECT_CORRUPT (a value of neither form).
+   */
+  async blobValue(d: Digest): Promise<BlobValue | undefined> {
+    const v = await this.index.get(blobKey(d));
+    if (!v) return undefined;
+    const value = decodeBlobValue(v);
+    if (!value) throw new StoreError('OBJECT_CORRUPT', `blob ${d}: its index entry is malformed; "strata verify --repair" removes it`);
+    return value;
+  }
+
+  private async getBlobValue(d: Digest): Promise<BlobValue> {
+    const value = await this.blobValue(d);
+    if (!value) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
+    return value;
   }
 
   /** Objects and blob bytes this handle has added so far; differences measure one operation. */
@@ -367,7 +358,7 @@ export class Store {
   /** Stores a tree (entries sorted, names valid) once; returns its digest. */
   async putTree(tree: Tree): Promise<Digest> {
     const {digest, bytes} = hashTree(tree);
-    if (!(await this.has(KEY.tree + digest))) this.queue(KEY.tree + digest, bytes);
+    if (!(await this.index.has(treeKey(digest)))) this.queue(treeKey(digest), bytes);
     this.cacheTree(digest, tree);
     return digest;
   }
@@ -376,7 +367,7 @@ export class Store {
   async getTree(d: Digest): Promise<Tree> {
     const cached = this.treeCache.get(d);
     if (cached) return cached;
-    const bytes = await this.getRaw(KEY.tree + d);
+    const bytes = await this.index.get(treeKey(d));
     if (!bytes) throw new StoreError('OBJECT_MISSING', `tree ${d} is missing`);
     // Checked as read (once per handle: trees are cached), so a damaged tree is never walked or exported.
     if (hashBytes(bytes) !== d) throw new StoreError('OBJECT_CORRUPT', `tree ${d} is damaged: its bytes do not hash to its name; "strata verify" says more`);
@@ -394,21 +385,21 @@ export class Store {
 
   /** Records a root tree as a layer (its id is the tree's digest) and commits durably. */
   async putLayer(record: LayerRecord): Promise<void> {
-    if (!(await this.has(KEY.layer + record.id))) await this.commit([{type: 'put', key: KEY.layer + record.id, value: enc(record)}]);
+    if (!(await this.index.has(layerKey(record.id)))) await this.index.commit([{type: 'put', key: layerKey(record.id), value: encodeRecord(record)}]);
   }
 
   async getLayer(id: Digest): Promise<LayerRecord | undefined> {
-    const v = await this.getRaw(KEY.layer + id);
-    return v && dec<LayerRecord>(v);
+    const v = await this.index.get(layerKey(id));
+    return v && decodeRecord<LayerRecord>(v);
   }
 
   async listLayers(): Promise<LayerRecord[]> {
-    return (await this.scan(KEY.layer)).map(([, v]) => dec<LayerRecord>(v));
+    return (await this.index.scan(PREFIX.layer)).map(([, v]) => decodeRecord<LayerRecord>(v));
   }
 
   /** Finds a layer by full id or unique hex prefix. Throws UNKNOWN_LAYER, AMBIGUOUS_ID. */
   async resolveLayer(ref: string): Promise<LayerRecord> {
-    const id = await this.resolvePrefix(KEY.layer, ref, 'layer');
+    const id = await this.resolvePrefix('layer', ref);
     if (!id) throw new StoreError('UNKNOWN_LAYER', `there is no layer "${ref}"`);
     return (await this.getLayer(id))!;
   }
@@ -418,46 +409,46 @@ export class Store {
   /** Stores an image (its layers must exist) and, with `tag`, points the tag at it, atomically. */
   async putImage(image: Image, tag?: TagRef): Promise<Digest> {
     for (const l of image.layers)
-      if (!(await this.has(KEY.layer + l))) throw new StoreError('UNKNOWN_LAYER', `image names layer ${l}, which the store does not have`);
+      if (!(await this.index.has(layerKey(l)))) throw new StoreError('UNKNOWN_LAYER', `image names layer ${l}, which the store does not have`);
     const {digest, bytes} = hashImage(image);
-    const ops: Op[] = [{type: 'put', key: KEY.image + digest, value: bytes}];
-    if (tag) ops.push({type: 'put', key: KEY.tag + tag, value: Buffer.from(digest)});
-    await this.commit(ops);
+    const ops: IndexOp[] = [{type: 'put', key: imageKey(digest), value: bytes}];
+    if (tag) ops.push({type: 'put', key: tagKey(tag), value: encodeText(digest)});
+    await this.index.commit(ops);
     return digest;
   }
 
   async getImage(d: Digest): Promise<Image | undefined> {
-    const v = await this.getRaw(KEY.image + d);
+    const v = await this.index.get(imageKey(d));
     if (v && hashBytes(v) !== d) throw new StoreError('OBJECT_CORRUPT', `image ${d} is damaged: its record does not hash to its name; "strata verify" says more`);
     return v && decodeImage(v, `image ${d}`);
   }
 
   async listImages(): Promise<{id: Digest; image: Image; tags: TagRef[]}[]> {
     const tags = await this.listTags();
-    return (await this.scan(KEY.image)).map(([k, v]) => {
-      const id = k.slice(KEY.image.length) as Digest;
+    return (await this.index.scan(PREFIX.image)).map(([k, v]) => {
+      const id = k.slice(PREFIX.image.length) as Digest;
       return {id, image: decodeImage(v, `image ${id}`), tags: tags.filter(t => t.image === id).map(t => t.tag)};
     });
   }
 
   async setTag(tag: TagRef, image: Digest): Promise<void> {
-    if (!(await this.has(KEY.image + image))) throw new StoreError('UNKNOWN_IMAGE', `there is no image ${image}`);
-    await this.commit([{type: 'put', key: KEY.tag + tag, value: Buffer.from(image)}]);
+    if (!(await this.index.has(imageKey(image)))) throw new StoreError('UNKNOWN_IMAGE', `there is no image ${image}`);
+    await this.index.commit([{type: 'put', key: tagKey(tag), value: encodeText(image)}]);
   }
 
   async getTag(tag: TagRef): Promise<Digest | undefined> {
-    const v = await this.getRaw(KEY.tag + tag);
-    return v && (v.toString('utf8') as Digest);
+    const v = await this.index.get(tagKey(tag));
+    return v && decodeText<Digest>(v);
   }
 
   async deleteTag(tag: TagRef): Promise<boolean> {
-    if (!(await this.has(KEY.tag + tag))) return false;
-    await this.commit([{type: 'del', key: KEY.tag + tag}]);
+    if (!(await this.index.has(tagKey(tag)))) return false;
+    await this.index.commit([{type: 'del', key: tagKey(tag)}]);
     return true;
   }
 
   async listTags(): Promise<{tag: TagRef; image: Digest}[]> {
-    return (await this.scan(KEY.tag)).map(([k, v]) => ({tag: k.slice(KEY.tag.length) as TagRef, image: v.toString('utf8') as Digest}));
+    return (await this.index.scan(PREFIX.tag)).map(([k, v]) => ({tag: k.slice(PREFIX.tag.length) as TagRef, image: decodeText<Digest>(v)}));
   }
 
   /**
@@ -468,7 +459,7 @@ export class Store {
    */
   async resolveImage(ref: string): Promise<{id: Digest; image: Image}> {
     let id = await this.tagged(ref);
-    if (!id && /^(b3:)?[0-9a-f]{4,64}$/.test(ref)) id = await this.resolvePrefix(KEY.image, ref, 'image');
+    if (!id && /^(b3:)?[0-9a-f]{4,64}$/.test(ref)) id = await this.resolvePrefix('image', ref);
     const image = id && (await this.getImage(id));
     if (!id || !image) throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"`);
     return {id, image};
@@ -488,7 +479,7 @@ export class Store {
   /** Deletes an image record and the tags that name it (its content stays until gc). */
   async deleteImage(id: Digest): Promise<TagRef[]> {
     const tags = (await this.listTags()).filter(t => t.image === id).map(t => t.tag);
-    await this.commit([{type: 'del', key: KEY.image + id}, ...tags.map(t => ({type: 'del' as const, key: KEY.tag + t}))]);
+    await this.index.commit([{type: 'del', key: imageKey(id)}, ...tags.map(t => ({type: 'del' as const, key: tagKey(t)}))]);
     return tags;
   }
 
@@ -498,13 +489,13 @@ export class Store {
   async getFlat(layers: readonly Digest[]): Promise<Digest | undefined> {
     const chain = chainId(layers);
     if (!chain) return undefined;
-    const v = await this.getRaw(KEY.flat + chain);
-    return v && (v.toString('utf8') as Digest);
+    const v = await this.index.get(flatKey(chain));
+    return v && decodeText<Digest>(v);
   }
 
   async putFlat(layers: readonly Digest[], tree: Digest): Promise<void> {
     const chain = chainId(layers);
-    if (chain) await this.commit([{type: 'put', key: KEY.flat + chain, value: Buffer.from(tree)}]);
+    if (chain) await this.index.commit([{type: 'put', key: flatKey(chain), value: encodeText(tree)}]);
   }
 
   // ---- containers ----------------------------------------------------------------------
@@ -515,220 +506,70 @@ export class Store {
   }
 
   async putContainer(c: ContainerRecord): Promise<void> {
-    const ops: Op[] = [{type: 'put', key: KEY.container + c.id, value: enc(c)}];
-    if (c.name) ops.push({type: 'put', key: KEY.containerName + c.name, value: Buffer.from(c.id)});
-    await this.commit(ops);
+    const ops: IndexOp[] = [{type: 'put', key: containerKey(c.id), value: encodeRecord(c)}];
+    if (c.name) ops.push({type: 'put', key: containerNameKey(c.name), value: encodeText(c.id)});
+    await this.index.commit(ops);
   }
 
   async getContainer(id: string): Promise<ContainerRecord | undefined> {
-    const v = await this.getRaw(KEY.container + id);
-    return v && dec<ContainerRecord>(v);
+    const v = await this.index.get(containerKey(id));
+    return v && decodeRecord<ContainerRecord>(v);
   }
 
   async containerIdByName(name: string): Promise<string | undefined> {
-    const v = await this.getRaw(KEY.containerName + name);
-    return v?.toString('utf8');
+    const v = await this.index.get(containerNameKey(name));
+    return v && decodeText(v);
   }
 
   async listContainers(): Promise<ContainerRecord[]> {
-    return (await this.scan(KEY.container)).map(([, v]) => dec<ContainerRecord>(v));
+    return (await this.index.scan(PREFIX.container)).map(([, v]) => decodeRecord<ContainerRecord>(v));
   }
 
   /** Removes the record first (atomically), then the writable layer's files. */
   async deleteContainer(c: ContainerRecord): Promise<void> {
-    const ops: Op[] = [{type: 'del', key: KEY.container + c.id}];
-    if (c.name) ops.push({type: 'del', key: KEY.containerName + c.name});
-    await this.commit(ops);
+    const ops: IndexOp[] = [{type: 'del', key: containerKey(c.id)}];
+    if (c.name) ops.push({type: 'del', key: containerNameKey(c.name)});
+    await this.index.commit(ops);
     await fs.rm(path.dirname(this.upperDir(c.id)), {recursive: true, force: true});
   }
 
   // ---- the index -------------------------------------------------------------------------
 
   /**
-   * Makes pending content writes visible. Content is idempotent, so a partial flush is
-   * harmless. Flushes run one after another (`flushChain`): each batch stays readable in
-   * `writing` until LevelDB has it, and a second batch never takes the first one's slot.
-   */
-  flush(): Promise<void> {
-    const run = this.flushChain.then(() => this.writeBatch());
-    this.flushChain = run.catch(() => {});
-    return run;
-  }
-
-  private async writeBatch(): Promise<void> {
-    if (this.flushError) throw this.flushError;
-    if (this.pending.size === 0) return;
-    await this.ensureRoom(this.pendingBytes);
-    const writing = this.pending;
-    this.pending = new Map();
-    this.pendingBytes = 0;
-    this.writing = writing;
-    const batch = this.db.batch();
-    for (const [key, value] of writing) batch.put(key, value);
-    try {
-      await batch.write();
-    } catch (err) {
-      // Back into pending: nothing is lost, and undoOnFailure finds what to remove there.
-      for (const [key, value] of writing) if (!this.pending.has(key)) { this.pending.set(key, value); this.pendingBytes += value.length; }
-      rethrowNoSpace(err, 'the index');
-    } finally {
-      this.writing = undefined;
-    }
-    for (const key of writing.keys()) this.known.add(key);
-  }
-
-  /** Flushes content, then applies `ops` atomically with fsync: the commit point of a command. */
-  async commit(ops: Op[]): Promise<void> {
-    await this.flush();
-    await this.ensureRoom(ops.reduce((n, op) => n + (op.type === 'put' ? op.key.length + op.value.length : 0), 0));
-    try {
-      await this.db.batch(ops, {sync: true});
-    } catch (err) {
-      rethrowNoSpace(err, 'the index');
-    }
-    for (const op of ops) if (op.type === 'del') this.forget(op.key);
-  }
-
-  /** A deleted key: no longer known to exist, and a deleted tree (gc) is not served from the cache. */
-  private forget(key: string): void {
-    this.known.delete(key);
-    if (key.startsWith(KEY.tree)) this.treeCache.delete(key.slice(KEY.tree.length) as Digest);
-  }
-
-  /**
-   * Refuses (NO_SPACE) an index write of `bytes` that would leave less free space than
-   * LevelDB needs to open the index again: on open it turns its log into a table, as big
-   * as the log. Writes that only delete are never refused, so gc can always run.
-   */
-  private async ensureRoom(bytes: number): Promise<void> {
-    if (bytes === 0) return;
-    const index = path.join(this.dir, 'index');
-    const st = await fs.statfs(index).catch(() => undefined);
-    if (!st) return;
-    const free = st.bavail * st.bsize;
-    if (free >= 2 * bytes + LOG_MAX + INDEX_ROOM) return; // plenty: no need to size the log
-    let log = 0;
-    for (const name of await fs.readdir(index).catch(() => [] as string[]))
-      if (name.endsWith('.log')) log += (await fs.stat(path.join(index, name)).catch(() => ({size: 0}))).size;
-    if (free < log + 2 * bytes + INDEX_ROOM)
-      throw new StoreError('NO_SPACE', `the disk is full: ${mib(free)} free, and writing ${mib(bytes)} more to the index would leave less than the ${mib(log + bytes + INDEX_ROOM)} it needs to open again (to run "strata gc"); free some space`);
-  }
-
-  /**
-   * Runs `work`; when it throws, removes the content it added — object files, and the blob
-   * and tree entries, pending or flushed — so a failed import (a full disk above all)
-   * leaves the store as it was instead of full of parts. Content that another operation
-   * found in the meantime is kept (it may be named by now). Calls nest: the outermost
-   * undoes. Removal is best effort: what stays is unreferenced, for gc.
+   * Runs `work`; when it throws, removes the blobs (their object files too) and trees it
+   * added, so a failed import (a full disk above all) leaves the store as it was instead of
+   * full of parts (index/Index.ts, undoOnFailure).
    */
   async undoOnFailure<T>(work: () => Promise<T>): Promise<T> {
-    if (this.journal.getStore()) return work();
-    const added = new Set<string>();
-    this.journals.add(added);
-    try {
-      return await this.journal.run(added, work);
-    } catch (err) {
-      await this.undo(added).catch(() => {});
-      throw err;
-    } finally {
-      this.journals.delete(added);
-    }
+    return this.index.undoOnFailure(work, async (key, value) => {
+      const d = digestOf(key, 'blob');
+      if (d && decodeBlobValue(value)?.file) await fs.rm(this.objectPath(d), {force: true});
+    });
   }
 
-  /** Keys the running operation added (AsyncLocalStorage: each undoOnFailure has its own). */
-  private readonly journal = new AsyncLocalStorage<Set<string>>();
-  private readonly journals = new Set<Set<string>>();
-
-  /** Another operation relies on `key`: no journal but the current one may remove it. */
-  private claim(key: string): void {
-    const mine = this.journal.getStore();
-    for (const j of this.journals) if (j !== mine) j.delete(key);
-  }
-
-  private async undo(added: Set<string>): Promise<void> {
-    await this.flushChain; // a batch in flight lands (or comes back to pending) first
-    const unindexed: Digest[] = [];
-    const indexed: string[] = [];
-    for (const key of added) {
-      const value = this.pending.get(key);
-      const isBlob = key.startsWith(KEY.blob);
-      if (value) {
-        this.pending.delete(key);
-        this.pendingBytes -= value.length;
-        if (isBlob && value[0] === 1) unindexed.push(key.slice(KEY.blob.length) as Digest);
-      } else if (this.db.getSync(key) !== undefined) {
-        indexed.push(key);
-      }
-      this.known.delete(key);
-    }
-    this.flushError = undefined; // the failure is the caller's to report; what it left is gone
-    // Files no entry names go first: that frees the space the delete batch may need.
-    for (const d of unindexed) await fs.rm(this.objectPath(d), {force: true});
-    if (indexed.length === 0) return;
-    await this.db.batch(indexed.map(key => ({type: 'del' as const, key})), {sync: true});
-    for (const key of indexed) {
-      this.forget(key);
-      if (key.startsWith(KEY.blob)) await fs.rm(this.objectPath(key.slice(KEY.blob.length) as Digest), {force: true});
-    }
-  }
-
-  /** Every key and value under a prefix, in key order. */
-  async scan(prefix: string): Promise<[string, Buffer][]> {
-    await this.flush();
-    return this.db.iterator({gte: prefix, lt: `${prefix}\xff`}).all();
-  }
-
-  async getRaw(key: string): Promise<Buffer | undefined> {
-    return this.pending.get(key) ?? this.writing?.get(key) ?? this.db.get(key);
-  }
-
-  private async has(key: string): Promise<boolean> {
-    if (this.journals.size > 0) this.claim(key);
-    if (this.known.has(key) || this.pending.has(key) || this.writing?.has(key)) return true;
-    // getSync, not has(): classic-level's has() builds a LevelDB iterator on the main thread
-    // (~45 µs each, measured by profiling `npm run bench -- import`), while a point lookup
-    // of a key that is mostly in the block cache is a few µs and needs no thread hop.
-    const found = this.db.getSync(key) !== undefined;
-    if (found) this.known.add(key);
-    return found;
+  /** Makes pending content writes visible (index/Index.ts, flush). */
+  async flush(): Promise<void> {
+    await this.index.flush();
   }
 
   private queue(key: string, value: Buffer, blobSize = 0): void {
-    if (this.pending.has(key) || this.writing?.has(key)) {
-      if (this.journals.size > 0) this.claim(key);
-      return;
-    }
-    this.journal.getStore()?.add(key);
+    if (!this.index.queue(key, value)) return;
     this.counters.objects++;
     this.counters.blobBytes += blobSize;
-    this.pending.set(key, value);
-    this.pendingBytes += value.length;
-    if (this.pending.size >= FLUSH_OPS || this.pendingBytes >= FLUSH_BYTES) void this.flushSoon();
   }
 
-  private flushChain: Promise<void> = Promise.resolve();
-  private flushQueued = false;
-  private flushError: Error | undefined;
-  /** Starts a flush in the background (at most one queued); its failure is reported by the next flush() or commit(). */
-  private flushSoon(): void {
-    if (this.flushQueued) return;
-    this.flushQueued = true;
-    this.flush().finally(() => { this.flushQueued = false; }).catch(err => { this.flushError = err as Error; });
-  }
-
-  private async resolvePrefix(prefix: string, ref: string, what: string): Promise<Digest | undefined> {
+  private async resolvePrefix(kind: 'layer' | 'image', ref: string): Promise<Digest | undefined> {
     const hex = ref.startsWith('b3:') ? ref.slice(3) : ref;
     if (!/^[0-9a-f]{1,64}$/.test(hex)) return undefined;
     const full = `b3:${hex}`;
-    if (isDigest(full)) return (await this.has(prefix + full)) ? (full as Digest) : undefined;
-    await this.flush();
-    const keys = await this.db.keys({gte: prefix + full, lt: `${prefix + full}\xff`, limit: 2}).all();
-    if (keys.length > 1) throw new StoreError('AMBIGUOUS_ID', `"${ref}" matches more than one ${what}; give more digits`);
-    return keys[0]?.slice(prefix.length) as Digest | undefined;
+    const key = kind === 'layer' ? layerKey : imageKey;
+    if (isDigest(full)) return (await this.index.has(key(full))) ? full : undefined;
+    // A key of a partial digest: the bounds of a prefix scan, never stored.
+    const keys = await this.index.keysStartingWith(key(full as Digest), 2);
+    if (keys.length > 1) throw new StoreError('AMBIGUOUS_ID', `"${ref}" matches more than one ${kind}; give more digits`);
+    return keys[0]?.slice(PREFIX[kind].length) as Digest | undefined;
   }
 }
-
-const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 /** A failed read of a blob's object file: ENOENT is OBJECT_MISSING; coded errors and others pass. */
 function objectFileError(err: unknown, d: Digest): Error {
@@ -770,30 +611,4 @@ async function writeMarker(dir: string, marker: StoreMarker): Promise<void> {
     await fh.close();
   }
   await fs.rename(tmp, file);
-}
-
-/**
- * Opens LevelDB, waiting while another process holds its lock (storeLock.ts). LevelDB
- * admits one process; strata commands are short, so waiting for a turn serialises them
- * without a daemon.
- */
-async function openLevel(dir: string, location: string, options: OpenOptions): Promise<LevelDB> {
-  const timeoutMs = options.lockTimeoutMs ?? lockTimeoutFromEnv();
-  const db = await waitForLock(dir, async () => {
-    const db: LevelDB = new Level<string, Buffer>(location, {keyEncoding: 'utf8', valueEncoding: 'buffer'});
-    try {
-      await db.open();
-      return db;
-    } catch (err) {
-      if (isNoSpace(err))
-        throw new StoreError('NO_SPACE', `the disk is full: the index at ${location} needs a little free space to open; free some, then "strata gc" reclaims what a failed write left`, {cause: err});
-      if (isLevelLocked(err)) throw err;
-      const code = (err as {code?: string}).code;
-      if (code === 'LEVEL_DATABASE_NOT_OPEN')
-        throw new StoreError('INDEX_CORRUPT', `the index at ${location} cannot be opened (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
-      throw err;
-    }
-  }, isLevelLocked, {timeoutMs, ...(options.onWait ? {onWait: options.onWait} : {})});
-  recordHolder(dir);
-  return db;
 }
