@@ -7,7 +7,10 @@ import type {Digest} from '../objects/digest.js';
 import {StoreError, sourceError} from '../errors.js';
 import {decompress, sniffCompression} from '../oci/decompress.js';
 import {type ImportOptions, type ImportResult, finishImport} from './importResult.js';
-import {LayerBuilder, splitLayerPath} from './LayerBuilder.js';
+import {HardlinkGroups} from './hardlinkGroups.js';
+import {LayerBuilder, type LeafEntry, splitLayerPath} from './LayerBuilder.js';
+import {checkTarMember} from './tarChecks.js';
+import {untilEndOfArchive} from './tarEnd.js';
 import type {Store} from '../objects/Store.js';
 import type {Meta, Xattrs} from '../objects/tree.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
@@ -49,12 +52,16 @@ async function readTar(store: Store, input: Readable, options: ImportOptions): P
   const before = store.writeCounters();
   const builder = new LayerBuilder();
   const extract = tar.extract();
-  input.on('error', err => extract.destroy(err));
-  input.pipe(extract);
+  const framed = untilEndOfArchive(); // bytes after the end-of-archive blocks are ignored, as GNU tar does
+  input.on('error', err => framed.destroy(err));
+  framed.on('error', err => extract.destroy(err));
+  input.pipe(framed).pipe(extract);
+  const links = new HardlinkGroups();
   let files = 0, bytes = 0;
   try {
     for await (const entry of extract) {
       const h = entry.header;
+      checkTarMember(h);
       const parts = splitLayerPath(h.name);
       const pax = (h as {pax?: Record<string, string>}).pax;
       // pax uid/gid records carry ids too large for ustar's octal fields (POSIX pax, "uid").
@@ -103,7 +110,9 @@ async function readTar(store: Store, input: Readable, options: ImportOptions): P
           const target = builder.get(targetParts);
           if (!target || (target.kind !== 'file' && target.kind !== 'hardlink'))
             throw new StoreError('UNSAFE_PATH', `hardlink "${h.name}" points to "${h.linkname}", which is not a file earlier in the archive`);
-          builder.leaf(parts, {kind: 'hardlink', ...meta, size: target.size, blob: target.blob, target: `/${targetParts.join('/')}`});
+          const link: LeafEntry = {kind: 'hardlink', ...meta, size: target.size, blob: target.blob, target: `/${targetParts.join('/')}`};
+          builder.leaf(parts, link);
+          links.add(target, targetParts, link, parts);
           break;
         }
         case 'character-device': case 'block-device':
@@ -121,6 +130,7 @@ async function readTar(store: Store, input: Readable, options: ImportOptions): P
     }
   } catch (err) {
     extract.destroy();
+    framed.destroy();
     input.destroy();
     if (err instanceof StoreError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
@@ -128,6 +138,7 @@ async function readTar(store: Store, input: Readable, options: ImportOptions): P
     if ((err as NodeJS.ErrnoException).syscall) throw err; // an I/O failure, not the archive's fault
     throw new StoreError('BAD_ARCHIVE', `the archive is truncated or corrupt: ${(err as Error).message}`, {cause: err});
   }
+  links.apply(builder); // the content goes to the first path in byte order, as in a directory import
   return finishImport(store, builder, options, before);
 }
 

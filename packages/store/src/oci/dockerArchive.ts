@@ -98,7 +98,7 @@ async function readDockerArchive(store: Store, file: string, options: ImageImpor
     const names = Array.isArray(m.RepoTags) ? m.RepoTags.filter((t): t is string => typeof t === 'string') : [];
     return {config: resolve(m.Config), names, layers: (m.Layers as string[]).map(resolve)};
   });
-  const tags = tagsFor(images, options.tag, file);
+  const tags = tagsFor(images, options.tag, file, i => `${i.config} ${i.layers.join(' ')}`);
   const configs = images.map(img => {
     const bytes = json.get(img.config);
     if (!bytes) throw new StoreError('BAD_MANIFEST', `${file} lacks the config ${img.config} that manifest.json names`);
@@ -122,7 +122,7 @@ async function readDockerArchive(store: Store, file: string, options: ImageImpor
     const i = images.findIndex(img => img.layers.includes(name));
     const at = {image: i + 1, images: images.length, layer: images[i]!.layers.indexOf(name) + 1, layers: images[i]!.layers.length, totalBytes};
     options.onProgress?.({...at, bytes: doneBytes});
-    const layer = await importLayerBlob(store, body, `${file} ${name}`, bytes => options.onProgress?.({...at, bytes: doneBytes + bytes}));
+    const layer = await importLayerBlob(store, body, `${file} ${name}`, bytes => options.onProgress?.({...at, bytes: doneBytes + bytes}), options.maxLayerBytes);
     imported.set(name, layer);
     doneBytes += layer.size;
   });

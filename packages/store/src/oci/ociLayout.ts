@@ -40,7 +40,7 @@ async function readOciLayout(store: Store, dir: string, options: ImageImportOpti
   const layoutName = options.layoutName !== undefined ? options.layoutName : path.basename(dir);
   await collectManifests(dir, index, 'index.json', undefined, found, 0, layoutName);
   if (found.length === 0) throw new StoreError('BAD_MANIFEST', `${dir}/index.json names no image manifest`);
-  const tags = tagsFor(found, options.tag, dir);
+  const tags = tagsFor(found, options.tag, dir, f => f.manifest.digest);
 
   // First every manifest and config (small, checked), so that the total of the layer blobs is known.
   const images: {layerDescs: Descriptor[]; config: ImageConfig; diffIds: string[]; platform: Platform | undefined}[] = [];
@@ -69,8 +69,12 @@ async function readOciLayout(store: Store, dir: string, options: ImageImportOpti
       if (!layer) {
         const file = await blobPath(dir, d, 'layer');
         progress(0);
+        // Checked before a byte is expanded: a wrong blob (a 3 MB bomb) is never decompressed.
+        const st = await fs.stat(file);
+        if (st.size !== d.size) throw new StoreError('DIGEST_MISMATCH', `layer ${d.digest} should be ${d.size} bytes but is ${st.size}`);
+        expectDigest(`layer blob ${d.digest}`, d.digest, await sha256File(file));
         try {
-          layer = await importLayerBlob(store, createReadStream(file), `${dir} ${d.digest}`, progress);
+          layer = await importLayerBlob(store, createReadStream(file), `${dir} ${d.digest}`, progress, options.maxLayerBytes);
         } catch (err) {
           // A blob that fails to import may simply not be the blob the manifest names: say that.
           const got = await sha256File(file).catch(() => undefined);
