@@ -87,7 +87,7 @@ export abstract class BaseCommand extends Command {
       return EXIT.usage;
     }
     // Coded errors of strata (StoreError, UnionError) and of the system (ENOENT…) are the user's to fix.
-    if (typeof e.code === 'string' && (e.name === 'StoreError' || e.name === 'UnionError' || /^E[A-Z]+$/.test(e.code))) {
+    if (typeof e.code === 'string' && (e.name === 'StoreError' || e.name === 'UnionError' || e.name === 'RegistryError' || /^E[A-Z]+$/.test(e.code))) {
       this.context.stderr.write(`strata: ${e.message}\n`);
       return BUSY.has(e.code) ? EXIT.busy : PROBLEMS.has(e.code) ? EXIT.problems : EXIT.failure;
     }

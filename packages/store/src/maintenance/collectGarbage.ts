@@ -7,7 +7,7 @@ import {isLeaseAlive, isProcessAlive, listLeases} from './leases.js';
 import {KEY, type Store} from '../objects/Store.js';
 
 /** What gc removes, by kind. */
-export type GcKind = 'blob' | 'tree' | 'layer' | 'image' | 'flat' | 'lease' | 'orphanFile' | 'tmpFile' | 'containerDir';
+export type GcKind = 'blob' | 'tree' | 'layer' | 'image' | 'flat' | 'registry' | 'lease' | 'orphanFile' | 'tmpFile' | 'containerDir';
 
 export interface GcReport {
   readonly dryRun: boolean;
@@ -26,7 +26,7 @@ export interface GcOptions {
   readonly dryRun?: boolean;
 }
 
-const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'lease', 'orphanFile', 'tmpFile', 'containerDir'];
+const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', 'lease', 'orphanFile', 'tmpFile', 'containerDir'];
 
 /**
  * Mark and sweep. Roots: the images of tags and containers, pinned images and layers,
@@ -83,6 +83,19 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   for (const d of g.layers) sweep(KEY.layer + d, 'layer', g.recordBytes.get(KEY.layer + d) ?? 0);
   for (const d of g.images.keys()) sweep(KEY.image + d, 'image', g.recordBytes.get(KEY.image + d) ?? 0);
   for (const d of g.flats.keys()) sweep(KEY.flat + d, 'flat', g.recordBytes.get(KEY.flat + d) ?? 0);
+  // Registry metadata is about a layer, image or blob and goes with it; it keeps nothing alive.
+  const metaDel = (key: string) => { count('registry', g.recordBytes.get(key) ?? 0); dels.push({type: 'del', key}); };
+  const keptConfigs = new Set<string>();
+  for (const [d, src] of g.sources) {
+    if (live.has(KEY.imageSource + d)) keptConfigs.add(src.config);
+    else metaDel(KEY.imageSource + d);
+  }
+  const keptShas = new Set<string>();
+  for (const [key, layer] of g.layerMeta) {
+    if (!live.has(KEY.layer + layer)) metaDel(key);
+    else if (key.startsWith(KEY.blobLayer)) keptShas.add(key.slice(KEY.blobLayer.length));
+  }
+  for (const sha of g.blobRepos) if (!keptShas.has(sha) && !keptConfigs.has(sha)) metaDel(KEY.blobRepos + sha);
   for (const l of leases) {
     if (liveLeases.includes(l)) continue;
     count('lease', 0);

@@ -3,6 +3,7 @@ import {StoreError} from '../errors.js';
 import {chainId, decodeImage, type Image} from '../objects/image.js';
 import {KEY, type ContainerRecord, type Store} from '../objects/Store.js';
 import {decodeTree} from '../objects/tree.js';
+import {type ImageSource, sourceBlobs} from '../registry/records.js';
 
 /** Entries read per step of a scan: large enough to amortise the native call, small enough to bound memory. */
 const SCAN_STEP = 1000;
@@ -61,6 +62,12 @@ export interface IndexGraph {
   readonly pins: Set<string>;
   /** Stored size of each layer, image and flat record, by index key. */
   readonly recordBytes: Map<string, number>;
+  /** Pulled images' source records: image -> the blobs holding the original manifest, config, index. */
+  readonly sources: Map<Digest, {readonly blobs: Digest[]; readonly config: string}>;
+  /** Registry metadata about a layer (`rd:`, `rb:` keys) -> that layer. */
+  readonly layerMeta: Map<string, Digest>;
+  /** sha256 digests with recorded locations (`rs:`). */
+  readonly blobRepos: Set<string>;
 }
 
 /**
@@ -72,6 +79,7 @@ export async function loadGraph(store: Store): Promise<IndexGraph> {
   const g: IndexGraph = {
     blobs: new Map(), trees: new Map(), treeBytes: new Map(), treeFileBytes: new Map(), layers: new Set(),
     images: new Map(), flats: new Map(), tags: new Map(), containers: new Map(), pins: new Set(), recordBytes: new Map(),
+    sources: new Map(), layerMeta: new Map(), blobRepos: new Set(),
   };
   await scanEach(store, KEY.blob, (k, v) => {
     g.blobs.set(k.slice(KEY.blob.length) as Digest, blobInfo(v));
@@ -101,6 +109,23 @@ export async function loadGraph(store: Store): Promise<IndexGraph> {
     g.containers.set(k.slice(KEY.container.length), JSON.parse(v.toString('utf8')) as ContainerRecord);
   });
   await scanEach(store, KEY.pin, k => { g.pins.add(k.slice(KEY.pin.length)); });
+  await scanEach(store, KEY.imageSource, (k, v) => {
+    const src = JSON.parse(v.toString('utf8')) as ImageSource;
+    g.sources.set(k.slice(KEY.imageSource.length) as Digest, {blobs: sourceBlobs(src), config: src.config.digest});
+    g.recordBytes.set(k, v.length);
+  });
+  await scanEach(store, KEY.layerBlob, (k, v) => {
+    g.layerMeta.set(k, k.slice(KEY.layerBlob.length, k.lastIndexOf(':')) as Digest);
+    g.recordBytes.set(k, v.length);
+  });
+  await scanEach(store, KEY.blobLayer, (k, v) => {
+    g.layerMeta.set(k, v.toString('utf8') as Digest);
+    g.recordBytes.set(k, v.length);
+  });
+  await scanEach(store, KEY.blobRepos, (k, v) => {
+    g.blobRepos.add(k.slice(KEY.blobRepos.length));
+    g.recordBytes.set(k, v.length);
+  });
   return g;
 }
 
@@ -161,8 +186,9 @@ export function blobInfo(v: Buffer): BlobInfo {
 }
 
 /**
- * The edges of the object graph, as index keys: image -> its layers and the flattened
- * stacks of its layer prefixes; layer -> its root tree; flattened stack -> its tree;
+ * The edges of the object graph, as index keys: image -> its layers, the flattened
+ * stacks of its layer prefixes, and its source record (a pulled image); source record ->
+ * the blobs of the original manifest, config and index; layer -> its root tree; flattened stack -> its tree;
  * tree -> its blobs and child trees. Keys of objects the store lacks have no edges.
  */
 export function refsOf(g: IndexGraph): (node: string) => string[] {
@@ -173,6 +199,8 @@ export function refsOf(g: IndexGraph): (node: string) => string[] {
       const image = g.images.get(node.slice(KEY.image.length) as Digest);
       if (!image) return [];
       const out = image.layers.map(l => KEY.layer + l);
+      const id = node.slice(KEY.image.length) as Digest;
+      if (g.sources.has(id)) out.push(KEY.imageSource + id);
       // A flat record stays exactly when its chain is that of a prefix of a live image.
       let chain: Digest | undefined;
       for (const l of image.layers) {
@@ -181,6 +209,7 @@ export function refsOf(g: IndexGraph): (node: string) => string[] {
       }
       return out;
     }
+    if (node.startsWith(KEY.imageSource)) return (g.sources.get(node.slice(KEY.imageSource.length) as Digest)?.blobs ?? []).map(b => KEY.blob + b);
     if (node.startsWith(KEY.flat)) {
       const tree = g.flats.get(node.slice(KEY.flat.length) as Digest);
       return tree ? [KEY.tree + tree] : [];

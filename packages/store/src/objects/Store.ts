@@ -78,6 +78,9 @@ const dec = <T>(b: Buffer): T => JSON.parse(b.toString('utf8')) as T;
 /** Key prefixes of the index (docs/format.md, "index keys"). */
 export const KEY = {
   blob: 'b:', tree: 't:', layer: 'l:', image: 'i:', tag: 'tag:', container: 'c:', containerName: 'cn:', flat: 'f:', pin: 'pin:', lease: 'lease:',
+  // Registry metadata (registry/records.ts): how a layer compresses, which layer a sha256 is,
+  // which repositories hold a blob, where a pulled image came from.
+  layerBlob: 'rd:', blobLayer: 'rb:', blobRepos: 'rs:', imageSource: 'src:',
 } as const;
 
 /** The index value of a blob kept as an object file: tag byte 1, then its size (u64 BE). Inline blobs are 0 + their bytes. */

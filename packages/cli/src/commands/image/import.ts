@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import {Command, Option} from 'clipanion';
-import type {ImportedImage} from '@strata/store';
+import type {ImageFormat, ImportedImage} from '@strata/store';
 import {parseTagArgument} from '../../arguments.js';
 import {imageProgressBar} from '../../progress.js';
 import {formatBytes, plural, shortDigest} from '../../render.js';
@@ -9,7 +9,7 @@ import {BaseCommand} from '../BaseCommand.js';
 /** What `strata image import --json` prints. */
 export interface ImageImportReport {
   readonly source: string;
-  readonly format: 'oci' | 'docker';
+  readonly format: ImageFormat;
   readonly images: readonly ImportedImage[];
 }
 
@@ -19,7 +19,7 @@ export class ImageImportCommand extends BaseCommand {
     category: 'Images',
     description: 'import an OCI image layout or a docker archive',
     details: `
-      PATH is an OCI image layout directory (oci-layout, index.json, blobs/) or a \`docker save\` archive (plain, gzip or zstd). Every image it holds is stored: each layer (gzip, zstd or plain tar) becomes a strata layer, its OCI whiteouts strata whiteouts and opaque directories, and the config's env, cmd, entrypoint, working dir, user, labels and history are kept. Layers whose content the store has are not stored again.
+      PATH is an OCI image layout directory (oci-layout, index.json, blobs/) or a \`docker save\` archive (plain, gzip or zstd), or names its format as skopeo does: \`oci:DIR[:REF]\` (only the image named REF), \`oci-archive:FILE[:REF]\` (a tar of a layout), \`docker-archive:FILE[:NAME:TAG]\`. Every image it holds is stored: each layer (gzip, zstd or plain tar) becomes a strata layer, its OCI whiteouts strata whiteouts and opaque directories, and the config's env, cmd, entrypoint, working dir, user, labels and history are kept. Layers whose content the store has are not stored again.
 
       Each image is tagged with the name the layout gives (\`org.opencontainers.image.ref.name\`; a bare tag such as \`latest\` takes the directory's name) or the archive's RepoTags, or with \`--tag\` when PATH holds one image.
 
@@ -28,6 +28,7 @@ export class ImageImportCommand extends BaseCommand {
     examples: [
       ['Import an OCI layout made by skopeo or umoci', '$0 image import ./alpine-oci'],
       ['Import a docker save archive under a new name', '$0 image import alpine.tar --tag alpine:3.20'],
+      ['Import one image of a layout that holds several', '$0 image import oci:./layout:app:1'],
     ],
   });
 
@@ -46,7 +47,7 @@ export class ImageImportCommand extends BaseCommand {
     } finally {
       progress.stop();
     }
-    const report: ImageImportReport = {source: path.resolve(this.source), ...result};
+    const report: ImageImportReport = {source: this.source.includes(':') ? this.source : path.resolve(this.source), ...result};
     this.print(this.json, report, r => r.images.map(i =>
       `image ${i.id} ${i.tags.length ? `tagged ${i.tags.join(', ')} ` : ''}(${plural(i.layers.length, 'layer', 'layers')}: ${i.layers.map(l => shortDigest(l.id)).join(' ')}; stored ${formatBytes(i.newBytes)} new)\n`).join(''));
     return 0;
