@@ -18,7 +18,7 @@ export class LoginCommand extends RegistryCommand {
       Checks USER and PASSWORD against REGISTRY (\`HOST[:PORT]\`) and stores them in the first auth file: \`--authfile\`, else \`$REGISTRY_AUTH_FILE\`, else \`$XDG_RUNTIME_DIR/containers/auth.json\`, the file podman and skopeo write. The password comes from \`--password-stdin\` (safer: it stays out of the process list) or \`--password\`.
     `,
     examples: [
-      ['Log in with the password on stdin', 'echo "$TOKEN" | $0 login quay.io --username me --password-stdin'],
+      ['Log in with the password read from a file on stdin', '$0 login quay.io --username me --password-stdin < token.txt'],
     ],
   });
 
