@@ -70,7 +70,7 @@ export async function pullImage(store: Store, client: RegistryClient, options: P
     if (!LAYER_MEDIA_TYPES.has(d.mediaType)) throw new StoreError('BAD_MANIFEST', `layer ${d.digest} of ${where} has media type ${d.mediaType}, which strata does not import`);
   if (configDesc.size > JSON_MAX) throw new StoreError('BAD_MANIFEST', `the config of ${where} declares ${configDesc.size} bytes, more than a config may be`);
   const configBytes = await readAll(client.fetchBlob(repo, configDesc.digest, {size: configDesc.size}));
-  const {config, diffIds} = fromOciConfig(configBytes, `config ${configDesc.digest}`);
+  const {config, diffIds, platform} = fromOciConfig(configBytes, `config ${configDesc.digest}`);
   if (diffIds.length !== layerDescs.length)
     throw new StoreError('BAD_MANIFEST', `manifest ${manifest.digest} has ${layerDescs.length} layers but its config lists ${diffIds.length} DiffIDs`);
 
@@ -117,7 +117,7 @@ export async function pullImage(store: Store, client: RegistryClient, options: P
   for (const d of [configDesc, ...layerDescs]) put(blobLocationsOp(d.digest, await blobLocations(store, d.digest), here));
   const tagRef = options.ref.includes(':') ? undefined : options.ref;
   const [image] = await commitImages(store, [{
-    layers, config, tags: options.tags,
+    layers, config, ...(platform ? {platform} : {}), tags: options.tags,
     records: (id: Digest) => [imageSourceOp(id, {
       registry: client.domain, repo, ...(tagRef ? {tag: tagRef} : {}),
       manifest: {digest: manifest.digest, mediaType: manifest.mediaType || MEDIA.manifest, blob: manifestBlob},

@@ -146,7 +146,7 @@ async function pushExport(store: Store, client: RegistryClient, image: Image, op
     done++;
     report();
   });
-  const configBytes = toOciConfig(image.config, records.map(r => r.diffId));
+  const configBytes = toOciConfig(image.config, records.map(r => r.diffId), image.platform);
   const config: Descriptor = {mediaType: MEDIA.config, digest: sha256(configBytes), size: configBytes.length};
   const configAction = (await ensure(config.digest, async () => { await client.pushBlob(options.repo, () => Readable.from([configBytes]), {digest: config.digest}); }))!;
   const manifestBytes = ociManifest(config, records.map(r => ({mediaType: r.mediaType, digest: r.digest, size: r.size})));
