@@ -1,53 +1,50 @@
 import {createReadStream, createWriteStream} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import {pipeline} from 'node:stream/promises';
+import {Readable} from 'node:stream';
+import {finished, pipeline} from 'node:stream/promises';
 import * as tar from 'tar-stream';
-import {StoreError, sourceError} from '../errors.js';
+import {StoreError} from '../errors.js';
+import {openTarFile} from '../import/importTar.js';
+import {splitLayerPath} from '../import/LayerBuilder.js';
 import type {Image} from '../objects/image.js';
 import type {Store} from '../objects/Store.js';
-import type {ImageImportOptions, ImportedImage} from './importImage.js';
-import {type ExportedImage, type ImageExportOptions, checkTarget, exportOciLayout, importOciLayout} from './ociLayout.js';
+import {type ExportedImage, type ImageExportOptions, checkTarget, exportOciLayout} from './ociLayout.js';
+
+/** The members of an OCI archive strata needs: the layout marker, the index, and blobs named by sha256. */
+const LAYOUT_MEMBER = /^(?:oci-layout|index\.json|blobs\/sha256\/[0-9a-f]{64})$/;
 
 /**
- * Imports an `oci-archive:` file: a tar of an OCI image layout (what skopeo and podman
- * write). Its regular files and directories are unpacked into the store's tmp/ (names
- * checked: nothing absolute, no `..`, no links), imported as a layout, and removed.
- * Throws SOURCE_MISSING, BAD_ARCHIVE, UNSAFE_PATH and the layout importer's codes.
+ * Writes the OCI image layout held in an archive (`podman save --format oci-archive`,
+ * `skopeo copy oci-archive:`: a tar of `oci-layout`, `index.json` and `blobs/`) into the
+ * empty directory `into`, so the layout importer (every digest checked) reads it. Only
+ * regular members with exactly those names are written, each under a name made here, so
+ * a member cannot place a file anywhere else; links and other members are skipped (a blob
+ * that was a link is then reported missing by the importer). Throws BAD_ARCHIVE, SOURCE_MISSING.
  */
-export async function importOciArchive(store: Store, file: string, options: ImageImportOptions = {}): Promise<ImportedImage[]> {
-  await fs.stat(file).catch(err => { throw sourceError(err, file); });
-  const dir = store.tmpPath('oci-archive');
-  await fs.mkdir(dir);
+export async function extractOciArchive(file: string, into: string): Promise<void> {
+  await fs.mkdir(path.join(into, 'blobs', 'sha256'), {recursive: true});
+  // No await between piping and iterating: tar-stream drops entries no iterator is there to take.
+  const input = await openTarFile(file);
+  const extract = tar.extract();
+  input.on('error', err => extract.destroy(err));
+  input.pipe(extract);
   try {
-    const extract = tar.extract();
-    extract.on('entry', (header, body, next) => {
-      const name = path.posix.normalize(header.name).replace(/^\.\/?/, '').replace(/\/$/, '');
-      if (name === '' && header.type === 'directory') { body.resume(); next(); return; }
-      if (name.startsWith('/') || name === '..' || name.startsWith('../')) {
-        body.resume();
-        next(new StoreError('UNSAFE_PATH', `${file} has a member "${header.name}" outside the layout`));
-        return;
-      }
-      const target = path.join(dir, name);
-      if (header.type === 'directory') {
-        fs.mkdir(target, {recursive: true}).then(() => { body.resume(); next(); }, next);
-      } else if (header.type === 'file') {
-        fs.mkdir(path.dirname(target), {recursive: true})
-          .then(() => pipeline(body, createWriteStream(target, {flags: 'wx'})))
-          .then(() => next(), next);
+    for await (const entry of extract) {
+      const body = Readable.from(entry as AsyncIterable<Buffer>);
+      const name = splitLayerPath(entry.header.name).join('/');
+      if ((entry.header.type === 'file' || entry.header.type === 'contiguous-file') && LAYOUT_MEMBER.test(name)) {
+        await pipeline(body, createWriteStream(path.join(into, ...name.split('/')), {flags: 'w', mode: 0o600}));
       } else {
-        body.resume(); // links and devices have no place in a layout
-        next();
+        body.resume();
+        await finished(body);
       }
-    });
-    await pipeline(createReadStream(file), extract).catch(err => {
-      if (err instanceof StoreError) throw err;
-      throw new StoreError('BAD_ARCHIVE', `${file} is not a tar of an OCI image layout (${(err as Error).message})`, {cause: err});
-    });
-    return await importOciLayout(store, dir, options);
-  } finally {
-    await fs.rm(dir, {recursive: true, force: true});
+    }
+  } catch (err) {
+    extract.destroy();
+    input.destroy();
+    if (err instanceof StoreError || (err as NodeJS.ErrnoException).syscall) throw err;
+    throw new StoreError('BAD_ARCHIVE', `${file} is truncated or corrupt: ${(err as Error).message}`, {cause: err});
   }
 }
 

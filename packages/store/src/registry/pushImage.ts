@@ -4,6 +4,7 @@ import {RegistryError, type RegistryClient} from '@strata/registry';
 import type {Digest} from '../objects/digest.js';
 import type {Image} from '../objects/image.js';
 import type {Store} from '../objects/Store.js';
+import type {IndexOp} from '../index/Index.js';
 import type {Compression} from '../oci/compress.js';
 import {compressedLayerStream} from '../oci/exportLayer.js';
 import {type Descriptor, MEDIA, checkDescriptor, parseJson, toOciConfig} from '../oci/ociConfig.js';
@@ -46,7 +47,7 @@ export interface PushedImage {
   readonly uploadedBytes: number;
 }
 
-type Put = {type: 'put'; key: string; value: Buffer};
+type Put = Extract<IndexOp, {type: 'put'}>;
 
 /**
  * Pushes an image to a registry repository, blobs first and the manifest last. A pulled
@@ -77,7 +78,7 @@ export async function pushImage(store: Store, client: RegistryClient, image: {id
 
   const result = (await pushOriginal(store, client, image.id, options, ensure)) ?? (await pushExport(store, client, image.image, options, ensure, put));
   for (const b of result.blobs) await seenAt(b.digest);
-  await store.commit([...ops.values()]);
+  await store.index.commit([...ops.values()]);
   return result;
 }
 
