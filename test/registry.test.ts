@@ -130,6 +130,32 @@ test('an image skopeo pushed pulls into strata, checks out equal to umoci unpack
   t.is(inspect.Digest, pulled.manifest);
 });
 
+test('a commit on a pulled image pushes with the original layer blobs and an extension of the original config', async t => {
+  const reg = await startRegistry(t);
+  await skopeoPushed(t, reg.host, 'lab/tool:v1');
+  const store = await tempStore(t);
+  t.is((await strata(['pull', `${reg.host}/lab/tool:v1`, INSECURE], {store})).code, 0);
+  t.is((await strata(['create', `${reg.host}/lab/tool:v1`, '--name', 'c'], {store})).code, 0);
+  t.is((await strata(['fs', 'c', 'write', '/etc/added'], {store, input: 'added\n'})).code, 0);
+  const commit = await strata(['commit', 'c', '--tag', 'tool:2'], {store});
+  t.is(commit.code, 0, commit.stderr);
+  const push = await strata(['push', 'tool:2', `${reg.host}/lab/tool:v2`, INSECURE], {store});
+  t.is(push.code, 0, push.stderr);
+  const inspect = (ref: string, config = false) => JSON.parse(peer(t, 'skopeo', ['inspect', ...(config ? ['--config'] : []), '--tls-verify=false', `docker://${reg.host}/lab/${ref}`]));
+  const [v1, v2] = [inspect('tool:v1'), inspect('tool:v2')];
+  t.is(v2.Digest, push.stdout.trim());
+  t.deepEqual(v2.Layers.slice(0, 3), v1.Layers);
+  t.is(v2.Layers.length, 4);
+  const [c1, c2] = [inspect('tool:v1', true), inspect('tool:v2', true)];
+  t.deepEqual(c2.rootfs.diff_ids.slice(0, 3), c1.rootfs.diff_ids);
+  t.is(c2.created, c1.created);
+  t.deepEqual(c2.history.slice(0, c1.history.length), c1.history);
+  t.is(c2.history.length, c1.history.length + 1);
+  const other = await tempStore(t);
+  t.is((await strata(['pull', `${reg.host}/lab/tool:v2`, INSECURE], {store: other})).code, 0);
+  t.is((await strata(['cat', `${reg.host}/lab/tool:v2`, '/etc/added'], {store: other})).stdout, 'added\n');
+});
+
 test('pulling an image whose base the store has fetches only the new layer', async t => {
   const reg = await startRegistry(t);
   const src = await storeWithImage(t);

@@ -97,7 +97,7 @@ export async function importDockerArchive(store: Store, file: string, options: I
   // `docker-archive:FILE:NAME:TAG` takes the one image of that name, as skopeo does.
   const wantedName = options.ref === undefined ? undefined : parseTag(options.ref);
   const images = wantedName === undefined ? all : all.filter(img => img.names.some(n => { try { return parseTag(n) === wantedName; } catch { return false; } }));
-  if (images.length === 0) throw new StoreError('BAD_REFERENCE', `${file} has no image named ${wantedName}`);
+  if (images.length === 0) throw new StoreError('SOURCE_MISSING', `${file} has no image named ${wantedName}`);
   const tags = tagsFor(images, options.tag, file);
   const configs = images.map(img => {
     const bytes = json.get(img.config);

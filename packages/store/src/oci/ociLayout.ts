@@ -38,7 +38,7 @@ export async function importOciLayout(store: Store, dir: string, options: ImageI
   if (options.ref !== undefined) {
     const all = found;
     found = found.filter(f => f.ref === options.ref);
-    if (found.length === 0) throw new StoreError('BAD_REFERENCE', `${dir} has no image named "${options.ref}" (it has ${[...new Set(all.map(f => f.ref).filter(r => r !== undefined))].map(r => `"${r}"`).join(', ') || 'only unnamed images'})`);
+    if (found.length === 0) throw new StoreError('SOURCE_MISSING', `${dir} has no image named "${options.ref}" (it has ${[...new Set(all.map(f => f.ref).filter(r => r !== undefined))].map(r => `"${r}"`).join(', ') || 'only unnamed images'})`);
   }
   const tags = tagsFor(found, options.tag, dir);
 

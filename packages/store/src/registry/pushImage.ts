@@ -5,11 +5,13 @@ import type {Digest} from '../objects/digest.js';
 import type {Image} from '../objects/image.js';
 import type {Store} from '../objects/Store.js';
 import type {IndexOp} from '../index/Index.js';
+import {PREFIX} from '../index/keys.js';
+import {decodeRecord} from '../index/values.js';
 import type {Compression} from '../oci/compress.js';
 import {compressedLayerStream} from '../oci/exportLayer.js';
 import {type Descriptor, MEDIA, checkDescriptor, parseJson, toOciConfig} from '../oci/ociConfig.js';
 import {ociManifest} from '../oci/ociLayout.js';
-import {type BlobLocation, type LayerBlobRecord, blobLayerOp, blobLocations, blobLocationsOp, getImageSource, getLayerBlob, layerBlobOp} from './records.js';
+import {type BlobLocation, type ImageSource, type LayerBlobRecord, blobLayerOp, blobLocations, blobLocationsOp, getImageSource, getLayerBlob, layerBlobOp} from './records.js';
 import {runParallel} from './runParallel.js';
 
 /** Blobs pushed at once (oras-go and containerd use 3, docker 5). */
@@ -107,17 +109,29 @@ async function pushOriginal(store: Store, client: RegistryClient, id: Digest, op
   return {manifest, mediaType: source.manifest.mediaType, size: manifestBytes.length, original: true, blobs, uploadedBytes: action === 'uploaded' ? configBytes.length : 0};
 }
 
-/** strata's own export of the image: recorded layer blobs checked or mounted, the others streamed up. */
+/**
+ * strata's own export of the image: recorded layer blobs checked or mounted, the others
+ * streamed up. An image made on a pulled one (a commit on top) keeps the pulled image's
+ * original layer blobs, config and manifest type, and extends its config (DiffIDs,
+ * history, the run config) rather than regenerating it, when the registry has or can
+ * mount those blobs.
+ */
 async function pushExport(store: Store, client: RegistryClient, image: Image, options: PushOptions, ensure: Ensure, put: (op: Put) => void): Promise<PushedImage> {
   const compression = options.compression ?? 'gzip';
+  const base = await pulledBase(store, image, compression, ensure);
+  const from = base?.layers.length ?? 0;
   const records: LayerBlobRecord[] = new Array(image.layers.length);
   const actions: BlobAction[] = new Array(image.layers.length);
+  for (const [j, d] of (base?.layers ?? []).entries()) {
+    records[j] = {digest: d.digest, size: d.size, mediaType: d.mediaType, diffId: base!.diffIds[j]!};
+    actions[j] = base!.actions[j]!;
+  }
   const sent = new Map<number, number>();
-  let done = 0;
+  let done = from;
   const report = () => options.onProgress?.({bytes: [...sent.values()].reduce((a, b) => a + b, 0), done, layers: image.layers.length});
-  const unique = [...new Set(image.layers)];
+  const unique = [...new Set(image.layers.slice(from))];
   await runParallel(unique, options.concurrency ?? PUSH_CONCURRENCY, async layer => {
-    const j = image.layers.indexOf(layer);
+    const j = image.layers.indexOf(layer, from);
     let record = await getLayerBlob(store, layer, compression);
     const upload = async (expect: string | undefined) => {
       let current: ReturnType<typeof compressedLayerStream> | undefined;
@@ -143,18 +157,98 @@ async function pushExport(store: Store, client: RegistryClient, image: Image, op
     put(layerBlobOp(layer, compression, record!));
     put(blobLayerOp(record!.digest, layer));
     put(blobLayerOp(record!.diffId, layer));
-    for (const [i, l] of image.layers.entries()) if (l === layer) { records[i] = record!; actions[i] = action!; }
+    for (const [i, l] of image.layers.entries()) if (l === layer && i >= from) { records[i] = record!; actions[i] = action!; }
     done++;
     report();
   });
-  const configBytes = toOciConfig(image.config, records.map(r => r.diffId), image.platform);
-  const config: Descriptor = {mediaType: MEDIA.config, digest: sha256(configBytes), size: configBytes.length};
+  const configBytes = base ? extendConfig(base, image, records.map(r => r.diffId)) : toOciConfig(image.config, records.map(r => r.diffId), image.platform);
+  const config: Descriptor = {mediaType: base?.configMediaType ?? MEDIA.config, digest: sha256(configBytes), size: configBytes.length};
   const configAction = (await ensure(config.digest, async () => { await client.pushBlob(options.repo, () => Readable.from([configBytes]), {digest: config.digest}); }))!;
-  const manifestBytes = ociManifest(config, records.map(r => ({mediaType: r.mediaType, digest: r.digest, size: r.size})));
-  const manifest = await client.putManifest(options.repo, options.tag, manifestBytes, MEDIA.manifest);
+  const layerDescs = records.map((r, j) => ({mediaType: j < from ? r.mediaType : base?.newLayerMediaType ?? r.mediaType, digest: r.digest, size: r.size}));
+  const mediaType = base?.manifestMediaType ?? MEDIA.manifest;
+  const manifestBytes = mediaType === MEDIA.manifest ? ociManifest(config, layerDescs) : Buffer.from(JSON.stringify({schemaVersion: 2, mediaType, config, layers: layerDescs}));
+  const manifest = await client.putManifest(options.repo, options.tag, manifestBytes, mediaType);
   const blobs = [{digest: config.digest, size: config.size, action: configAction}, ...records.map((r, i) => ({digest: r.digest, size: r.size, action: actions[i]!}))];
   const uploadedBytes = blobs.filter(b => b.action === 'uploaded').reduce((n, b) => n + b.size, 0);
-  return {manifest, mediaType: MEDIA.manifest, size: manifestBytes.length, original: false, blobs, uploadedBytes};
+  return {manifest, mediaType, size: manifestBytes.length, original: false, blobs, uploadedBytes};
+}
+
+/** A pulled image an image was made on: its original layer blobs (here, at the target) and config. */
+interface PulledBase {
+  readonly image: Image;
+  readonly layers: readonly Descriptor[];
+  readonly actions: readonly BlobAction[];
+  readonly diffIds: readonly string[];
+  readonly config: Record<string, unknown>;
+  readonly configMediaType: string;
+  readonly manifestMediaType: string;
+  /** The media type new layers get in a manifest of that type. */
+  readonly newLayerMediaType: string;
+}
+
+/**
+ * The pulled image with the longest layer list that is a strict prefix of `image`'s, when
+ * the target repository has (or can mount) every one of its original layer blobs and its
+ * manifest type can carry layers of `compression`. Undefined otherwise.
+ */
+async function pulledBase(store: Store, image: Image, compression: Exclude<Compression, 'none'>, ensure: Ensure): Promise<PulledBase | undefined> {
+  let best: {image: Image; source: ImageSource} | undefined;
+  for (const [key, value] of await store.index.scan(PREFIX.imageSource)) {
+    const candidate = await store.getImage(key.slice(PREFIX.imageSource.length) as Digest);
+    if (!candidate || candidate.layers.length >= image.layers.length || candidate.layers.length <= (best?.image.layers.length ?? 0)) continue;
+    if (candidate.layers.every((l, i) => image.layers[i] === l)) best = {image: candidate, source: decodeRecord<ImageSource>(value)};
+  }
+  if (!best) return undefined;
+  const {source} = best;
+  const docker = source.manifest.mediaType === MEDIA.dockerManifest;
+  if (docker && compression !== 'gzip') return undefined; // docker's schema 2 has no zstd layer type
+  const manifest = parseJson(await store.readBlob(source.manifest.blob), `manifest ${source.manifest.digest}`);
+  const layers = (manifest.layers as unknown[]).map((l, j) => checkDescriptor(l, `layer ${j} of manifest ${source.manifest.digest}`));
+  const config = parseJson(await store.readBlob(source.config.blob), `config ${source.config.digest}`);
+  const diffIds = (config.rootfs as {diff_ids?: string[]} | undefined)?.diff_ids ?? [];
+  if (diffIds.length !== layers.length) return undefined;
+  const actions: BlobAction[] = [];
+  for (const l of layers) {
+    const action = await ensure(l.digest);
+    if (!action) return undefined;
+    actions.push(action);
+  }
+  return {
+    image: best.image, layers, actions, diffIds, config,
+    configMediaType: checkDescriptor(manifest.config, `the config of manifest ${source.manifest.digest}`).mediaType,
+    manifestMediaType: source.manifest.mediaType,
+    newLayerMediaType: docker ? DOCKER_GZIP_LAYER : MEDIA.layer[compression],
+  };
+}
+
+const DOCKER_GZIP_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+
+/**
+ * The pulled config, extended for the layers on top: their DiffIDs appended, the history
+ * strata added since the base appended, and the run config as the image now has it (env,
+ * cmd…: the fields strata keeps; the others stay as they were). Key order is the original's.
+ */
+function extendConfig(base: PulledBase, image: Image, diffIds: readonly string[]): Buffer {
+  const out: Record<string, unknown> = {...base.config};
+  out.rootfs = {...(base.config.rootfs as object), type: 'layers', diff_ids: diffIds};
+  const added = (image.config.history ?? []).slice(base.image.config.history?.length ?? 0).map(h => ({
+    ...(h.created !== undefined ? {created: h.created} : {}),
+    ...(h.createdBy !== undefined ? {created_by: h.createdBy} : {}),
+    ...(h.comment !== undefined ? {comment: h.comment} : {}),
+    ...(h.emptyLayer ? {empty_layer: true} : {}),
+  }));
+  if (added.length) out.history = [...(Array.isArray(base.config.history) ? base.config.history : []), ...added];
+  const run: Record<string, unknown> = {...(base.config.config as Record<string, unknown> | undefined)};
+  const c = image.config;
+  const set = (key: string, value: unknown) => { if (value === undefined) delete run[key]; else run[key] = value; };
+  set('Env', c.env);
+  set('Cmd', c.cmd);
+  set('Entrypoint', c.entrypoint);
+  set('WorkingDir', c.workingDir);
+  set('User', c.user);
+  set('Labels', c.labels);
+  out.config = run;
+  return Buffer.from(JSON.stringify(out), 'utf8');
 }
 
 function sha256(bytes: Buffer): string {
