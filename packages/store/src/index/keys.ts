@@ -50,10 +50,11 @@ export const blobReposKey = (sha256: string): string => PREFIX.blobRepos + sha25
 export const imageSourceKey = (image: Digest): string => PREFIX.imageSource + image;
 /** The layer a `rd:` key is about. */
 export const layerOfLayerBlobKey = (key: string): Digest => key.slice(PREFIX.layerBlob.length, key.lastIndexOf(':')) as Digest;
+const KINDS = Object.keys(PREFIX) as KeyKind[];
 
 /** A key's family and what follows its prefix; undefined for a key of no family. */
 export function parseKey(key: string): {kind: KeyKind; id: string} | undefined {
-  for (const kind of Object.keys(PREFIX) as KeyKind[])
+  for (const kind of KINDS)
     if (key.startsWith(PREFIX[kind])) return {kind, id: key.slice(PREFIX[kind].length)};
   return undefined;
 }

@@ -6,6 +6,7 @@ import {type Digest, createHasher, ensureHasher, hashBytes, isDigest, shortDiges
 import {StoreError, rethrowNoSpace} from '../errors.js';
 import {type Image, chainId, decodeImage, hashImage} from './image.js';
 import {type TagRef, parseTag} from './refs.js';
+import {whyNotWritable} from './readOnlyIndex.js';
 import type {LockWait} from './storeLock.js';
 import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';
 import {type Tree, decodeTree, hashTree} from './tree.js';
@@ -16,13 +17,15 @@ import {makeDirs} from '../makeDirs.js';
 import {checkBlobBytes, copyVerified, openVerified} from './verifiedRead.js';
 import {UpperForm} from '../containers/upperForm.js';
 import {upgradeStore} from './upgradeStore.js';
+import {fsPath} from './names.js';
 
 /**
  * The store format this code writes; a store with a higher number is refused, one with a
  * lower number is upgraded when opened (`upgradeStore.ts`). 2: writable layers in the
- * kernel overlayfs form (`upperForm.ts`).
+ * kernel overlayfs form (`upperForm.ts`). 3: implicit directories in trees, names and
+ * xattr values as bytes, platforms in images (docs/format.md, "Store format").
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
 /** `strata.json`: the format, and whether writable layers use `user.overlay.*` xattrs (a store made without root). */
 export interface StoreMarker {
@@ -50,6 +53,11 @@ export interface LayerRecord {
   readonly created: string;
   /** Where it came from: a path, "commit of <container>"… for people, not for code. */
   readonly source?: string;
+  /**
+   * The store format a layer was stored in, when older than 3: its trees do not record
+   * implicit directories, so its export keeps the old rule for the root. Absent since.
+   */
+  readonly format?: number;
 }
 
 /** A container's index record; its writable layer is the directory `Store.upperDir(id)`. */
@@ -67,6 +75,12 @@ export interface OpenOptions {
   readonly lockTimeoutMs?: number;
   /** Told once, after a second of waiting for a busy store, whom it waits for. */
   readonly onWait?: (wait: LockWait) => void;
+  /**
+   * The caller only reads: a store this process cannot write (a read-only filesystem,
+   * another user's) is then opened from a private snapshot of its index instead of failing
+   * with STORE_READONLY. Writes to such a handle go to the snapshot and are lost at close.
+   */
+  readonly readOnly?: boolean;
   /** Overrides `INLINE_MAX` for this handle; for benchmarks and tests that need both paths. */
   readonly inlineMax?: number;
   /** Start an empty index where there is none (`rebuildIndex`, for verify --repair); otherwise a missing index is INDEX_MISSING. */
@@ -111,7 +125,7 @@ export class Store {
     this.upper = new UpperForm(dir, userxattr);
   }
 
-  /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED, INDEX_MISSING. */
+  /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED, INDEX_MISSING, STORE_READONLY, BAD_SETTING. */
   static async open(dir: string, options: OpenOptions = {}): Promise<Store> {
     dir = path.resolve(dir);
     await ensureHasher();
@@ -138,6 +152,13 @@ export class Store {
     // and the next gc would take every object file and container directory as garbage.
     if (!fresh && !options.newIndex && !(await fs.stat(path.join(dir, 'index', 'CURRENT')).then(() => true, () => false)))
       throw new StoreError('INDEX_MISSING', `the store at ${dir} has lost its index (index/ is missing or empty); nothing was changed. "strata verify --repair" rebuilds what the object files and containers hold`);
+    const unwritable = await whyNotWritable(dir);
+    if (unwritable !== undefined) {
+      if (!options.readOnly) throw new StoreError('STORE_READONLY', `the store at ${dir} is ${unwritable}, and this command changes it`);
+      if (marker.format < FORMAT_VERSION) throw new StoreError('STORE_READONLY', `the store at ${dir} has format ${marker.format} and needs an upgrade to ${FORMAT_VERSION}, but it is ${unwritable}`);
+      // Nothing can change a store nobody may write, so no lock is needed: read a private snapshot of its index.
+      return new Store(dir, await Index.openSnapshot(path.join(dir, 'index'), dir), options.inlineMax ?? INLINE_MAX, marker.userxattr === true);
+    }
     const index = await Index.open(path.join(dir, 'index'), {holderDir: dir, ...options});
     // Read again under the lock: the process we waited for may have upgraded it.
     if (marker.format < FORMAT_VERSION) marker = (await readMarker(dir)) ?? marker;
@@ -211,12 +232,12 @@ export class Store {
    */
   async putBlobFromFile(hostPath: string, size: number): Promise<{digest: Digest; size: number}> {
     if (size <= READ_WHOLE_MAX) {
-      const data = await fs.readFile(hostPath);
+      const data = await fs.readFile(fsPath(hostPath));
       const digest = hashBytes(data);
       await this.putHashedBlob(digest, data);
       return {digest, size: data.length};
     }
-    return this.putBlobStream(createReadStream(hostPath, {highWaterMark: 1024 * 1024}));
+    return this.putBlobStream(createReadStream(fsPath(hostPath), {highWaterMark: 1024 * 1024}));
   }
 
   /** Stores a stream's bytes, hashing while writing them to a temporary object file. */
@@ -322,9 +343,10 @@ export class Store {
    */
   async copyBlob(d: Digest, dest: string): Promise<void> {
     const v = await this.getBlobValue(d);
-    if (!v.file) return fs.writeFile(dest, checkBlobBytes(d, v.size, v.data));
+    const target = fsPath(dest); // a name that is not UTF-8 goes to the kernel as its bytes
+    if (!v.file) return fs.writeFile(target, checkBlobBytes(d, v.size, v.data));
     try {
-      await copyVerified(this.objectPath(d), d, v.size, dest);
+      await copyVerified(this.objectPath(d), d, v.size, target);
     } catch (err) {
       throw objectFileError(err, d);
     }
@@ -399,8 +421,8 @@ export class Store {
 
   /** Finds a layer by full id or unique hex prefix. Throws UNKNOWN_LAYER, AMBIGUOUS_ID. */
   async resolveLayer(ref: string): Promise<LayerRecord> {
-    const id = await this.resolvePrefix('layer', ref);
-    if (!id) throw new StoreError('UNKNOWN_LAYER', `there is no layer "${ref}"`);
+    const id = isIdPrefix(ref) ? await this.resolvePrefix('layer', ref) : undefined;
+    if (!id) throw new StoreError('UNKNOWN_LAYER', `there is no layer "${ref}"${tooShort(ref) ? `: ${ID_PREFIX_RULE}` : ''}`);
     return (await this.getLayer(id))!;
   }
 
@@ -459,9 +481,10 @@ export class Store {
    */
   async resolveImage(ref: string): Promise<{id: Digest; image: Image}> {
     let id = await this.tagged(ref);
-    if (!id && /^(b3:)?[0-9a-f]{4,64}$/.test(ref)) id = await this.resolvePrefix('image', ref);
+    if (!id && isIdPrefix(ref)) id = await this.resolvePrefix('image', ref);
+    if (!id && !isIdPrefix(ref) && !isTag(ref)) throw new StoreError('BAD_REFERENCE', `"${ref}" is neither an image id nor a NAME:TAG`);
     const image = id && (await this.getImage(id));
-    if (!id || !image) throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"`);
+    if (!id || !image) throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"${tooShort(ref) ? ` (no such tag, and ${ID_PREFIX_RULE})` : ''}`);
     return {id, image};
   }
 
@@ -600,3 +623,20 @@ async function writeMarker(dir: string, marker: StoreMarker): Promise<void> {
   }
   await fs.rename(tmp, file);
 }
+
+/** The one rule for id prefixes of images and layers alike, as messages state it. */
+const ID_PREFIX_RULE = 'an id prefix needs at least 4 hex digits';
+/** An id or id prefix: 4 to 64 hex digits, with or without `b3:`. */
+const isIdPrefix = (ref: string) => /^(b3:)?[0-9a-f]{4,64}$/.test(ref);
+/** Hex too short to be an id prefix, so the message can say why it names nothing. */
+const tooShort = (ref: string) => /^(b3:)?[0-9a-f]{1,3}$/.test(ref);
+/** Whether `ref` is a well-formed NAME:TAG (or NAME). */
+const isTag = (ref: string) => {
+  try {
+    parseTag(ref);
+    return true;
+  } catch {
+    return false;
+  }
+};
+

@@ -49,7 +49,7 @@ export class ImageExportCommand extends BaseCommand {
     const file = target?.path ?? this.target;
     const compression = parseCompression(this.compress, format === 'docker' ? 'none' : 'gzip');
     const {exportOciLayout, exportOciArchive, exportDockerArchive, parseTag} = await import('@strata/store');
-    const store = await this.openStore();
+    const store = await this.openStore({readOnly: true});
     const {id, image} = await store.resolveImage(this.image);
     // Name the export by the REF given, else when IMAGE was given as a tag that names this image.
     let tag: TagRef | undefined;
