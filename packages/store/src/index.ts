@@ -25,3 +25,5 @@ export {type ImageProgress, type ImportedImage} from './oci/importImage.js';
 export {importOciLayout, exportOciLayout, type ExportedImage} from './oci/ociLayout.js';
 export {importDockerArchive, exportDockerArchive} from './oci/dockerArchive.js';
 export {importImageFrom} from './oci/importImageFrom.js';
+export {ensureMetaImage, buildMetaImage, metaImagePath, smallObjectPath, META_INLINE_MAX, type MetaImage, type MetaImageBuild, type MetaImageOptions} from './meta/metaImage.js';
+export {sweepDerived, derivedUsage, type DerivedKind} from './meta/sweepDerived.js';

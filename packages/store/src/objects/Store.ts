@@ -292,6 +292,19 @@ export class Store {
     return v[0] === 0 ? {size: v.length - 1, inline: true} : {size: Number(v.readBigUInt64BE(1)), inline: false};
   }
 
+  /**
+   * Where a blob is, without a thread hop: its bytes when inline, else only its size (the
+   * bytes are in `objectPath`). For walks that ask about every file of a tree (a metadata
+   * image of 100,000 files): a point lookup in LevelDB's block cache takes a few µs, the
+   * async `statBlob` several times that. Throws OBJECT_MISSING.
+   */
+  blobSync(d: Digest): {size: number; data?: Buffer} {
+    const key = KEY.blob + d;
+    const v = this.pending.get(key) ?? this.writing?.get(key) ?? this.db.getSync(key);
+    if (!v) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
+    return v[0] === 0 ? {size: v.length - 1, data: v.subarray(1)} : {size: Number(v.readBigUInt64BE(1))};
+  }
+
   /** A blob's bytes in memory. Throws OBJECT_MISSING. */
   async readBlob(d: Digest): Promise<Buffer> {
     const v = await this.getRaw(KEY.blob + d);
