@@ -7,6 +7,7 @@ import {type Digest, createHasher, ensureHasher, hashBytes, isDigest, shortDiges
 import {StoreError, isLevelLocked, isNoSpace, rethrowNoSpace} from '../errors.js';
 import {type Image, chainId, decodeImage, hashImage} from './image.js';
 import {type TagRef, parseTag} from './refs.js';
+import {type LockWait, lockTimeoutFromEnv, recordHolder, waitForLock} from './storeLock.js';
 import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';
 import {type Tree, decodeTree, hashTree} from './tree.js';
 import {UpperForm} from '../containers/upperForm.js';
@@ -63,8 +64,10 @@ export interface ContainerRecord {
 export interface OpenOptions {
   /** Create the store if the directory has none. */
   readonly create?: boolean;
-  /** How long to wait for another strata process to let go of the store, in ms. */
+  /** How long to wait for another strata process to let go of the store, in ms (default: STRATA_LOCK_TIMEOUT_MS, else 60 s). */
   readonly lockTimeoutMs?: number;
+  /** Told once, after a second of waiting for a busy store, whom it waits for. */
+  readonly onWait?: (wait: LockWait) => void;
   /** Overrides `INLINE_MAX` for this handle; for benchmarks and tests that need both paths. */
   readonly inlineMax?: number;
 }
@@ -140,7 +143,7 @@ export class Store {
         : new StoreError('STORE_MISSING', `there is no strata store at ${dir}; run "strata init" first`);
     }
     checkFormat(dir, marker);
-    const db = await openLevel(path.join(dir, 'index'), options.lockTimeoutMs ?? lockTimeoutFromEnv());
+    const db = await openLevel(dir, path.join(dir, 'index'), options);
     // Read again under the lock: the process we waited for may have upgraded it.
     if (marker.format < FORMAT_VERSION) marker = (await readMarker(dir)) ?? marker;
     checkFormat(dir, marker);
@@ -602,7 +605,8 @@ async function readMarker(dir: string): Promise<StoreMarker | undefined> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    if (code !== 'ENOTDIR' && !(err instanceof SyntaxError)) throw err;
+    if (code === 'ENOTDIR') throw new StoreError('NOT_A_STORE', `${dir} cannot be a store: it (or a directory above it) is a file`, {cause: err});
+    if (!(err instanceof SyntaxError)) throw err;
     throw new StoreError('NOT_A_STORE', `${dir} is not a strata store (strata.json is unreadable)`, {cause: err});
   }
   if (typeof marker?.format !== 'number') throw new StoreError('NOT_A_STORE', `${dir} is not a strata store (strata.json has no format)`);
@@ -628,20 +632,14 @@ async function writeMarker(dir: string, marker: StoreMarker): Promise<void> {
   await fs.rename(tmp, file);
 }
 
-function lockTimeoutFromEnv(): number {
-  const v = Number(process.env.STRATA_LOCK_TIMEOUT_MS);
-  return Number.isFinite(v) && v >= 0 && process.env.STRATA_LOCK_TIMEOUT_MS !== undefined ? v : 60_000;
-}
-
 /**
- * Opens LevelDB, waiting while another process holds its lock. LevelDB admits one
- * process; strata commands are short, so waiting for a turn (backing off up to 100 ms)
- * serialises them without a daemon.
+ * Opens LevelDB, waiting while another process holds its lock (storeLock.ts). LevelDB
+ * admits one process; strata commands are short, so waiting for a turn serialises them
+ * without a daemon.
  */
-async function openLevel(location: string, timeoutMs: number): Promise<LevelDB> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 5;
-  for (;;) {
+async function openLevel(dir: string, location: string, options: OpenOptions): Promise<LevelDB> {
+  const timeoutMs = options.lockTimeoutMs ?? lockTimeoutFromEnv();
+  const db = await waitForLock(dir, async () => {
     const db: LevelDB = new Level<string, Buffer>(location, {keyEncoding: 'utf8', valueEncoding: 'buffer'});
     try {
       await db.open();
@@ -649,16 +647,13 @@ async function openLevel(location: string, timeoutMs: number): Promise<LevelDB> 
     } catch (err) {
       if (isNoSpace(err))
         throw new StoreError('NO_SPACE', `the disk is full: the index at ${location} needs a little free space to open; free some, then "strata gc" reclaims what a failed write left`, {cause: err});
-      if (!isLevelLocked(err)) {
-        const code = (err as {code?: string}).code;
-        if (code === 'LEVEL_DATABASE_NOT_OPEN')
-          throw new StoreError('INDEX_CORRUPT', `the index at ${location} cannot be opened (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
-        throw err;
-      }
-      if (Date.now() >= deadline)
-        throw new StoreError('STORE_LOCKED', `the store is busy: another strata process has held it for ${Math.round(timeoutMs / 1000)} s (set STRATA_LOCK_TIMEOUT_MS to wait longer)`, {cause: err});
-      await new Promise(r => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 100);
+      if (isLevelLocked(err)) throw err;
+      const code = (err as {code?: string}).code;
+      if (code === 'LEVEL_DATABASE_NOT_OPEN')
+        throw new StoreError('INDEX_CORRUPT', `the index at ${location} cannot be opened (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
+      throw err;
     }
-  }
+  }, isLevelLocked, {timeoutMs, ...(options.onWait ? {onWait: options.onWait} : {})});
+  recordHolder(dir);
+  return db;
 }
