@@ -3,18 +3,20 @@ import * as path from 'node:path';
 import {type ErofsMeta, type ErofsNode, ErofsTree, type FileContent, writeErofsFile} from '@strata/erofs';
 import type {Digest} from '../objects/digest.js';
 import {StoreError, rethrowNoSpace} from '../errors.js';
-import type {Store} from '../objects/Store.js';
+import {INLINE_MAX, type Store} from '../objects/Store.js';
 import {placeFilesDurably} from '../objects/storeFileSync.js';
 import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
 
 /**
- * Blobs up to this size go into the metadata image itself; larger inline (LevelDB) blobs
- * are spilled once per store to `objects/small/`. A tiny file read through the image
- * costs no open of a second file and no 4 KiB block of its own, while the image and each
- * mount's page cache hold the bytes once per image (research/mounts.md, option C; the
- * bench `mount` measures it: docs/benchmarks.md).
+ * Blobs up to this size go into the metadata image itself; larger inline (LevelDB) blobs,
+ * if any, are spilled once per store to `objects/small/` and redirected there. It is
+ * INLINE_MAX, so every LevelDB blob is in the image and nothing is spilled (research/mounts.md
+ * option B): measured by `npm run bench -- mount` (docs/benchmarks.md), writing thousands
+ * of small files durably made the first build ~10x `ostree checkout -H`, while the
+ * image holds the small files' bytes once per image (9.6 MiB for the 5k tree).
+ * `inlineMax: 64` gives option C (composefs's default).
  */
-export const META_INLINE_MAX = 64;
+export const META_INLINE_MAX = INLINE_MAX;
 
 /** A tree's metadata image: what overlayfs needs to serve it. */
 export interface MetaImage {
