@@ -19,6 +19,7 @@ export type StoreErrorCode =
   | 'NO_SPACE'           // the disk filled while writing
   | 'NOT_PINNED'         // unpinning an image or layer that has no pin
   | 'INDEX_CORRUPT'      // LevelDB's own files are damaged (strata verify --repair rebuilds them)
+  | 'INDEX_MISSING'      // the store has no index/ (strata verify --repair rebuilds what the object files hold)
   | 'DIGEST_MISMATCH'    // an image blob whose bytes do not hash to the digest its descriptor names
   | 'BAD_MANIFEST'       // an image layout, docker archive, manifest or config that is malformed
   | 'TARGET_EXISTS'      // an export target that already exists

@@ -19,6 +19,8 @@ export {diskUsage, type DiskUsage} from './maintenance/df.js';
 export {verifyStore, describe, type VerifyReport} from './maintenance/verify.js';
 export {addPin, removePin, listPins, type Pin} from './maintenance/pins.js';
 export {repairIndex} from './maintenance/repairIndex.js';
+export {rebuildIndex, missingIndexReport, type RebuiltIndex} from './maintenance/rebuildIndex.js';
+export {makeDirs} from './makeDirs.js';
 export {exportLayerStream, writeLayerTar} from './oci/exportLayer.js';
 export {createCompressor} from './oci/compress.js';
 export {MEDIA, hostPlatform} from './oci/ociConfig.js';

@@ -12,7 +12,7 @@ import {EXIT} from '../StrataCli.js';
  * other coded error, is a failure (1); damage in the store is 3; a busy store 75.
  */
 const BUSY = new Set(['STORE_LOCKED']);
-const PROBLEMS = new Set(['OBJECT_CORRUPT', 'OBJECT_MISSING', 'INDEX_CORRUPT']);
+const PROBLEMS = new Set(['OBJECT_CORRUPT', 'OBJECT_MISSING', 'INDEX_CORRUPT', 'INDEX_MISSING']);
 const MALFORMED = new Set(['BAD_REFERENCE', 'BAD_NAME', 'BAD_DIGEST', 'BAD_SETTING']);
 
 /**

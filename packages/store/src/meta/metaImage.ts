@@ -5,6 +5,7 @@ import type {Digest} from '../objects/digest.js';
 import {StoreError, rethrowNoSpace} from '../errors.js';
 import {INLINE_MAX, type Store} from '../objects/Store.js';
 import {placeFilesDurably} from '../objects/storeFileSync.js';
+import {checkBlobBytes} from '../objects/verifiedRead.js';
 import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
 
 /**
@@ -138,18 +139,20 @@ async function describeTree(store: Store, root: Digest, inlineMax: number) {
       counts.inlined++;
       return {data: EMPTY};
     }
-    const b = store.blobSync(e.blob);
+    const b = store.blobValueSync(e.blob);
     const hex = e.blob.slice(3);
-    if (b.data === undefined) {
+    if (b.file) {
       counts.redirected++;
       return {size: e.size, redirect: `/b3/${hex.slice(0, 2)}/${hex.slice(2)}`};
     }
-    if (b.data.length <= inlineMax) {
+    // Checked like every read of a blob: damaged bytes are never served.
+    const data = checkBlobBytes(e.blob, b.size, b.data);
+    if (data.length <= inlineMax) {
       counts.inlined++;
-      return {data: b.data};
+      return {data};
     }
     counts.spilledRefs++;
-    spills.set(e.blob, b.data);
+    spills.set(e.blob, data);
     return {size: e.size, redirect: `/small/${hex.slice(0, 2)}/${hex.slice(2)}`};
   };
 

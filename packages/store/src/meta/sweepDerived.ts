@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {KEY, type Store} from '../objects/Store.js';
+import type {Digest} from '../objects/digest.js';
+import type {Store} from '../objects/Store.js';
+import {blobKey, treeKey} from '../index/keys.js';
 
 /** Derived files, by kind: metadata images (`meta/`) and spilled inline blobs (`objects/small/`). */
 export type DerivedKind = 'metaImage' | 'smallFile';
@@ -39,11 +41,11 @@ function eachDerived(store: Store, fn: (kind: DerivedKind, file: string, key: st
   const metaDir = path.join(store.dir, 'meta');
   for (const name of readdirOrEmpty(metaDir)) {
     const m = /^([0-9a-f]{64})\.erofs$/.exec(name);
-    if (m) visit('metaImage', path.join(metaDir, name), `${KEY.tree}b3:${m[1]}`);
+    if (m) visit('metaImage', path.join(metaDir, name), treeKey(`b3:${m[1]}` as Digest));
   }
   const small = path.join(store.dir, 'objects', 'small');
   for (const fan of readdirOrEmpty(small)) {
-    for (const name of readdirOrEmpty(path.join(small, fan))) visit('smallFile', path.join(small, fan, name), `${KEY.blob}b3:${fan}${name}`);
+    for (const name of readdirOrEmpty(path.join(small, fan))) visit('smallFile', path.join(small, fan, name), blobKey(`b3:${fan}${name}` as Digest));
   }
 }
 

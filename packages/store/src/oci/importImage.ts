@@ -7,7 +7,10 @@ import {type ImageConfig, type Platform, hashImage} from '../objects/image.js';
 import {decompress, sniffStream} from './decompress.js';
 import {importTarStream} from '../import/importTar.js';
 import {type TagRef, parseTag} from '../objects/refs.js';
-import {KEY, type LayerRecord, type Store} from '../objects/Store.js';
+import type {LayerRecord, Store} from '../objects/Store.js';
+import type {IndexOp} from '../index/Index.js';
+import {imageKey, layerKey, tagKey} from '../index/keys.js';
+import {encodeRecord, encodeText} from '../index/values.js';
 
 /**
  * Progress of an image import or export: image i of n, layer j of m (of that image), and
@@ -105,7 +108,7 @@ export interface PendingImage {
  * either all of them become visible or none does.
  */
 export async function commitImages(store: Store, pending: readonly PendingImage[]): Promise<ImportedImage[]> {
-  const ops: {type: 'put'; key: string; value: Buffer}[] = [];
+  const ops: IndexOp[] = [];
   const seen = new Set<string>();
   const out: ImportedImage[] = [];
   for (const p of pending) {
@@ -115,16 +118,16 @@ export async function commitImages(store: Store, pending: readonly PendingImage[
       const first = !seen.has(l.record.id);
       if (first) {
         seen.add(l.record.id);
-        if (!(await store.getLayer(l.record.id))) ops.push({type: 'put', key: KEY.layer + l.record.id, value: Buffer.from(JSON.stringify(l.record), 'utf8')});
+        if (!(await store.getLayer(l.record.id))) ops.push({type: 'put', key: layerKey(l.record.id), value: encodeRecord(l.record)});
       }
       layers.push({id: l.record.id, diffId: l.diffId, newBytes: first ? l.newBytes : 0});
     }
     const {digest, bytes} = hashImage({layers: p.layers.map(l => l.record.id), config: p.config, ...(p.platform ? {platform: p.platform} : {})});
-    ops.push({type: 'put', key: KEY.image + digest, value: bytes});
-    for (const t of p.tags) ops.push({type: 'put', key: KEY.tag + t, value: Buffer.from(digest)});
+    ops.push({type: 'put', key: imageKey(digest), value: bytes});
+    for (const t of p.tags) ops.push({type: 'put', key: tagKey(t), value: encodeText(digest)});
     out.push({id: digest, tags: [...p.tags], layers, newBytes: layers.reduce((n, l) => n + l.newBytes, 0)});
   }
-  await store.commit(ops);
+  await store.index.commit(ops);
   return out;
 }
 

@@ -3,6 +3,7 @@ import {createReadStream} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import {StoreError} from '../errors.js';
+import {makeDirs} from '../makeDirs.js';
 import {type ImageProgress, type ImageImportOptions, type ImportedImage, type ImportedLayer, type PendingImage, commitImages, expectDigest, importLayerBlob, tagsFor} from './importImage.js';
 import {type LayerBlob, writeLayerTar} from './exportLayer.js';
 import type {Compression} from './compress.js';
@@ -196,8 +197,10 @@ export async function exportOciLayout(store: Store, image: Image, dir: string, o
   await checkTarget(dir, true);
   const work = `${dir}.strata-${randomBytes(6).toString('hex')}`;
   const blobs = path.join(work, 'blobs', 'sha256');
-  await fs.mkdir(blobs, {recursive: true});
+  const madeParent = makeDirs(path.dirname(dir)); // not fs.mkdir's recursive mode: it spins where mkdir cannot work (/proc)
   try {
+    await fs.mkdir(work);
+    await fs.mkdir(blobs, {recursive: true});
     const putJson = async (bytes: Buffer, mediaType: string): Promise<Descriptor> => {
       const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
       await fs.writeFile(path.join(blobs, digest.slice(7)), bytes);
@@ -218,6 +221,7 @@ export async function exportOciLayout(store: Store, image: Image, dir: string, o
     return {path: dir, manifest: manifest.digest, config: config.digest, layers};
   } catch (err) {
     await fs.rm(work, {recursive: true, force: true});
+    if (madeParent) await fs.rm(madeParent, {recursive: true, force: true});
     throw err;
   }
 }
