@@ -3,7 +3,7 @@ import {createHash} from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import test, {type ExecutionContext} from 'ava';
-import {type Digest, type Tree, LayerBuilder, type Store, collectGarbage, diskUsage, ensureMetaImage, metaImagePath, smallObjectPath} from '@strata/store';
+import {type Digest, type Tree, INLINE_MAX, LayerBuilder, type Store, collectGarbage, diskUsage, ensureMetaImage, metaImagePath, smallObjectPath} from '@strata/store';
 import {checkout} from '../src/checkout.js';
 import {openImageView} from '../src/containers.js';
 import {flattenLayers} from '../src/flatten.js';
@@ -129,7 +129,7 @@ const mountsAsCheckout = test.macro(async (t, inlineMax?: number) => {
   const tree = await flattenLayers(store, layers);
   const built = await ensureMetaImage(store, tree, {inlineMax});
   t.true(built.built);
-  t.is(fs.existsSync(path.join(store.dir, 'objects', 'small')), inlineMax !== undefined, 'only a small threshold spills');
+  t.is(fs.existsSync(path.join(store.dir, 'objects', 'small')), inlineMax === undefined, 'the default threshold (64 B) spills; 16 KiB does not');
   run('fsck.erofs', ['--extract', built.path]);
   const merged = mountMeta(t, built.path, built.objects);
 
@@ -152,17 +152,17 @@ const mountsAsCheckout = test.macro(async (t, inlineMax?: number) => {
 });
 
 test('the metadata image of an image with every entry kind, mounted over objects/, shows what strata checkout writes', mountsAsCheckout);
-test('so does one that spills inline blobs over 64 bytes to objects/small', mountsAsCheckout, 64);
+test('so does one that keeps every inline blob in the image', mountsAsCheckout, INLINE_MAX);
 
 test('a metadata image is memoised by its tree, reproducible, and rebuilt after gc removes it', async t => {
   const store = await openTempStore(t);
   const {image, layers} = await everyKindImage(store);
   await store.setTag('every:1' as never, image);
   const tree = await flattenLayers(store, layers);
-  const first = await ensureMetaImage(store, tree, {inlineMax: 64});
+  const first = await ensureMetaImage(store, tree);
   const bytesOf = () => fs.readFileSync(metaImagePath(store, tree));
   const firstBytes = bytesOf();
-  t.false((await ensureMetaImage(store, tree, {inlineMax: 64})).built, 'the second call finds the image');
+  t.false((await ensureMetaImage(store, tree)).built, 'the second call finds the image');
   const small = smallObjectPath(store, await store.putBlob(bytes(65, 65)));
   t.true(fs.existsSync(small), 'a 65-byte inline blob is spilled to objects/small');
   t.false(fs.existsSync(smallObjectPath(store, await store.putBlob(bytes(64, 64)))), 'a 64-byte one is kept in the image');
@@ -176,7 +176,7 @@ test('a metadata image is memoised by its tree, reproducible, and rebuilt after 
   t.true(fs.existsSync(first.path) && fs.existsSync(small));
   // Derived: removed with the last image that needs them, and written again, the same bytes.
   fs.rmSync(first.path);
-  const again = await ensureMetaImage(store, tree, {inlineMax: 64});
+  const again = await ensureMetaImage(store, tree);
   t.true(again.built);
   t.true(bytesOf().equals(firstBytes));
   await store.deleteTag('every:1' as never);

@@ -3,21 +3,21 @@ import * as path from 'node:path';
 import {type ErofsMeta, type ErofsNode, ErofsTree, type FileContent, writeErofsFile} from '@strata/erofs';
 import type {Digest} from '../objects/digest.js';
 import {StoreError, rethrowNoSpace} from '../errors.js';
-import {INLINE_MAX, type Store} from '../objects/Store.js';
+import type {Store} from '../objects/Store.js';
 import {placeFilesDurably} from '../objects/storeFileSync.js';
 import {checkBlobBytes} from '../objects/verifiedRead.js';
 import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
 
 /**
- * Blobs up to this size go into the metadata image itself; larger inline (LevelDB) blobs,
- * if any, are spilled once per store to `objects/small/` and redirected there. It is
- * INLINE_MAX, so every LevelDB blob is in the image and nothing is spilled (research/mounts.md
- * option B): measured by `npm run bench -- mount` (docs/benchmarks.md), writing thousands
- * of small files durably made the first build ~10x `ostree checkout -H`, while the
- * image holds the small files' bytes once per image (9.6 MiB for the 5k tree).
- * `inlineMax: 64` gives option C (composefs's default).
+ * Blobs up to this size go into the metadata image itself; larger inline (LevelDB) blobs
+ * are spilled once per store to `objects/small/` and redirected there (research/mounts.md
+ * option C, composefs's default). Measured by `npm run bench -- mount` (docs/benchmarks.md)
+ * against keeping every inline blob in the image (option B, `inlineMax: INLINE_MAX`): B
+ * builds faster on a 5,000-file tree, but its image holds every small file's bytes (246 MiB
+ * against 19.8 MiB for the 100,000-file tree), unshared between images and cached again by
+ * each EROFS mount, and C's builds after the first (spilled files in place) are faster there.
  */
-export const META_INLINE_MAX = INLINE_MAX;
+export const META_INLINE_MAX = 64;
 
 /** A tree's metadata image: what overlayfs needs to serve it. */
 export interface MetaImage {
