@@ -28,7 +28,7 @@ export class PsCommand extends BaseCommand {
   json = Option.Boolean('--json', false, {description: 'print [{id, name, image, tags, created}] as JSON'});
 
   async run(): Promise<number> {
-    const store = await this.openStore();
+    const store = await this.openStore({readOnly: true});
     const tags = await store.listTags();
     const list: ContainerSummary[] = (await store.listContainers())
       .map(c => ({id: c.id, name: c.name ?? null, image: c.image, tags: tags.filter(t => t.image === c.image).map(t => t.tag).sort(), created: c.created}))
