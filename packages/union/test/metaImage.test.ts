@@ -64,6 +64,7 @@ async function everyKindImage(store: Store): Promise<{image: Digest; layers: Dig
     ['/keeps', {kind: 'hardlink', ...m(0o644), size: 14, blob: await store.putBlob(Buffer.from('replaced above')), target: '/target'}],
     ['/opaque/below', await file(store, Buffer.from('hidden by the opaque dir above'))],
     [`/${'n'.repeat(255)}`, await file(store, Buffer.from('long name'))],
+    ['/bytes-\udcff', await file(store, Buffer.from('a name that is not UTF-8'))],
     [`/${Array.from({length: 60}, (_, i) => `d${i}`).join('/')}/bottom`, await file(store, Buffer.from('deep'))],
   ];
   for (const n of sizes) base.push([`/sizes/s${n}`, await file(store, bytes(n, n))]);
@@ -83,8 +84,10 @@ async function everyKindImage(store: Store): Promise<{image: Digest; layers: Dig
 function snapshot(root: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const ino = new Map<bigint, string>();
-  const visit = (rel: string) => {
-    const abs = path.join(root, rel);
+  // Paths as bytes (keys are their latin1 text): names need not be UTF-8.
+  const visit = (rel: Buffer) => {
+    const abs = Buffer.concat([Buffer.from(`${root}/`), rel]);
+    const key = rel.toString('latin1');
     const st = fs.lstatSync(abs, {bigint: true});
     const kind = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : st.isCharacterDevice() ? 'char' : st.isBlockDevice() ? 'block' : 'fifo';
     const e: Record<string, unknown> = {kind, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: Number(st.mtimeMs / 1000n)};
@@ -92,14 +95,14 @@ function snapshot(root: string): Record<string, unknown> {
       e.size = Number(st.size);
       e.sha256 = createHash('sha256').update(fs.readFileSync(abs)).digest('hex');
       // Hardlinks: which earlier path is the same inode (inode numbers differ between the two trees).
-      if (st.nlink > 1n) e.sameAs = ino.get(st.ino) ?? (ino.set(st.ino, rel), rel);
+      if (st.nlink > 1n) e.sameAs = ino.get(st.ino) ?? (ino.set(st.ino, key), key);
     }
-    if (kind === 'symlink') e.target = fs.readlinkSync(abs);
+    if (kind === 'symlink') e.target = fs.readlinkSync(abs, {encoding: 'buffer'}).toString('latin1');
     if (kind === 'char' || kind === 'block') e.rdev = Number(st.rdev);
-    out[rel || '/'] = e;
-    if (kind === 'dir') for (const name of fs.readdirSync(abs).sort()) visit(rel ? `${rel}/${name}` : name);
+    out[key || '/'] = e;
+    if (kind === 'dir') for (const name of fs.readdirSync(abs, {encoding: 'buffer'}).sort(Buffer.compare)) visit(rel.length ? Buffer.concat([rel, Buffer.from('/'), name]) : name);
   };
-  visit('');
+  visit(Buffer.alloc(0));
   return out;
 }
 
@@ -141,8 +144,9 @@ const mountsAsCheckout = test.macro(async (t, inlineMax?: number) => {
   t.is((seen['empty'] as {mtime: number}).mtime, -5);
   (written['empty'] as {mtime: number}).mtime = -5;
   t.deepEqual(seen, written);
-  t.is(Object.keys(seen).length, 20 + (60 + 1) + (1 + 10) + (1 + 2000), 'every path, none hidden or added');
+  t.is(Object.keys(seen).length, 21 + (60 + 1) + (1 + 10) + (1 + 2000), 'every path, none hidden or added');
   t.false('old' in seen);
+  t.true('bytes-\xff' in seen, 'a name that is not UTF-8 keeps its bytes');
   t.is((seen['keeps'] as {sameAs?: string}).sameAs, undefined, 'a hardlink whose target a higher layer replaced is a file of its own');
   t.is((seen['etc/passwd-link'] as {sameAs?: string}).sameAs, 'etc/passwd');
   // strata checkout does not restore xattrs yet: the mount shows the tree's, byte for byte.

@@ -7,6 +7,7 @@ import type {Store} from '../objects/Store.js';
 import {placeFilesDurably} from '../objects/storeFileSync.js';
 import {checkBlobBytes} from '../objects/verifiedRead.js';
 import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
+import {nameToBytes} from '../objects/names.js';
 
 /**
  * Blobs up to this size go into the metadata image itself; larger inline (LevelDB) blobs
@@ -162,24 +163,24 @@ async function describeTree(store: Store, root: Digest, inlineMax: number) {
       switch (e.kind) {
         case 'dir': {
           const child = await store.getTree(e.tree);
-          await visit(child, erofs.mkdir(node, e.name, metaOf(child)), p);
+          await visit(child, erofs.mkdir(node, nameToBytes(e.name), metaOf(child)), p);
           break;
         }
         case 'file':
-          files.set(p, {node: erofs.addFile(node, e.name, metaOf(e), content(e)), blob: e.blob});
+          files.set(p, {node: erofs.addFile(node, nameToBytes(e.name), metaOf(e), content(e)), blob: e.blob});
           break;
         case 'hardlink':
           links.push({parent: node, path: p, entry: e});
           break;
         case 'symlink':
-          erofs.addSymlink(node, e.name, metaOf(e), e.target);
+          erofs.addSymlink(node, nameToBytes(e.name), metaOf(e), nameToBytes(e.target));
           break;
         case 'char':
         case 'block':
-          erofs.addDevice(node, e.name, e.kind, metaOf(e), e.devmajor, e.devminor);
+          erofs.addDevice(node, nameToBytes(e.name), e.kind, metaOf(e), e.devmajor, e.devminor);
           break;
         case 'fifo':
-          erofs.addFifo(node, e.name, metaOf(e));
+          erofs.addFifo(node, nameToBytes(e.name), metaOf(e));
           break;
         case 'whiteout':
           break;
@@ -189,8 +190,8 @@ async function describeTree(store: Store, root: Digest, inlineMax: number) {
   await visit(rootTree, erofs.root, '');
   for (const {parent, path: p, entry} of links) {
     const target = files.get(entry.target);
-    if (target && target.blob === entry.blob) erofs.link(parent, entry.name, target.node);
-    else files.set(p, {node: erofs.addFile(parent, entry.name, metaOf(entry), content(entry)), blob: entry.blob});
+    if (target && target.blob === entry.blob) erofs.link(parent, nameToBytes(entry.name), target.node);
+    else files.set(p, {node: erofs.addFile(parent, nameToBytes(entry.name), metaOf(entry), content(entry)), blob: entry.blob});
   }
   return {erofs, spills, counts};
 }
