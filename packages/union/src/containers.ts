@@ -65,6 +65,8 @@ export async function imageRoot(store: Store, imageId: Digest): Promise<Digest> 
 
 /** A container's view: its writable layer over its image. */
 export async function openContainerView(store: Store, c: ContainerRecord): Promise<UnionView> {
+  if (!(await store.getImage(c.image)))
+    throw new StoreError('OBJECT_MISSING', `container ${c.name ?? c.id} is based on image ${c.image}, which is missing; "strata verify" says more`);
   return UnionView.open(store, await imageRoot(store, c.image), store.upperDir(c.id));
 }
 
