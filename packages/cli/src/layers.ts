@@ -1,0 +1,9 @@
+import type {Store} from '@strata/store';
+import type {ContainerLayers} from '@strata/union';
+
+/** The store's container layers, with the metadata image builder that kernel mounts need. */
+export async function containerLayers(store: Store): Promise<ContainerLayers> {
+  const union = await import('@strata/union');
+  const builder = (union as {buildMetaImage?: import('@strata/union').MetaImageBuilder}).buildMetaImage;
+  return new union.ContainerLayers(store, builder);
+}
