@@ -4,6 +4,5 @@ import type {ContainerLayers} from '@strata/union';
 /** The store's container layers, with the metadata image builder that kernel mounts need. */
 export async function containerLayers(store: Store): Promise<ContainerLayers> {
   const union = await import('@strata/union');
-  const builder = (union as {buildMetaImage?: import('@strata/union').MetaImageBuilder}).buildMetaImage;
-  return new union.ContainerLayers(store, builder);
+  return new union.ContainerLayers(store, union.mkfsMetaImage);
 }

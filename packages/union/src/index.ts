@@ -14,3 +14,4 @@ export {type Mount} from './mount/kernelMount.js';
 export {type ContainerMount, mountContainer, unmountContainer, findContainerMount, runningPid} from './mount/mountContainer.js';
 export {probeMountSupport, requireKernelMounts} from './mount/probe.js';
 export {runContainer, type RunOptions} from './run/runContainer.js';
+export {mkfsMetaImage, metaImagePath} from './mount/mkfsMetaImage.js';

@@ -4,7 +4,7 @@ import {openContainerView} from '../src/containers.js';
 import {mountContainer, unmountContainer} from '../src/mount/mountContainer.js';
 import {containerFrom, strataSubject} from './_helpers.js';
 import {layerSuite} from './_layerSuite.js';
-import {skeletonMetaImage} from './_metaImage.js';
+import {mkfsMetaImage} from '../src/mount/mkfsMetaImage.js';
 import {chrootedSubject, requireOverlay} from './_overlay.js';
 
 // The union rules over strata's own kernel mount of a container (the metadata image of the
@@ -13,7 +13,7 @@ import {chrootedSubject, requireOverlay} from './_overlay.js';
 layerSuite(test, 'strata mount', async (t, layers) => {
   requireOverlay();
   const {store, container} = await containerFrom(t, layers);
-  const mount = await mountContainer(new ContainerLayers(store, skeletonMetaImage), container);
+  const mount = await mountContainer(new ContainerLayers(store, mkfsMetaImage), container);
   return chrootedSubject(t, 'strata mount', mount.mountPoint, () => { unmountContainer(store, container); });
 });
 
@@ -22,7 +22,7 @@ layerSuite(test, 'strata mount', async (t, layers) => {
 layerSuite(test, 'strata view through its mount', async (t, layers) => {
   requireOverlay();
   const {store, container} = await containerFrom(t, layers);
-  await mountContainer(new ContainerLayers(store, skeletonMetaImage), container);
+  await mountContainer(new ContainerLayers(store, mkfsMetaImage), container);
   const view = await openContainerView(store, container);
   t.teardown(async () => {
     await view.close();

@@ -51,7 +51,8 @@ function mountError(m: Mount, why: string): UnionError {
 /** Unmounts `target`. Throws UnionError MOUNT_BUSY when a process still uses it. */
 export function performUnmount(target: string): void {
   const r = spawnSync('umount', [target], {encoding: 'utf8'});
-  if (r.status === 0) return;
+  // Another strata process (rm --force beside the run that mounted it) may have been first.
+  if (r.status === 0 || /not mounted/.test(r.stderr)) return;
   if (/busy/i.test(r.stderr)) throw new UnionError('MOUNT_BUSY', `${target} is busy: a process still has files open or its working directory there`);
   throw new UnionError('MOUNT_FAILED', `cannot unmount ${target}: ${r.error?.message ?? r.stderr.trim()}`);
 }

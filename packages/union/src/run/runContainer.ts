@@ -6,6 +6,7 @@ import type {ContainerRecord} from '@strata/store';
 import type {ContainerLayers} from '../ContainerLayers.js';
 import {UnionError} from '../errors.js';
 import {mountContainer, runningPid, runtimeId, unmountContainer} from '../mount/mountContainer.js';
+import {parseViewPath} from '../viewPath.js';
 import {runtimeSpec} from './runtimeSpec.js';
 
 export interface RunOptions {
@@ -18,6 +19,8 @@ export interface RunOptions {
   /** Called once everything is in place, just before the process starts (e.g. to let go of the store's lock). */
   readonly beforeStart?: () => Promise<void>;
 }
+
+const RUNTIME_MOUNT_POINTS = ['dev', 'proc', 'sys'];
 
 /** Signals a user sends to a foreground command, handed on to the container's process. */
 const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -49,8 +52,25 @@ export async function runContainer(layers: ContainerLayers, c: ContainerRecord, 
     const bundle = path.join(path.dirname(store.upperDir(c.id)), 'bundle');
     fs.mkdirSync(bundle, {recursive: true});
     fs.writeFileSync(path.join(bundle, 'config.json'), `${JSON.stringify(spec, null, 2)}\n`);
+    // runc makes the mount points of /dev, /proc and /sys when the image lacks them; they
+    // are the runtime's, not the process's changes, so they go again afterwards (docker
+    // keeps them in an "init" layer for the same reason). Done on the mount's own root
+    // (the kernel owns the upper while mounted): top-level names, lstat'ed, so no symlink
+    // a process made is followed.
+    const made: string[] = [];
+    for (const name of RUNTIME_MOUNT_POINTS) if (!(await view.exists(parseViewPath(`/${name}`)))) made.push(name);
+    const root = fs.statSync(mount.mountPoint);
+    await view.close();
     await options.beforeStart?.();
-    return await runRunc(['run', '--bundle', bundle, runtimeId(c)], options);
+    try {
+      return await runRunc(['run', '--bundle', bundle, runtimeId(c)], options);
+    } finally {
+      for (const name of made) {
+        const p = path.join(mount.mountPoint, name);
+        if (fs.lstatSync(p, {throwIfNoEntry: false})?.isDirectory() && fs.readdirSync(p).length === 0) fs.rmdirSync(p);
+      }
+      if (made.length > 0) fs.utimesSync(mount.mountPoint, root.atime, root.mtime);
+    }
   } finally {
     if (mount.fresh) unmountContainer(store, c);
   }

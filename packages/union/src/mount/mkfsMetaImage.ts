@@ -3,19 +3,34 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {setAttributeSync} from '@napi-rs/xattr';
 import type {Digest, Store, Tree} from '@strata/store';
-import type {MetaImageBuilder} from '../src/ContainerLayers.js';
-import {run} from './_helpers.js';
+import type {MetaImageBuilder} from '../ContainerLayers.js';
+import {UnionError} from '../errors.js';
+
+function run(cmd: string, args: readonly string[]): void {
+  const r = spawnSync(cmd, args, {encoding: 'utf8'});
+  if (r.status !== 0) throw new UnionError('MOUNT_FAILED', `${cmd} ${args.join(' ')}: ${r.error?.message ?? r.stderr.trim()}`);
+}
+
+/** Where the metadata image of a merged tree lives: derived data, rebuilt when missing, collected by gc when no image has the tree. */
+export function metaImagePath(store: Store, tree: Digest): string {
+  return path.join(store.dir, 'meta', `${tree.slice(3)}.erofs`);
+}
 
 /**
- * A reference metadata image made the slow way the research measured (a skeleton
- * directory with the composefs xattrs, then Debian's mkfs.erofs): small files inline,
- * large ones as sparse files redirected into the objects. For tests of the mount
- * machinery; strata's own builder writes EROFS itself.
+ * The metadata image of a merged tree, made the way the research measured (a skeleton
+ * directory with the composefs xattrs, then Debian's mkfs.erofs, erofs-utils): blobs kept
+ * in the index (16 KiB or less) inline, larger ones as sparse files whose
+ * `trusted.overlay.redirect` names their object file. mkfs.erofs 1.5 is slow (about 3 s
+ * per 5,000 files), so this stands in until strata writes EROFS itself, and stays the
+ * reference the tests compare with. Memoised by the tree's digest; written to tmp/,
+ * synced, renamed into `meta/`, so a half-written image is never used.
  */
-export const skeletonMetaImage: MetaImageBuilder = async (store: Store, tree: Digest) => {
-  const image = path.join(store.dir, 'tmp', `meta-${tree.slice(3, 19)}.erofs`);
+export const mkfsMetaImage: MetaImageBuilder = async (store: Store, tree: Digest) => {
+  const image = metaImagePath(store, tree);
   if (fs.existsSync(image)) return image;
-  const skel = fs.mkdtempSync(path.join(store.dir, 'tmp', 'skel-'));
+  const skel = store.tmpPath('skeleton');
+  const tmpImage = store.tmpPath('meta');
+  fs.mkdirSync(skel);
   try {
     const times: [string, number][] = [];
     const firstLink = new Map<string, string>();
@@ -72,11 +87,16 @@ export const skeletonMetaImage: MetaImageBuilder = async (store: Store, tree: Di
     fs.lchownSync(skel, root.uid, root.gid);
     times.push([skel, root.mtime]);
     for (const [p, m] of times) fs.utimesSync(p, m, m);
-    const r = spawnSync('mkfs.erofs', ['--quiet', '--chunksize=4096', `${image}.tmp`, skel], {encoding: 'utf8'});
-    if (r.status !== 0) throw new Error(`mkfs.erofs failed (erofs-utils): ${r.error?.message ?? r.stderr}`);
-    fs.renameSync(`${image}.tmp`, image);
+    const r = spawnSync('mkfs.erofs', ['--quiet', '--chunksize=4096', tmpImage, skel], {encoding: 'utf8'});
+    if (r.status !== 0) throw new UnionError('MOUNT_FAILED', `mkfs.erofs (Debian erofs-utils) failed: ${r.error?.message ?? r.stderr.trim()}`);
+    const fd = fs.openSync(tmpImage, 'r');
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.mkdirSync(path.dirname(image), {recursive: true});
+    fs.renameSync(tmpImage, image);
     return image;
   } finally {
     fs.rmSync(skel, {recursive: true, force: true});
+    fs.rmSync(tmpImage, {force: true});
   }
 };
