@@ -3,7 +3,7 @@
 export {StoreError, type StoreErrorCode} from './errors.js';
 export {type Digest, hashBytes, hashBackend} from './objects/digest.js';
 export {type EntryKind, type Tree, type TreeEntry, findEntry, sortEntries, compareNames, emptyTree} from './objects/tree.js';
-export {type Image, type ImageConfig} from './objects/image.js';
+export {type Image, type ImageConfig, type Platform} from './objects/image.js';
 export {type TagRef, parseTag} from './objects/refs.js';
 export {Store, type LayerRecord, type ContainerRecord, INLINE_MAX} from './objects/Store.js';
 export {UpperForm} from './containers/upperForm.js';
@@ -20,7 +20,7 @@ export {addPin, removePin, listPins, type Pin} from './maintenance/pins.js';
 export {repairIndex} from './maintenance/repairIndex.js';
 export {exportLayerStream, writeLayerTar} from './oci/exportLayer.js';
 export {createCompressor} from './oci/compress.js';
-export {MEDIA} from './oci/ociConfig.js';
+export {MEDIA, hostPlatform} from './oci/ociConfig.js';
 export {type ImageProgress, type ImportedImage} from './oci/importImage.js';
 export {importOciLayout, exportOciLayout, type ExportedImage} from './oci/ociLayout.js';
 export {importDockerArchive, exportDockerArchive} from './oci/dockerArchive.js';

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import test from 'ava';
 import {type Digest, type Image, type Tree, StoreError, hashBytes} from '../src/index.js';
-import {chainId, decodeImage, encodeImage} from '../src/objects/image.js';
+import {chainId, decodeImage, encodeImage, hashImage} from '../src/objects/image.js';
 import {decodeTree, encodeTree} from '../src/objects/tree.js';
 import {wasmHasherFactory} from '../src/objects/digest.js';
 import {openTempStore} from './_helpers.js';
@@ -71,6 +71,16 @@ test('vector tree-every-kind names tree-empty-dir and the documented blob', t =>
   t.deepEqual(new Set(every.entries.map(e => e.kind)), new Set(['dir', 'block', 'char', 'file', 'fifo', 'hardlink', 'symlink', 'whiteout']));
   t.is<string | undefined, string | undefined>(hashBytes(Buffer.from('hello\n')), /whose\s+blob digest is `(b3:[0-9a-f]{64})`/.exec(doc)?.[1]);
   t.is<string | undefined, string | undefined>(hashBytes(Buffer.alloc(0)), /digest of the empty string is\s+(b3:[0-9a-f]{64})/.exec(doc)?.[1]);
+});
+
+test('vector image-platform: a platform is part of the encoding and the digest', t => {
+  const image = JSON.parse(block('json', 'image-platform')) as Image;
+  const text = block('text', 'image-platform');
+  t.is(encodeImage(image).toString('utf8'), text);
+  t.is(hashBytes(Buffer.from(text, 'utf8')), docDigest('Digest of `image-platform`'));
+  t.is(b3sum(Buffer.from(text, 'utf8')), docDigest('Digest of `image-platform`'));
+  t.deepEqual(decodeImage(Buffer.from(text, 'utf8')).platform, {architecture: 'arm64', os: 'linux', variant: 'v8'});
+  t.not(hashImage({...image, platform: undefined}).digest, docDigest('Digest of `image-platform`'));
 });
 
 test('vector image: the canonical JSON, its digest and the chain id are as documented', t => {

@@ -23,7 +23,8 @@ export async function commitContainer(store: Store, c: ContainerRecord, options:
   });
   const history = [...(base.config.history ?? []), {createdBy: 'strata commit', ...(options.message ? {comment: options.message} : {})}];
   const layers = [...base.layers, result.layer.id];
-  const image = await store.putImage({layers, config: {...base.config, history}}, options.tag);
+  // The platform stays the image's: a container's changes are for the platform it runs.
+  const image = await store.putImage({layers, config: {...base.config, history}, ...(base.platform ? {platform: base.platform} : {})}, options.tag);
   await flattenLayers(store, layers); // the next container of this image is then O(1)
   return {...result, image};
 }

@@ -48,7 +48,7 @@ export class ImportCommand extends BaseCommand {
     if (!this.tag && this.on !== undefined) throw new UsageError('--on needs --tag: it names the image the new image is built on');
     if (!this.tag && this.message !== undefined) throw new UsageError('--message needs --tag: it is recorded in the new image');
     const tag = this.tag === undefined ? undefined : await parseTagArgument(this.tag);
-    const {importLayer} = await import('@strata/store');
+    const {hostPlatform, importLayer} = await import('@strata/store');
     const store = await this.openStore();
     const base = this.on === undefined ? undefined : await store.resolveImage(this.on);
 
@@ -70,6 +70,9 @@ export class ImportCommand extends BaseCommand {
           // No timestamp: the same import gives the same image id.
           history: [...(base?.image.config.history ?? []), {createdBy: 'strata import', ...(this.message !== undefined ? {comment: this.message} : {})}],
         },
+        // A layer on --on runs where --on's layers do; a directory or tar alone is taken to be
+        // for the host it came from (as docker import does).
+        platform: base ? base.image.platform : hostPlatform(),
       };
       const id = await store.putImage(image, tag);
       // Merge the stack now, once, so that creating a container of it costs nothing more.

@@ -12,10 +12,24 @@ export interface ImageConfig {
   readonly history?: readonly {readonly createdBy?: string; readonly comment?: string; readonly created?: string; readonly emptyLayer?: boolean}[];
 }
 
-/** An image: layer ids bottom first, and its config. Named by the hash of `encodeImage`. */
+/**
+ * The platform an image runs on, as OCI's config and index name it (image-index.md,
+ * "platform"): GOARCH and GOOS values, and the CPU variant where one is given (`v8`).
+ */
+export interface Platform {
+  readonly architecture: string;
+  readonly os: string;
+  readonly variant?: string;
+}
+
+/**
+ * An image: layer ids bottom first, its config, and its platform when the source named
+ * one. Named by the hash of `encodeImage`, so the same layers for two platforms are two images.
+ */
 export interface Image {
   readonly layers: readonly Digest[];
   readonly config: ImageConfig;
+  readonly platform?: Platform;
 }
 
 /** JSON with object keys sorted and no whitespace: one text for one value. */
@@ -30,7 +44,8 @@ export function canonicalJson(value: unknown): string {
 
 /** The canonical bytes of an image (docs/format.md, "image"). */
 export function encodeImage(image: Image): Buffer {
-  return Buffer.from(canonicalJson({config: image.config, layers: image.layers, strata: 1}), 'utf8');
+  // No platform, no key: images made before platforms were kept keep their bytes and ids.
+  return Buffer.from(canonicalJson({config: image.config, layers: image.layers, platform: image.platform, strata: 1}), 'utf8');
 }
 
 export function hashImage(image: Image): {digest: Digest; bytes: Buffer} {
@@ -39,7 +54,7 @@ export function hashImage(image: Image): {digest: Digest; bytes: Buffer} {
 }
 
 export function decodeImage(buf: Buffer, what = 'image'): Image {
-  let v: {layers?: unknown; config?: unknown; strata?: unknown};
+  let v: {layers?: unknown; config?: unknown; platform?: unknown; strata?: unknown};
   try {
     v = JSON.parse(buf.toString('utf8'));
   } catch (err) {
@@ -47,8 +62,19 @@ export function decodeImage(buf: Buffer, what = 'image'): Image {
   }
   if (v.strata !== 1 || !Array.isArray(v.layers) || !v.layers.every(l => typeof l === 'string' && isDigest(l)) || typeof v.config !== 'object' || !v.config)
     throw new StoreError('OBJECT_CORRUPT', `${what} is not a strata image`);
-  return {layers: v.layers as Digest[], config: v.config as ImageConfig};
+  if (v.platform !== undefined && !isPlatform(v.platform)) throw new StoreError('OBJECT_CORRUPT', `${what} has a malformed platform`);
+  return {layers: v.layers as Digest[], config: v.config as ImageConfig, ...(v.platform ? {platform: v.platform} : {})};
 }
+
+/** Whether a value is a platform record (architecture and os strings, an optional variant string, nothing else). */
+export function isPlatform(v: unknown): v is Platform {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
+  const p = v as Record<string, unknown>;
+  return typeof p.architecture === 'string' && p.architecture !== '' && typeof p.os === 'string' && p.os !== ''
+    && (p.variant === undefined || (typeof p.variant === 'string' && p.variant !== ''))
+    && Object.keys(p).every(k => k === 'architecture' || k === 'os' || k === 'variant');
+}
+
 
 /**
  * The chain id of a layer stack (as OCI's ChainID, with BLAKE3): the first layer's id,

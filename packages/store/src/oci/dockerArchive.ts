@@ -95,6 +95,7 @@ export async function importDockerArchive(store: Store, file: string, options: I
   });
   return commitImages(store, images.map((img, i) => ({
     config: configs[i]!.config,
+    ...(configs[i]!.platform ? {platform: configs[i]!.platform} : {}),
     tags: tags[i]!,
     layers: img.layers.map((l, j) => {
       const layer = imported.get(l)!;
@@ -156,7 +157,7 @@ export async function exportDockerArchive(store: Store, image: Image, file: stri
   const tmp = `${file}.strata-${randomBytes(6).toString('hex')}`;
   try {
     const layers = await writeLayers(store, image, work, compression, options.onProgress, b => b.digest.slice(7));
-    const config = toOciConfig(image.config, layers.map(l => l.diffId));
+    const config = toOciConfig(image.config, layers.map(l => l.diffId), image.platform);
     const configHex = createHash('sha256').update(config).digest('hex');
     const layerNames = layers.map(l => `${l.digest.slice(7)}.tar`);
     const manifest = Buffer.from(JSON.stringify([{Config: `${configHex}.json`, RepoTags: options.tag ? [options.tag] : null, Layers: layerNames}]));

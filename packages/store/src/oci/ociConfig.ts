@@ -1,5 +1,5 @@
 import {StoreError} from '../errors.js';
-import type {ImageConfig} from '../objects/image.js';
+import {type ImageConfig, type Platform, isPlatform} from '../objects/image.js';
 import type {Compression} from './compress.js';
 
 /** OCI image-spec media types (media-types.md) and docker's, which the docker archive uses. */
@@ -30,14 +30,14 @@ export interface Descriptor {
   readonly digest: string;
   readonly size: number;
   readonly annotations?: Readonly<Record<string, string>>;
-  readonly platform?: {readonly architecture?: string; readonly os?: string};
+  readonly platform?: {readonly architecture?: string; readonly os?: string; readonly variant?: string};
 }
 
 /** GOARCH names of Node's process.arch values that differ. */
 const GOARCH: Record<string, string> = {x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x'};
 
-/** The platform an exported config names: strata images record none, so the host's. */
-export function hostPlatform(): {architecture: string; os: string} {
+/** The host's platform: what an export names for an image that records none. */
+export function hostPlatform(): Platform {
   return {architecture: GOARCH[process.arch] ?? process.arch, os: 'linux'};
 }
 
@@ -45,7 +45,7 @@ export function hostPlatform(): {architecture: string; os: string} {
  * The OCI image config (config.md) of an image with these DiffIDs. Keys in a fixed order
  * and only fields the image has, so the same image gives the same bytes.
  */
-export function toOciConfig(config: ImageConfig, diffIds: readonly string[]): Buffer {
+export function toOciConfig(config: ImageConfig, diffIds: readonly string[], platform: Platform = hostPlatform()): Buffer {
   const run: Record<string, unknown> = {};
   if (config.user !== undefined) run.User = config.user;
   if (config.env !== undefined) run.Env = config.env;
@@ -53,7 +53,7 @@ export function toOciConfig(config: ImageConfig, diffIds: readonly string[]): Bu
   if (config.cmd !== undefined) run.Cmd = config.cmd;
   if (config.workingDir !== undefined) run.WorkingDir = config.workingDir;
   if (config.labels !== undefined) run.Labels = sortedRecord(config.labels);
-  const out: Record<string, unknown> = {...hostPlatform(), config: run, rootfs: {type: 'layers', diff_ids: diffIds}};
+  const out: Record<string, unknown> = {...platformFields(platform), config: run, rootfs: {type: 'layers', diff_ids: diffIds}};
   if (config.history !== undefined) {
     out.history = config.history.map(h => {
       const e: Record<string, unknown> = {};
@@ -71,8 +71,8 @@ export function toOciConfig(config: ImageConfig, diffIds: readonly string[]): Bu
  * Reads an OCI (or docker) image config: what strata keeps of it and its DiffIDs.
  * Throws BAD_MANIFEST when it is not a config. Unknown fields are ignored.
  */
-export function fromOciConfig(bytes: Buffer, what: string): {config: ImageConfig; diffIds: string[]} {
-  const v = parseJson(bytes, what) as {config?: Record<string, unknown> | null; rootfs?: {type?: unknown; diff_ids?: unknown}; history?: unknown};
+export function fromOciConfig(bytes: Buffer, what: string): {config: ImageConfig; diffIds: string[]; platform?: Platform} {
+  const v = parseJson(bytes, what) as {config?: Record<string, unknown> | null; rootfs?: {type?: unknown; diff_ids?: unknown}; history?: unknown; architecture?: unknown; os?: unknown; variant?: unknown};
   const diffIds = v.rootfs?.diff_ids;
   if (v.rootfs?.type !== 'layers' || !Array.isArray(diffIds) || !diffIds.every(d => typeof d === 'string'))
     throw new StoreError('BAD_MANIFEST', `${what} is not an image config (no rootfs.diff_ids)`);
@@ -95,7 +95,15 @@ export function fromOciConfig(bytes: Buffer, what: string): {config: ImageConfig
     ...(labels ? {labels} : {}),
     ...(history ? {history} : {}),
   };
-  return {config, diffIds: diffIds as string[]};
+  // config.md: architecture and os are required, variant optional. A config without them
+  // (some hand-made ones) gives an image that names no platform, as strata's own do.
+  const platform = {architecture: v.architecture, os: v.os, ...(v.variant !== undefined && v.variant !== '' ? {variant: v.variant} : {})};
+  return {config, diffIds: diffIds as string[], ...(isPlatform(platform) ? {platform} : {})};
+}
+
+/** architecture, os and variant (if any), in the order OCI's config and index list them. */
+export function platformFields(p: Platform): Platform {
+  return {architecture: p.architecture, os: p.os, ...(p.variant ? {variant: p.variant} : {})};
 }
 
 /** Parses a JSON document of an image. Throws BAD_MANIFEST. */

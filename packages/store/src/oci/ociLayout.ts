@@ -6,7 +6,7 @@ import {StoreError} from '../errors.js';
 import {type ImageProgress, type ImageImportOptions, type ImportedImage, type ImportedLayer, type PendingImage, commitImages, expectDigest, importLayerBlob, tagsFor} from './importImage.js';
 import {type LayerBlob, writeLayerTar} from './exportLayer.js';
 import type {Compression} from './compress.js';
-import {type Descriptor, LAYER_MEDIA_TYPES, MEDIA, REF_NAME, checkDescriptor, fromOciConfig, hostPlatform, parseJson, toOciConfig} from './ociConfig.js';
+import {type Descriptor, LAYER_MEDIA_TYPES, MEDIA, REF_NAME, checkDescriptor, fromOciConfig, hostPlatform, parseJson, platformFields, toOciConfig} from './ociConfig.js';
 import type {TagRef} from '../objects/refs.js';
 import type {Store} from '../objects/Store.js';
 import type {Image} from '../objects/image.js';
@@ -42,7 +42,7 @@ export async function importOciLayout(store: Store, dir: string, options: ImageI
     const configDesc = checkDescriptor(m.config, `the config of manifest ${manifest.digest}`);
     if (!Array.isArray(m.layers)) throw new StoreError('BAD_MANIFEST', `manifest ${manifest.digest} has no layers list`);
     const layerDescs = m.layers.map((l, j) => checkDescriptor(l, `layer ${j} of manifest ${manifest.digest}`));
-    const {config, diffIds} = fromOciConfig(await readBlob(dir, configDesc, 'config'), `config ${configDesc.digest}`);
+    const {config, diffIds, platform} = fromOciConfig(await readBlob(dir, configDesc, 'config'), `config ${configDesc.digest}`);
     if (diffIds.length !== layerDescs.length)
       throw new StoreError('BAD_MANIFEST', `manifest ${manifest.digest} has ${layerDescs.length} layers but its config lists ${diffIds.length} DiffIDs`);
     const layers: ImportedLayer[] = [];
@@ -67,7 +67,7 @@ export async function importOciLayout(store: Store, dir: string, options: ImageI
       expectDigest(`layer ${d.digest} (uncompressed)`, diffIds[j]!, layer.diffId);
       layers.push(layer);
     }
-    pending.push({layers, config, tags: tags[i]!});
+    pending.push({layers, config, ...(platform ? {platform} : {}), tags: tags[i]!});
   }
   return commitImages(store, pending);
 }
@@ -187,12 +187,13 @@ export async function exportOciLayout(store: Store, image: Image, dir: string, o
       return {mediaType, digest, size: bytes.length};
     };
     const layers = await writeLayers(store, image, blobs, compression, options.onProgress, b => b.digest.slice(7));
-    const config = await putJson(toOciConfig(image.config, layers.map(l => l.diffId)), MEDIA.config);
+    const config = await putJson(toOciConfig(image.config, layers.map(l => l.diffId), image.platform), MEDIA.config);
     const manifest = await putJson(Buffer.from(JSON.stringify({
       schemaVersion: 2, mediaType: MEDIA.manifest, config,
       layers: layers.map(l => ({mediaType: MEDIA.layer[l.compression], digest: l.digest, size: l.size})),
     })), MEDIA.manifest);
-    const entry = {...manifest, ...(options.tag ? {annotations: {[REF_NAME]: options.tag}} : {})};
+    // The index names the platform when the image records one (image-index.md), as skopeo and umoci read it.
+    const entry = {...manifest, ...(image.platform ? {platform: platformFields(image.platform)} : {}), ...(options.tag ? {annotations: {[REF_NAME]: options.tag}} : {})};
     await fs.writeFile(path.join(work, 'index.json'), JSON.stringify({schemaVersion: 2, mediaType: MEDIA.index, manifests: [entry]}));
     await fs.writeFile(path.join(work, 'oci-layout'), JSON.stringify({imageLayoutVersion: MEDIA.ociLayout}));
     await fs.rmdir(dir).catch(() => {}); // an empty target directory gives way

@@ -1,5 +1,5 @@
 import {Command, Option} from 'clipanion';
-import type {Digest, ImageConfig, TagRef} from '@strata/store';
+import type {Digest, ImageConfig, Platform, TagRef} from '@strata/store';
 import {formatBytes, formatCount, formatFields, formatTable, plural, shortDigest} from '../../render.js';
 import {BaseCommand} from '../BaseCommand.js';
 
@@ -11,6 +11,8 @@ export interface ImageReport {
   readonly layers: readonly {readonly id: Digest; readonly entries: number; readonly bytes: number}[];
   readonly bytes: number;
   readonly config: ImageConfig;
+  /** Absent when the image's source named none (a directory or tar import); an export then names the host's. */
+  readonly platform?: Platform;
 }
 
 export class ImageInspectCommand extends BaseCommand {
@@ -26,7 +28,7 @@ export class ImageInspectCommand extends BaseCommand {
   });
 
   image = Option.String({name: 'IMAGE'});
-  json = Option.Boolean('--json', false, {description: 'print {id, tags, layers, bytes, config} as JSON'});
+  json = Option.Boolean('--json', false, {description: 'print {id, tags, layers, bytes, config, platform} as JSON'});
 
   async run(): Promise<number> {
     const store = await this.openStore();
@@ -37,7 +39,7 @@ export class ImageInspectCommand extends BaseCommand {
       const record = await store.getLayer(l);
       layers.push({id: l, entries: record?.entries ?? 0, bytes: record?.bytes ?? 0});
     }
-    const report: ImageReport = {id, tags, layers, bytes: layers.reduce((s, l) => s + l.bytes, 0), config: image.config};
+    const report: ImageReport = {id, tags, layers, bytes: layers.reduce((s, l) => s + l.bytes, 0), config: image.config, ...(image.platform ? {platform: image.platform} : {})};
     this.print(this.json, report, renderImage);
     return 0;
   }
@@ -49,6 +51,8 @@ function renderImage(r: ImageReport): string {
     ['image', r.id],
     ['tags', r.tags.length > 0 ? r.tags.join(', ') : '<none>'],
     ['size', `${formatBytes(r.bytes)} in ${plural(r.layers.length, 'layer', 'layers')}`],
+    // os/architecture/variant, as docker and skopeo write a platform (the store stays unloaded until needed).
+    ['platform', r.platform ? [r.platform.os, r.platform.architecture, r.platform.variant].filter(Boolean).join('/') : '<none>'],
   ];
   if (c.entrypoint) fields.push(['entrypoint', JSON.stringify(c.entrypoint)]);
   if (c.cmd) fields.push(['cmd', JSON.stringify(c.cmd)]);
