@@ -112,10 +112,10 @@ test('ps says running while a process runs; umount and rm refuse then; rm --forc
   const ps = jsonOf<{name: string; status: string; mountPoint: string}[]>(t, await strata(['ps', '--json'], {store}));
   t.like(ps[0], {name: 'long', status: 'running'});
   const umount = await strata(['umount', 'long'], {store});
-  t.is(umount.code, 1);
+  t.is(umount.code, 1, `umount: ${umount.stdout}${umount.stderr}`);
   t.regex(umount.stderr, /still runs in container long/);
   const rm = await strata(['rm', 'long'], {store});
-  t.is(rm.code, 1);
+  t.is(rm.code, 1, `rm: ${rm.stdout}${rm.stderr}`);
   t.regex(rm.stderr, /is mounted at/);
   t.is((await strata(['rm', '--force', 'long'], {store})).code, 0);
   t.not(await closed, 0);
