@@ -14,11 +14,11 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-/** Runs the strata binary to completion; never throws on a non-zero exit. */
-export function strata(args: readonly string[], options: {store?: string; input?: string | Buffer; env?: Record<string, string>; cwd?: string} = {}): Promise<RunResult> {
+/** Runs the strata binary to completion (or kills it after `timeoutMs`: code -1); never throws on a non-zero exit. */
+export function strata(args: readonly string[], options: {store?: string; input?: string | Buffer; env?: Record<string, string>; cwd?: string; timeoutMs?: number} = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const env = {...process.env, NO_COLOR: '1', ...(options.store ? {STRATA_STORE: options.store} : {}), ...options.env};
-    const child = spawn(STRATA_BIN, [...args], {env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe']});
+    const child = spawn(STRATA_BIN, [...args], {env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'], ...(options.timeoutMs ? {timeout: options.timeoutMs, killSignal: 'SIGKILL' as const} : {})});
     let stdout = '', stderr = '';
     child.stdout.setEncoding('utf8').on('data', d => { stdout += d; });
     child.stderr.setEncoding('utf8').on('data', d => { stderr += d; });
@@ -41,4 +41,28 @@ export async function tempStore(t: ExecutionContext): Promise<string> {
   const r = await strata(['init', '--store', store]);
   if (r.code !== 0) throw new Error(`strata init failed: ${r.stderr}`);
   return store;
+}
+
+/** `s` quoted for sh. */
+export function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Runs the strata binary on a pseudo-terminal (util-linux `script`), so that stdout and
+ * stderr are both terminals, as for a person at a shell. Returns what the terminal showed
+ * (stdout and stderr together) and strata's exit code (`script -e`).
+ */
+export function strataOnTerminal(args: readonly string[], options: {store?: string; env?: Record<string, string>} = {}): Promise<{code: number; output: string}> {
+  const line = [STRATA_BIN, ...args].map(shellQuote).join(' ');
+  return new Promise((resolve, reject) => {
+    const env = {...process.env, NO_COLOR: '1', ...(options.store ? {STRATA_STORE: options.store} : {}), ...options.env};
+    const child = spawn('script', ['-qefc', line, '/dev/null'], {env, stdio: ['pipe', 'pipe', 'pipe']});
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', d => { output += d; });
+    child.stderr.setEncoding('utf8').on('data', d => { output += d; });
+    child.on('error', err => reject(new Error(`script (util-linux) is needed to run strata on a terminal: ${err.message}`)));
+    child.on('close', code => resolve({code: code ?? -1, output}));
+    child.stdin.end();
+  });
 }

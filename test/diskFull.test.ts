@@ -5,22 +5,12 @@ import {fileURLToPath} from 'node:url';
 import {randomBytes} from 'node:crypto';
 import test from 'ava';
 import {strata, tempDir} from './_cli.js';
+import {smallDisk} from './_disk.js';
 
 const OP = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'scripts', 'strata-op.js');
 
 function op(store: string, ...args: string[]) {
   return spawnSync(process.execPath, [OP, store, ...args], {encoding: 'utf8'});
-}
-
-/** A small tmpfs for the store: needs root (CI runs as root); fails loudly otherwise. */
-async function smallDisk(t: import('ava').ExecutionContext, mb: number): Promise<string> {
-  if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs and must run as root (CI does)');
-  const mnt = path.join(await tempDir(t), 'disk');
-  await fs.mkdir(mnt);
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${mb}m`, 'tmpfs', mnt], {encoding: 'utf8'});
-  if (r.status !== 0) throw new Error(`mount tmpfs failed: ${r.stderr}`);
-  t.teardown(() => { spawnSync('umount', [mnt]); });
-  return mnt;
 }
 
 for (const [title, files] of [

@@ -96,3 +96,11 @@ test('layer inspect shows the record and the top-level entries', async t => {
   const human = await strata(['layer', 'inspect', app.layer], {store});
   t.regex(human.stdout, /\nMODE +OWNER +SIZE +NAME\ndrwxr-xr-x +\d+:\d+ +app\/\n$/);
 });
+
+test('a tag that looks like hex is read as the tag before any id prefix', async t => {
+  const {store, base, app} = await twoImages(t);
+  const hexTag = app.image.slice(3, 9); // the start of app's id, used as a tag of base
+  t.is((await strata(['image', 'tag', 'base:1', hexTag], {store})).code, 0);
+  t.like(jsonOf(t, await strata(['image', 'inspect', hexTag, '--json'], {store})), {id: base.image});
+  t.like(jsonOf(t, await strata(['image', 'inspect', app.image.slice(3, 10), '--json'], {store})), {id: app.image});
+});

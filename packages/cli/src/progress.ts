@@ -3,8 +3,11 @@ import type {ImageProgress, ImportProgress} from '@strata/store';
 import type {SingleBar} from 'cli-progress';
 import {formatBytes, formatCount} from './render.js';
 
-/** Work shorter than this shows no bar: a bar that flashes for 50 ms is noise. */
-const SHOW_AFTER_MS = 400;
+/**
+ * Work shorter than this shows no bar: a bar that flashes for 50 ms is noise.
+ * STRATA_PROGRESS_AFTER_MS changes it (the terminal tests draw bars at once with 0).
+ */
+const SHOW_AFTER_MS = /^\d+$/.test(process.env.STRATA_PROGRESS_AFTER_MS ?? '') ? Number(process.env.STRATA_PROGRESS_AFTER_MS) : 400;
 
 export interface ProgressBar<P> {
   readonly onProgress: (p: P) => void;
@@ -63,10 +66,16 @@ export function importProgressBar(stream: Writable, stdout: Writable, showAfterM
     (bar, p) => bar.update(p.files, payload(p)));
 }
 
-/** A bar for an image import or export, by layer. */
+/**
+ * A bar for an image import: image i/n and layer j/m as they pass, the bar over the bytes
+ * of every distinct layer blob of the source (known before the first is read).
+ */
 export function imageProgressBar(verb: string, stream: Writable, stdout: Writable, showAfterMs = SHOW_AFTER_MS): Promise<ImageProgressBar> {
+  const payload = (p: ImageProgress) => ({image: `${p.image}/${p.images}`, layer: `${p.layer}/${p.layers}`, size: formatBytes(p.bytes), totalSize: formatBytes(p.totalBytes ?? 0)});
   return progressBar<ImageProgress>(stream, stdout, showAfterMs,
-    () => `${verb} {bar} layer {value}/{total} | {size}`,
-    (bar, p) => bar.start(p.layers, p.layer, {size: formatBytes(p.bytes)}),
-    (bar, p) => bar.update(p.layer, {size: formatBytes(p.bytes)}));
+    p => p.totalBytes !== undefined
+      ? `${verb} {bar} {percentage}% | image {image} layer {layer} | {size}/{totalSize}`
+      : `${verb} image {image} layer {layer} | {size}`,
+    (bar, p) => bar.start(p.totalBytes ?? 0, p.bytes, payload(p)),
+    (bar, p) => bar.update(p.bytes, payload(p)));
 }

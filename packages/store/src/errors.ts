@@ -19,10 +19,13 @@ export type StoreErrorCode =
   | 'NO_SPACE'           // the disk filled while writing
   | 'NOT_PINNED'         // unpinning an image or layer that has no pin
   | 'INDEX_CORRUPT'      // LevelDB's own files are damaged (strata verify --repair rebuilds them)
+  | 'INDEX_MISSING'      // the store has no index/ (strata verify --repair rebuilds what the object files hold)
   | 'DIGEST_MISMATCH'    // an image blob whose bytes do not hash to the digest its descriptor names
   | 'BAD_MANIFEST'       // an image layout, docker archive, manifest or config that is malformed
   | 'TARGET_EXISTS'      // an export target that already exists
-  | 'WHITEOUT_NAME';     // a writable layer holds a file named .wh.*, which no OCI layer can express
+  | 'WHITEOUT_NAME'      // a writable layer holds a file named .wh.*, which no OCI layer can express
+  | 'BAD_SETTING'        // an environment setting strata cannot use (STRATA_LOCK_TIMEOUT_MS=soon)
+  | 'STORE_READONLY';    // the store cannot be written by this user (read-only filesystem, another owner)
 
 export class StoreError extends Error {
   override name = 'StoreError';

@@ -126,15 +126,15 @@ test('the index holds trees and blobs as documented', async t => {
   const tree = treeFromJson(block('json', 'tree-small'));
   const d = await store.putTree(tree);
   t.is(d, docDigest('Digest of `tree-small`'));
-  t.deepEqual(await store.getRaw(`t:${d}`), hexBlock('tree-small'));
+  t.deepEqual(await store.index.get(`t:${d}`), hexBlock('tree-small'));
 
   const small = await store.putBlob(Buffer.from('hello\n'));
-  t.deepEqual(await store.getRaw(`b:${small}`), Buffer.from('0068656c6c6f0a', 'hex'));
+  t.deepEqual(await store.index.get(`b:${small}`), Buffer.from('0068656c6c6f0a', 'hex'));
 
   const bigBytes = Buffer.alloc(100_000, 7);
   const big = await store.putBlob(bigBytes);
   await store.flush();
-  t.deepEqual(await store.getRaw(`b:${big}`), Buffer.from('0100000000000186a0', 'hex'));
+  t.deepEqual(await store.index.get(`b:${big}`), Buffer.from('0100000000000186a0', 'hex'));
   const hex = big.slice(3);
   t.deepEqual(await fs.readFile(path.join(store.dir, 'objects', 'b3', hex.slice(0, 2), hex.slice(2))), bigBytes);
   t.deepEqual(JSON.parse(await fs.readFile(path.join(store.dir, 'strata.json'), 'utf8')), {format: 2});
@@ -144,8 +144,8 @@ test('tags and layer records use the documented keys', async t => {
   const store = await openTempStore(t);
   const root = await store.putTree(treeFromJson(block('json', 'tree-empty-dir')));
   await store.putLayer({id: root, entries: 0, bytes: 0, created: '2026-01-01T00:00:00.000Z'});
-  t.deepEqual(JSON.parse((await store.getRaw(`l:${root}`))!.toString()), {id: root, entries: 0, bytes: 0, created: '2026-01-01T00:00:00.000Z'});
+  t.deepEqual(JSON.parse((await store.index.get(`l:${root}`))!.toString()), {id: root, entries: 0, bytes: 0, created: '2026-01-01T00:00:00.000Z'});
   const image = await store.putImage({layers: [root], config: {}}, 'app:1' as never);
-  t.is((await store.getRaw('tag:app:1'))?.toString(), image);
-  t.is((await store.getRaw(`i:${image}`))?.toString(), `{"config":{},"layers":["${root}"],"strata":1}`);
+  t.is((await store.index.get('tag:app:1'))?.toString(), image);
+  t.is((await store.index.get(`i:${image}`))?.toString(), `{"config":{},"layers":["${root}"],"strata":1}`);
 });

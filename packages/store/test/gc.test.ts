@@ -1,8 +1,8 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import test from 'ava';
-import {collectGarbage, hashBytes, INLINE_MAX, addPin, removePin} from '../src/index.js';
-import {KEY} from '../src/objects/Store.js';
+import {collectGarbage, type Digest, hashBytes, INLINE_MAX, addPin, listPins, removePin} from '../src/index.js';
+import {blobKey, imageKey, layerKey, leaseKey, treeKey} from '../src/index/keys.js';
 import {Lease} from '../src/maintenance/leases.js';
 import {mark} from '../src/maintenance/gc.js';
 import {bytesOf, imageOf, indexKeys} from './_images.js';
@@ -124,9 +124,9 @@ test('a live lease keeps what it protects; a lease of a dead process expires', a
   const store = await openTempStore(t);
   const held = await imageOf(t, store, {'a': 'in progress'});
   const lease = await Lease.acquire(store, 'test');
-  await lease.protect([KEY.layer + held.layer]);
-  const dead = {id: 'dead', pid: 2147483646, host: (await import('node:os')).hostname(), created: new Date().toISOString(), label: 'killed', keys: [KEY.image + held.image]};
-  await store.commit([{type: 'put', key: `${KEY.lease}dead`, value: Buffer.from(JSON.stringify(dead))}]);
+  await lease.protect([layerKey(held.layer)]);
+  const dead = {id: 'dead', pid: 2147483646, host: (await import('node:os')).hostname(), created: new Date().toISOString(), label: 'killed', keys: [imageKey(held.image)]};
+  await store.index.commit([{type: 'put', key: leaseKey('dead'), value: Buffer.from(JSON.stringify(dead))}]);
   const report = await collectGarbage(store);
   t.is(report.byKind.lease.count, 1);
   t.is(report.byKind.image.count, 1);
@@ -176,8 +176,28 @@ test('treeRefs reads the same edges and file bytes as decodeTree, and refuses a 
     ]),
   };
   const bytes = encodeTree(tree);
-  const want = decodeTree(bytes).entries.flatMap(e => e.kind === 'dir' ? [KEY.tree + e.tree] : e.kind === 'file' || e.kind === 'hardlink' ? [KEY.blob + e.blob] : []);
+  const want = decodeTree(bytes).entries.flatMap(e => e.kind === 'dir' ? [treeKey(e.tree)] : e.kind === 'file' || e.kind === 'hardlink' ? [blobKey(e.blob)] : []);
   t.deepEqual(treeRefs(bytes, 'tree'), {refs: want, fileBytes: 10});
   t.throws(() => treeRefs(bytes.subarray(0, bytes.length - 3), 'tree'), {code: 'OBJECT_CORRUPT'});
   t.throws(() => treeRefs(Buffer.concat([bytes, Buffer.of(0)]), 'tree'), {code: 'OBJECT_CORRUPT'});
+});
+
+test('pin rm with an id prefix that two pins share is refused and removes neither', async t => {
+  const store = await openTempStore(t);
+  const seen = new Map<string, Digest>();
+  let pair: [Digest, Digest] | undefined;
+  const {layer} = await imageOf(t, store, {'f': 'content'});
+  for (let i = 0; !pair; i++) { // images whose ids share 4 hex digits (a birthday search: a few hundred)
+    const image = await store.putImage({layers: [layer], config: {labels: {n: String(i)}}});
+    const prefix = image.slice(3, 7);
+    const other = seen.get(prefix);
+    if (other) pair = [other, image];
+    seen.set(prefix, image);
+  }
+  await addPin(store, pair[0]);
+  await addPin(store, pair[1]);
+  await t.throwsAsync(removePin(store, pair[0].slice(3, 7)), {code: 'AMBIGUOUS_ID'});
+  t.is((await listPins(store)).length, 2);
+  t.like(await removePin(store, pair[1].slice(3, 20)), {id: pair[1]});
+  t.deepEqual((await listPins(store)).map(p => p.id), [pair[0]]);
 });

@@ -1,14 +1,14 @@
 import * as fs from 'node:fs/promises';
 import test from 'ava';
 import {type Digest, hashBytes, INLINE_MAX, parseTag, type Store, verifyStore} from '../src/index.js';
-import {KEY} from '../src/objects/Store.js';
+import {blobKey, imageKey, tagKey, treeKey} from '../src/index/keys.js';
 import {bytesOf, imageOf, indexKeys} from './_images.js';
 import {openTempStore} from './_helpers.js';
 
 async function flipInline(store: Store, d: Digest): Promise<void> {
-  const v = Buffer.from((await store.getRaw(KEY.blob + d))!);
+  const v = Buffer.from((await store.index.get(blobKey(d)))!);
   v[1]! ^= 0x01;
-  await store.db.put(KEY.blob + d, v);
+  await store.index.commit([{type: 'put', key: blobKey(d), value: v}]);
 }
 
 async function flipFile(store: Store, d: Digest): Promise<void> {
@@ -35,7 +35,7 @@ test('verify finds a flipped byte in an inline blob and names the tree and image
   await flipInline(store, d);
   const r = await verifyStore(store);
   t.is(r.problems.length, 1);
-  t.like(r.problems[0], {object: KEY.blob + d, kind: 'corrupt', referencedBy: [KEY.tree + img.layer]});
+  t.like(r.problems[0], {object: blobKey(d), kind: 'corrupt', referencedBy: [treeKey(img.layer)]});
   t.deepEqual(r.damagedImages, [{id: img.image, tags: ['a:1']}]);
 });
 
@@ -46,7 +46,7 @@ test('verify finds a flipped byte in an object file', async t => {
   const d = hashBytes(Buffer.from(content));
   await flipFile(store, d);
   const r = await verifyStore(store);
-  t.deepEqual(r.problems.map(p => [p.object, p.kind]), [[KEY.blob + d, 'corrupt']]);
+  t.deepEqual(r.problems.map(p => [p.object, p.kind]), [[blobKey(d), 'corrupt']]);
 });
 
 test('verify finds a missing tree and who names it', async t => {
@@ -55,18 +55,18 @@ test('verify finds a missing tree and who names it', async t => {
   const root = await store.getTree(img.layer);
   const sub = root.entries[0]!;
   if (sub.kind !== 'dir') throw new TypeError('want a dir');
-  await store.db.del(KEY.tree + sub.tree);
+  await store.index.commit([{type: 'del', key: treeKey(sub.tree)}]);
   const r = await verifyStore(store);
-  t.deepEqual(r.problems.map(p => [p.object, p.kind, p.referencedBy]), [[KEY.tree + sub.tree, 'missing', [KEY.tree + img.layer]]]);
+  t.deepEqual(r.problems.map(p => [p.object, p.kind, p.referencedBy]), [[treeKey(sub.tree), 'missing', [treeKey(img.layer)]]]);
   t.is(r.damagedImages.length, 1);
 });
 
 test('verify finds a dangling tag', async t => {
   const store = await openTempStore(t);
-  const ghost = `b3:${'0'.repeat(64)}`;
-  await store.db.put(KEY.tag + parseTag('ghost:1'), Buffer.from(ghost));
+  const ghost = `b3:${'0'.repeat(64)}` as Digest;
+  await store.index.commit([{type: 'put', key: tagKey(parseTag('ghost:1')), value: Buffer.from(ghost)}]);
   const r = await verifyStore(store);
-  t.deepEqual(r.problems.map(p => [p.object, p.kind, p.referencedBy]), [[KEY.image + ghost, 'missing', [`${KEY.tag}ghost:1`]]]);
+  t.deepEqual(r.problems.map(p => [p.object, p.kind, p.referencedBy]), [[imageKey(ghost), 'missing', [tagKey(parseTag('ghost:1'))]]]);
 });
 
 test('repair removes only the damage and a re-import restores the image', async t => {
@@ -77,12 +77,12 @@ test('repair removes only the damage and a re-import restores the image', async 
   const good = await imageOf(t, store, {'g': 'good', 'ok': 'fine'}, {tag: 'good:1'});
   const d = hashBytes(Buffer.from(content));
   await flipFile(store, d);
-  await store.db.put(`${KEY.tag}ghost:1`, Buffer.from(`b3:${'1'.repeat(64)}`));
+  await store.index.commit([{type: 'put', key: tagKey(parseTag('ghost:1')), value: Buffer.from(`b3:${'1'.repeat(64)}`)}]);
   const before = await indexKeys(store);
 
   const r = await verifyStore(store, {repair: true});
   t.deepEqual(r.damagedImages, [{id: bad.image, tags: ['bad:1']}]);
-  t.deepEqual(await indexKeys(store), before.filter(k => k !== KEY.blob + d && k !== `${KEY.tag}ghost:1`));
+  t.deepEqual(await indexKeys(store), before.filter(k => k !== blobKey(d) && k !== tagKey(parseTag('ghost:1'))));
   await t.throwsAsync(fs.access(store.objectPath(d)), {code: 'ENOENT'});
   t.is(r.remaining, 1); // the tree still names the removed blob
   t.is((await store.readBlob(hashBytes(Buffer.from('good')))).toString(), 'good');
@@ -97,8 +97,8 @@ test('repair indexes again a blob whose entry was lost but whose object file is 
   const content = bytesOf('lost', INLINE_MAX + 10);
   await imageOf(t, store, {'f': content}, {tag: 'a:1'});
   const d = hashBytes(Buffer.from(content));
-  await store.commit([{type: 'del', key: KEY.blob + d}]);
-  t.deepEqual((await verifyStore(store)).problems.map(p => [p.object, p.kind]), [[KEY.blob + d, 'missing']]);
+  await store.index.commit([{type: 'del', key: blobKey(d)}]);
+  t.deepEqual((await verifyStore(store)).problems.map(p => [p.object, p.kind]), [[blobKey(d), 'missing']]);
   const r = await verifyStore(store, {repair: true});
   t.is(r.remaining, 0);
   t.is((await store.readBlob(d)).toString(), content);

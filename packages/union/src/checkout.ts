@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type {Store} from '@strata/store';
+import {randomBytes} from 'node:crypto';
+import {type Store, makeDirs} from '@strata/store';
 import {UnionError} from './errors.js';
 import type {UnionView} from './UnionView.js';
 import type {ViewEntry} from './ViewEntry.js';
@@ -22,15 +23,34 @@ export interface CheckoutResult {
  * missing or empty): modes, owners
  * (when root), mtimes, symlinks, hardlinks. Large lower files are copied from their
  * object files with FICLONE, a reflink where the filesystem offers one; never
- * hardlinked, since a change to the checkout must not reach the store.
+ * hardlinked, since a change to the checkout must not reach the store. Every file is
+ * checked against its digest (OBJECT_CORRUPT). The tree is written beside `dir` and
+ * renamed into place at the end, so a checkout that fails leaves nothing, not even the
+ * parent directories it made.
  */
 export async function checkout(store: Store, view: UnionView, dir: string, options: {from?: ViewPath; onProgress?: (files: number, bytes: number) => void} = {}): Promise<CheckoutResult> {
+  dir = path.resolve(dir);
   const existing = fs.existsSync(dir) ? fs.readdirSync(dir) : undefined;
   if (existing && existing.length > 0) throw new UnionError('EEXIST', `${dir} is not empty; checkout needs a new or empty directory`, {path: dir});
   const from = options.from ?? ROOT;
   const top = await view.stat(from);
   if (top.kind !== 'dir') throw new UnionError('ENOTDIR', `ENOTDIR: not a directory, scandir '${from}'`, {syscall: 'scandir', path: from});
-  fs.mkdirSync(dir, {recursive: true});
+  const madeParent = makeDirs(path.dirname(dir));
+  const work = `${dir}.strata-${randomBytes(6).toString('hex')}`;
+  fs.mkdirSync(work);
+  try {
+    const result = await writeTree(store, view, from, top, work, options.onProgress);
+    if (existing) fs.rmdirSync(dir); // the empty target gives way
+    fs.renameSync(work, dir);
+    return result;
+  } catch (err) {
+    fs.rmSync(work, {recursive: true, force: true});
+    if (madeParent) fs.rmSync(madeParent, {recursive: true, force: true});
+    throw err;
+  }
+}
+
+async function writeTree(store: Store, view: UnionView, from: ViewPath, top: ViewEntry, dir: string, onProgress: ((files: number, bytes: number) => void) | undefined): Promise<CheckoutResult> {
   const counts = {files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0};
   const skipped: string[] = [];
   const root = process.getuid?.() === 0;
@@ -55,14 +75,13 @@ export async function checkout(store: Store, view: UnionView, dir: string, optio
           return;
         }
         if (e.hostPath) fs.copyFileSync(e.hostPath, host, fs.constants.COPYFILE_FICLONE);
-        else if ((await store.statBlob(e.blob!)).inline) fs.writeFileSync(host, await store.readBlob(e.blob!));
-        else fs.copyFileSync(store.objectPath(e.blob!), host, fs.constants.COPYFILE_FICLONE);
+        else await store.copyBlob(e.blob!, host); // checked against its digest: damage is never checked out
         if (e.ino !== undefined && (e.nlink ?? 1) > 1) upperLinks.set(e.ino, host);
         if (e.linkOf) lowerLinks.push([p, host, e]);
         byPath.set(p, {host, blob: e.blob});
         counts.files++;
         counts.bytes += e.size;
-        options.onProgress?.(counts.files, counts.bytes);
+        onProgress?.(counts.files, counts.bytes);
         break;
       }
       case 'symlink':

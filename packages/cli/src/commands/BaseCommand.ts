@@ -6,9 +6,14 @@ import {Command, Option, UsageError} from 'clipanion';
 import type {Store} from '@strata/store';
 import {EXIT} from '../StrataCli.js';
 
-/** Codes of user mistakes and missing things: a one-line message, no stack. */
+/**
+ * Exit codes of coded errors (README, "Exit codes"): a malformed argument or setting is a
+ * usage error (2) wherever it is found; a well-formed one that names nothing, and every
+ * other coded error, is a failure (1); damage in the store is 3; a busy store 75.
+ */
 const BUSY = new Set(['STORE_LOCKED']);
-const PROBLEMS = new Set(['OBJECT_CORRUPT', 'OBJECT_MISSING', 'INDEX_CORRUPT']);
+const PROBLEMS = new Set(['OBJECT_CORRUPT', 'OBJECT_MISSING', 'INDEX_CORRUPT', 'INDEX_MISSING']);
+const MALFORMED = new Set(['BAD_REFERENCE', 'BAD_NAME', 'BAD_DIGEST', 'BAD_SETTING']);
 
 /**
  * What every strata command shares: the store location (`--store`, $STRATA_STORE, or
@@ -34,6 +39,8 @@ export abstract class BaseCommand extends Command {
 
   /** The store directory this command uses. */
   storeDir(): string {
+    // An empty --store (an unset shell variable) must not fall back to the default store: gc or rm would act on it.
+    if (this.store === '') throw new UsageError('--store needs a directory (it was given an empty string)');
     if (this.store) return path.resolve(this.store);
     if (process.env.STRATA_STORE) return path.resolve(process.env.STRATA_STORE);
     const data = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
@@ -42,8 +49,14 @@ export abstract class BaseCommand extends Command {
 
   /** Opens the store (waiting for another strata process to finish); closed when the command ends. */
   async openStore(options: {create?: boolean} = {}): Promise<Store> {
-    const {Store} = await import('@strata/store'); // loaded lazily: `--help` stays fast
-    this.opened = await Store.open(this.storeDir(), options);
+    const dir = this.storeDir();
+    const {Store, describeHolder} = await import('@strata/store'); // loaded lazily: `--help` stays fast
+    const stderr = this.context.stderr as {isTTY?: boolean} & typeof this.context.stderr;
+    this.opened = await Store.open(dir, {
+      ...options,
+      // On a terminal, a command that waits (over a second) says for whom; in a script it waits quietly.
+      ...(stderr.isTTY ? {onWait: ({holder}) => this.note(`strata: waiting for the store ${dir}: ${describeHolder(holder)} is using it`)} : {}),
+    });
     return this.opened;
   }
 
@@ -89,7 +102,7 @@ export abstract class BaseCommand extends Command {
     // Coded errors of strata (StoreError, UnionError) and of the system (ENOENT…) are the user's to fix.
     if (typeof e.code === 'string' && (e.name === 'StoreError' || e.name === 'UnionError' || /^E[A-Z]+$/.test(e.code))) {
       this.context.stderr.write(`strata: ${e.message}\n`);
-      return BUSY.has(e.code) ? EXIT.busy : PROBLEMS.has(e.code) ? EXIT.problems : EXIT.failure;
+      return BUSY.has(e.code) ? EXIT.busy : PROBLEMS.has(e.code) ? EXIT.problems : MALFORMED.has(e.code) ? EXIT.usage : EXIT.failure;
     }
     // LevelDB's own errors (a damaged .ldb file met while reading): the store's problem, not a bug.
     if (typeof e.code === 'string' && /^LEVEL_(CORRUPTION|IO_ERROR)/.test(e.code)) {

@@ -23,16 +23,28 @@ export class VerifyCommand extends BaseCommand {
   json = Option.Boolean('--json', false, {description: 'print the report as JSON ({checked, problems, damagedImages, damagedContainers, remaining})'});
 
   async run(): Promise<number> {
-    const {verifyStore, describe, repairIndex} = await import('@strata/store');
+    const {verifyStore, describe, repairIndex, missingIndexReport, rebuildIndex} = await import('@strata/store');
     let report: VerifyReport;
     try {
       report = await verifyStore(await this.openStore(), {repair: this.repair});
     } catch (err) {
-      if (!this.repair || (err as {code?: string}).code !== 'INDEX_CORRUPT') throw err;
-      await this.closeStore();
-      await repairIndex(this.storeDir());
-      this.note('strata: rebuilt the damaged index (LevelDB repair; unreadable files moved to index/lost)');
-      report = await verifyStore(await this.openStore(), {repair: true});
+      const code = (err as {code?: string}).code;
+      if (code === 'INDEX_MISSING' && !this.repair) {
+        report = await missingIndexReport(this.storeDir());
+      } else if (code === 'INDEX_MISSING') {
+        const r = await rebuildIndex(this.storeDir());
+        this.note(`strata: the index was lost; started a new one: ${r.blobs} intact object files indexed again${r.layer ? ` and kept by pinned layer ${r.layer}` : ''}`
+          + `${r.containers.map(c => `; container ${c.id}'s writable layer kept as pinned layer ${c.layer}`).join('')}`
+          + `${r.unreadable.map(c => `; container ${c.id} could not be read (${c.why})`).join('')}`
+          + `${r.damagedFiles > 0 ? `; ${r.damagedFiles} damaged object files left for gc` : ''}. Tags, images and small files lived in the index and are gone: import them again`);
+        report = await verifyStore(await this.openStore(), {repair: true});
+      } else {
+        if (!this.repair || code !== 'INDEX_CORRUPT') throw err;
+        await this.closeStore();
+        await repairIndex(this.storeDir());
+        this.note('strata: rebuilt the damaged index (LevelDB repair; unreadable files moved to index/lost)');
+        report = await verifyStore(await this.openStore(), {repair: true});
+      }
     }
     this.print(this.json, report, r => human(r, describe));
     return report.remaining > 0 ? EXIT.problems : EXIT.ok;

@@ -5,7 +5,7 @@ import type {Readable} from 'node:stream';
 import * as tar from 'tar-stream';
 import type {Digest} from '../objects/digest.js';
 import {StoreError, sourceError} from '../errors.js';
-import {decompress, sniffCompression} from '../oci/compress.js';
+import {decompress, sniffCompression} from '../oci/decompress.js';
 import {type ImportOptions, type ImportResult, finishImport} from './importResult.js';
 import {LayerBuilder, splitLayerPath} from './LayerBuilder.js';
 import type {Store} from '../objects/Store.js';
@@ -15,13 +15,13 @@ import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
 /** Entries up to this size are read into memory whole; larger ones stream to an object file. */
 const BUFFER_MAX = 16 * 1024 * 1024;
 
-/** Opens a tar file as a stream of plain tar bytes, undoing gzip or zstd. Throws SOURCE_MISSING, BAD_ARCHIVE. */
+/** Opens a tar file as a stream of plain tar bytes, undoing gzip, zstd, xz or bzip2. Throws SOURCE_MISSING, BAD_ARCHIVE. */
 export async function openTarFile(file: string): Promise<Readable> {
   let head: Buffer;
   try {
     const fh = await fs.open(file, 'r');
     try {
-      const {buffer, bytesRead} = await fh.read(Buffer.alloc(4), 0, 4, 0);
+      const {buffer, bytesRead} = await fh.read(Buffer.alloc(6), 0, 6, 0);
       head = buffer.subarray(0, bytesRead);
     } finally {
       await fh.close();

@@ -4,7 +4,9 @@ import type {Digest} from '../objects/digest.js';
 import {mark} from './gc.js';
 import {loadGraph, refsOf} from './graph.js';
 import {isLeaseAlive, isProcessAlive, listLeases} from './leases.js';
-import {KEY, type Store} from '../objects/Store.js';
+import type {Store} from '../objects/Store.js';
+import type {IndexOp} from '../index/Index.js';
+import {blobKey, containerKey, flatKey, imageKey, layerKey, leaseKey, treeKey} from '../index/keys.js';
 
 /** What gc removes, by kind. */
 export type GcKind = 'blob' | 'tree' | 'layer' | 'image' | 'flat' | 'lease' | 'orphanFile' | 'tmpFile' | 'containerDir';
@@ -52,13 +54,13 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   const liveLeases = leases.filter(l => isLeaseAlive(l));
 
   const roots: string[] = [];
-  for (const image of g.tags.values()) roots.push(KEY.image + image);
-  for (const c of g.containers.values()) roots.push(KEY.image + c.image, KEY.container + c.id);
+  for (const image of g.tags.values()) roots.push(imageKey(image));
+  for (const c of g.containers.values()) roots.push(imageKey(c.image), containerKey(c.id));
   roots.push(...g.pins);
   for (const l of liveLeases) roots.push(...l.keys);
   const live = mark(roots, refsOf(g));
 
-  const dels: {type: 'del'; key: string}[] = [];
+  const dels: IndexOp[] = [];
   const doomedFiles: Digest[] = [];
   const liveFiles = new Set<string>();
   let kept = 0;
@@ -73,23 +75,23 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     return true;
   };
   for (const [d, info] of g.blobs) {
-    if (sweep(KEY.blob + d, 'blob', info.size)) {
+    if (sweep(blobKey(d), 'blob', info.size)) {
       if (info.file) doomedFiles.push(d);
     } else if (info.file) {
       liveFiles.add(d.slice(3));
     }
   }
-  for (const [d, n] of g.treeBytes) sweep(KEY.tree + d, 'tree', n);
-  for (const d of g.layers) sweep(KEY.layer + d, 'layer', g.recordBytes.get(KEY.layer + d) ?? 0);
-  for (const d of g.images.keys()) sweep(KEY.image + d, 'image', g.recordBytes.get(KEY.image + d) ?? 0);
-  for (const d of g.flats.keys()) sweep(KEY.flat + d, 'flat', g.recordBytes.get(KEY.flat + d) ?? 0);
+  for (const [d, n] of g.treeBytes) sweep(treeKey(d), 'tree', n);
+  for (const d of g.layers) sweep(layerKey(d), 'layer', g.recordBytes.get(layerKey(d)) ?? 0);
+  for (const d of g.images.keys()) sweep(imageKey(d), 'image', g.recordBytes.get(imageKey(d)) ?? 0);
+  for (const d of g.flats.keys()) sweep(flatKey(d), 'flat', g.recordBytes.get(flatKey(d)) ?? 0);
   for (const l of leases) {
     if (liveLeases.includes(l)) continue;
     count('lease', 0);
-    dels.push({type: 'del', key: KEY.lease + l.id});
+    dels.push({type: 'del', key: leaseKey(l.id)});
   }
-  // Through the store, so its memory of what exists forgets the deleted keys too.
-  if (!dryRun && dels.length > 0) await store.commit(dels);
+  // Through the store's index, so its memory of what exists forgets the deleted keys too.
+  if (!dryRun && dels.length > 0) await store.index.commit(dels);
 
   if (!dryRun) for (const d of doomedFiles) await fs.rm(store.objectPath(d), {force: true});
   await sweepOrphanFiles(store, liveFiles, new Set(doomedFiles.map(d => d.slice(3))), dryRun, count);
@@ -140,7 +142,7 @@ async function sweepContainerDirs(store: Store, live: Set<string>, dryRun: boole
   const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).split('\n').map(l => l.split(' ')[4] ?? '');
   const real = await fs.realpath(dir).catch(() => dir);
   for (const id of await readdirOrEmpty(dir)) {
-    if (live.has(KEY.container + id)) continue;
+    if (live.has(containerKey(id))) continue;
     if (mounts.some(m => m.startsWith(`${path.join(real, id)}/`))) continue;
     count('containerDir', 0);
     if (!dryRun) await fs.rm(path.join(dir, id), {recursive: true, force: true});

@@ -4,7 +4,8 @@ import type {Digest} from '../objects/digest.js';
 import {mark} from './gc.js';
 import {type IndexGraph, loadGraph, refsOf} from './graph.js';
 import {isLeaseAlive, listLeases} from './leases.js';
-import {KEY, type Store} from '../objects/Store.js';
+import type {Store} from '../objects/Store.js';
+import {containerKey, digestOf, imageKey, leaseKey} from '../index/keys.js';
 
 /** Space one image takes. All figures are bytes of file content. */
 export interface ImageUsage {
@@ -65,7 +66,10 @@ export async function diskUsage(store: Store): Promise<DiskUsage> {
   const edges = refsOf(g);
   const blobsOf = (roots: string[]): Digest[] => {
     const out: Digest[] = [];
-    for (const k of mark(roots, edges)) if (k.startsWith(KEY.blob) && g.blobs.has(k.slice(KEY.blob.length) as Digest)) out.push(k.slice(KEY.blob.length) as Digest);
+    for (const k of mark(roots, edges)) {
+      const d = digestOf(k, 'blob');
+      if (d && g.blobs.has(d)) out.push(d);
+    }
     return out;
   };
   const sizeOf = (d: Digest) => g.blobs.get(d)!.size;
@@ -75,7 +79,7 @@ export async function diskUsage(store: Store): Promise<DiskUsage> {
   const imageBlobs = new Map<Digest, Digest[]>();
   const imageCount = new Map<Digest, number>();
   for (const id of g.images.keys()) {
-    const blobs = blobsOf([KEY.image + id]);
+    const blobs = blobsOf([imageKey(id)]);
     imageBlobs.set(id, blobs);
     for (const b of blobs) imageCount.set(b, (imageCount.get(b) ?? 0) + 1);
   }
@@ -88,11 +92,15 @@ export async function diskUsage(store: Store): Promise<DiskUsage> {
     }
   };
   const rootedImages = new Set<Digest>([...g.tags.values()]);
-  for (const p of g.pins) if (p.startsWith(KEY.image)) rootedImages.add(p.slice(KEY.image.length) as Digest);
-  for (const id of rootedImages) own(`i:${id}`, imageBlobs.get(id) ?? []);
-  for (const c of g.containers.values()) own(`c:${c.id}`, imageBlobs.get(c.image) ?? blobsOf([KEY.image + c.image]));
-  for (const p of g.pins) if (p.startsWith(KEY.layer)) own(`p:${p}`, blobsOf([p]));
-  for (const l of leases) if (isLeaseAlive(l)) own(`lease:${l.id}`, blobsOf([...l.keys]));
+  // Owners are named by the key of their root: an image, a container, a pinned layer, a lease.
+  for (const p of g.pins) {
+    const id = digestOf(p, 'image');
+    if (id) rootedImages.add(id);
+  }
+  for (const id of rootedImages) own(imageKey(id), imageBlobs.get(id) ?? []);
+  for (const c of g.containers.values()) own(containerKey(c.id), imageBlobs.get(c.image) ?? blobsOf([imageKey(c.image)]));
+  for (const p of g.pins) if (digestOf(p, 'layer')) own(p, blobsOf([p]));
+  for (const l of leases) if (isLeaseAlive(l)) own(leaseKey(l.id), blobsOf([...l.keys]));
 
   const images: ImageUsage[] = [];
   const tagsOf = new Map<Digest, string[]>();
@@ -102,7 +110,7 @@ export async function diskUsage(store: Store): Promise<DiskUsage> {
     const blobs = imageBlobs.get(id)!;
     const unique = sum(blobs.filter(b => imageCount.get(b) === 1));
     const size = sum(blobs);
-    const mine = rootedImages.has(id) ? `i:${id}` : undefined;
+    const mine = rootedImages.has(id) ? imageKey(id) : undefined;
     images.push({
       id, tags: tagsOf.get(id) ?? [],
       logical: image.layers.reduce((n, l) => n + logicalOfTree(l), 0),
@@ -116,7 +124,7 @@ export async function diskUsage(store: Store): Promise<DiskUsage> {
     const upper = await fileBytes(store.upperDir(c.id));
     containers.push({
       id: c.id, ...(c.name ? {name: c.name} : {}), image: c.image, shared: sum(blobs), unique: upper,
-      reclaimable: upper + sum(blobs.filter(b => owner.get(b) === `c:${c.id}`)),
+      reclaimable: upper + sum(blobs.filter(b => owner.get(b) === containerKey(c.id))),
     });
   }
 
@@ -141,7 +149,10 @@ function treeLogical(g: IndexGraph): (tree: Digest) => number {
     const known = memo.get(t);
     if (known !== undefined) return known;
     let n = g.treeFileBytes.get(t) ?? 0;
-    for (const r of g.trees.get(t) ?? []) if (r.startsWith(KEY.tree)) n += of(r.slice(KEY.tree.length) as Digest);
+    for (const r of g.trees.get(t) ?? []) {
+      const sub = digestOf(r, 'tree');
+      if (sub) n += of(sub);
+    }
     memo.set(t, n);
     return n;
   };

@@ -1,40 +1,10 @@
 import type {Digest} from '../objects/digest.js';
 import {StoreError} from '../errors.js';
 import {chainId, decodeImage, type Image} from '../objects/image.js';
-import {KEY, type ContainerRecord, type Store} from '../objects/Store.js';
+import type {ContainerRecord, Store} from '../objects/Store.js';
+import {PREFIX, blobKey, digestOf, flatKey, layerKey, pinnedKey, treeKey} from '../index/keys.js';
+import {decodeBlobValue, decodeRecord, decodeText} from '../index/values.js';
 import {decodeTree} from '../objects/tree.js';
-
-/** Entries read per step of a scan: large enough to amortise the native call, small enough to bound memory. */
-const SCAN_STEP = 1000;
-
-/**
- * Calls `each` for every key (and value) under a prefix, in key order, a bounded number
- * of entries at a time: a scan of a million blobs never holds their bytes at once.
- * Flushes the store's pending writes first, so the scan sees them.
- */
-export async function scanEach(store: Store, prefix: string, each: (key: string, value: Buffer) => void | Promise<void>): Promise<void> {
-  await store.flush();
-  const it = store.db.iterator({gte: prefix, lt: `${prefix}\xff`});
-  try {
-    for (;;) {
-      const step = await it.nextv(SCAN_STEP);
-      if (step.length === 0) return;
-      for (const [k, v] of step) await each(k, v);
-    }
-  } catch (err) {
-    throw indexError(err);
-  } finally {
-    await it.close();
-  }
-}
-
-/** Turns LevelDB's corruption and I/O errors into a coded error that names the index; rethrows the rest. */
-export function indexError(err: unknown): unknown {
-  const code = (err as {code?: string}).code;
-  if (typeof code === 'string' && /^LEVEL_(CORRUPTION|IO_ERROR|ITERATOR_NOT_OPEN|DATABASE_NOT_OPEN)/.test(code))
-    return new StoreError('INDEX_CORRUPT', `the index cannot be read (${(err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
-  return err;
-}
 
 /** A blob as the index records it: its size and whether its bytes are in an object file. */
 export interface BlobInfo {
@@ -73,34 +43,36 @@ export async function loadGraph(store: Store): Promise<IndexGraph> {
     blobs: new Map(), trees: new Map(), treeBytes: new Map(), treeFileBytes: new Map(), layers: new Set(),
     images: new Map(), flats: new Map(), tags: new Map(), containers: new Map(), pins: new Set(), recordBytes: new Map(),
   };
-  await scanEach(store, KEY.blob, (k, v) => {
-    g.blobs.set(k.slice(KEY.blob.length) as Digest, blobInfo(v));
+  const {index} = store;
+  await index.scanEach(PREFIX.blob, (k, v) => {
+    const d = digestOf(k, 'blob')!;
+    g.blobs.set(d, blobInfo(v, d));
   });
-  await scanEach(store, KEY.tree, (k, v) => {
-    const d = k.slice(KEY.tree.length) as Digest;
+  await index.scanEach(PREFIX.tree, (k, v) => {
+    const d = digestOf(k, 'tree')!;
     const {refs, fileBytes} = treeRefs(v, `tree ${d}`);
     g.trees.set(d, refs);
     g.treeBytes.set(d, v.length);
     g.treeFileBytes.set(d, fileBytes);
   });
-  await scanEach(store, KEY.layer, (k, v) => {
-    g.layers.add(k.slice(KEY.layer.length) as Digest);
+  await index.scanEach(PREFIX.layer, (k, v) => {
+    g.layers.add(digestOf(k, 'layer')!);
     g.recordBytes.set(k, v.length);
   });
-  await scanEach(store, KEY.image, (k, v) => {
-    const d = k.slice(KEY.image.length) as Digest;
+  await index.scanEach(PREFIX.image, (k, v) => {
+    const d = digestOf(k, 'image')!;
     g.images.set(d, decodeImage(v, `image ${d}`));
     g.recordBytes.set(k, v.length);
   });
-  await scanEach(store, KEY.flat, (k, v) => {
-    g.flats.set(k.slice(KEY.flat.length) as Digest, v.toString('utf8') as Digest);
+  await index.scanEach(PREFIX.flat, (k, v) => {
+    g.flats.set(digestOf(k, 'flat')!, decodeText<Digest>(v));
     g.recordBytes.set(k, v.length);
   });
-  await scanEach(store, KEY.tag, (k, v) => { g.tags.set(k.slice(KEY.tag.length), v.toString('utf8') as Digest); });
-  await scanEach(store, KEY.container, (k, v) => {
-    g.containers.set(k.slice(KEY.container.length), JSON.parse(v.toString('utf8')) as ContainerRecord);
+  await index.scanEach(PREFIX.tag, (k, v) => { g.tags.set(k.slice(PREFIX.tag.length), decodeText<Digest>(v)); });
+  await index.scanEach(PREFIX.container, (k, v) => {
+    g.containers.set(k.slice(PREFIX.container.length), decodeRecord<ContainerRecord>(v));
   });
-  await scanEach(store, KEY.pin, k => { g.pins.add(k.slice(KEY.pin.length)); });
+  await index.scanEach(PREFIX.pin, k => { g.pins.add(pinnedKey(k)); });
   return g;
 }
 
@@ -128,9 +100,9 @@ export function treeRefs(buf: Buffer, what: string): {refs: string[]; fileBytes:
       at = skipMeta(buf, at);
       const size = Number(buf.readBigInt64BE(at));
       at += 8;
-      if (kind === KIND_DIR) refs.push(`${KEY.tree}b3:${buf.toString('hex', at, at + 32)}`);
+      if (kind === KIND_DIR) refs.push(treeKey(`b3:${buf.toString('hex', at, at + 32)}` as Digest));
       else if (kind === KIND_FILE || kind === KIND_HARDLINK) {
-        refs.push(`${KEY.blob}b3:${buf.toString('hex', at, at + 32)}`);
+        refs.push(blobKey(`b3:${buf.toString('hex', at, at + 32)}` as Digest));
         if (kind === KIND_FILE) fileBytes += size;
       }
       at += 32;
@@ -156,8 +128,11 @@ function skipMeta(buf: Buffer, at: number): number {
   return at;
 }
 
-export function blobInfo(v: Buffer): BlobInfo {
-  return v[0] === 0 ? {size: v.length - 1, file: false} : {size: Number(v.readBigUInt64BE(1)), file: true};
+/** What gc and df need of a blob value. Throws OBJECT_CORRUPT for a value of neither form. */
+function blobInfo(v: Buffer, d: Digest): BlobInfo {
+  const value = decodeBlobValue(v);
+  if (!value) throw new StoreError('OBJECT_CORRUPT', `blob ${d}: its index entry is malformed; "strata verify --repair" removes it`);
+  return {size: value.size, file: value.file};
 }
 
 /**
@@ -167,23 +142,27 @@ export function blobInfo(v: Buffer): BlobInfo {
  */
 export function refsOf(g: IndexGraph): (node: string) => string[] {
   return node => {
-    if (node.startsWith(KEY.tree)) return g.trees.get(node.slice(KEY.tree.length) as Digest) ?? [];
-    if (node.startsWith(KEY.layer)) return [KEY.tree + node.slice(KEY.layer.length)];
-    if (node.startsWith(KEY.image)) {
-      const image = g.images.get(node.slice(KEY.image.length) as Digest);
+    const tree = digestOf(node, 'tree');
+    if (tree) return g.trees.get(tree) ?? [];
+    const layer = digestOf(node, 'layer');
+    if (layer) return [treeKey(layer)];
+    const id = digestOf(node, 'image');
+    if (id) {
+      const image = g.images.get(id);
       if (!image) return [];
-      const out = image.layers.map(l => KEY.layer + l);
+      const out = image.layers.map(layerKey);
       // A flat record stays exactly when its chain is that of a prefix of a live image.
       let chain: Digest | undefined;
       for (const l of image.layers) {
         chain = chain ? chainId([chain, l]) : l; // chainId, one layer at a time
-        if (g.flats.has(chain!)) out.push(KEY.flat + chain);
+        if (g.flats.has(chain!)) out.push(flatKey(chain!));
       }
       return out;
     }
-    if (node.startsWith(KEY.flat)) {
-      const tree = g.flats.get(node.slice(KEY.flat.length) as Digest);
-      return tree ? [KEY.tree + tree] : [];
+    const stack = digestOf(node, 'flat');
+    if (stack) {
+      const flat = g.flats.get(stack);
+      return flat ? [treeKey(flat)] : [];
     }
     return [];
   };

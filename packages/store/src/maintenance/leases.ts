@@ -1,6 +1,8 @@
 import {randomBytes} from 'node:crypto';
 import * as os from 'node:os';
-import {KEY, type Store} from '../objects/Store.js';
+import type {Store} from '../objects/Store.js';
+import {PREFIX, leaseKey} from '../index/keys.js';
+import {decodeRecord, encodeRecord} from '../index/values.js';
 
 /** How long a lease taken on another host counts as alive: its pid cannot be checked from here. */
 export const FOREIGN_LEASE_MS = 24 * 60 * 60 * 1000;
@@ -44,12 +46,12 @@ export class Lease {
 
   /** Deletes the lease; what it protected is garbage from now on unless a ref names it. */
   async release(): Promise<void> {
-    await this.store.commit([{type: 'del', key: KEY.lease + this.id}]);
+    await this.store.index.commit([{type: 'del', key: leaseKey(this.id)}]);
   }
 
   private async write(): Promise<void> {
     const record: LeaseRecord = {id: this.id, pid: process.pid, host: os.hostname(), created: this.created, label: this.label, keys: this.keys};
-    await this.store.commit([{type: 'put', key: KEY.lease + this.id, value: Buffer.from(JSON.stringify(record))}]);
+    await this.store.index.commit([{type: 'put', key: leaseKey(this.id), value: encodeRecord(record)}]);
   }
 }
 
@@ -77,5 +79,5 @@ export function isProcessAlive(pid: number): boolean {
 
 /** Every lease record in the store. */
 export async function listLeases(store: Store): Promise<LeaseRecord[]> {
-  return (await store.scan(KEY.lease)).map(([, v]) => JSON.parse(v.toString('utf8')) as LeaseRecord);
+  return (await store.index.scan(PREFIX.lease)).map(([, v]) => decodeRecord<LeaseRecord>(v));
 }

@@ -1,8 +1,10 @@
 import * as fs from 'node:fs/promises';
 import {createHasher, type Digest, hashBytes, isDigest} from '../objects/digest.js';
-import {scanEach} from './graph.js';
 import {decodeImage, type Image} from '../objects/image.js';
-import {KEY, type ContainerRecord, fileBlobValue, type LayerRecord, type Store} from '../objects/Store.js';
+import type {ContainerRecord, LayerRecord, Store} from '../objects/Store.js';
+import type {IndexOp} from '../index/Index.js';
+import {type KeyKind, PREFIX, blobKey, containerKey, digestOf, imageKey, layerKey, parseKey, pinnedKey, treeKey} from '../index/keys.js';
+import {decodeBlobValue, decodeText, fileBlobValue, tryDecodeRecord} from '../index/values.js';
 import {decodeTree} from '../objects/tree.js';
 
 /**
@@ -57,31 +59,33 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
   const tags = new Map<string, Digest>();
   const blobFiles = new Set<Digest>();
 
-  await scanEach(store, KEY.blob, async (k, v) => {
+  const {index} = store;
+  await index.scanEach(PREFIX.blob, async (k, v) => {
     checked++;
     present.add(k);
-    const d = k.slice(KEY.blob.length) as Digest;
-    if (v[0] === 0) {
-      if (hashBytes(v.subarray(1)) !== d) corrupt.set(k, `blob ${d}: its bytes do not hash to its name`);
-    } else if (v[0] === 1 && v.length === 9) {
-      blobFiles.add(d);
-      const why = await checkObjectFile(store.objectPath(d), d, Number(v.readBigUInt64BE(1)));
-      if (why) corrupt.set(k, `blob ${d}: ${why}`);
-    } else {
+    const d = digestOf(k, 'blob')!;
+    const blob = decodeBlobValue(v);
+    if (!blob) {
       corrupt.set(k, `blob ${d}: its index entry is malformed`);
+    } else if (!blob.file) {
+      if (hashBytes(blob.data) !== d) corrupt.set(k, `blob ${d}: its bytes do not hash to its name`);
+    } else {
+      blobFiles.add(d);
+      const why = await checkObjectFile(store.objectPath(d), d, blob.size);
+      if (why) corrupt.set(k, `blob ${d}: ${why}`);
     }
   });
   const trees = new Map<string, string[]>();
-  await scanEach(store, KEY.tree, (k, v) => {
+  await index.scanEach(PREFIX.tree, (k, v) => {
     checked++;
     present.add(k);
-    const d = k.slice(KEY.tree.length) as Digest;
+    const d = digestOf(k, 'tree')!;
     if (hashBytes(v) !== d) return void corrupt.set(k, `tree ${d}: its bytes do not hash to its name`);
     try {
       const refs: string[] = [];
       for (const e of decodeTree(v, `tree ${d}`).entries) {
-        if (e.kind === 'dir') refs.push(KEY.tree + e.tree);
-        else if (e.kind === 'file' || e.kind === 'hardlink') refs.push(KEY.blob + e.blob);
+        if (e.kind === 'dir') refs.push(treeKey(e.tree));
+        else if (e.kind === 'file' || e.kind === 'hardlink') refs.push(blobKey(e.blob));
       }
       trees.set(k, refs);
       for (const r of refs) edges.push([k, r]);
@@ -89,62 +93,64 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
       corrupt.set(k, `tree ${d}: ${(err as Error).message}`);
     }
   });
-  await scanEach(store, KEY.layer, (k, v) => {
+  await index.scanEach(PREFIX.layer, (k, v) => {
     checked++;
     present.add(k);
-    const id = k.slice(KEY.layer.length);
-    const rec = parseJson<LayerRecord>(v);
+    const id = digestOf(k, 'layer')!;
+    const rec = tryDecodeRecord<LayerRecord>(v);
     if (!rec || rec.id !== id) return void corrupt.set(k, `layer ${id}: its record is malformed`);
-    edges.push([k, KEY.tree + id]);
+    edges.push([k, treeKey(id)]);
   });
-  await scanEach(store, KEY.image, (k, v) => {
+  await index.scanEach(PREFIX.image, (k, v) => {
     checked++;
     present.add(k);
-    const d = k.slice(KEY.image.length) as Digest;
+    const d = digestOf(k, 'image')!;
     if (hashBytes(v) !== d) return void corrupt.set(k, `image ${d}: its bytes do not hash to its name`);
     try {
       const image = decodeImage(v, `image ${d}`);
       images.set(d, image);
-      for (const l of image.layers) edges.push([k, KEY.layer + l]);
+      for (const l of image.layers) edges.push([k, layerKey(l)]);
     } catch (err) {
       corrupt.set(k, (err as Error).message);
     }
   });
   const flats = new Map<string, Digest>();
-  await scanEach(store, KEY.flat, (k, v) => {
+  await index.scanEach(PREFIX.flat, (k, v) => {
     checked++;
     present.add(k);
-    const tree = v.toString('utf8');
-    if (!isDigest(tree)) return void corrupt.set(k, `flattened stack ${k.slice(KEY.flat.length)}: malformed`);
+    const tree = decodeText(v);
+    if (!isDigest(tree)) return void corrupt.set(k, `flattened stack ${digestOf(k, 'flat')}: malformed`);
     flats.set(k, tree);
-    edges.push([k, KEY.tree + tree]);
+    edges.push([k, treeKey(tree)]);
   });
-  await scanEach(store, KEY.tag, (k, v) => {
+  await index.scanEach(PREFIX.tag, (k, v) => {
     checked++;
     present.add(k);
-    const image = v.toString('utf8');
-    if (!isDigest(image)) return void corrupt.set(k, `tag ${k.slice(KEY.tag.length)}: malformed`);
-    tags.set(k.slice(KEY.tag.length), image);
-    edges.push([k, KEY.image + image]);
+    const image = decodeText(v);
+    const tag = k.slice(PREFIX.tag.length);
+    if (!isDigest(image)) return void corrupt.set(k, `tag ${tag}: malformed`);
+    tags.set(tag, image);
+    edges.push([k, imageKey(image)]);
   });
-  await scanEach(store, KEY.container, (k, v) => {
+  await index.scanEach(PREFIX.container, (k, v) => {
     checked++;
     present.add(k);
-    const c = parseJson<ContainerRecord>(v);
-    if (!c || c.id !== k.slice(KEY.container.length) || typeof c.image !== 'string')
-      return void corrupt.set(k, `container ${k.slice(KEY.container.length)}: its record is malformed`);
+    const id = k.slice(PREFIX.container.length);
+    const c = tryDecodeRecord<ContainerRecord>(v);
+    if (!c || c.id !== id || typeof c.image !== 'string')
+      return void corrupt.set(k, `container ${id}: its record is malformed`);
     containers.push(c);
-    edges.push([k, KEY.image + c.image]);
+    edges.push([k, imageKey(c.image)]);
   });
-  await scanEach(store, KEY.containerName, (k, v) => {
+  await index.scanEach(PREFIX.containerName, (k, v) => {
     checked++;
     present.add(k);
-    edges.push([k, KEY.container + v.toString('utf8')]);
+    edges.push([k, containerKey(decodeText(v))]);
   });
-  await scanEach(store, KEY.pin, k => {
+  await index.scanEach(PREFIX.pin, k => {
     checked++;
     present.add(k);
-    edges.push([k, k.slice(KEY.pin.length)]);
+    edges.push([k, pinnedKey(k)]);
   });
 
   // A missing writable layer is a missing object of its own: `containers/<id>/upper`.
@@ -161,13 +167,15 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
     problems.get(to)?.referencedBy.push(from);
   }
   for (const id of upperMissing)
-    problems.set(`upper:${id}`, {object: `upper:${id}`, kind: 'missing', message: `the writable layer of container ${id} is missing`, referencedBy: [KEY.container + id]});
+    problems.set(`upper:${id}`, {object: `upper:${id}`, kind: 'missing', message: `the writable layer of container ${id} is missing`, referencedBy: [containerKey(id)]});
 
   // Damage: what reaches a broken or missing object.
   const refsOf = (n: string): string[] => {
-    if (n.startsWith(KEY.tree)) return trees.get(n) ?? [];
-    if (n.startsWith(KEY.layer)) return [KEY.tree + n.slice(KEY.layer.length)];
-    if (n.startsWith(KEY.image)) return images.get(n.slice(KEY.image.length) as Digest)?.layers.map(l => KEY.layer + l) ?? [];
+    if (digestOf(n, 'tree')) return trees.get(n) ?? [];
+    const layer = digestOf(n, 'layer');
+    if (layer) return [treeKey(layer)];
+    const image = digestOf(n, 'image');
+    if (image) return images.get(image)?.layers.map(layerKey) ?? [];
     return [];
   };
   // Memoized, so a layer or tree many images share is walked once. The graph has no cycles:
@@ -182,7 +190,7 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
     return bad;
   };
   const damaged = new Set<Digest>();
-  for (const id of images.keys()) if (reachesDamage(KEY.image + id)) damaged.add(id);
+  for (const id of images.keys()) if (reachesDamage(imageKey(id))) damaged.add(id);
   const damagedImages = [...damaged].map(id => ({id, tags: [...tags].filter(([, i]) => i === id).map(([t]) => t)}));
   const damagedContainers = containers
     .filter(c => damaged.has(c.image) || !images.has(c.image) || upperMissing.has(c.id))
@@ -192,19 +200,19 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
   let remaining = list.length;
   if (options.repair) {
     // A blob the index lost (a damaged table) may still have its object file: index it again.
-    const found: {type: 'put'; key: string; value: Buffer}[] = [];
+    const found: IndexOp[] = [];
     for (const p of list) {
-      if (p.kind !== 'missing' || !p.object.startsWith(KEY.blob)) continue;
-      const d = p.object.slice(KEY.blob.length) as Digest;
+      const d = digestOf(p.object, 'blob');
+      if (p.kind !== 'missing' || !d) continue;
       const st = await fs.stat(store.objectPath(d)).catch(() => undefined);
       if (!st?.isFile() || (await checkObjectFile(store.objectPath(d), d, st.size)) !== undefined) continue;
       found.push({type: 'put', key: p.object, value: fileBlobValue(st.size)});
       p.repaired = true;
     }
-    if (found.length > 0) await store.commit(found);
+    if (found.length > 0) await index.commit(found);
   }
   if (options.repair && list.length > 0) {
-    const damagedFlats = [...flats].filter(([, tree]) => reachesDamage(KEY.tree + tree)).map(([k]) => k);
+    const damagedFlats = [...flats].filter(([, tree]) => reachesDamage(treeKey(tree))).map(([k]) => k);
     await repair(store, list, damagedFlats, blobFiles);
     remaining = (await verifyStore(store)).problems.length;
   }
@@ -225,7 +233,8 @@ async function repair(store: Store, problems: Problem[], damagedFlats: string[],
     }
   }
   // Names of missing things: a dangling tag, name, pin or flat carries no data of its own.
-  const dangling = (k: string) => k.startsWith(KEY.tag) || k.startsWith(KEY.containerName) || k.startsWith(KEY.pin) || k.startsWith(KEY.flat);
+  const NAMES: ReadonlySet<KeyKind | undefined> = new Set(['tag', 'containerName', 'pin', 'flat']);
+  const dangling = (k: string) => NAMES.has(parseKey(k)?.kind);
   for (const p of problems) {
     const refs = p.referencedBy.filter(dangling);
     refs.forEach(r => del.add(r));
@@ -234,10 +243,10 @@ async function repair(store: Store, problems: Problem[], damagedFlats: string[],
   // A flat that names a damaged tree: its stack's layers are damaged too, and it is only a cache.
   for (const k of damagedFlats) del.add(k);
   if (del.size === 0) return;
-  await store.commit([...del].map(key => ({type: 'del' as const, key})));
+  await store.index.commit([...del].map(key => ({type: 'del' as const, key})));
   for (const k of del) {
-    const d = k.slice(KEY.blob.length) as Digest;
-    if (k.startsWith(KEY.blob) && blobFiles.has(d)) await fs.rm(store.objectPath(d), {force: true});
+    const d = digestOf(k, 'blob');
+    if (d && blobFiles.has(d)) await fs.rm(store.objectPath(d), {force: true});
   }
 }
 
@@ -267,19 +276,14 @@ async function checkObjectFile(file: string, d: Digest, size: number): Promise<s
   }
 }
 
-function parseJson<T>(v: Buffer): T | undefined {
-  try {
-    return JSON.parse(v.toString('utf8')) as T;
-  } catch {
-    return undefined;
-  }
-}
-
-const KINDS: [string, string][] = [[KEY.blob, 'blob'], [KEY.tree, 'tree'], [KEY.layer, 'layer'], [KEY.image, 'image'], [KEY.tag, 'tag'], [KEY.containerName, 'container name'], [KEY.container, 'container'], [KEY.flat, 'flattened stack'], [KEY.pin, 'pin']];
+/** How `describe` names each family of keys. */
+const WORDS: Record<KeyKind, string> = {
+  blob: 'blob', tree: 'tree', layer: 'layer', image: 'image', tag: 'tag', containerName: 'container name', container: 'container', flat: 'flattened stack', pin: 'pin', lease: 'lease',
+};
 
 /** `t:b3:…` -> `tree b3:…`: an index key as people read it. */
 export function describe(key: string): string {
   if (key.startsWith('upper:')) return `the writable layer of container ${key.slice(6)}`;
-  for (const [prefix, word] of KINDS) if (key.startsWith(prefix)) return `${word} ${key.slice(prefix.length)}`;
-  return key;
+  const parsed = parseKey(key);
+  return parsed ? `${WORDS[parsed.kind]} ${parsed.id}` : key;
 }

@@ -2,13 +2,18 @@ import {createReadStream} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import {Readable} from 'node:stream';
-import {Level} from 'level';
 import {type Digest, createHasher, ensureHasher, hashBytes, isDigest, shortDigest} from './digest.js';
-import {StoreError, isLevelLocked, isNoSpace, rethrowNoSpace} from '../errors.js';
+import {StoreError, rethrowNoSpace} from '../errors.js';
 import {type Image, chainId, decodeImage, hashImage} from './image.js';
 import {type TagRef, parseTag} from './refs.js';
+import type {LockWait} from './storeLock.js';
 import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';
 import {type Tree, decodeTree, hashTree} from './tree.js';
+import {Index, type IndexOp} from '../index/Index.js';
+import {PREFIX, blobKey, containerKey, containerNameKey, digestOf, flatKey, imageKey, layerKey, tagKey, treeKey} from '../index/keys.js';
+import {type BlobValue, decodeBlobValue, decodeRecord, decodeText, encodeRecord, encodeText, fileBlobValue, inlineBlobValue} from '../index/values.js';
+import {makeDirs} from '../makeDirs.js';
+import {checkBlobBytes, copyVerified, openVerified} from './verifiedRead.js';
 import {UpperForm} from '../containers/upperForm.js';
 import {upgradeStore} from './upgradeStore.js';
 
@@ -32,11 +37,6 @@ export interface StoreMarker {
  * LevelDB's compactions rewrite the bytes while an object file is written once.
  */
 export const INLINE_MAX = 16 * 1024;
-
-
-/** Pending index writes are flushed past either bound (measured: 1k–10k ops per batch is fastest). */
-const FLUSH_OPS = 5000;
-const FLUSH_BYTES = 32 * 1024 * 1024;
 
 const TREE_CACHE_MAX = 100_000;
 
@@ -63,29 +63,14 @@ export interface ContainerRecord {
 export interface OpenOptions {
   /** Create the store if the directory has none. */
   readonly create?: boolean;
-  /** How long to wait for another strata process to let go of the store, in ms. */
+  /** How long to wait for another strata process to let go of the store, in ms (default: STRATA_LOCK_TIMEOUT_MS, else 60 s). */
   readonly lockTimeoutMs?: number;
+  /** Told once, after a second of waiting for a busy store, whom it waits for. */
+  readonly onWait?: (wait: LockWait) => void;
   /** Overrides `INLINE_MAX` for this handle; for benchmarks and tests that need both paths. */
   readonly inlineMax?: number;
-}
-
-type LevelDB = Level<string, Buffer>;
-type Op = {type: 'put'; key: string; value: Buffer} | {type: 'del'; key: string};
-
-const enc = (v: unknown) => Buffer.from(JSON.stringify(v), 'utf8');
-const dec = <T>(b: Buffer): T => JSON.parse(b.toString('utf8')) as T;
-
-/** Key prefixes of the index (docs/format.md, "index keys"). */
-export const KEY = {
-  blob: 'b:', tree: 't:', layer: 'l:', image: 'i:', tag: 'tag:', container: 'c:', containerName: 'cn:', flat: 'f:', pin: 'pin:', lease: 'lease:',
-} as const;
-
-/** The index value of a blob kept as an object file: tag byte 1, then its size (u64 BE). Inline blobs are 0 + their bytes. */
-export function fileBlobValue(size: number): Buffer {
-  const value = Buffer.alloc(9);
-  value.writeUInt8(1, 0);
-  value.writeBigUInt64BE(BigInt(size), 1);
-  return value;
+  /** Start an empty index where there is none (`rebuildIndex`, for verify --repair); otherwise a missing index is INDEX_MISSING. */
+  readonly newIndex?: boolean;
 }
 
 /**
@@ -102,12 +87,6 @@ export function fileBlobValue(size: number): Buffer {
  * blobs), `tmp/` (writes in progress), `containers/<id>/` (writable layers).
  */
 export class Store {
-  /** Content writes not yet in LevelDB, key -> value (content is only ever put). */
-  private pending = new Map<string, Buffer>();
-  private pendingBytes = 0;
-  /** The batch being written by `flush`, still readable until LevelDB has it. */
-  private writing: Map<string, Buffer> | undefined;
-  private readonly known = new Set<string>();
   private readonly treeCache = new Map<Digest, Tree>();
   private readonly madeDirs = new Set<string>();
   private readonly counters = {objects: 0, blobBytes: 0};
@@ -115,18 +94,33 @@ export class Store {
   /** How this store's writable layers are kept on disk (whiteouts, opaque directories). */
   readonly upper: UpperForm;
 
-  private constructor(readonly dir: string, readonly db: LevelDB, private readonly inlineMax: number, userxattr: boolean) {
+  /**
+   * The index behind this store (index/Index.ts). The store's own modules (gc, verify,
+   * pins, leases, image import) read and commit through it with keys from index/keys.ts;
+   * other packages use the methods of this class.
+   */
+  readonly index: Index;
+
+  private constructor(readonly dir: string, index: Index, private readonly inlineMax: number, userxattr: boolean) {
+    this.index = index;
+    // A tree deleted by a commit (gc, repair) must not be served from the cache afterwards.
+    index.onDelete(key => {
+      const tree = digestOf(key, 'tree');
+      if (tree) this.treeCache.delete(tree);
+    });
     this.upper = new UpperForm(dir, userxattr);
   }
 
-  /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED. */
+  /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED, INDEX_MISSING. */
   static async open(dir: string, options: OpenOptions = {}): Promise<Store> {
     dir = path.resolve(dir);
     await ensureHasher();
     let marker = await readMarker(dir);
+    const fresh = !marker && options.create;
     if (!marker && options.create) {
       const entries = await fs.readdir(dir).catch(() => [] as string[]);
       if (entries.length > 0) throw new StoreError('NOT_A_STORE', `${dir} is not empty and is not a strata store`);
+      makeDirs(dir); // not fs.mkdir's recursive mode: it spins where mkdir cannot work (/proc)
       await fs.mkdir(path.join(dir, 'objects'), {recursive: true});
       await fs.mkdir(path.join(dir, 'tmp'), {recursive: true});
       await fs.mkdir(path.join(dir, 'containers'), {recursive: true});
@@ -140,16 +134,20 @@ export class Store {
         : new StoreError('STORE_MISSING', `there is no strata store at ${dir}; run "strata init" first`);
     }
     checkFormat(dir, marker);
-    const db = await openLevel(path.join(dir, 'index'), options.lockTimeoutMs ?? lockTimeoutFromEnv());
+    // A store without its index is damaged, not empty: opening would start a fresh index,
+    // and the next gc would take every object file and container directory as garbage.
+    if (!fresh && !options.newIndex && !(await fs.stat(path.join(dir, 'index', 'CURRENT')).then(() => true, () => false)))
+      throw new StoreError('INDEX_MISSING', `the store at ${dir} has lost its index (index/ is missing or empty); nothing was changed. "strata verify --repair" rebuilds what the object files and containers hold`);
+    const index = await Index.open(path.join(dir, 'index'), {holderDir: dir, ...options});
     // Read again under the lock: the process we waited for may have upgraded it.
     if (marker.format < FORMAT_VERSION) marker = (await readMarker(dir)) ?? marker;
     checkFormat(dir, marker);
-    const store = new Store(dir, db, options.inlineMax ?? INLINE_MAX, marker.userxattr === true);
+    const store = new Store(dir, index, options.inlineMax ?? INLINE_MAX, marker.userxattr === true);
     if (marker.format < FORMAT_VERSION) {
       try {
         await upgradeStore(store, marker.format);
       } catch (err) {
-        await db.close();
+        await index.close();
         throw err;
       }
       await writeMarker(dir, {...marker, format: FORMAT_VERSION});
@@ -159,9 +157,7 @@ export class Store {
 
   /** Flushes pending writes and lets go of the lock. */
   async close(): Promise<void> {
-    if (this.db.status !== 'open') return;
-    await this.flush();
-    await this.db.close();
+    await this.index.close();
   }
 
   // ---- blobs -------------------------------------------------------------------------
@@ -177,7 +173,7 @@ export class Store {
   }
 
   async hasBlob(d: Digest): Promise<boolean> {
-    return this.has(KEY.blob + d);
+    return this.index.has(blobKey(d));
   }
 
   /** Stores bytes once; returns their digest. Identical bytes are not written again. */
@@ -190,7 +186,7 @@ export class Store {
   private async putHashedBlob(d: Digest, data: Buffer): Promise<void> {
     if (await this.hasBlob(d)) return;
     if (data.length <= this.inlineMax) {
-      this.queue(KEY.blob + d, Buffer.concat([Buffer.of(0), data]), data.length);
+      this.queue(blobKey(d), inlineBlobValue(data), data.length);
     } else {
       const tmp = this.tmpPath('blob');
       try {
@@ -250,7 +246,7 @@ export class Store {
     if (await this.hasBlob(digest!)) {
       await fs.rm(tmp, {force: true});
     } else if (size <= this.inlineMax) {
-      this.queue(KEY.blob + digest, Buffer.concat([Buffer.of(0), await fs.readFile(tmp)]), size);
+      this.queue(blobKey(digest), inlineBlobValue(await fs.readFile(tmp)), size);
       await fs.rm(tmp, {force: true});
     } else {
       await this.placeObject(tmp, digest, size);
@@ -265,10 +261,10 @@ export class Store {
 
   /** Indexes a blob that `storeFileSync` read: its bytes inline, or its object file (already in place). */
   async indexFileBlob(blob: FileBlob): Promise<void> {
-    const key = KEY.blob + blob.digest;
-    if (await this.has(key)) return;
+    const key = blobKey(blob.digest);
+    if (await this.index.has(key)) return;
     if (blob.data) {
-      this.queue(key, Buffer.concat([Buffer.of(0), blob.data]), blob.size);
+      this.queue(key, inlineBlobValue(blob.data), blob.size);
     } else {
       this.queue(key, fileBlobValue(blob.size), blob.size);
     }
@@ -282,42 +278,74 @@ export class Store {
       this.madeDirs.add(parent);
     }
     await fs.rename(tmp, dest);
-    this.queue(KEY.blob + d, fileBlobValue(size), size);
+    this.queue(blobKey(d), fileBlobValue(size), size);
   }
 
   /** Size of a blob and where its bytes are. Throws OBJECT_MISSING. */
   async statBlob(d: Digest): Promise<{size: number; inline: boolean}> {
-    const v = await this.getRaw(KEY.blob + d);
-    if (!v) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
-    return v[0] === 0 ? {size: v.length - 1, inline: true} : {size: Number(v.readBigUInt64BE(1)), inline: false};
+    const v = await this.getBlobValue(d);
+    return {size: v.size, inline: !v.file};
   }
 
-  /** A blob's bytes in memory. Throws OBJECT_MISSING. */
+  /** A blob's bytes in memory, checked against its digest. Throws OBJECT_MISSING, OBJECT_CORRUPT. */
   async readBlob(d: Digest): Promise<Buffer> {
-    const v = await this.getRaw(KEY.blob + d);
-    if (!v) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
-    if (v[0] === 0) return v.subarray(1);
+    const v = await this.getBlobValue(d);
+    if (!v.file) return checkBlobBytes(d, v.size, v.data);
     try {
-      return await fs.readFile(this.objectPath(d));
+      return checkBlobBytes(d, v.size, await fs.readFile(this.objectPath(d)));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-        throw new StoreError('OBJECT_MISSING', `blob ${d} is indexed but its object file is missing`, {cause: err});
-      throw err;
+      throw objectFileError(err, d);
     }
   }
 
-  /** A blob's bytes as a stream (large blobs are not read into memory). Throws OBJECT_MISSING. */
+  /**
+   * A blob's bytes as a stream (large blobs are not read into memory). The stream fails
+   * with OBJECT_CORRUPT instead of ending when the bytes do not hash to `d`, so a damaged
+   * object file is never served whole. Throws OBJECT_MISSING.
+   */
   async openBlob(d: Digest): Promise<Readable> {
-    const v = await this.getRaw(KEY.blob + d);
-    if (!v) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
-    if (v[0] === 0) return Readable.from([v.subarray(1)]);
+    const v = await this.getBlobValue(d);
+    if (!v.file) return Readable.from([checkBlobBytes(d, v.size, v.data)]);
     const file = this.objectPath(d);
     try {
       await fs.access(file);
     } catch (err) {
-      throw new StoreError('OBJECT_MISSING', `blob ${d} is indexed but its object file is missing`, {cause: err});
+      throw objectFileError(err, d);
     }
-    return createReadStream(file);
+    return openVerified(file, d, v.size);
+  }
+
+  /**
+   * Writes a blob's bytes to the host file `dest`: inline bytes directly, an object file
+   * by copy (a reflink where the filesystem has them), checked against `d` either way;
+   * damage removes `dest`. Throws OBJECT_MISSING, OBJECT_CORRUPT.
+   */
+  async copyBlob(d: Digest, dest: string): Promise<void> {
+    const v = await this.getBlobValue(d);
+    if (!v.file) return fs.writeFile(dest, checkBlobBytes(d, v.size, v.data));
+    try {
+      await copyVerified(this.objectPath(d), d, v.size, dest);
+    } catch (err) {
+      throw objectFileError(err, d);
+    }
+  }
+
+  /**
+   * A blob's index value: its bytes when inline, else its size (the bytes are in
+   * `objectPath(d)`); undefined when the store lacks it. Throws OBJECT_CORRUPT (a value of neither form).
+   */
+  async blobValue(d: Digest): Promise<BlobValue | undefined> {
+    const v = await this.index.get(blobKey(d));
+    if (!v) return undefined;
+    const value = decodeBlobValue(v);
+    if (!value) throw new StoreError('OBJECT_CORRUPT', `blob ${d}: its index entry is malformed; "strata verify --repair" removes it`);
+    return value;
+  }
+
+  private async getBlobValue(d: Digest): Promise<BlobValue> {
+    const value = await this.blobValue(d);
+    if (!value) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
+    return value;
   }
 
   /** Objects and blob bytes this handle has added so far; differences measure one operation. */
@@ -330,7 +358,7 @@ export class Store {
   /** Stores a tree (entries sorted, names valid) once; returns its digest. */
   async putTree(tree: Tree): Promise<Digest> {
     const {digest, bytes} = hashTree(tree);
-    if (!(await this.has(KEY.tree + digest))) this.queue(KEY.tree + digest, bytes);
+    if (!(await this.index.has(treeKey(digest)))) this.queue(treeKey(digest), bytes);
     this.cacheTree(digest, tree);
     return digest;
   }
@@ -339,8 +367,10 @@ export class Store {
   async getTree(d: Digest): Promise<Tree> {
     const cached = this.treeCache.get(d);
     if (cached) return cached;
-    const bytes = await this.getRaw(KEY.tree + d);
+    const bytes = await this.index.get(treeKey(d));
     if (!bytes) throw new StoreError('OBJECT_MISSING', `tree ${d} is missing`);
+    // Checked as read (once per handle: trees are cached), so a damaged tree is never walked or exported.
+    if (hashBytes(bytes) !== d) throw new StoreError('OBJECT_CORRUPT', `tree ${d} is damaged: its bytes do not hash to its name; "strata verify" says more`);
     const tree = decodeTree(bytes, `tree ${d}`);
     this.cacheTree(d, tree);
     return tree;
@@ -355,21 +385,21 @@ export class Store {
 
   /** Records a root tree as a layer (its id is the tree's digest) and commits durably. */
   async putLayer(record: LayerRecord): Promise<void> {
-    if (!(await this.has(KEY.layer + record.id))) await this.commit([{type: 'put', key: KEY.layer + record.id, value: enc(record)}]);
+    if (!(await this.index.has(layerKey(record.id)))) await this.index.commit([{type: 'put', key: layerKey(record.id), value: encodeRecord(record)}]);
   }
 
   async getLayer(id: Digest): Promise<LayerRecord | undefined> {
-    const v = await this.getRaw(KEY.layer + id);
-    return v && dec<LayerRecord>(v);
+    const v = await this.index.get(layerKey(id));
+    return v && decodeRecord<LayerRecord>(v);
   }
 
   async listLayers(): Promise<LayerRecord[]> {
-    return (await this.scan(KEY.layer)).map(([, v]) => dec<LayerRecord>(v));
+    return (await this.index.scan(PREFIX.layer)).map(([, v]) => decodeRecord<LayerRecord>(v));
   }
 
   /** Finds a layer by full id or unique hex prefix. Throws UNKNOWN_LAYER, AMBIGUOUS_ID. */
   async resolveLayer(ref: string): Promise<LayerRecord> {
-    const id = await this.resolvePrefix(KEY.layer, ref, 'layer');
+    const id = await this.resolvePrefix('layer', ref);
     if (!id) throw new StoreError('UNKNOWN_LAYER', `there is no layer "${ref}"`);
     return (await this.getLayer(id))!;
   }
@@ -379,72 +409,77 @@ export class Store {
   /** Stores an image (its layers must exist) and, with `tag`, points the tag at it, atomically. */
   async putImage(image: Image, tag?: TagRef): Promise<Digest> {
     for (const l of image.layers)
-      if (!(await this.has(KEY.layer + l))) throw new StoreError('UNKNOWN_LAYER', `image names layer ${l}, which the store does not have`);
+      if (!(await this.index.has(layerKey(l)))) throw new StoreError('UNKNOWN_LAYER', `image names layer ${l}, which the store does not have`);
     const {digest, bytes} = hashImage(image);
-    const ops: Op[] = [{type: 'put', key: KEY.image + digest, value: bytes}];
-    if (tag) ops.push({type: 'put', key: KEY.tag + tag, value: Buffer.from(digest)});
-    await this.commit(ops);
+    const ops: IndexOp[] = [{type: 'put', key: imageKey(digest), value: bytes}];
+    if (tag) ops.push({type: 'put', key: tagKey(tag), value: encodeText(digest)});
+    await this.index.commit(ops);
     return digest;
   }
 
   async getImage(d: Digest): Promise<Image | undefined> {
-    const v = await this.getRaw(KEY.image + d);
+    const v = await this.index.get(imageKey(d));
+    if (v && hashBytes(v) !== d) throw new StoreError('OBJECT_CORRUPT', `image ${d} is damaged: its record does not hash to its name; "strata verify" says more`);
     return v && decodeImage(v, `image ${d}`);
   }
 
   async listImages(): Promise<{id: Digest; image: Image; tags: TagRef[]}[]> {
     const tags = await this.listTags();
-    return (await this.scan(KEY.image)).map(([k, v]) => {
-      const id = k.slice(KEY.image.length) as Digest;
+    return (await this.index.scan(PREFIX.image)).map(([k, v]) => {
+      const id = k.slice(PREFIX.image.length) as Digest;
       return {id, image: decodeImage(v, `image ${id}`), tags: tags.filter(t => t.image === id).map(t => t.tag)};
     });
   }
 
   async setTag(tag: TagRef, image: Digest): Promise<void> {
-    if (!(await this.has(KEY.image + image))) throw new StoreError('UNKNOWN_IMAGE', `there is no image ${image}`);
-    await this.commit([{type: 'put', key: KEY.tag + tag, value: Buffer.from(image)}]);
+    if (!(await this.index.has(imageKey(image)))) throw new StoreError('UNKNOWN_IMAGE', `there is no image ${image}`);
+    await this.index.commit([{type: 'put', key: tagKey(tag), value: encodeText(image)}]);
   }
 
   async getTag(tag: TagRef): Promise<Digest | undefined> {
-    const v = await this.getRaw(KEY.tag + tag);
-    return v && (v.toString('utf8') as Digest);
+    const v = await this.index.get(tagKey(tag));
+    return v && decodeText<Digest>(v);
   }
 
   async deleteTag(tag: TagRef): Promise<boolean> {
-    if (!(await this.has(KEY.tag + tag))) return false;
-    await this.commit([{type: 'del', key: KEY.tag + tag}]);
+    if (!(await this.index.has(tagKey(tag)))) return false;
+    await this.index.commit([{type: 'del', key: tagKey(tag)}]);
     return true;
   }
 
   async listTags(): Promise<{tag: TagRef; image: Digest}[]> {
-    return (await this.scan(KEY.tag)).map(([k, v]) => ({tag: k.slice(KEY.tag.length) as TagRef, image: v.toString('utf8') as Digest}));
+    return (await this.index.scan(PREFIX.tag)).map(([k, v]) => ({tag: k.slice(PREFIX.tag.length) as TagRef, image: decodeText<Digest>(v)}));
   }
 
   /**
    * Finds an image by tag (`name:tag`, `name` meaning `name:latest`), full id, or unique
-   * id prefix. Throws UNKNOWN_IMAGE, AMBIGUOUS_ID, BAD_REFERENCE.
+   * id prefix. A tag that exists wins over an id prefix (`cafe` is the tag `cafe:latest`
+   * when there is one): a name the user gave is never shadowed by an id that happens to start
+   * like it. Throws UNKNOWN_IMAGE, AMBIGUOUS_ID.
    */
   async resolveImage(ref: string): Promise<{id: Digest; image: Image}> {
-    let id: Digest | undefined;
-    if (/^(b3:)?[0-9a-f]{4,64}$/.test(ref)) id = await this.resolvePrefix(KEY.image, ref, 'image');
-    if (!id) {
-      let tag: TagRef;
-      try {
-        tag = parseTag(ref);
-      } catch {
-        throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"`);
-      }
-      id = await this.getTag(tag);
-    }
+    let id = await this.tagged(ref);
+    if (!id && /^(b3:)?[0-9a-f]{4,64}$/.test(ref)) id = await this.resolvePrefix('image', ref);
     const image = id && (await this.getImage(id));
     if (!id || !image) throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"`);
     return {id, image};
   }
 
+  /** The image a tag names, when `ref` is a valid tag that exists. */
+  async tagged(ref: string): Promise<Digest | undefined> {
+    let tag: TagRef;
+    try {
+      tag = parseTag(ref);
+    } catch {
+      return undefined;
+    }
+    return this.getTag(tag);
+  }
+
   /** Deletes an image record and the tags that name it (its content stays until gc). */
   async deleteImage(id: Digest): Promise<TagRef[]> {
     const tags = (await this.listTags()).filter(t => t.image === id).map(t => t.tag);
-    await this.commit([{type: 'del', key: KEY.image + id}, ...tags.map(t => ({type: 'del' as const, key: KEY.tag + t}))]);
+    await this.index.commit([{type: 'del', key: imageKey(id)}, ...tags.map(t => ({type: 'del' as const, key: tagKey(t)}))]);
     return tags;
   }
 
@@ -454,13 +489,13 @@ export class Store {
   async getFlat(layers: readonly Digest[]): Promise<Digest | undefined> {
     const chain = chainId(layers);
     if (!chain) return undefined;
-    const v = await this.getRaw(KEY.flat + chain);
-    return v && (v.toString('utf8') as Digest);
+    const v = await this.index.get(flatKey(chain));
+    return v && decodeText<Digest>(v);
   }
 
   async putFlat(layers: readonly Digest[], tree: Digest): Promise<void> {
     const chain = chainId(layers);
-    if (chain) await this.commit([{type: 'put', key: KEY.flat + chain, value: Buffer.from(tree)}]);
+    if (chain) await this.index.commit([{type: 'put', key: flatKey(chain), value: encodeText(tree)}]);
   }
 
   // ---- containers ----------------------------------------------------------------------
@@ -471,114 +506,64 @@ export class Store {
   }
 
   async putContainer(c: ContainerRecord): Promise<void> {
-    const ops: Op[] = [{type: 'put', key: KEY.container + c.id, value: enc(c)}];
-    if (c.name) ops.push({type: 'put', key: KEY.containerName + c.name, value: Buffer.from(c.id)});
-    await this.commit(ops);
+    const ops: IndexOp[] = [{type: 'put', key: containerKey(c.id), value: encodeRecord(c)}];
+    if (c.name) ops.push({type: 'put', key: containerNameKey(c.name), value: encodeText(c.id)});
+    await this.index.commit(ops);
   }
 
   async getContainer(id: string): Promise<ContainerRecord | undefined> {
-    const v = await this.getRaw(KEY.container + id);
-    return v && dec<ContainerRecord>(v);
+    const v = await this.index.get(containerKey(id));
+    return v && decodeRecord<ContainerRecord>(v);
   }
 
   async containerIdByName(name: string): Promise<string | undefined> {
-    const v = await this.getRaw(KEY.containerName + name);
-    return v?.toString('utf8');
+    const v = await this.index.get(containerNameKey(name));
+    return v && decodeText(v);
   }
 
   async listContainers(): Promise<ContainerRecord[]> {
-    return (await this.scan(KEY.container)).map(([, v]) => dec<ContainerRecord>(v));
+    return (await this.index.scan(PREFIX.container)).map(([, v]) => decodeRecord<ContainerRecord>(v));
   }
 
   /** Removes the record first (atomically), then the writable layer's files. */
   async deleteContainer(c: ContainerRecord): Promise<void> {
-    const ops: Op[] = [{type: 'del', key: KEY.container + c.id}];
-    if (c.name) ops.push({type: 'del', key: KEY.containerName + c.name});
-    await this.commit(ops);
+    const ops: IndexOp[] = [{type: 'del', key: containerKey(c.id)}];
+    if (c.name) ops.push({type: 'del', key: containerNameKey(c.name)});
+    await this.index.commit(ops);
     await fs.rm(path.dirname(this.upperDir(c.id)), {recursive: true, force: true});
   }
 
   // ---- the index -------------------------------------------------------------------------
 
-  /** Makes pending content writes visible. Content is idempotent, so a partial flush is harmless. */
+  /** Makes pending content writes visible (index/Index.ts, flush). */
   async flush(): Promise<void> {
-    await this.flushing;
-    if (this.flushError) throw this.flushError;
-    if (this.pending.size === 0) return;
-    const writing = this.pending;
-    this.pending = new Map();
-    this.pendingBytes = 0;
-    this.writing = writing;
-    const batch = this.db.batch();
-    for (const [key, value] of writing) batch.put(key, value);
-    try {
-      await batch.write();
-    } catch (err) {
-      rethrowNoSpace(err, 'the index');
-    } finally {
-      this.writing = undefined;
-    }
-    for (const key of writing.keys()) this.known.add(key);
-  }
-
-  /** Flushes content, then applies `ops` atomically with fsync: the commit point of a command. */
-  async commit(ops: Op[]): Promise<void> {
-    await this.flush();
-    try {
-      await this.db.batch(ops, {sync: true});
-    } catch (err) {
-      rethrowNoSpace(err, 'the index');
-    }
-    for (const op of ops) if (op.type === 'del') this.known.delete(op.key);
-  }
-
-  /** Every key and value under a prefix, in key order. */
-  async scan(prefix: string): Promise<[string, Buffer][]> {
-    await this.flush();
-    return this.db.iterator({gte: prefix, lt: `${prefix}\xff`}).all();
-  }
-
-  async getRaw(key: string): Promise<Buffer | undefined> {
-    return this.pending.get(key) ?? this.writing?.get(key) ?? this.db.get(key);
-  }
-
-  private async has(key: string): Promise<boolean> {
-    if (this.known.has(key) || this.pending.has(key) || this.writing?.has(key)) return true;
-    // getSync, not has(): classic-level's has() builds a LevelDB iterator on the main thread
-    // (~45 µs each, measured by profiling `npm run bench -- import`), while a point lookup
-    // of a key that is mostly in the block cache is a few µs and needs no thread hop.
-    const found = this.db.getSync(key) !== undefined;
-    if (found) this.known.add(key);
-    return found;
+    await this.index.flush();
   }
 
   private queue(key: string, value: Buffer, blobSize = 0): void {
-    if (this.pending.has(key) || this.writing?.has(key)) return;
+    if (!this.index.queue(key, value)) return;
     this.counters.objects++;
     this.counters.blobBytes += blobSize;
-    this.pending.set(key, value);
-    this.pendingBytes += value.length;
-    if (this.pending.size >= FLUSH_OPS || this.pendingBytes >= FLUSH_BYTES) void this.flushSoon();
   }
 
-  private flushing: Promise<void> | undefined;
-  private flushError: Error | undefined;
-  private flushSoon(): void {
-    if (this.flushing) return;
-    this.flushing = this.flush().finally(() => { this.flushing = undefined; });
-    this.flushing.catch(err => { this.flushError = err as Error; }); // the next flush() or commit() reports it
-  }
-
-  private async resolvePrefix(prefix: string, ref: string, what: string): Promise<Digest | undefined> {
+  private async resolvePrefix(kind: 'layer' | 'image', ref: string): Promise<Digest | undefined> {
     const hex = ref.startsWith('b3:') ? ref.slice(3) : ref;
     if (!/^[0-9a-f]{1,64}$/.test(hex)) return undefined;
     const full = `b3:${hex}`;
-    if (isDigest(full)) return (await this.has(prefix + full)) ? (full as Digest) : undefined;
-    await this.flush();
-    const keys = await this.db.keys({gte: prefix + full, lt: `${prefix + full}\xff`, limit: 2}).all();
-    if (keys.length > 1) throw new StoreError('AMBIGUOUS_ID', `"${ref}" matches more than one ${what}; give more digits`);
-    return keys[0]?.slice(prefix.length) as Digest | undefined;
+    const key = kind === 'layer' ? layerKey : imageKey;
+    if (isDigest(full)) return (await this.index.has(key(full))) ? full : undefined;
+    // A key of a partial digest: the bounds of a prefix scan, never stored.
+    const keys = await this.index.keysStartingWith(key(full as Digest), 2);
+    if (keys.length > 1) throw new StoreError('AMBIGUOUS_ID', `"${ref}" matches more than one ${kind}; give more digits`);
+    return keys[0]?.slice(PREFIX[kind].length) as Digest | undefined;
   }
+}
+
+/** A failed read of a blob's object file: ENOENT is OBJECT_MISSING; coded errors and others pass. */
+function objectFileError(err: unknown, d: Digest): Error {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+    return new StoreError('OBJECT_MISSING', `blob ${d} is indexed but its object file is missing`, {cause: err});
+  return err as Error;
 }
 
 /** Reads `strata.json`; undefined when there is none. Throws NOT_A_STORE when it is unreadable. */
@@ -589,7 +574,8 @@ async function readMarker(dir: string): Promise<StoreMarker | undefined> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    if (code !== 'ENOTDIR' && !(err instanceof SyntaxError)) throw err;
+    if (code === 'ENOTDIR') throw new StoreError('NOT_A_STORE', `${dir} cannot be a store: it (or a directory above it) is a file`, {cause: err});
+    if (!(err instanceof SyntaxError)) throw err;
     throw new StoreError('NOT_A_STORE', `${dir} is not a strata store (strata.json is unreadable)`, {cause: err});
   }
   if (typeof marker?.format !== 'number') throw new StoreError('NOT_A_STORE', `${dir} is not a strata store (strata.json has no format)`);
@@ -613,39 +599,4 @@ async function writeMarker(dir: string, marker: StoreMarker): Promise<void> {
     await fh.close();
   }
   await fs.rename(tmp, file);
-}
-
-function lockTimeoutFromEnv(): number {
-  const v = Number(process.env.STRATA_LOCK_TIMEOUT_MS);
-  return Number.isFinite(v) && v >= 0 && process.env.STRATA_LOCK_TIMEOUT_MS !== undefined ? v : 60_000;
-}
-
-/**
- * Opens LevelDB, waiting while another process holds its lock. LevelDB admits one
- * process; strata commands are short, so waiting for a turn (backing off up to 100 ms)
- * serialises them without a daemon.
- */
-async function openLevel(location: string, timeoutMs: number): Promise<LevelDB> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 5;
-  for (;;) {
-    const db: LevelDB = new Level<string, Buffer>(location, {keyEncoding: 'utf8', valueEncoding: 'buffer'});
-    try {
-      await db.open();
-      return db;
-    } catch (err) {
-      if (isNoSpace(err))
-        throw new StoreError('NO_SPACE', `the disk is full: the index at ${location} needs a little free space to open; free some, then "strata gc" reclaims what a failed write left`, {cause: err});
-      if (!isLevelLocked(err)) {
-        const code = (err as {code?: string}).code;
-        if (code === 'LEVEL_DATABASE_NOT_OPEN')
-          throw new StoreError('INDEX_CORRUPT', `the index at ${location} cannot be opened (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
-        throw err;
-      }
-      if (Date.now() >= deadline)
-        throw new StoreError('STORE_LOCKED', `the store is busy: another strata process has held it for ${Math.round(timeoutMs / 1000)} s (set STRATA_LOCK_TIMEOUT_MS to wait longer)`, {cause: err});
-      await new Promise(r => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 100);
-    }
-  }
 }

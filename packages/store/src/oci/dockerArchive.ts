@@ -20,27 +20,33 @@ interface ArchiveImage {
   readonly layers: string[];
 }
 
+/** What one pass over an image archive found: its small JSON members, its links, and every member's name. */
+export interface ArchiveScan {
+  readonly json: ReadonlyMap<string, Buffer>;
+  readonly links: ReadonlyMap<string, string>;
+  readonly members: ReadonlySet<string>;
+  /** Each regular member's size, from its header. */
+  readonly sizes: ReadonlyMap<string, number>;
+}
+
 /**
- * Imports the images of a `docker save` archive (plain or compressed tar): manifest.json
- * names each image's config and layer members (symlinked members are followed inside
- * the archive), RepoTags name it (or `tag`). Two passes over the archive and no
- * extraction: the first reads manifest.json and the configs, the second imports the
- * layer members as they stream by. A config named by its digest is checked against it;
- * every layer against the config's DiffID. Nothing becomes visible unless all images
- * import. Throws BAD_MANIFEST, DIGEST_MISMATCH, BAD_REFERENCE, BAD_ARCHIVE, SOURCE_MISSING.
+ * Reads an image archive once without extracting it: keeps the members that look like
+ * JSON (manifest.json, configs, `blobs/` JSON up to JSON_MAX), the symlinks and hardlinks
+ * (legacy docker layouts link identical layers), and every regular member's name.
+ * Throws SOURCE_MISSING, BAD_ARCHIVE.
  */
-export async function importDockerArchive(store: Store, file: string, options: ImageImportOptions = {}): Promise<ImportedImage[]> {
-  file = path.resolve(file);
-  // Pass 1: the small JSON members and the symlinks.
+export async function scanArchive(file: string): Promise<ArchiveScan> {
   const json = new Map<string, Buffer>();
   const links = new Map<string, string>();
   const members = new Set<string>();
+  const sizes = new Map<string, number>();
   await eachMember(file, async (name, header, body) => {
     if (header.type === 'symlink' || header.type === 'link') {
       const target = header.type === 'link' ? header.linkname ?? '' : path.posix.join(path.posix.dirname(name), header.linkname ?? '');
       links.set(name, splitLayerPath(target).join('/'));
     } else if (header.type === 'file' || header.type === 'contiguous-file') {
       members.add(name);
+      sizes.set(name, header.size ?? 0);
       // manifest.json and configs: `*.json`, or (docker 25 and later) JSON blobs under blobs/sha256.
       if ((header.size ?? 0) <= JSON_MAX && (name.endsWith('.json') || name.startsWith('blobs/'))) {
         const doc = await readJsonMember(body);
@@ -48,6 +54,22 @@ export async function importDockerArchive(store: Store, file: string, options: I
       }
     }
   });
+  return {json, links, members, sizes};
+}
+
+/**
+ * Imports the images of a `docker save` archive (plain or compressed tar): manifest.json
+ * names each image's config and layer members (symlinked members are followed inside
+ * the archive), RepoTags name it (or `tag`). Two passes over the archive and no
+ * extraction: the first (`scanArchive`, or `scan` when the caller made it) reads
+ * manifest.json and the configs, the second imports the layer members as they stream by.
+ * A config named by its digest is checked against it; every layer against the config's
+ * DiffID. Nothing becomes visible unless all images import. Throws BAD_MANIFEST,
+ * DIGEST_MISMATCH, BAD_REFERENCE, BAD_ARCHIVE, SOURCE_MISSING.
+ */
+export async function importDockerArchive(store: Store, file: string, options: ImageImportOptions = {}, scan?: ArchiveScan): Promise<ImportedImage[]> {
+  file = path.resolve(file);
+  const {json, links, members, sizes} = scan ?? await scanArchive(file);
   const manifestBytes = json.get('manifest.json');
   if (!manifestBytes) throw new StoreError('BAD_MANIFEST', `${file} is not a docker archive (it has no manifest.json)`);
   let manifest: unknown;
@@ -87,11 +109,17 @@ export async function importDockerArchive(store: Store, file: string, options: I
 
   // Pass 2: the layers, in archive order.
   const imported = new Map<string, ImportedLayer>();
-  const total = wanted.size;
+  const totalBytes = [...wanted].reduce((n, w) => n + (sizes.get(w) ?? 0), 0);
+  let doneBytes = 0;
   await eachMember(file, async (name, header, body) => {
     if (!wanted.has(name) || imported.has(name) || (header.type !== 'file' && header.type !== 'contiguous-file')) return;
-    const n = imported.size + 1;
-    imported.set(name, await importLayerBlob(store, body, `${file} ${name}`, bytes => options.onProgress?.({layer: n, layers: total, bytes})));
+    // Layers stream by in archive order: show each as a layer of the first image that uses it.
+    const i = images.findIndex(img => img.layers.includes(name));
+    const at = {image: i + 1, images: images.length, layer: images[i]!.layers.indexOf(name) + 1, layers: images[i]!.layers.length, totalBytes};
+    options.onProgress?.({...at, bytes: doneBytes});
+    const layer = await importLayerBlob(store, body, `${file} ${name}`, bytes => options.onProgress?.({...at, bytes: doneBytes + bytes}));
+    imported.set(name, layer);
+    doneBytes += layer.size;
   });
   return commitImages(store, images.map((img, i) => ({
     config: configs[i]!.config,

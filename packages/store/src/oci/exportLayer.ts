@@ -8,8 +8,10 @@ import {Sha256Tap} from './Sha256Tap.js';
 import type {Digest} from '../objects/digest.js';
 import {StoreError, rethrowNoSpace} from '../errors.js';
 import {DEFAULT_DIR_META} from '../import/LayerBuilder.js';
-import {KEY, type Store} from '../objects/Store.js';
+import type {Store} from '../objects/Store.js';
+import type {BlobValue} from '../index/values.js';
 import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
+import {checkBlobBytes} from '../objects/verifiedRead.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
 
 /** Whiteout and opaque marker files carry this fixed metadata: nothing of the host leaks in. */
@@ -60,14 +62,14 @@ async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<voi
 
   const walk = async (tree: Tree, prefix: string): Promise<void> => {
     if (tree.opaque) await put(header(prefix + OPAQUE_MARKER, MARKER_META, {type: 'file', size: 0}));
-    let fetched = new Map<string, Promise<Buffer | undefined>>();
+    let fetched = new Map<string, Promise<BlobValue | undefined>>();
     for (const [i, e] of tree.entries.entries()) {
       // Index reads of the next files go out together (a window, so memory stays bounded).
       if (i % PREFETCH === 0) {
         fetched = new Map();
         for (const f of tree.entries.slice(i, i + PREFETCH)) {
           if (f.kind !== 'file') continue;
-          const read = store.getRaw(KEY.blob + f.blob);
+          const read = store.blobValue(f.blob);
           read.catch(() => {}); // reported where it is awaited; never an unhandled rejection
           fetched.set(f.name, read);
         }
@@ -87,7 +89,8 @@ async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<voi
           // One index read: inline bytes come with it; large blobs stream from their object file.
           const v = await fetched.get(e.name);
           if (!v) throw new StoreError('OBJECT_MISSING', `layer ${id}: /${p} needs blob ${e.blob}, which is missing`);
-          await put(header(p, e, {type: 'file', size: e.size}), v[0] === 0 ? v.subarray(1) : await store.openBlob(e.blob));
+          // Both are checked against the digest: a layer tar (and its sha256) is never made of damaged bytes.
+          await put(header(p, e, {type: 'file', size: e.size}), v.file ? await store.openBlob(e.blob) : checkBlobBytes(e.blob, v.size, v.data));
           emitted.add(`/${p}`);
           break;
         }

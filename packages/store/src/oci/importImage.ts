@@ -1,24 +1,40 @@
-import {Readable} from 'node:stream';
+import type {Readable} from 'node:stream';
 import {finished} from 'node:stream/promises';
 import type {Digest} from '../objects/digest.js';
 import {StoreError} from '../errors.js';
 import {Sha256Tap} from './Sha256Tap.js';
 import {type ImageConfig, type Platform, hashImage} from '../objects/image.js';
-import {decompress, sniffCompression} from './compress.js';
+import {decompress, sniffStream} from './decompress.js';
 import {importTarStream} from '../import/importTar.js';
 import {type TagRef, parseTag} from '../objects/refs.js';
-import {KEY, type LayerRecord, type Store} from '../objects/Store.js';
+import type {LayerRecord, Store} from '../objects/Store.js';
+import type {IndexOp} from '../index/Index.js';
+import {imageKey, layerKey, tagKey} from '../index/keys.js';
+import {encodeRecord, encodeText} from '../index/values.js';
 
-/** Progress of an image import or export: which layer, and the bytes of it done so far. */
+/**
+ * Progress of an image import or export: image i of n, layer j of m (of that image), and
+ * bytes: of an import, the layer blob bytes read so far out of `totalBytes` (every distinct
+ * layer blob of the source, known before the first is read); of an export, the blob bytes
+ * written so far (no total: compression decides it).
+ */
 export interface ImageProgress {
+  readonly image: number;
+  readonly images: number;
   readonly layer: number;
   readonly layers: number;
   readonly bytes: number;
+  readonly totalBytes?: number;
 }
 
 export interface ImageImportOptions {
   /** Name the image so, instead of the name the layout or archive gives (one image only). */
   readonly tag?: string;
+  /**
+   * The name a bare OCI ref name (`latest`) is given: by default the layout directory's
+   * name; null when there is none (a stream), so such an image needs `tag`.
+   */
+  readonly layoutName?: string | null;
   readonly onProgress?: (p: ImageProgress) => void;
 }
 
@@ -27,7 +43,11 @@ export interface ImportedImage {
   readonly id: Digest;
   readonly tags: TagRef[];
   readonly layers: readonly {readonly id: Digest; readonly diffId: string; readonly newBytes: number}[];
-  /** Blob bytes this image's layers added to the store (0 when all were there). */
+  /**
+   * Blob bytes this image's layers added to the store (0 when all were there). A layer
+   * several images of one import share counts in the first of them only, so the images'
+   * newBytes add up to what the import stored.
+   */
   readonly newBytes: number;
 }
 
@@ -52,7 +72,7 @@ export async function importLayerBlob(store: Store, input: Readable, source: str
   const raw = new Sha256Tap();
   input.on('error', err => raw.destroy(err));
   if (onBytes) raw.on('data', () => onBytes(raw.size));
-  const [compression, stream] = await sniff(input.pipe(raw));
+  const [compression, stream] = await sniffStream(input.pipe(raw));
   const plain = new Sha256Tap();
   const tarBytes = decompress(stream, compression);
   tarBytes.on('error', err => plain.destroy(err));
@@ -68,22 +88,6 @@ export async function importLayerBlob(store: Store, input: Readable, source: str
     throw err;
   }
   return {record: result.layer, digest: raw.digest(), size: raw.size, diffId: plain.digest(), newBytes: result.newBytes};
-}
-
-/** Reads the first chunk to learn the compression, then gives the whole stream back. */
-async function sniff(input: Readable): Promise<[ReturnType<typeof sniffCompression>, Readable]> {
-  const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const first = await it.next();
-  const head = first.done ? Buffer.alloc(0) : first.value;
-  const rest = Readable.from((async function* () {
-    if (head.length > 0) yield head;
-    for (;;) {
-      const n = await it.next();
-      if (n.done) return;
-      yield n.value;
-    }
-  })(), {objectMode: false});
-  return [sniffCompression(head), rest];
 }
 
 /** Throws DIGEST_MISMATCH unless `got` equals `want`. */
@@ -104,25 +108,26 @@ export interface PendingImage {
  * either all of them become visible or none does.
  */
 export async function commitImages(store: Store, pending: readonly PendingImage[]): Promise<ImportedImage[]> {
-  const ops: {type: 'put'; key: string; value: Buffer}[] = [];
+  const ops: IndexOp[] = [];
   const seen = new Set<string>();
   const out: ImportedImage[] = [];
   for (const p of pending) {
+    // A layer's new bytes count once, in the first image that brings it (a shared base is stored once).
+    const layers = [];
     for (const l of p.layers) {
-      if (seen.has(l.record.id)) continue;
-      seen.add(l.record.id);
-      if (!(await store.getLayer(l.record.id))) ops.push({type: 'put', key: KEY.layer + l.record.id, value: Buffer.from(JSON.stringify(l.record), 'utf8')});
+      const first = !seen.has(l.record.id);
+      if (first) {
+        seen.add(l.record.id);
+        if (!(await store.getLayer(l.record.id))) ops.push({type: 'put', key: layerKey(l.record.id), value: encodeRecord(l.record)});
+      }
+      layers.push({id: l.record.id, diffId: l.diffId, newBytes: first ? l.newBytes : 0});
     }
     const {digest, bytes} = hashImage({layers: p.layers.map(l => l.record.id), config: p.config, ...(p.platform ? {platform: p.platform} : {})});
-    ops.push({type: 'put', key: KEY.image + digest, value: bytes});
-    for (const t of p.tags) ops.push({type: 'put', key: KEY.tag + t, value: Buffer.from(digest)});
-    out.push({
-      id: digest, tags: [...p.tags],
-      layers: p.layers.map(l => ({id: l.record.id, diffId: l.diffId, newBytes: l.newBytes})),
-      newBytes: p.layers.reduce((n, l) => n + l.newBytes, 0),
-    });
+    ops.push({type: 'put', key: imageKey(digest), value: bytes});
+    for (const t of p.tags) ops.push({type: 'put', key: tagKey(t), value: encodeText(digest)});
+    out.push({id: digest, tags: [...p.tags], layers, newBytes: layers.reduce((n, l) => n + l.newBytes, 0)});
   }
-  await store.commit(ops);
+  await store.index.commit(ops);
   return out;
 }
 

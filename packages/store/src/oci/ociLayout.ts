@@ -3,13 +3,14 @@ import {createReadStream} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import {StoreError} from '../errors.js';
+import {makeDirs} from '../makeDirs.js';
 import {type ImageProgress, type ImageImportOptions, type ImportedImage, type ImportedLayer, type PendingImage, commitImages, expectDigest, importLayerBlob, tagsFor} from './importImage.js';
 import {type LayerBlob, writeLayerTar} from './exportLayer.js';
 import type {Compression} from './compress.js';
 import {type Descriptor, LAYER_MEDIA_TYPES, MEDIA, REF_NAME, checkDescriptor, fromOciConfig, hostPlatform, parseJson, platformFields, toOciConfig} from './ociConfig.js';
 import type {TagRef} from '../objects/refs.js';
 import type {Store} from '../objects/Store.js';
-import type {Image} from '../objects/image.js';
+import type {Image, ImageConfig, Platform} from '../objects/image.js';
 
 /** Manifests, indexes and configs are small; a bigger one is refused rather than read into memory. */
 export const JSON_MAX = 16 * 1024 * 1024;
@@ -31,13 +32,14 @@ export async function importOciLayout(store: Store, dir: string, options: ImageI
   if (typeof layout.imageLayoutVersion !== 'string') throw new StoreError('BAD_MANIFEST', `${dir}/oci-layout names no imageLayoutVersion`);
   const index = parseJson(await readSmall(path.join(dir, 'index.json'), dir, 'has no index.json'), `${dir}/index.json`);
   const found: {manifest: Descriptor; names: string[]}[] = [];
-  await collectManifests(dir, index, 'index.json', undefined, found, 0);
+  const layoutName = options.layoutName !== undefined ? options.layoutName : path.basename(dir);
+  await collectManifests(dir, index, 'index.json', undefined, found, 0, layoutName);
   if (found.length === 0) throw new StoreError('BAD_MANIFEST', `${dir}/index.json names no image manifest`);
   const tags = tagsFor(found, options.tag, dir);
 
-  const byBlob = new Map<string, ImportedLayer>();
-  const pending: PendingImage[] = [];
-  for (const [i, {manifest}] of found.entries()) {
+  // First every manifest and config (small, checked), so that the total of the layer blobs is known.
+  const images: {layerDescs: Descriptor[]; config: ImageConfig; diffIds: string[]; platform: Platform | undefined}[] = [];
+  for (const {manifest} of found) {
     const m = parseJson(await readBlob(dir, manifest, 'manifest'), `manifest ${manifest.digest}`);
     const configDesc = checkDescriptor(m.config, `the config of manifest ${manifest.digest}`);
     if (!Array.isArray(m.layers)) throw new StoreError('BAD_MANIFEST', `manifest ${manifest.digest} has no layers list`);
@@ -45,13 +47,23 @@ export async function importOciLayout(store: Store, dir: string, options: ImageI
     const {config, diffIds, platform} = fromOciConfig(await readBlob(dir, configDesc, 'config'), `config ${configDesc.digest}`);
     if (diffIds.length !== layerDescs.length)
       throw new StoreError('BAD_MANIFEST', `manifest ${manifest.digest} has ${layerDescs.length} layers but its config lists ${diffIds.length} DiffIDs`);
+    for (const d of layerDescs)
+      if (!LAYER_MEDIA_TYPES.has(d.mediaType)) throw new StoreError('BAD_MANIFEST', `layer ${d.digest} has media type ${d.mediaType}, which strata does not import`);
+    images.push({layerDescs, config, diffIds, platform});
+  }
+  const totalBytes = [...new Map(images.flatMap(i => i.layerDescs.map(d => [d.digest, d.size] as const))).values()].reduce((n, x) => n + x, 0);
+
+  const byBlob = new Map<string, ImportedLayer>();
+  const pending: PendingImage[] = [];
+  let doneBytes = 0;
+  for (const [i, {layerDescs, config, diffIds, platform}] of images.entries()) {
     const layers: ImportedLayer[] = [];
     for (const [j, d] of layerDescs.entries()) {
-      if (!LAYER_MEDIA_TYPES.has(d.mediaType)) throw new StoreError('BAD_MANIFEST', `layer ${d.digest} has media type ${d.mediaType}, which strata does not import`);
       let layer = byBlob.get(d.digest);
+      const progress = (bytes: number) => options.onProgress?.({image: i + 1, images: images.length, layer: j + 1, layers: layerDescs.length, bytes: doneBytes + bytes, totalBytes} satisfies ImageProgress);
       if (!layer) {
         const file = await blobPath(dir, d, 'layer');
-        const progress = (bytes: number) => options.onProgress?.({layer: j + 1, layers: layerDescs.length, bytes} satisfies ImageProgress);
+        progress(0);
         try {
           layer = await importLayerBlob(store, createReadStream(file), `${dir} ${d.digest}`, progress);
         } catch (err) {
@@ -63,7 +75,9 @@ export async function importOciLayout(store: Store, dir: string, options: ImageI
         if (layer.size !== d.size) throw new StoreError('DIGEST_MISMATCH', `layer ${d.digest} should be ${d.size} bytes but is ${layer.size}`);
         expectDigest(`layer blob ${d.digest}`, d.digest, layer.digest);
         byBlob.set(d.digest, layer);
+        doneBytes += layer.size;
       }
+      progress(0);
       expectDigest(`layer ${d.digest} (uncompressed)`, diffIds[j]!, layer.diffId);
       layers.push(layer);
     }
@@ -73,7 +87,7 @@ export async function importOciLayout(store: Store, dir: string, options: ImageI
 }
 
 /** Gathers image manifests from an index, following nested indexes for the host's platform. */
-async function collectManifests(dir: string, index: Record<string, unknown>, what: string, names: string[] | undefined, out: {manifest: Descriptor; names: string[]}[], depth: number): Promise<void> {
+async function collectManifests(dir: string, index: Record<string, unknown>, what: string, names: string[] | undefined, out: {manifest: Descriptor; names: string[]}[], depth: number, layoutName: string | null): Promise<void> {
   if (depth > 4) throw new StoreError('BAD_MANIFEST', `${dir}: indexes nest too deep`);
   if (!Array.isArray(index.manifests)) throw new StoreError('BAD_MANIFEST', `${what} has no manifests list`);
   const descs = index.manifests.map((d, i) => checkDescriptor(d, `manifest ${i} of ${what}`));
@@ -81,9 +95,9 @@ async function collectManifests(dir: string, index: Record<string, unknown>, wha
   const nested = depth > 0;
   for (const d of descs) {
     const ref = d.annotations?.[REF_NAME];
-    const own = names ?? (ref !== undefined ? [refNameToTag(ref, dir)] : []);
+    const own = names ?? (ref !== undefined ? [refNameToTag(ref, layoutName)] : []);
     if (d.mediaType === MEDIA.index || d.mediaType === MEDIA.dockerManifestList) {
-      await collectManifests(dir, parseJson(await readBlob(dir, d, 'index'), `index ${d.digest}`), `index ${d.digest}`, own, out, depth + 1);
+      await collectManifests(dir, parseJson(await readBlob(dir, d, 'index'), `index ${d.digest}`), `index ${d.digest}`, own, out, depth + 1, layoutName);
     } else if (d.mediaType === MEDIA.manifest || d.mediaType === MEDIA.dockerManifest) {
       // In a multi-platform index, take the host's platform (or entries that name none).
       if (nested && d.platform && (d.platform.os !== host.os || d.platform.architecture !== host.architecture)) continue;
@@ -92,10 +106,14 @@ async function collectManifests(dir: string, index: Record<string, unknown>, wha
   }
 }
 
-/** `name:tag` stays; a bare tag (`latest`, as umoci and skopeo write) gets the layout directory's name. */
-function refNameToTag(ref: string, dir: string): string {
+/**
+ * `name:tag` stays; a bare tag (`latest`, as umoci and skopeo write) gets the layout's
+ * name (its directory's, or its archive's).
+ */
+function refNameToTag(ref: string, layoutName: string | null): string {
   if (ref.includes(':') || ref.includes('/')) return ref;
-  return `${path.basename(dir).toLowerCase().replace(/[^a-z0-9._-]+/g, '-')}:${ref}`;
+  if (layoutName === null) return ref; // tagsFor refuses it, asking for --tag, unless --tag was given
+  return `${layoutName.toLowerCase().replace(/[^a-z0-9._-]+/g, '-')}:${ref}`;
 }
 
 async function readSmall(file: string, dir: string, missing: string): Promise<Buffer> {
@@ -179,8 +197,10 @@ export async function exportOciLayout(store: Store, image: Image, dir: string, o
   await checkTarget(dir, true);
   const work = `${dir}.strata-${randomBytes(6).toString('hex')}`;
   const blobs = path.join(work, 'blobs', 'sha256');
-  await fs.mkdir(blobs, {recursive: true});
+  const madeParent = makeDirs(path.dirname(dir)); // not fs.mkdir's recursive mode: it spins where mkdir cannot work (/proc)
   try {
+    await fs.mkdir(work);
+    await fs.mkdir(blobs, {recursive: true});
     const putJson = async (bytes: Buffer, mediaType: string): Promise<Descriptor> => {
       const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
       await fs.writeFile(path.join(blobs, digest.slice(7)), bytes);
@@ -201,6 +221,7 @@ export async function exportOciLayout(store: Store, image: Image, dir: string, o
     return {path: dir, manifest: manifest.digest, config: config.digest, layers};
   } catch (err) {
     await fs.rm(work, {recursive: true, force: true});
+    if (madeParent) await fs.rm(madeParent, {recursive: true, force: true});
     throw err;
   }
 }
@@ -212,8 +233,9 @@ export async function exportOciLayout(store: Store, image: Image, dir: string, o
 export async function writeLayers(store: Store, image: Image, into: string, compression: Compression, onProgress: ((p: ImageProgress) => void) | undefined, name: (b: LayerBlob) => string): Promise<LayerBlob[]> {
   const out: LayerBlob[] = [];
   const done = new Map<string, LayerBlob>();
+  let written = 0;
   for (const [i, id] of image.layers.entries()) {
-    onProgress?.({layer: i + 1, layers: image.layers.length, bytes: 0});
+    onProgress?.({image: 1, images: 1, layer: i + 1, layers: image.layers.length, bytes: written});
     let blob = done.get(id);
     if (!blob) {
       const tmp = path.join(into, `.tmp-${i}`);
@@ -222,7 +244,8 @@ export async function writeLayers(store: Store, image: Image, into: string, comp
       done.set(id, blob);
     }
     out.push(blob);
-    onProgress?.({layer: i + 1, layers: image.layers.length, bytes: blob.size});
+    written += blob.size;
+    onProgress?.({image: 1, images: 1, layer: i + 1, layers: image.layers.length, bytes: written});
   }
   return out;
 }

@@ -39,6 +39,8 @@ export class CommitCommand extends BaseCommand {
     const r = await commitContainer(store, c, {...(tag ? {tag} : {}), ...(this.message !== undefined ? {message: this.message} : {})});
     const report: CommitReport = {layer: r.layer.id, image: r.image, ...(tag ? {tag} : {}), entries: r.layer.entries, newBytes: r.newBytes};
     this.print(this.json, report, x => `layer ${x.layer}\nimage ${x.image}${x.tag ? ` (${x.tag})` : ''}\nstored ${formatBytes(x.newBytes)} new\n`);
+    if (!tag && !(await store.listTags()).some(t => t.image === r.image))
+      this.note(`strata: image ${r.image.slice(3, 15)} has no tag, so the next "strata gc" removes it; commit with --tag NAME:TAG, or "strata image tag ${r.image.slice(3, 15)} NAME:TAG"`);
     return 0;
   }
 }

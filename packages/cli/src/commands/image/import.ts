@@ -1,6 +1,6 @@
 import * as path from 'node:path';
-import {Command, Option} from 'clipanion';
-import type {ImportedImage} from '@strata/store';
+import {Command, Option, UsageError} from 'clipanion';
+import type {ImageSourceFormat, ImportedImage} from '@strata/store';
 import {parseTagArgument} from '../../arguments.js';
 import {imageProgressBar} from '../../progress.js';
 import {formatBytes, plural, shortDigest} from '../../render.js';
@@ -8,9 +8,12 @@ import {BaseCommand} from '../BaseCommand.js';
 
 /** What `strata image import --json` prints. */
 export interface ImageImportReport {
+  /** The absolute path read, or `-` for standard input. */
   readonly source: string;
-  readonly format: 'oci' | 'docker';
+  readonly format: ImageSourceFormat;
   readonly images: readonly ImportedImage[];
+  /** Blob bytes the whole import stored: the sum of the images' newBytes (each layer counted once). */
+  readonly newBytes: number;
 }
 
 export class ImageImportCommand extends BaseCommand {
@@ -19,7 +22,7 @@ export class ImageImportCommand extends BaseCommand {
     category: 'Images',
     description: 'import an OCI image layout or a docker archive',
     details: `
-      PATH is an OCI image layout directory (oci-layout, index.json, blobs/) or a \`docker save\` archive (plain, gzip or zstd). Every image it holds is stored: each layer (gzip, zstd or plain tar) becomes a strata layer, its OCI whiteouts strata whiteouts and opaque directories, and the config's env, cmd, entrypoint, working dir, user, labels and history are kept. Layers whose content the store has are not stored again.
+      PATH is an OCI image layout directory (oci-layout, index.json, blobs/), an OCI archive (a tar of one, as \`podman save --format oci-archive\` writes) or a \`docker save\` archive; archives may be plain or gzip, zstd, xz or bzip2 compressed. \`-\` reads an archive from standard input. Every image it holds is stored: each layer (gzip, zstd or plain tar) becomes a strata layer, its OCI whiteouts strata whiteouts and opaque directories, and the config's env, cmd, entrypoint, working dir, user, labels and history are kept. Layers whose content the store has are not stored again.
 
       Each image is tagged with the name the layout gives (\`org.opencontainers.image.ref.name\`; a bare tag such as \`latest\` takes the directory's name) or the archive's RepoTags, or with \`--tag\` when PATH holds one image.
 
@@ -28,6 +31,7 @@ export class ImageImportCommand extends BaseCommand {
     examples: [
       ['Import an OCI layout made by skopeo or umoci', '$0 image import ./alpine-oci'],
       ['Import a docker save archive under a new name', '$0 image import alpine.tar --tag alpine:3.20'],
+      ['Import what podman saves, through a pipe', 'podman save alpine:3.20 | $0 image import -'],
     ],
   });
 
@@ -37,18 +41,25 @@ export class ImageImportCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const tag = this.tag === undefined ? undefined : await parseTagArgument(this.tag);
-    const {importImageFrom} = await import('@strata/store');
+    const fromStdin = this.source === '-';
+    if (fromStdin && (this.context.stdin as {isTTY?: boolean}).isTTY) throw new UsageError('"-" reads an archive from standard input, which is a terminal; pipe one in (podman save IMAGE | strata image import -)');
+    const {importImageFrom, importImageStream} = await import('@strata/store');
     const store = await this.openStore();
     const progress = await imageProgressBar('importing', this.context.stderr, this.context.stdout);
     let result;
     try {
-      result = await importImageFrom(store, this.source, {...(tag ? {tag} : {}), onProgress: progress.onProgress});
+      const options = {...(tag ? {tag} : {}), onProgress: progress.onProgress};
+      result = fromStdin ? await importImageStream(store, this.context.stdin, options) : await importImageFrom(store, this.source, options);
     } finally {
       progress.stop();
     }
-    const report: ImageImportReport = {source: path.resolve(this.source), ...result};
+    const report: ImageImportReport = {source: fromStdin ? '-' : path.resolve(this.source), ...result, newBytes: result.images.reduce((n, i) => n + i.newBytes, 0)};
+    const layers = new Set(result.images.flatMap(i => i.layers.map(l => l.id))).size;
     this.print(this.json, report, r => r.images.map(i =>
-      `image ${i.id} ${i.tags.length ? `tagged ${i.tags.join(', ')} ` : ''}(${plural(i.layers.length, 'layer', 'layers')}: ${i.layers.map(l => shortDigest(l.id)).join(' ')}; stored ${formatBytes(i.newBytes)} new)\n`).join(''));
+      `image ${i.id} ${i.tags.length ? `tagged ${i.tags.join(', ')} ` : ''}(${plural(i.layers.length, 'layer', 'layers')}: ${i.layers.map(l => shortDigest(l.id)).join(' ')}; stored ${formatBytes(i.newBytes)} new)\n`).join('')
+      + (r.images.length > 1 ? `${plural(r.images.length, 'image', 'images')}, ${plural(layers, 'distinct layer', 'distinct layers')}: stored ${formatBytes(r.newBytes)} new in total\n` : ''));
+    const untagged = result.images.filter(i => i.tags.length === 0);
+    for (const i of untagged) this.note(`strata: image ${shortDigest(i.id)} has no tag, so the next "strata gc" removes it; name it with "strata image tag ${shortDigest(i.id)} NAME:TAG"`);
     return 0;
   }
 }

@@ -17,7 +17,7 @@ export class ImagesCommand extends BaseCommand {
   static override usage = Command.Usage({
     category: 'Images',
     description: 'list images',
-    details: 'Lists every image with its tags, short id, number of layers and size (the file bytes of its layers). Tagged images come first, by tag; an untagged image shows `<none>`.',
+    details: 'Lists every image with its tag, short id, number of layers and size (the file bytes of its layers): one row per tag, as docker and podman do, so an image with three tags has three rows. Tagged rows come first, by tag; an untagged image is one row showing `<none>`. `--json` gives one entry per image with all its tags.',
     examples: [
       ['List images', '$0 images'],
       ['List images as JSON', '$0 images --json'],
@@ -38,7 +38,9 @@ export class ImagesCommand extends BaseCommand {
     images.sort((a, b) => (a.tags.length === 0 ? 1 : 0) - (b.tags.length === 0 ? 1 : 0) || compare(a.tags[0] ?? a.id, b.tags[0] ?? b.id));
     this.print(this.json, images, list => formatTable([
       ['TAG', 'ID', 'LAYERS', 'SIZE'],
-      ...list.map(i => [i.tags.length > 0 ? i.tags.join(', ') : '<none>', shortDigest(i.id), String(i.layers), formatBytes(i.bytes)]),
+      ...list.flatMap(i => (i.tags.length > 0 ? i.tags : ['<none>']).map(tag => ({tag, i})))
+        .sort((a, b) => (a.tag === '<none>' ? 1 : 0) - (b.tag === '<none>' ? 1 : 0) || compare(a.tag, b.tag))
+        .map(({tag, i}) => [tag, shortDigest(i.id), String(i.layers), formatBytes(i.bytes)]),
     ], ['left', 'left', 'right', 'right']));
     return 0;
   }

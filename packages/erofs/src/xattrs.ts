@@ -1,0 +1,69 @@
+import {ErofsError} from './errors.js';
+import {XATTR_ENTRY_HEADER_SIZE, XATTR_PREFIXES, align} from './format.js';
+import type {Inode} from './ErofsTree.js';
+
+/** One xattr as EROFS stores it: a prefix index, the rest of the name, the value. */
+export interface XattrEntry {
+  readonly index: number;
+  readonly suffix: Buffer;
+  readonly value: Buffer;
+  /** Identifies equal (name, value) pairs for sharing. */
+  readonly key: string;
+  /** On-disk size: 4-byte header, name rest, value, padded to 4. */
+  readonly size: number;
+}
+
+const OVERLAY = 'trusted.overlay.';
+const OVERLAY_ESCAPED = 'trusted.overlay.overlay.';
+const METACOPY = 'trusted.overlay.metacopy';
+const REDIRECT = 'trusted.overlay.redirect';
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * The xattrs an inode carries in the image, sorted by name. The image is an overlayfs
+ * lower layer, so (as composefs does) the content's own `trusted.overlay.*` xattrs are
+ * escaped as `trusted.overlay.overlay.*`, which overlayfs shows unescaped; a metacopy file
+ * gains `trusted.overlay.metacopy` (empty: no fs-verity digest) and, with a redirect,
+ * `trusted.overlay.redirect`, which send its reads to the data-only lower layer.
+ */
+export function inodeXattrs(inode: Inode, where: () => string): XattrEntry[] {
+  const metacopy = inode.kind === 'file' && !inode.data && inode.size > 0 && inode.redirect !== undefined;
+  const own = inode.meta.xattrs;
+  if (!own && !metacopy) return [];
+  const out: XattrEntry[] = [];
+  for (const name in own) out.push(xattrEntry(name.startsWith(OVERLAY) ? OVERLAY_ESCAPED + name.slice(OVERLAY.length) : name, own[name]!, where));
+  // Most files carry only these two: one entry is the same for all, the other needs no check.
+  if (metacopy) out.push(METACOPY_ENTRY, xattrEntry(REDIRECT, Buffer.from(inode.redirect!, 'utf8'), where));
+  if (out.length > 1) out.sort(compareEntries);
+  return out;
+}
+
+/** By full name. No prefix is a prefix of another, so differing prefixes decide alone. */
+function compareEntries(a: XattrEntry, b: XattrEntry): number {
+  if (a.index === b.index) return Buffer.compare(a.suffix, b.suffix);
+  return PREFIX_TEXT.get(a.index)! < PREFIX_TEXT.get(b.index)! ? -1 : 1;
+}
+
+function xattrEntry(name: string, value: Buffer, where: () => string): XattrEntry {
+  const prefix = XATTR_PREFIXES.find(([p, , whole]) => (whole ? name === p : name.startsWith(p) && name.length > p.length));
+  if (!prefix) throw new ErofsError('EROFS_BAD_XATTR', `${where()} has xattr ${JSON.stringify(name)}, which has no prefix EROFS can store (user., trusted., security., system.posix_acl_access/default)`);
+  const suffix = Buffer.from(name.slice(prefix[0].length), 'utf8');
+  if (suffix.length > 255) throw new ErofsError('EROFS_BAD_XATTR', `${where()} has xattr ${JSON.stringify(name)}, whose name is over 255 bytes past its prefix`);
+  if (value.length > 0xffff) throw new ErofsError('EROFS_BAD_XATTR', `${where()} has xattr ${JSON.stringify(name)} of ${value.length} bytes; the limit is 65535`);
+  const index = prefix[1];
+  return {index, suffix, value, key: `${index}\0${suffix.toString('latin1')}\0${value.toString('latin1')}`, size: align(XATTR_ENTRY_HEADER_SIZE + suffix.length + value.length, 4)};
+}
+
+const PREFIX_TEXT = new Map(XATTR_PREFIXES.map(([p, i]) => [i, p]));
+const METACOPY_ENTRY = xattrEntry(METACOPY, EMPTY, () => METACOPY);
+
+/** Writes one xattr entry (header, name rest, value, zero padding) at `at`; returns the end. */
+export function putXattrEntry(buf: Buffer, at: number, e: XattrEntry): number {
+  buf.writeUInt8(e.suffix.length, at);
+  buf.writeUInt8(e.index, at + 1);
+  buf.writeUInt16LE(e.value.length, at + 2);
+  e.suffix.copy(buf, at + 4);
+  e.value.copy(buf, at + 4 + e.suffix.length);
+  buf.fill(0, at + 4 + e.suffix.length + e.value.length, at + e.size);
+  return at + e.size;
+}
