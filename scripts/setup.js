@@ -9,7 +9,7 @@ import * as path from 'node:path';
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const PNPM = 'pnpm@12.4.2';
 // Peers used by tests and benchmarks: the Debian package, and a program it installs.
-const DEBIAN_PEERS = [['umoci', 'umoci'], ['skopeo', 'skopeo'], ['b3sum', 'b3sum'], ['zstd', 'zstd'], ['ostree', 'ostree'], ['attr', 'setfattr'], ['docker-registry', 'docker-registry'], ['openssl', 'openssl'], ['erofs-utils', 'fsck.erofs'],
+const DEBIAN_PEERS = [['umoci', 'umoci'], ['skopeo', 'skopeo'], ['b3sum', 'b3sum'], ['zstd', 'zstd'], ['ostree', 'ostree'], ['attr', 'setfattr'], ['docker-registry', 'docker-registry'], ['openssl', 'openssl'], ['erofs-utils', 'fsck.erofs'], ['xz-utils', 'xz'], ['bzip2', 'bzip2'], ['bsdutils', 'script'],
   ['runc', 'runc'], ['busybox-static', 'busybox'], ['util-linux', 'fincore']];
 
 function run(cmd, args, opts = {}) {
@@ -37,3 +37,4 @@ const pnpmArgs = ['-y', PNPM, 'install', '--frozen-lockfile'];
 if (!process.env.CI && !process.stdout.isTTY) pnpmArgs.push('--reporter=append-only');
 run('npx', pnpmArgs);
 run('npx', ['tsc', '-b']);
+run(process.execPath, [path.join(root, 'scripts', 'bundle.js')]);

@@ -4,6 +4,8 @@
 // ratio against `node -e 0` measured in the same run, and `strata init` against
 // `ostree init` where ostree is installed. Rounds take every command in turn, so the
 // machine's noise falls on all alike; medians. `npm run bench -- cli [ROUNDS]`.
+// STRATA_BEFORE_BIN=path/to/another/strata adds its figures in the same rounds (a
+// before/after comparison of two builds; each uses its own store, made by itself).
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,6 +13,7 @@ import * as path from 'node:path';
 import {root} from './_common.js';
 
 const STRATA = process.env.STRATA_BIN ?? path.join(root, 'node_modules', '.bin', 'strata');
+const BEFORE = process.env.STRATA_BEFORE_BIN;
 const ROUNDS = Number(process.argv[2] ?? 31);
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bench-cli-'));
@@ -25,45 +28,79 @@ function run(cmd, args) {
 }
 
 // A store with one image and one container, so ps and images have something to list.
-const store = path.join(work, 'store');
 const src = path.join(work, 'src');
 fs.mkdirSync(src);
 fs.writeFileSync(path.join(src, 'hello'), 'hello\n');
-run(STRATA, ['init', '--store', store]);
-run(STRATA, ['import', src, '--tag', 'base:1', '--store', store]);
-run(STRATA, ['create', 'base:1', '--name', 'web', '--store', store]);
+function makeStore(bin, name) {
+  const store = path.join(work, name);
+  run(bin, ['init', '--store', store]);
+  run(bin, ['import', src, '--tag', 'base:1', '--store', store]);
+  run(bin, ['create', 'base:1', '--name', 'web', '--store', store]);
+  return store;
+}
 
 const hasOstree = spawnSync('ostree', ['--version'], {stdio: 'ignore'}).status === 0;
 let fresh = 0;
 const next = label => path.join(work, `${label}-${fresh++}`);
 
-/** Each case: a label and a function that runs it once (fresh directories made outside the timing). */
+/** The strata cases for one binary; `suffix` labels a second build's rows. */
+function strataCases(bin, suffix) {
+  const store = makeStore(bin, `store${suffix.replace(/\W/g, '')}`);
+  return [
+    [`strata --help${suffix}`, () => () => run(bin, ['--help'])],
+    [`strata ps${suffix}`, () => () => run(bin, ['ps', '--store', store])],
+    [`strata images${suffix}`, () => () => run(bin, ['images', '--store', store])],
+    [`strata init${suffix}`, () => { const d = next('init'); return () => run(bin, ['init', '--store', d]); }],
+    [`strata create${suffix}`, () => () => run(bin, ['create', 'base:1', '--store', store])],
+  ];
+}
+
+/** Each case: a label and a function that prepares one run (fresh directories made outside the timing) and returns it. */
 const cases = [
-  ['node -e 0', () => ['node', () => run(process.execPath, ['-e', '0'])]],
-  ['strata --help', () => ['strata', () => run(STRATA, ['--help'])]],
-  ['strata ps', () => ['strata', () => run(STRATA, ['ps', '--store', store])]],
-  ['strata images', () => ['strata', () => run(STRATA, ['images', '--store', store])]],
-  ['strata init', () => { const d = next('init'); return ['strata', () => run(STRATA, ['init', '--store', d])]; }],
-  ['strata create', () => ['strata', () => run(STRATA, ['create', 'base:1', '--store', store])]],
-  ...(hasOstree ? [['ostree init', () => { const d = next('ostree'); return ['ostree', () => run('ostree', ['init', `--repo=${d}`, '--mode=bare'])]; }]] : []),
+  ['node -e 0', () => () => run(process.execPath, ['-e', '0'])],
+  ...strataCases(STRATA, ''),
+  ...(BEFORE ? strataCases(BEFORE, ' (before)') : []),
+  ...(hasOstree ? [['ostree init', () => { const d = next('ostree'); return () => run('ostree', ['init', `--repo=${d}`, '--mode=bare']); }]] : []),
 ];
 
+/**
+ * CPU milliseconds of finished children so far (cutime + cstime of /proc/self/stat, 10 ms
+ * ticks): per run too coarse, averaged over the rounds a second view that a busy machine's
+ * scheduling does not inflate. Undefined off Linux.
+ */
+function childCpuMs() {
+  try {
+    const f = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+    return (Number(f[13]) + Number(f[14])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+const cpu = new Map(cases.map(([label]) => [label, 0]));
 const times = new Map(cases.map(([label]) => [label, []]));
 for (let round = -1; round < ROUNDS; round++) { // round -1 warms the page cache
   for (const [label, prepare] of cases) {
-    const [, fn] = prepare();
+    const fn = prepare();
+    const c0 = childCpuMs();
     const t0 = process.hrtime.bigint();
     fn();
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    if (round >= 0) times.get(label).push(ms);
+    if (round >= 0) {
+      times.get(label).push(ms);
+      if (c0 !== undefined) cpu.set(label, cpu.get(label) + childCpuMs() - c0);
+    }
   }
 }
 const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const m = new Map([...times].map(([label, xs]) => [label, median(xs)]));
 const node = m.get('node -e 0');
 console.log(`strata CLI fixed cost, ${ROUNDS} rounds, medians (load average ${os.loadavg().map(x => x.toFixed(2)).join(' ')})`);
-console.log(`binary: ${path.relative(root, STRATA)}`);
-console.log(`${'command'.padEnd(16)} ${'ms'.padStart(8)}  ratio to node -e 0`);
-for (const [label, ms] of m) console.log(`${label.padEnd(16)} ${ms.toFixed(1).padStart(8)}  ${(ms / node).toFixed(2)}`);
-if (hasOstree) console.log(`strata init / ostree init: ${(m.get('strata init') / m.get('ostree init')).toFixed(2)}`);
+console.log(`binary: ${path.relative(root, STRATA)}${BEFORE ? `; before: ${BEFORE}` : ''}`);
+const cpuOf = label => cpu.get(label) / ROUNDS;
+console.log(`${'command'.padEnd(26)} ${'wall ms'.padStart(8)}  ratio to node -e 0   ${'cpu ms'.padStart(7)}  cpu ratio`);
+for (const [label, ms] of m) console.log(`${label.padEnd(26)} ${ms.toFixed(1).padStart(8)}  ${(ms / node).toFixed(2).padStart(18)}   ${cpuOf(label).toFixed(0).padStart(7)}  ${(cpuOf(label) / cpuOf('node -e 0')).toFixed(2)}`);
+if (hasOstree) {
+  console.log(`strata init / ostree init: ${(m.get('strata init') / m.get('ostree init')).toFixed(2)}`);
+  if (BEFORE) console.log(`strata init (before) / ostree init: ${(m.get('strata init (before)') / m.get('ostree init')).toFixed(2)}`);
+}
 else console.log('ostree is not installed: no peer figure for init');

@@ -1,7 +1,8 @@
 import {Cli, type BaseContext, type Command} from 'clipanion';
+import {groupFor} from './commands/index.js';
+import {EXIT} from './exitCodes.js';
 
-/** Exit codes scripts can trust (README, "Exit codes"). */
-export const EXIT = {ok: 0, failure: 1, usage: 2, problems: 3, busy: 75} as const;
+export {EXIT};
 
 /**
  * clipanion's Cli, with parse errors sent to stderr (stdout stays clean for --json) and
@@ -12,15 +13,66 @@ export class StrataCli extends Cli<BaseContext> {
   override async run(input: Command<BaseContext> | string[], userContext: Partial<BaseContext> = {}): Promise<number> {
     if (!Array.isArray(input)) return super.run(input, userContext);
     const context = {...Cli.defaultContext, ...userContext};
+    const argv = containerFirst(input);
+    const group = groupFor(argv);
+    if (group) {
+      // `strata`, `strata --help`, `strata image --help`, `strata fs`: the commands of that group.
+      const asked = argv.length === 0 || argv.includes('--help') || argv.includes('-h');
+      (asked ? context.stdout : context.stderr).write(this.groupHelp(group));
+      return asked ? EXIT.ok : EXIT.usage;
+    }
     let command: Command<BaseContext>;
     try {
-      command = this.process(containerFirst(input), context);
+      command = this.process(argv, context);
     } catch (error) {
       context.stderr.write(this.error(error, {colored: this.enableColors ?? context.colorDepth > 1}));
       return EXIT.usage;
     }
     return super.run(command, context);
   }
+
+  /**
+   * clipanion's help, with option values named (`--store DIR`, not `--store #0`: clipanion
+   * numbers an option's values, and strata's options take one each).
+   */
+  override usage(...args: Parameters<Cli<BaseContext>['usage']>): string {
+    const text = super.usage(...args).replace(/(-[\w-]+(?:,-[\w-]+)*) #0/g, (_, names: string) => `${names} ${valueName(names)}`);
+    // The option lines ("  --store DIR    the store directory") aligned again after the renaming.
+    const option = /^  (-\S+(?: \S+)?) {2,}(\S.*)$/;
+    const width = Math.max(0, ...text.split('\n').map(l => option.exec(l)?.[1]!.length ?? 0));
+    return text.split('\n').map(l => {
+      const m = option.exec(l);
+      return m ? `  ${m[1]!.padEnd(width)}  ${m[2]}` : l;
+    }).join('\n');
+  }
+
+  /**
+   * The commands whose path starts with `group` (every command for \`[]\`), by category in
+   * the order strata lists them: each command's usage (positionals) and description.
+   */
+  groupHelp(group: readonly string[]): string {
+    const prefix = ['strata', ...group].join(' ');
+    const defs = this.definitions({colored: false}).filter(d => d.path === prefix || d.path.startsWith(`${prefix} `));
+    const categories = [...new Set(defs.map(d => d.category?.trim() ?? ''))];
+    const lines = [`strata - ${this.binaryVersion ?? ''}`, '', `  $ ${prefix} <command>${group.length === 0 ? '' : ' ...'}`, ''];
+    for (const category of categories) {
+      if (category) lines.push(category, '');
+      for (const d of defs.filter(x => (x.category?.trim() ?? '') === category)) lines.push(`  ${d.usage.trim()}`, `    ${d.description?.trim() ?? ''}`, '');
+    }
+    lines.push('Every command takes --store DIR (else $STRATA_STORE, else $XDG_DATA_HOME/strata).', `Run "${prefix === 'strata' ? 'strata COMMAND' : `${prefix} COMMAND`} --help" for a command's options and examples.`, '');
+    return lines.join('\n');
+  }
+}
+
+/** What an option's value is, for help: `--store DIR`, `--tag NAME:TAG`. */
+const VALUE_NAMES: Record<string, string> = {
+  '--store': 'DIR', '--tag': 'NAME:TAG', '--on': 'IMAGE', '--message': 'TEXT', '-m': 'TEXT', '--name': 'NAME',
+  '--format': 'FORMAT', '--compress': 'gzip|zstd|none', '--mode': 'MODE',
+};
+
+function valueName(names: string): string {
+  for (const n of names.split(',')) if (VALUE_NAMES[n]) return VALUE_NAMES[n]!;
+  return 'VALUE';
 }
 
 const FS_OPS = new Set(['ls', 'cat', 'stat', 'write', 'rm', 'mkdir', 'mv', 'ln', 'chmod']);

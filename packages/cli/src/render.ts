@@ -66,3 +66,14 @@ export function formatFields(fields: readonly (readonly [string, string])[]): st
   const width = Math.max(0, ...fields.map(([k]) => k.length));
   return fields.map(([k, v]) => `${k.padEnd(width)}  ${v}`.trimEnd() + '\n').join('');
 }
+
+const C_ESCAPES: Record<string, string> = {'\n': '\\n', '\t': '\\t', '\r': '\\r', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\x07': '\\a', '\\': '\\\\'};
+
+/**
+ * A name as `ls -b` shows it on a terminal: control characters (C0, DEL, C1) as C escapes
+ * (`\n`, `\t`, `\033`) and a backslash as `\\`, so that a name can neither move the
+ * cursor nor forge a line of output. Printable text, UTF-8 included, is left as it is.
+ */
+export function escapeName(name: string): string {
+  return name.replace(/[\x00-\x1f\x7f-\x9f\\]/g, c => C_ESCAPES[c] ?? `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}

@@ -1,6 +1,6 @@
 import {PassThrough} from 'node:stream';
 import test from 'ava';
-import {importProgressBar} from '../src/progress.js';
+import {imageProgressBar, importProgressBar} from '../src/progress.js';
 
 /** A stream that says it is a terminal, collecting what is written to it. */
 function terminal(isTTY: boolean): PassThrough & {text: () => string} {
@@ -42,4 +42,20 @@ test('nothing is drawn for an import shorter than the delay', async t => {
   bar.onProgress({files: 1, bytes: 1, totalFiles: 1});
   bar.stop();
   t.is(err.text(), '');
+});
+
+test('an image import bar shows image i/n, layer j/m and bytes over the total', async t => {
+  const err = terminal(true);
+  const bar = await imageProgressBar('importing', err, terminal(true), 0);
+  bar.onProgress({image: 2, images: 3, layer: 1, layers: 4, bytes: 3072, totalBytes: 4096});
+  bar.stop();
+  t.regex(err.text(), /importing .* 75% \| image 2\/3 layer 1\/4 \| 3\.0 KiB\/4\.0 KiB/);
+});
+
+test('an export bar, whose total is unknown, shows the layer and the bytes written', async t => {
+  const err = terminal(true);
+  const bar = await imageProgressBar('exporting', err, terminal(true), 0);
+  bar.onProgress({image: 1, images: 1, layer: 2, layers: 3, bytes: 2048});
+  bar.stop();
+  t.regex(err.text(), /exporting image 1\/1 layer 2\/3 \| 2\.0 KiB/);
 });

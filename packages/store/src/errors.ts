@@ -27,7 +27,17 @@ export type StoreErrorCode =
   | 'BAD_SETTING'        // an environment setting strata cannot use (STRATA_LOCK_TIMEOUT_MS=soon)
   | 'STORE_READONLY';    // the store cannot be written by this user (read-only filesystem, another owner)
 
-export class StoreError extends Error {
+/**
+ * An error strata explains to its user: a stable code and a one-line message that names
+ * the object, never a stack. StoreError and @strata/union's UnionError are the two kinds;
+ * the CLI shows these as they are and treats every other error (a TypeError, an fs error
+ * from inside the store) as a bug. Subclasses narrow `code` to their own union of codes.
+ */
+export abstract class StrataError extends Error {
+  abstract readonly code: string;
+}
+
+export class StoreError extends StrataError {
   override name = 'StoreError';
   readonly code: StoreErrorCode;
   constructor(code: StoreErrorCode, message: string, options?: ErrorOptions) {

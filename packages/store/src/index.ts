@@ -1,6 +1,6 @@
 // The face of @strata/store: what union, the CLI and the repository's scripts use, nothing more.
 // The store's own tests import ../src/<folder>/<module>.js for the rest.
-export {StoreError, type StoreErrorCode} from './errors.js';
+export {StrataError, StoreError, type StoreErrorCode} from './errors.js';
 export {type Digest, hashBytes, hashBackend} from './objects/digest.js';
 export {type EntryKind, type Tree, type TreeEntry, findEntry, sortEntries, compareNames, emptyTree} from './objects/tree.js';
 export {type Image, type ImageConfig, type Platform} from './objects/image.js';

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import test from 'ava';
-import {collectGarbage, type Digest, hashBytes, INLINE_MAX, addPin, listPins, removePin} from '../src/index.js';
+import {type Digest, collectGarbage, hashBytes, INLINE_MAX, addPin, listPins, removePin} from '../src/index.js';
 import {blobKey, imageKey, layerKey, leaseKey, treeKey} from '../src/index/keys.js';
 import {Lease} from '../src/maintenance/leases.js';
 import {mark} from '../src/maintenance/gc.js';
@@ -200,4 +200,33 @@ test('pin rm with an id prefix that two pins share is refused and removes neithe
   t.is((await listPins(store)).length, 2);
   t.like(await removePin(store, pair[1].slice(3, 20)), {id: pair[1]});
   t.deepEqual((await listPins(store)).map(p => p.id), [pair[0]]);
+});
+
+test('edgesOf follows every family of keys gc, df and verify walk, and nothing the graph lacks', async t => {
+  const {edgesOf} = await import('../src/maintenance/graph.js');
+  const {chainId} = await import('../src/objects/image.js');
+  const {containerKey, containerNameKey, flatKey, pinKey, tagKey} = await import('../src/index/keys.js');
+  const {parseTag} = await import('../src/index.js');
+  const [l1, l2, root, blob, merged] = ['l1', 'l2', 'root', 'blob', 'merged'].map(s => hashBytes(Buffer.from(s))) as [Digest, Digest, Digest, Digest, Digest];
+  const image = hashBytes(Buffer.from('image'));
+  const chain = chainId([l1, l2])!;
+  const tag = parseTag('app:1');
+  const edges = edgesOf({
+    trees: new Map([[root, [blobKey(blob)]]]),
+    images: new Map([[image, {layers: [l1, l2], config: {}}]]),
+    flats: new Map([[chain, merged]]),
+    tags: new Map([[tag, image]]),
+    containers: new Map([['c1', {id: 'c1', image, created: '2026-01-01T00:00:00.000Z'}]]),
+    containerNames: new Map([['web', 'c1']]),
+  });
+  t.deepEqual(edges(imageKey(image)), [layerKey(l1), layerKey(l2), flatKey(chain)]); // l1 alone has no flat
+  t.deepEqual(edges(layerKey(l1)), [treeKey(l1)]);
+  t.deepEqual(edges(flatKey(chain)), [treeKey(merged)]);
+  t.deepEqual(edges(treeKey(root)), [blobKey(blob)]);
+  t.deepEqual(edges(blobKey(blob)), []);
+  t.deepEqual(edges(tagKey(tag)), [imageKey(image)]);
+  t.deepEqual(edges(containerKey('c1')), [imageKey(image)]);
+  t.deepEqual(edges(containerNameKey('web')), [containerKey('c1')]);
+  t.deepEqual(edges(pinKey('layer', l2)), [layerKey(l2)]);
+  t.deepEqual([edges(treeKey(blob)), edges(imageKey(blob)), edges(tagKey(parseTag('gone:1')))], [[], [], []]);
 });

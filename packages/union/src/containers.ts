@@ -96,7 +96,8 @@ export async function resolveView(store: Store, ref: string): Promise<ResolvedVi
     const {id} = await store.resolveImage(ref);
     return {kind: 'image', image: id, view: await openImageView(store, id)};
   } catch (err) {
-    if (err instanceof StoreError && err.code === 'UNKNOWN_IMAGE')
+    // A ref that is no tag may still have been meant as a container name: say both were tried.
+    if (err instanceof StoreError && (err.code === 'UNKNOWN_IMAGE' || err.code === 'BAD_REFERENCE'))
       throw new UnionError('UNKNOWN_VIEW', `there is no container or image "${ref}"`, {}, {cause: err});
     throw err;
   }

@@ -1,10 +1,13 @@
+import {StrataError} from '@strata/store';
+
 /**
- * Union errors look like Node's fs errors (code, syscall, path), so a test can hold a
+ * The errnos a view raises, as Node's fs does (code, syscall, path), so a test can hold a
  * view and a kernel overlayfs mount to the same expectations.
  */
-export type UnionErrorCode =
-  | 'ENOENT' | 'ENOTDIR' | 'EISDIR' | 'EEXIST' | 'ENOTEMPTY' | 'EINVAL' | 'ELOOP' | 'EPERM' | 'EROFS' | 'EBUSY'
-  | 'UNKNOWN_CONTAINER' | 'AMBIGUOUS_ID' | 'NAME_TAKEN' | 'BAD_NAME' | 'ESCAPE' | 'UNKNOWN_VIEW'
+export type Errno = 'ENOENT' | 'ENOTDIR' | 'EISDIR' | 'EEXIST' | 'ENOTEMPTY' | 'EINVAL' | 'ELOOP' | 'EPERM' | 'EROFS' | 'EBUSY';
+
+/** Codes of union's own rules, which no filesystem has: containers, names, view paths. */
+export type UnionDomainCode = 'UNKNOWN_CONTAINER' | 'AMBIGUOUS_ID' | 'NAME_TAKEN' | 'BAD_NAME' | 'ESCAPE' | 'UNKNOWN_VIEW'
   | 'MOUNTED'          // the container is mounted (rm without --force)
   | 'MOUNT_FAILED'     // mount(2) or umount(2) refused
   | 'MOUNT_BUSY'       // the mount point is taken, or a process still uses the mount
@@ -12,7 +15,10 @@ export type UnionErrorCode =
   | 'NO_KERNEL_MOUNT'  // this host cannot mount containers (not root, no erofs, no data-only overlay lowers)
   | 'RUN_FAILED';      // the runtime (runc) could not start the container
 
-const DESCRIPTIONS: Partial<Record<UnionErrorCode, string>> = {
+export type UnionErrorCode = Errno | UnionDomainCode;
+
+/** strerror(3)'s words, as Node's messages carry them. */
+const DESCRIPTIONS: Record<Errno, string> = {
   ENOENT: 'no such file or directory',
   ENOTDIR: 'not a directory',
   EISDIR: 'is a directory',
@@ -25,7 +31,8 @@ const DESCRIPTIONS: Partial<Record<UnionErrorCode, string>> = {
   EBUSY: 'resource busy or locked',
 };
 
-export class UnionError extends Error {
+/** A union error: an errno of a view (see `fsError`) or a domain code. */
+export class UnionError extends StrataError {
   override name = 'UnionError';
   readonly code: UnionErrorCode;
   readonly syscall?: string;
@@ -39,6 +46,6 @@ export class UnionError extends Error {
 }
 
 /** A Node-style error: `ENOENT: no such file or directory, open '/etc/x'`. */
-export function fsError(code: keyof typeof DESCRIPTIONS & UnionErrorCode, syscall: string, path: string): UnionError {
+export function fsError(code: Errno, syscall: string, path: string): UnionError {
   return new UnionError(code, `${code}: ${DESCRIPTIONS[code]}, ${syscall} '${path}'`, {syscall, path});
 }

@@ -18,7 +18,7 @@ const file = (extra: Partial<Info> = {}): Expect => ({ok: {kind: 'file', ...extr
 const dir = (extra: Partial<Info> = {}): Expect => ({ok: {kind: 'dir', ...extra}});
 
 /**
- * The union rules of union-semantics.md as cases, each a stack of layers and the steps a
+ * The union rules of docs/union-rules.md as cases, each a stack of layers and the steps a
  * process in the container takes, with what each step must answer. The same cases run
  * over the strata view and over a kernel overlayfs mount of the same layers.
  */

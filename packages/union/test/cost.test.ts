@@ -55,7 +55,6 @@ test('a diff of two images reads only the directories on the way to a change', a
   // Two sides x (root + the 11 directories on the two changed paths); the other 99 directories are skipped.
   t.is(readdirs, 2 * 12);
   t.true(trees.n <= 2 * 13 * 12, `${trees.n} trees read`); // each listing reads its child dirs' trees for their metadata
-  t.true(trees.n < 400, `${trees.n} trees read`);
 });
 
 test('a lookup through 1000 layers reads as many trees as through 1', async t => {
@@ -69,7 +68,8 @@ test('a lookup through 1000 layers reads as many trees as through 1', async t =>
   const trees = countTrees(store);
   t.is(await flattenLayers(store, layers), all, 'the memo answers');
   t.is(trees.n, 0, 'a memoised stack reads no tree');
-  t.is(await flattenLayers(store, layers.slice(0, 999)), await flattenLayers(store, layers.slice(0, 999)));
+  const prefix = await UnionView.open(store, await flattenLayers(store, layers.slice(0, 999)));
+  t.is((await prefix.readFile(vp('/etc/deep/conf'))).toString(), 'v998', 'a prefix of the stack is its own merge');
   const lookups: number[] = [];
   for (const root of [one, all]) {
     const view = await UnionView.open(store, root);

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import type {Readable} from 'node:stream';
 import {Command, Option, UsageError} from 'clipanion';
 import type {Store} from '@strata/store';
-import {EXIT} from '../StrataCli.js';
+import {escapeName} from '../render.js';
+import {EXIT} from '../exitCodes.js';
 
 /**
  * Exit codes of coded errors (README, "Exit codes"): a malformed argument or setting is a
@@ -31,7 +32,7 @@ export abstract class BaseCommand extends Command {
     try {
       return (await this.run()) ?? EXIT.ok;
     } catch (err) {
-      return this.fail(err);
+      return await this.fail(err);
     } finally {
       await this.opened?.close().catch(() => {});
     }
@@ -47,8 +48,11 @@ export abstract class BaseCommand extends Command {
     return path.join(data, 'strata');
   }
 
-  /** Opens the store (waiting for another strata process to finish); closed when the command ends. */
-  async openStore(options: {create?: boolean} = {}): Promise<Store> {
+  /**
+   * Opens the store (waiting for another strata process to finish); closed when the command
+   * ends. `readOnly` commands also work on a store this user cannot write (a snapshot of its index).
+   */
+  async openStore(options: {create?: boolean; readOnly?: boolean} = {}): Promise<Store> {
     const dir = this.storeDir();
     const {Store, describeHolder} = await import('@strata/store'); // loaded lazily: `--help` stays fast
     const stderr = this.context.stderr as {isTTY?: boolean} & typeof this.context.stderr;
@@ -88,21 +92,39 @@ export abstract class BaseCommand extends Command {
     }
   }
 
+  /**
+   * A name (of a file, a path) as this command's stdout may show it: escaped as \`ls -b\`
+   * does when stdout is a terminal, exact otherwise (pipes and --json get the bytes).
+   */
+  shownName(name: string): string {
+    return (this.context.stdout as {isTTY?: boolean}).isTTY ? escapeName(name) : name;
+  }
+
   /** One line on stderr, for notes that must not pollute stdout. */
   note(message: string): void {
     this.context.stderr.write(`${message}\n`);
   }
 
-  private fail(err: unknown): number {
-    const e = err as {code?: unknown; message?: string; name?: string};
+  /**
+   * Classifies an error by its type: a UsageError (exit 2); a StrataError (StoreError,
+   * UnionError), shown as its one line with the code's exit status; an fs error about a path
+   * the user named (outside the store), one line; LevelDB's damage, one line. Everything
+   * else, an fs error inside the store included, is strata's bug: rethrown with its stack.
+   */
+  private async fail(err: unknown): Promise<number> {
+    const e = err as {code?: unknown; message?: string; syscall?: unknown; path?: unknown; dest?: unknown};
     if (err instanceof UsageError) {
       this.context.stderr.write(`strata: ${e.message}\n`);
       return EXIT.usage;
     }
-    // Coded errors of strata (StoreError, UnionError) and of the system (ENOENT…) are the user's to fix.
-    if (typeof e.code === 'string' && (e.name === 'StoreError' || e.name === 'UnionError' || /^E[A-Z]+$/.test(e.code))) {
+    const {StrataError} = await import('@strata/store');
+    if (err instanceof StrataError) {
+      this.context.stderr.write(`strata: ${err.message}\n`);
+      return BUSY.has(err.code) ? EXIT.busy : PROBLEMS.has(err.code) ? EXIT.problems : MALFORMED.has(err.code) ? EXIT.usage : EXIT.failure;
+    }
+    if (isUserPathError(e, this.storeDir())) {
       this.context.stderr.write(`strata: ${e.message}\n`);
-      return BUSY.has(e.code) ? EXIT.busy : PROBLEMS.has(e.code) ? EXIT.problems : MALFORMED.has(e.code) ? EXIT.usage : EXIT.failure;
+      return EXIT.failure;
     }
     // LevelDB's own errors (a damaged .ldb file met while reading): the store's problem, not a bug.
     if (typeof e.code === 'string' && /^LEVEL_(CORRUPTION|IO_ERROR)/.test(e.code)) {
@@ -111,4 +133,24 @@ export abstract class BaseCommand extends Command {
     }
     throw err; // a bug: keep the stack
   }
+}
+
+/** A full disk is the user's to fix wherever strata met it, inside the store or out. */
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT']);
+
+/**
+ * An error of the system (Node's fs: an errno code, a syscall) that the user can fix: a
+ * full disk, or one that names a path outside the store (a checkout target, a host file to
+ * copy, a source to import; of a copy, either end). An errno about the store's own files
+ * alone is strata's trouble.
+ */
+function isUserPathError(e: {code?: unknown; syscall?: unknown; path?: unknown; dest?: unknown}, storeDir: string): boolean {
+  if (typeof e.code !== 'string' || !/^E[A-Z]+$/.test(e.code) || typeof e.syscall !== 'string') return false;
+  if (DISK_FULL.has(e.code)) return true;
+  const paths = [e.path, e.dest].filter((p): p is string => typeof p === 'string');
+  if (paths.length === 0) return true; // a pipe or stream of the user's (EPIPE on stdout…)
+  return paths.some(p => {
+    const rel = path.relative(storeDir, path.resolve(p));
+    return rel.startsWith('..') || path.isAbsolute(rel);
+  });
 }

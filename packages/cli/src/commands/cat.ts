@@ -1,4 +1,5 @@
 import {Command, Option} from 'clipanion';
+import {inView} from '../viewArgs.js';
 import {BaseCommand} from './BaseCommand.js';
 
 export class CatCommand extends BaseCommand {
@@ -19,9 +20,10 @@ export class CatCommand extends BaseCommand {
   async run(): Promise<number> {
     const {parseViewPath, resolveView} = await import('@strata/union');
     const p = parseViewPath(this.viewPath);
-    const store = await this.openStore();
+    const store = await this.openStore({readOnly: true});
     const {view} = await resolveView(store, this.image);
-    await this.writeOut(await view.open(p));
+    // Errors name the view and the path (base:1:/etc/x: no such file or directory), as container errors do.
+    await this.writeOut(await inView(this.image, () => view.open(p)));
     return 0;
   }
 }

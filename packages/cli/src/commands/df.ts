@@ -24,7 +24,7 @@ export class DfCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const {diskUsage} = await import('@strata/store');
-    const store = await this.openStore();
+    const store = await this.openStore({readOnly: true});
     this.print(this.json, await diskUsage(store), u => this.human(u));
     return 0;
   }

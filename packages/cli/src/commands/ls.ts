@@ -1,6 +1,7 @@
 import {Command, Option} from 'clipanion';
 import type {ViewEntry} from '@strata/union';
 import {formatBytes, formatMode, formatTable} from '../render.js';
+import {inView} from '../viewArgs.js';
 import {BaseCommand} from './BaseCommand.js';
 
 /** One entry of `strata ls --json`: the view entry's user-facing fields. */
@@ -30,16 +31,18 @@ export class LsCommand extends BaseCommand {
   async run(): Promise<number> {
     const {parseViewPath, resolveView} = await import('@strata/union');
     const p = parseViewPath(this.viewPath ?? '/');
-    const store = await this.openStore();
+    const store = await this.openStore({readOnly: true});
     const {view} = await resolveView(store, this.image);
-    let entry = await view.lstat(p);
-    if (entry.kind === 'symlink' && !this.long && !this.json) {
-      const target = await view.stat(p).catch(() => undefined); // a dangling link lists as itself
-      if (target?.kind === 'dir') entry = target;
-    }
-    const entries = entry.kind === 'dir' ? await view.readdir(p) : [{...entry, name: p.slice(p.lastIndexOf('/') + 1)}];
+    const entries = await inView(this.image, async () => {
+      let entry = await view.lstat(p);
+      if (entry.kind === 'symlink' && !this.long && !this.json) {
+        const target = await view.stat(p).catch(() => undefined); // a dangling link lists as itself
+        if (target?.kind === 'dir') entry = target;
+      }
+      return entry.kind === 'dir' ? await view.readdir(p) : [{...entry, name: p.slice(p.lastIndexOf('/') + 1)}];
+    });
     const listed = entries.map(listedEntry);
-    this.print(this.json, listed, list => this.long ? renderLong(list) : list.map(e => `${e.name}\n`).join(''));
+    this.print(this.json, listed, list => this.long ? renderLong(list, n => this.shownName(n)) : list.map(e => `${this.shownName(e.name)}\n`).join(''));
     return 0;
   }
 }
@@ -48,12 +51,13 @@ export function listedEntry(e: ViewEntry): ListedEntry {
   return {name: e.name, kind: e.kind, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.size, ...(e.target !== undefined ? {target: e.target} : {})};
 }
 
-export function renderLong(list: readonly ListedEntry[]): string {
+/** `ls -l` lines; `shown` escapes names for a terminal. */
+export function renderLong(list: readonly ListedEntry[], shown: (name: string) => string = n => n): string {
   return formatTable(list.map(e => [
     formatMode(e.kind, e.mode),
     `${e.uid}:${e.gid}`,
     e.kind === 'file' ? formatBytes(e.size) : '',
     new Date(e.mtime * 1000).toISOString().slice(0, 16).replace('T', ' '),
-    e.target !== undefined ? `${e.name} -> ${e.target}` : e.name,
+    e.target !== undefined ? `${shown(e.name)} -> ${shown(e.target)}` : shown(e.name),
   ]), ['left', 'left', 'right']);
 }

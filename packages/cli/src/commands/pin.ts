@@ -59,7 +59,7 @@ export class PinLsCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const {listPins} = await import('@strata/store');
-    const store = await this.openStore();
+    const store = await this.openStore({readOnly: true});
     this.print(this.json, await listPins(store), pins => pins.map(line).join(''));
     return 0;
   }

@@ -1,6 +1,6 @@
 import {Command, Option} from 'clipanion';
 import type {VerifyReport} from '@strata/store';
-import {EXIT} from '../StrataCli.js';
+import {EXIT} from '../exitCodes.js';
 import {BaseCommand} from './BaseCommand.js';
 
 export class VerifyCommand extends BaseCommand {
@@ -26,7 +26,7 @@ export class VerifyCommand extends BaseCommand {
     const {verifyStore, describe, repairIndex, missingIndexReport, rebuildIndex} = await import('@strata/store');
     let report: VerifyReport;
     try {
-      report = await verifyStore(await this.openStore(), {repair: this.repair});
+      report = await verifyStore(await this.openStore({readOnly: !this.repair}), {repair: this.repair});
     } catch (err) {
       const code = (err as {code?: string}).code;
       if (code === 'INDEX_MISSING' && !this.repair) {

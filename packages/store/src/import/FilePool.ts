@@ -76,7 +76,7 @@ async function onThreads(
     await Promise.all(workers.map(async worker => {
       while (!failed && next < batches.length) {
         const mine = batches[next++]!;
-        const outcomes = await ask(worker, {id: 0, files: mine.map(i => jobs[i]!)});
+        const outcomes = await ask(worker, {files: mine.map(i => jobs[i]!)});
         mine.forEach((jobIndex, k) => {
           const o = outcomes[k]!;
           if ('error' in o) failed ??= toError(jobs[jobIndex]!, o.error);

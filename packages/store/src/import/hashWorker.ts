@@ -2,14 +2,16 @@ import {parentPort, workerData} from 'node:worker_threads';
 import {ensureHasher} from '../objects/digest.js';
 import {type BlobDirs, type FileBlob, storeFileSync} from '../objects/storeFileSync.js';
 
-/** One message to a hashing thread: files to store, and what comes back. */
+/**
+ * One message to a hashing thread: files to store, and what comes back. A thread has one
+ * request at a time (FilePool.ts waits for each reply), so replies need no id.
+ */
 export interface HashRequest {
-  readonly id: number;
   readonly files: readonly {readonly path: string; readonly size: number}[];
 }
-export type HashOutcome = FileBlob | {readonly error: {readonly code?: string; readonly message: string}};
+/** A failure keeps the fields of Node's fs error (code, syscall, path), so the CLI can tell whose path it was. */
+export type HashOutcome = FileBlob | {readonly error: {readonly code?: string; readonly syscall?: string; readonly path?: string; readonly message: string}};
 export interface HashReply {
-  readonly id: number;
   readonly outcomes: readonly HashOutcome[];
 }
 
@@ -31,9 +33,9 @@ if (parentPort) {
         } else outcomes.push(blob);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        outcomes.push({error: {...(e.code ? {code: e.code} : {}), message: e.message}});
+        outcomes.push({error: {...(e.code ? {code: e.code} : {}), ...(e.syscall ? {syscall: e.syscall} : {}), ...(e.path ? {path: e.path} : {}), message: e.message}});
       }
     }
-    port.postMessage({id: req.id, outcomes} satisfies HashReply, transfer);
+    port.postMessage({outcomes} satisfies HashReply, transfer);
   });
 }

@@ -47,9 +47,11 @@ export async function importTarStream(store: Store, input: Readable, options: Im
   input.on('error', err => extract.destroy(err));
   input.pipe(extract);
   let files = 0, bytes = 0;
+  let current: {name: string; size: number} | undefined; // the entry being read, for errors
   try {
     for await (const entry of extract) {
       const h = entry.header;
+      current = {name: h.name, size: h.size ?? 0};
       const parts = splitLayerPath(h.name);
       const pax = (h as {pax?: Record<string, string>}).pax;
       // pax uid/gid records carry ids too large for ustar's octal fields (POSIX pax, "uid").
@@ -121,7 +123,9 @@ export async function importTarStream(store: Store, input: Readable, options: Im
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC') throw new StoreError('NO_SPACE', 'the disk is full while importing', {cause: err});
     if ((err as NodeJS.ErrnoException).syscall) throw err; // an I/O failure, not the archive's fault
-    throw new StoreError('BAD_ARCHIVE', `the archive is truncated or corrupt: ${(err as Error).message}`, {cause: err});
+    // Name the entry: "Stream was destroyed" alone says nothing about which one or why.
+    const where = current ? `: it ends inside "${current.name}", which declares ${current.size} bytes` : '';
+    throw new StoreError('BAD_ARCHIVE', `the archive is truncated or corrupt${where} (${(err as Error).message})`, {cause: err});
   }
   return finishImport(store, builder, options, before);
 }

@@ -1,5 +1,6 @@
 import {Level} from 'level';
 import {StoreError, isLevelLocked, isNoSpace, rethrowNoSpace} from '../errors.js';
+import {snapshotIndex} from '../objects/readOnlyIndex.js';
 import {type LockWait, lockTimeoutFromEnv, recordHolder, waitForLock} from '../objects/storeLock.js';
 
 /** Pending index writes are flushed past either bound (measured: 1k–10k ops per batch is fastest). */
@@ -36,6 +37,9 @@ export class Index {
   private flushError: Error | undefined;
   private readonly deleteListeners: ((key: string) => void)[] = [];
 
+  /** Removes the private snapshot a read-only store was opened from (`openSnapshot`), at close. */
+  private dispose: (() => Promise<void>) | undefined;
+
   private constructor(private readonly db: LevelDB) {}
 
   /**
@@ -69,6 +73,25 @@ export class Index {
   }
 
   /**
+   * Opens a private snapshot of the read-only index at `location` (objects/readOnlyIndex.ts):
+   * no lock, since no process can change a store nobody may write; writes go to the
+   * snapshot and vanish at `close`. Throws INDEX_CORRUPT when LevelDB cannot read it.
+   */
+  static async openSnapshot(location: string, dir: string): Promise<Index> {
+    const snapshot = await snapshotIndex(location);
+    const db: LevelDB = new Level<string, Buffer>(snapshot.location, {keyEncoding: 'utf8', valueEncoding: 'buffer'});
+    try {
+      await db.open();
+    } catch (err) {
+      await snapshot.dispose();
+      throw new StoreError('INDEX_CORRUPT', `the index of the read-only store at ${dir} cannot be read (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message})`, {cause: err});
+    }
+    const index = new Index(db);
+    index.dispose = snapshot.dispose;
+    return index;
+  }
+
+  /**
    * Rebuilds a damaged index with LevelDB's own repair (RepairDB): it reads every table and
    * log it can, writes a new manifest, and moves files it cannot read to `lost/` instead of
    * deleting them. The caller must have closed its handle. Throws STORE_LOCKED when another
@@ -95,6 +118,7 @@ export class Index {
     if (!this.isOpen) return;
     await this.flush();
     await this.db.close();
+    await this.dispose?.();
   }
 
   /** A key's value, pending writes included; undefined when absent. */

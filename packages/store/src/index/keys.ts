@@ -38,9 +38,11 @@ export const pinKey = (kind: PinKind, id: Digest): string => PREFIX.pin + (kind 
 /** `lease:<id>`: a lease record (JSON), a root held by work in progress. */
 export const leaseKey = (id: string): string => PREFIX.lease + id;
 
+const KINDS = Object.keys(PREFIX) as KeyKind[];
+
 /** A key's family and what follows its prefix; undefined for a key of no family. */
 export function parseKey(key: string): {kind: KeyKind; id: string} | undefined {
-  for (const kind of Object.keys(PREFIX) as KeyKind[])
+  for (const kind of KINDS)
     if (key.startsWith(PREFIX[kind])) return {kind, id: key.slice(PREFIX[kind].length)};
   return undefined;
 }

@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type {Digest} from '../objects/digest.js';
 import {mark} from './gc.js';
-import {loadGraph, refsOf} from './graph.js';
+import {edgesOf, loadGraph} from './graph.js';
 import {isLeaseAlive, isProcessAlive, listLeases} from './leases.js';
 import type {Store} from '../objects/Store.js';
 import type {IndexOp} from '../index/Index.js';
@@ -58,7 +58,7 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   for (const c of g.containers.values()) roots.push(imageKey(c.image), containerKey(c.id));
   roots.push(...g.pins);
   for (const l of liveLeases) roots.push(...l.keys);
-  const live = mark(roots, refsOf(g));
+  const live = mark(roots, edgesOf(g));
 
   const dels: IndexOp[] = [];
   const doomedFiles: Digest[] = [];

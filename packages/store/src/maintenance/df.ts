@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type {Digest} from '../objects/digest.js';
 import {mark} from './gc.js';
-import {type IndexGraph, loadGraph, refsOf} from './graph.js';
+import {type IndexGraph, edgesOf, loadGraph} from './graph.js';
 import {isLeaseAlive, listLeases} from './leases.js';
 import type {Store} from '../objects/Store.js';
 import {containerKey, digestOf, imageKey, leaseKey} from '../index/keys.js';
@@ -63,7 +63,7 @@ export interface DiskUsage {
 export async function diskUsage(store: Store): Promise<DiskUsage> {
   const g = await loadGraph(store);
   const leases = await listLeases(store);
-  const edges = refsOf(g);
+  const edges = edgesOf(g);
   const blobsOf = (roots: string[]): Digest[] => {
     const out: Digest[] = [];
     for (const k of mark(roots, edges)) {

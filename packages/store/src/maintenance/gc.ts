@@ -5,10 +5,10 @@
  * supplies the roots and the edges and does the sweep (collectGarbage.ts).
  *
  * Cost: each reachable node is visited once and each edge followed once, so marking is
- * linear in what is live; `refsOf` decides how edges are found (collectGarbage.ts reads
- * them from one scan of the index rather than one lookup per node).
+ * linear in what is live; `edgesOf` (graph.ts, the one definition of the edges) says
+ * where they go, read from one scan of the index rather than one lookup per node.
  */
-export function mark(roots: Iterable<string>, refsOf: (node: string) => Iterable<string>): Set<string> {
+export function mark(roots: Iterable<string>, edgesOf: (node: string) => Iterable<string>): Set<string> {
   const black = new Set<string>();
   const grey: string[] = [];
   for (const r of roots) {
@@ -20,7 +20,7 @@ export function mark(roots: Iterable<string>, refsOf: (node: string) => Iterable
   // A node turns black when it is first seen; the queue holds those whose edges are unread.
   while (grey.length > 0) {
     const node = grey.pop()!;
-    for (const next of refsOf(node)) {
+    for (const next of edgesOf(node)) {
       if (!black.has(next)) {
         black.add(next);
         grey.push(next);

@@ -25,6 +25,10 @@ export interface LeaseRecord {
  * keeps everything its keys reach. The holder calls `release()` when its refs are
  * committed; a lease whose process died is expired by the next gc (pid liveness), so a
  * crash never pins garbage forever.
+ *
+ * Reserved: no strata command takes a lease yet (only the gc tests do). gc and df already
+ * honour lease records, so the concurrency work can have import, commit and checkout hold
+ * one without changing the collector.
  */
 export class Lease {
   private keys: string[] = [];

@@ -1,9 +1,10 @@
 import * as fs from 'node:fs/promises';
 import {createHasher, type Digest, hashBytes, isDigest} from '../objects/digest.js';
-import {decodeImage, type Image} from '../objects/image.js';
+import {decodeImage} from '../objects/image.js';
+import {type ObjectGraph, edgesOf, treeRefs} from './graph.js';
 import type {ContainerRecord, LayerRecord, Store} from '../objects/Store.js';
 import type {IndexOp} from '../index/Index.js';
-import {type KeyKind, PREFIX, blobKey, containerKey, digestOf, imageKey, layerKey, parseKey, pinnedKey, treeKey} from '../index/keys.js';
+import {type KeyKind, PREFIX, containerKey, digestOf, flatKey, imageKey, parseKey, treeKey} from '../index/keys.js';
 import {decodeBlobValue, decodeText, fileBlobValue, tryDecodeRecord} from '../index/values.js';
 import {decodeTree} from '../objects/tree.js';
 
@@ -53,10 +54,11 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
   let checked = 0;
   const corrupt = new Map<string, string>(); // key -> why
   const present = new Set<string>();
-  const edges: [from: string, to: string][] = [];
-  const images = new Map<Digest, Image>();
+  /** Entries that passed their check, in scan order: the nodes whose edges are followed. */
+  const sound: string[] = [];
+  // The graph of what was checked; edgesOf (graph.ts) says what references what, as for gc.
+  const g: ObjectGraph = {trees: new Map(), images: new Map(), flats: new Map(), tags: new Map(), containers: new Map(), containerNames: new Map()};
   const containers: ContainerRecord[] = [];
-  const tags = new Map<string, Digest>();
   const blobFiles = new Set<Digest>();
 
   const {index} = store;
@@ -75,20 +77,15 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
       if (why) corrupt.set(k, `blob ${d}: ${why}`);
     }
   });
-  const trees = new Map<string, string[]>();
   await index.scanEach(PREFIX.tree, (k, v) => {
     checked++;
     present.add(k);
     const d = digestOf(k, 'tree')!;
     if (hashBytes(v) !== d) return void corrupt.set(k, `tree ${d}: its bytes do not hash to its name`);
     try {
-      const refs: string[] = [];
-      for (const e of decodeTree(v, `tree ${d}`).entries) {
-        if (e.kind === 'dir') refs.push(treeKey(e.tree));
-        else if (e.kind === 'file' || e.kind === 'hardlink') refs.push(blobKey(e.blob));
-      }
-      trees.set(k, refs);
-      for (const r of refs) edges.push([k, r]);
+      decodeTree(v, `tree ${d}`); // the full check: canonical form, names, kinds
+      g.trees.set(d, treeRefs(v, `tree ${d}`).refs);
+      sound.push(k);
     } catch (err) {
       corrupt.set(k, `tree ${d}: ${(err as Error).message}`);
     }
@@ -99,7 +96,7 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
     const id = digestOf(k, 'layer')!;
     const rec = tryDecodeRecord<LayerRecord>(v);
     if (!rec || rec.id !== id) return void corrupt.set(k, `layer ${id}: its record is malformed`);
-    edges.push([k, treeKey(id)]);
+    sound.push(k);
   });
   await index.scanEach(PREFIX.image, (k, v) => {
     checked++;
@@ -107,21 +104,19 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
     const d = digestOf(k, 'image')!;
     if (hashBytes(v) !== d) return void corrupt.set(k, `image ${d}: its bytes do not hash to its name`);
     try {
-      const image = decodeImage(v, `image ${d}`);
-      images.set(d, image);
-      for (const l of image.layers) edges.push([k, layerKey(l)]);
+      g.images.set(d, decodeImage(v, `image ${d}`));
+      sound.push(k);
     } catch (err) {
       corrupt.set(k, (err as Error).message);
     }
   });
-  const flats = new Map<string, Digest>();
   await index.scanEach(PREFIX.flat, (k, v) => {
     checked++;
     present.add(k);
     const tree = decodeText(v);
     if (!isDigest(tree)) return void corrupt.set(k, `flattened stack ${digestOf(k, 'flat')}: malformed`);
-    flats.set(k, tree);
-    edges.push([k, treeKey(tree)]);
+    g.flats.set(digestOf(k, 'flat')!, tree);
+    sound.push(k);
   });
   await index.scanEach(PREFIX.tag, (k, v) => {
     checked++;
@@ -129,8 +124,8 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
     const image = decodeText(v);
     const tag = k.slice(PREFIX.tag.length);
     if (!isDigest(image)) return void corrupt.set(k, `tag ${tag}: malformed`);
-    tags.set(tag, image);
-    edges.push([k, imageKey(image)]);
+    g.tags.set(tag, image);
+    sound.push(k);
   });
   await index.scanEach(PREFIX.container, (k, v) => {
     checked++;
@@ -140,17 +135,19 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
     if (!c || c.id !== id || typeof c.image !== 'string')
       return void corrupt.set(k, `container ${id}: its record is malformed`);
     containers.push(c);
-    edges.push([k, imageKey(c.image)]);
+    g.containers.set(id, c);
+    sound.push(k);
   });
   await index.scanEach(PREFIX.containerName, (k, v) => {
     checked++;
     present.add(k);
-    edges.push([k, containerKey(decodeText(v))]);
+    g.containerNames.set(k.slice(PREFIX.containerName.length), decodeText(v));
+    sound.push(k);
   });
   await index.scanEach(PREFIX.pin, k => {
     checked++;
     present.add(k);
-    edges.push([k, pinnedKey(k)]);
+    sound.push(k);
   });
 
   // A missing writable layer is a missing object of its own: `containers/<id>/upper`.
@@ -160,40 +157,39 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
     if (!st?.isDirectory()) upperMissing.add(c.id);
   }
 
+  // A flattened stack is a cache of its image's layers: gc keeps it with the image, but a
+  // damaged one is dropped, not reported against the image, so verify leaves those edges out.
+  const all = edgesOf(g);
+  const edges = (n: string): string[] => digestOf(n, 'image') ? all(n).filter(to => !digestOf(to, 'flat')) : all(n);
+
   const problems = new Map<string, Problem>();
   for (const [key, message] of corrupt) problems.set(key, {object: key, kind: 'corrupt', message, referencedBy: []});
-  for (const [from, to] of edges) {
-    if (!present.has(to) && !problems.has(to)) problems.set(to, {object: to, kind: 'missing', message: `${describe(to)} is missing`, referencedBy: []});
-    problems.get(to)?.referencedBy.push(from);
+  for (const from of sound) {
+    for (const to of edges(from)) {
+      if (!present.has(to) && !problems.has(to)) problems.set(to, {object: to, kind: 'missing', message: `${describe(to)} is missing`, referencedBy: []});
+      problems.get(to)?.referencedBy.push(from);
+    }
   }
   for (const id of upperMissing)
     problems.set(`upper:${id}`, {object: `upper:${id}`, kind: 'missing', message: `the writable layer of container ${id} is missing`, referencedBy: [containerKey(id)]});
 
-  // Damage: what reaches a broken or missing object.
-  const refsOf = (n: string): string[] => {
-    if (digestOf(n, 'tree')) return trees.get(n) ?? [];
-    const layer = digestOf(n, 'layer');
-    if (layer) return [treeKey(layer)];
-    const image = digestOf(n, 'image');
-    if (image) return images.get(image)?.layers.map(layerKey) ?? [];
-    return [];
-  };
-  // Memoized, so a layer or tree many images share is walked once. The graph has no cycles:
-  // a tree's edges are read only when its bytes hash to its name.
+  // Damage: what reaches a broken or missing object. Memoized, so a layer or tree many
+  // images share is walked once. The graph has no cycles: a tree's edges are read only
+  // when its bytes hash to its name.
   const reaches = new Map<string, boolean>();
   const reachesDamage = (n: string): boolean => {
     let bad = reaches.get(n);
     if (bad === undefined) {
-      bad = problems.has(n) || refsOf(n).some(reachesDamage);
+      bad = problems.has(n) || edges(n).some(reachesDamage);
       reaches.set(n, bad);
     }
     return bad;
   };
   const damaged = new Set<Digest>();
-  for (const id of images.keys()) if (reachesDamage(imageKey(id))) damaged.add(id);
-  const damagedImages = [...damaged].map(id => ({id, tags: [...tags].filter(([, i]) => i === id).map(([t]) => t)}));
+  for (const id of g.images.keys()) if (reachesDamage(imageKey(id))) damaged.add(id);
+  const damagedImages = [...damaged].map(id => ({id, tags: [...g.tags].filter(([, i]) => i === id).map(([t]) => t)}));
   const damagedContainers = containers
-    .filter(c => damaged.has(c.image) || !images.has(c.image) || upperMissing.has(c.id))
+    .filter(c => damaged.has(c.image) || !g.images.has(c.image) || upperMissing.has(c.id))
     .map(c => ({id: c.id, ...(c.name ? {name: c.name} : {})}));
 
   const list = [...problems.values()];
@@ -212,7 +208,7 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
     if (found.length > 0) await index.commit(found);
   }
   if (options.repair && list.length > 0) {
-    const damagedFlats = [...flats].filter(([, tree]) => reachesDamage(treeKey(tree))).map(([k]) => k);
+    const damagedFlats = [...g.flats].filter(([, tree]) => reachesDamage(treeKey(tree))).map(([chain]) => flatKey(chain));
     await repair(store, list, damagedFlats, blobFiles);
     remaining = (await verifyStore(store)).problems.length;
   }

@@ -6,6 +6,7 @@ import {type Digest, createHasher, ensureHasher, hashBytes, isDigest, shortDiges
 import {StoreError, rethrowNoSpace} from '../errors.js';
 import {type Image, chainId, decodeImage, hashImage} from './image.js';
 import {type TagRef, parseTag} from './refs.js';
+import {whyNotWritable} from './readOnlyIndex.js';
 import type {LockWait} from './storeLock.js';
 import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';
 import {type Tree, decodeTree, hashTree} from './tree.js';
@@ -67,6 +68,12 @@ export interface OpenOptions {
   readonly lockTimeoutMs?: number;
   /** Told once, after a second of waiting for a busy store, whom it waits for. */
   readonly onWait?: (wait: LockWait) => void;
+  /**
+   * The caller only reads: a store this process cannot write (a read-only filesystem,
+   * another user's) is then opened from a private snapshot of its index instead of failing
+   * with STORE_READONLY. Writes to such a handle go to the snapshot and are lost at close.
+   */
+  readonly readOnly?: boolean;
   /** Overrides `INLINE_MAX` for this handle; for benchmarks and tests that need both paths. */
   readonly inlineMax?: number;
   /** Start an empty index where there is none (`rebuildIndex`, for verify --repair); otherwise a missing index is INDEX_MISSING. */
@@ -111,7 +118,7 @@ export class Store {
     this.upper = new UpperForm(dir, userxattr);
   }
 
-  /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED, INDEX_MISSING. */
+  /** Opens (or with `create`, creates) the store in `dir`. Throws STORE_MISSING, NOT_A_STORE, STORE_VERSION, STORE_LOCKED, INDEX_MISSING, STORE_READONLY, BAD_SETTING. */
   static async open(dir: string, options: OpenOptions = {}): Promise<Store> {
     dir = path.resolve(dir);
     await ensureHasher();
@@ -138,6 +145,13 @@ export class Store {
     // and the next gc would take every object file and container directory as garbage.
     if (!fresh && !options.newIndex && !(await fs.stat(path.join(dir, 'index', 'CURRENT')).then(() => true, () => false)))
       throw new StoreError('INDEX_MISSING', `the store at ${dir} has lost its index (index/ is missing or empty); nothing was changed. "strata verify --repair" rebuilds what the object files and containers hold`);
+    const unwritable = await whyNotWritable(dir);
+    if (unwritable !== undefined) {
+      if (!options.readOnly) throw new StoreError('STORE_READONLY', `the store at ${dir} is ${unwritable}, and this command changes it`);
+      if (marker.format < FORMAT_VERSION) throw new StoreError('STORE_READONLY', `the store at ${dir} has format ${marker.format} and needs an upgrade to ${FORMAT_VERSION}, but it is ${unwritable}`);
+      // Nothing can change a store nobody may write, so no lock is needed: read a private snapshot of its index.
+      return new Store(dir, await Index.openSnapshot(path.join(dir, 'index'), dir), options.inlineMax ?? INLINE_MAX, marker.userxattr === true);
+    }
     const index = await Index.open(path.join(dir, 'index'), {holderDir: dir, ...options});
     // Read again under the lock: the process we waited for may have upgraded it.
     if (marker.format < FORMAT_VERSION) marker = (await readMarker(dir)) ?? marker;
@@ -399,8 +413,8 @@ export class Store {
 
   /** Finds a layer by full id or unique hex prefix. Throws UNKNOWN_LAYER, AMBIGUOUS_ID. */
   async resolveLayer(ref: string): Promise<LayerRecord> {
-    const id = await this.resolvePrefix('layer', ref);
-    if (!id) throw new StoreError('UNKNOWN_LAYER', `there is no layer "${ref}"`);
+    const id = isIdPrefix(ref) ? await this.resolvePrefix('layer', ref) : undefined;
+    if (!id) throw new StoreError('UNKNOWN_LAYER', `there is no layer "${ref}"${tooShort(ref) ? `: ${ID_PREFIX_RULE}` : ''}`);
     return (await this.getLayer(id))!;
   }
 
@@ -459,9 +473,10 @@ export class Store {
    */
   async resolveImage(ref: string): Promise<{id: Digest; image: Image}> {
     let id = await this.tagged(ref);
-    if (!id && /^(b3:)?[0-9a-f]{4,64}$/.test(ref)) id = await this.resolvePrefix('image', ref);
+    if (!id && isIdPrefix(ref)) id = await this.resolvePrefix('image', ref);
+    if (!id && !isIdPrefix(ref) && !isTag(ref)) throw new StoreError('BAD_REFERENCE', `"${ref}" is neither an image id nor a NAME:TAG`);
     const image = id && (await this.getImage(id));
-    if (!id || !image) throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"`);
+    if (!id || !image) throw new StoreError('UNKNOWN_IMAGE', `there is no image "${ref}"${tooShort(ref) ? ` (no such tag, and ${ID_PREFIX_RULE})` : ''}`);
     return {id, image};
   }
 
@@ -600,3 +615,20 @@ async function writeMarker(dir: string, marker: StoreMarker): Promise<void> {
   }
   await fs.rename(tmp, file);
 }
+
+/** The one rule for id prefixes of images and layers alike, as messages state it. */
+const ID_PREFIX_RULE = 'an id prefix needs at least 4 hex digits';
+/** An id or id prefix: 4 to 64 hex digits, with or without `b3:`. */
+const isIdPrefix = (ref: string) => /^(b3:)?[0-9a-f]{4,64}$/.test(ref);
+/** Hex too short to be an id prefix, so the message can say why it names nothing. */
+const tooShort = (ref: string) => /^(b3:)?[0-9a-f]{1,3}$/.test(ref);
+/** Whether `ref` is a well-formed NAME:TAG (or NAME). */
+const isTag = (ref: string) => {
+  try {
+    parseTag(ref);
+    return true;
+  } catch {
+    return false;
+  }
+};
+

@@ -42,7 +42,7 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** The canonical bytes of an image (docs/format.md, "image"). */
+/** The canonical bytes of an image (docs/format.md, "Image"). */
 export function encodeImage(image: Image): Buffer {
   // No platform, no key: images made before platforms were kept keep their bytes and ids.
   return Buffer.from(canonicalJson({config: image.config, layers: image.layers, platform: image.platform, strata: 1}), 'utf8');

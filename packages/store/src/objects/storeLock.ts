@@ -20,7 +20,7 @@ export interface StoreHolder {
   readonly since: string;
 }
 
-/** The holder file of the store in `dir` (docs/format.md, "store layout"). */
+/** The holder file of the store in `dir` (docs/format.md, "The index (LevelDB)", where the store directory's files are listed). */
 export function holderPath(dir: string): string {
   return path.join(dir, 'holder');
 }

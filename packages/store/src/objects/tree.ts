@@ -121,7 +121,7 @@ class Reader {
 }
 
 /**
- * The canonical bytes of a tree (docs/format.md, "tree"). Entries must already be
+ * The canonical bytes of a tree (docs/format.md, "Tree"). Entries must already be
  * sorted and unique; a tree that breaks that is a programming error.
  */
 export function encodeTree(tree: Tree): Buffer {
@@ -186,6 +186,60 @@ export function decodeTree(buf: Buffer, what = 'tree'): Tree {
   }
   if (!again?.equals(buf)) throw new StoreError('OBJECT_CORRUPT', `${what} is not in canonical form`);
   return tree;
+}
+
+/** Byte sizes of the encoding's fixed fields (docs/format.md, "Tree"), for `forEachTreeRef`. */
+const META_FIXED = 4 + 4 + 4 + 8; // mode, uid, gid, mtime
+const DIGEST_BYTES = 32;
+
+/**
+ * Calls `each` with what every entry of an encoded tree references (a child tree or a
+ * file's blob, hardlinks included) and returns its regular files' bytes, walking the
+ * canonical encoding without building entry objects: gc reads every tree of the store,
+ * and this is several times faster than `decodeTree`. Bytes it cannot walk go through
+ * `decodeTree`, which says what is wrong (OBJECT_CORRUPT). It checks the layout, not the
+ * canonical form (verify does that with `decodeTree`); the gc tests compare both readings.
+ */
+export function forEachTreeRef(buf: Buffer, what: string, each: (kind: 'tree' | 'blob', digest: Digest) => void): number {
+  try {
+    if (!buf.subarray(0, MAGIC.length).equals(MAGIC) || buf[MAGIC.length] !== VERSION) throw new RangeError('not a tree');
+    let at = skipMeta(buf, MAGIC.length + 2); // magic, version, opaque
+    const count = buf.readUInt32BE(at);
+    at += 4;
+    let fileBytes = 0;
+    for (let i = 0; i < count; i++) {
+      at += 2 + buf.readUInt16BE(at); // name
+      const kind = buf[at++]!;
+      at = skipMeta(buf, at);
+      const size = Number(buf.readBigInt64BE(at));
+      at += 8;
+      if (at + DIGEST_BYTES > buf.length) throw new RangeError('truncated');
+      if (kind === KIND_CODES.dir) each('tree', `b3:${buf.toString('hex', at, at + DIGEST_BYTES)}` as Digest);
+      else if (kind === KIND_CODES.file || kind === KIND_CODES.hardlink) {
+        each('blob', `b3:${buf.toString('hex', at, at + DIGEST_BYTES)}` as Digest);
+        if (kind === KIND_CODES.file) fileBytes += size;
+      }
+      at += DIGEST_BYTES;
+      at += 4 + buf.readUInt32BE(at) + 4 + 4; // target, devmajor, devminor
+    }
+    if (at !== buf.length) throw new RangeError('trailing bytes');
+    return fileBytes;
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    decodeTree(buf, what); // throws OBJECT_CORRUPT with the reason
+    throw new StoreError('OBJECT_CORRUPT', `${what} cannot be read`);
+  }
+}
+
+function skipMeta(buf: Buffer, at: number): number {
+  at += META_FIXED;
+  const xattrs = buf.readUInt16BE(at);
+  at += 2;
+  for (let i = 0; i < xattrs; i++) {
+    at += 2 + buf.readUInt16BE(at);
+    at += 4 + buf.readUInt32BE(at);
+  }
+  return at;
 }
 
 export function hashTree(tree: Tree): {digest: Digest; bytes: Buffer} {

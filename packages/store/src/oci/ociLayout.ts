@@ -140,6 +140,8 @@ async function sha256File(file: string): Promise<string> {
 async function blobPath(dir: string, d: Descriptor, what: string): Promise<string> {
   const file = path.join(dir, 'blobs', 'sha256', d.digest.slice('sha256:'.length));
   const st = await fs.lstat(file).catch(() => undefined);
+  // Blobs are read only as regular files, so a link cannot lead the import out of the layout: say so, not "missing".
+  if (st?.isSymbolicLink()) throw new StoreError('BAD_MANIFEST', `${dir}: the ${what} blob ${d.digest} is a symbolic link; strata reads only regular files in a layout (copy it with cp -L)`);
   if (!st?.isFile()) throw new StoreError('BAD_MANIFEST', `${dir} lacks the ${what} blob ${d.digest}`);
   return file;
 }

@@ -23,7 +23,7 @@ export class CheckoutCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const {checkout, resolveView} = await import('@strata/union');
-    const store = await this.openStore();
+    const store = await this.openStore({readOnly: true});
     const {view} = await resolveView(store, this.viewRef);
     const dir = path.resolve(this.dir);
     const bar = await importProgressBar(this.context.stderr, this.context.stdout, undefined, 'checking out');

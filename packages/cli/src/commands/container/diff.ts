@@ -25,7 +25,7 @@ export class DiffCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const {diffViews, openContainerView, openImageView, resolveContainer, resolveView, UnionError} = await import('@strata/union');
-    const store = await this.openStore();
+    const store = await this.openStore({readOnly: true});
     let changes: Change[];
     if (this.b === undefined) {
       const c = await resolveContainer(store, this.a).catch(async err => {
@@ -37,7 +37,7 @@ export class DiffCommand extends BaseCommand {
     } else {
       changes = await diffViews((await resolveView(store, this.a)).view, (await resolveView(store, this.b)).view);
     }
-    this.print(this.json, changes, list => list.map(c => `${c.kind} ${c.path}\n`).join(''));
+    this.print(this.json, changes, list => list.map(c => `${c.kind} ${this.shownName(c.path)}\n`).join(''));
     return 0;
   }
 }

@@ -33,7 +33,7 @@ export class PsCommand extends BaseCommand {
 
   async run(): Promise<number> {
     const {findContainerMount, runningPid} = await import('@strata/union');
-    const store = await this.openStore();
+    const store = await this.openStore({readOnly: true});
     const tags = await store.listTags();
     const list: ContainerSummary[] = (await store.listContainers())
       .map(c => {

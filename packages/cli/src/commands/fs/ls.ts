@@ -24,7 +24,7 @@ export class FsLsCommand extends FsCommand {
       const entries = entry.kind === 'dir' ? await view.readdir(p!) : [{...entry, name: p!.slice(p!.lastIndexOf('/') + 1)}];
       return entries.map(listedEntry);
     });
-    this.print(this.json, listed, list => this.long ? renderLong(list) : list.map(e => `${e.name}\n`).join(''));
+    this.print(this.json, listed, list => this.long ? renderLong(list, n => this.shownName(n)) : list.map(e => `${this.shownName(e.name)}\n`).join(''));
     return 0;
   }
 }

@@ -38,7 +38,7 @@ export class ImageExportCommand extends BaseCommand {
     const format = this.format;
     const compression = parseCompression(this.compress, format === 'oci' ? 'gzip' : 'none');
     const {exportOciLayout, exportDockerArchive, parseTag} = await import('@strata/store');
-    const store = await this.openStore();
+    const store = await this.openStore({readOnly: true});
     const {id, image} = await store.resolveImage(this.image);
     // Name the export only when IMAGE was given as a tag that names this image.
     let tag: TagRef | undefined;

@@ -31,7 +31,7 @@ export class ImageInspectCommand extends BaseCommand {
   json = Option.Boolean('--json', false, {description: 'print {id, tags, layers, bytes, config, platform} as JSON'});
 
   async run(): Promise<number> {
-    const store = await this.openStore();
+    const store = await this.openStore({readOnly: true});
     const {id, image} = await store.resolveImage(this.image);
     const tags = (await store.listTags()).filter(t => t.image === id).map(t => t.tag).sort();
     const layers = [];

@@ -27,7 +27,7 @@ export class ImagesCommand extends BaseCommand {
   json = Option.Boolean('--json', false, {description: 'print [{id, tags, layers, bytes}] as JSON'});
 
   async run(): Promise<number> {
-    const store = await this.openStore();
+    const store = await this.openStore({readOnly: true});
     const sizes = new Map((await store.listLayers()).map(l => [l.id, l.bytes]));
     const images: ImageSummary[] = (await store.listImages()).map(({id, image, tags}) => ({
       id,

@@ -46,7 +46,7 @@ export class LayerExportCommand extends BaseCommand {
     const compression = parseCompression(this.compress, 'gzip');
     if (this.file === '-' && this.json) throw new UsageError('--json cannot share stdout with the tar; give a FILE');
     const {writeLayerTar, exportLayerStream, createCompressor, MEDIA} = await import('@strata/store');
-    const store = await this.openStore();
+    const store = await this.openStore({readOnly: true});
     const record = await store.resolveLayer(this.layer);
     if (this.file === '-') {
       const {pipeline} = await import('node:stream/promises');

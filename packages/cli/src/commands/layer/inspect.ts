@@ -36,7 +36,7 @@ export class LayerInspectCommand extends BaseCommand {
   json = Option.Boolean('--json', false, {description: 'print the record and {root: [entries]} as JSON'});
 
   async run(): Promise<number> {
-    const store = await this.openStore();
+    const store = await this.openStore({readOnly: true});
     const record = await store.resolveLayer(this.layer);
     const tree = await store.getTree(record.id);
     const root: RootEntry[] = [];

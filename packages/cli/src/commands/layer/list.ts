@@ -21,7 +21,7 @@ export class LayersCommand extends BaseCommand {
   json = Option.Boolean('--json', false, {description: 'print [{id, entries, bytes, created, source, images}] as JSON'});
 
   async run(): Promise<number> {
-    const store = await this.openStore();
+    const store = await this.openStore({readOnly: true});
     const users = new Map<string, number>();
     for (const {image} of await store.listImages())
       for (const l of new Set(image.layers)) users.set(l, (users.get(l) ?? 0) + 1);
