@@ -117,7 +117,8 @@ test('ps says running while a process runs; umount and rm refuse then; rm --forc
   const rm = await strata(['rm', 'long'], {store});
   t.is(rm.code, 1, `rm: ${rm.stdout}${rm.stderr}`);
   t.regex(rm.stderr, /is mounted at/);
-  t.is((await strata(['rm', '--force', 'long'], {store})).code, 0);
+  const forced = await strata(['rm', '--force', 'long'], {store});
+  t.is(forced.code, 0, forced.stderr);
   t.not(await closed, 0);
   t.deepEqual(JSON.parse(await ok(t, ['ps', '--json'], store)), []);
   t.deepEqual(mountsOf(store), []);

@@ -48,9 +48,9 @@ function mountError(m: Mount, why: string): UnionError {
   return new UnionError('MOUNT_FAILED', `cannot mount ${m.type} on ${m.target}: ${why}${hint}`);
 }
 
-/** Unmounts `target`. Throws UnionError MOUNT_BUSY when a process still uses it. */
-export function performUnmount(target: string): void {
-  const r = spawnSync('umount', [target], {encoding: 'utf8'});
+/** Unmounts `target` (with `lazy`, detaches it even while busy). Throws UnionError MOUNT_BUSY when a process still uses it. */
+export function performUnmount(target: string, lazy = false): void {
+  const r = spawnSync('umount', [...(lazy ? ['-l'] : []), target], {encoding: 'utf8'});
   // Another strata process (rm --force beside the run that mounted it) may have been first.
   if (r.status === 0 || /not mounted/.test(r.stderr)) return;
   if (/busy/i.test(r.stderr)) throw new UnionError('MOUNT_BUSY', `${target} is busy: a process still has files open or its working directory there`);

@@ -88,9 +88,17 @@ export function unmountContainer(store: Store, c: ContainerRecord, options: {for
     for (let i = 0; i < 100 && runningPid(c) !== undefined; i++) spawnSync('sleep', ['0.05']);
     spawnSync('runc', ['delete', '--force', runtimeId(c)], {stdio: 'ignore'});
   }
-  performUnmount(mounted.mountPoint);
-  if (readMountInfo().some(m => m.mountPoint === dirs.meta)) performUnmount(dirs.meta);
-  if (mounted.mountPoint === dirs.rootfs) fs.rmdirSync(dirs.rootfs);
+  // --force detaches a mount that is still busy (umount -l): the kernel lets go of it when the last user does.
+  performUnmount(mounted.mountPoint, options.force === true);
+  if (readMountInfo().some(m => m.mountPoint === dirs.meta)) performUnmount(dirs.meta, options.force === true);
+  // Another strata (rm --force beside the run that mounted it) may have removed it already.
+  if (mounted.mountPoint === dirs.rootfs) {
+    try {
+      fs.rmdirSync(dirs.rootfs);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
   return true;
 }
 

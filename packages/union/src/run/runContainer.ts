@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import type {ContainerRecord} from '@strata/store';
 import type {ContainerLayers} from '../ContainerLayers.js';
 import {UnionError} from '../errors.js';
-import {mountContainer, runningPid, runtimeId, unmountContainer} from '../mount/mountContainer.js';
+import {findContainerMount, mountContainer, runningPid, runtimeId, unmountContainer} from '../mount/mountContainer.js';
 import {parseViewPath} from '../viewPath.js';
 import {runtimeSpec} from './runtimeSpec.js';
 
@@ -65,11 +65,14 @@ export async function runContainer(layers: ContainerLayers, c: ContainerRecord, 
     try {
       return await runRunc(['run', '--bundle', bundle, runtimeId(c)], options);
     } finally {
-      for (const name of made) {
-        const p = path.join(mount.mountPoint, name);
-        if (fs.lstatSync(p, {throwIfNoEntry: false})?.isDirectory() && fs.readdirSync(p).length === 0) fs.rmdirSync(p);
+      // Unless the container went meanwhile (rm --force from another strata).
+      if (findContainerMount(store, c.id)?.mountPoint === mount.mountPoint) {
+        for (const name of made) {
+          const p = path.join(mount.mountPoint, name);
+          if (fs.lstatSync(p, {throwIfNoEntry: false})?.isDirectory() && fs.readdirSync(p).length === 0) fs.rmdirSync(p);
+        }
+        if (made.length > 0) fs.utimesSync(mount.mountPoint, root.atime, root.mtime);
       }
-      if (made.length > 0) fs.utimesSync(mount.mountPoint, root.atime, root.mtime);
     }
   } finally {
     if (mount.fresh) unmountContainer(store, c);
