@@ -2,6 +2,27 @@ import type {Digest, EntryKind} from '@strata/store';
 
 const UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
+/**
+ * Text for a terminal or pipe, with names as their bytes: a name that is not UTF-8 holds
+ * escaped bytes (U+DC80 + byte, @strata/store names.ts), which go out as those bytes,
+ * as ls(1) prints them. (Written here, not imported: the CLI loads the store lazily.)
+ * JSON output keeps them as `\udcXX` escapes, which JSON.stringify writes for them.
+ */
+export function outputBytes(text: string): string | Buffer {
+  if (!/[\udc80-\udcff]/u.test(text)) return text;
+  const out: Buffer[] = [];
+  let plain = '';
+  for (const ch of text) {
+    const cp = ch.codePointAt(0)!;
+    if (cp >= 0xdc80 && cp <= 0xdcff) {
+      out.push(Buffer.from(plain, 'utf8'), Buffer.of(cp - 0xdc00));
+      plain = '';
+    } else plain += ch;
+  }
+  out.push(Buffer.from(plain, 'utf8'));
+  return Buffer.concat(out);
+}
+
 /** A size for people, in powers of 1024: "0 B", "999 B", "1.5 KiB", "12.3 MiB". */
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n) || n < 0) throw new TypeError(`formatBytes: ${n} is not a size`);
@@ -75,5 +96,6 @@ const C_ESCAPES: Record<string, string> = {'\n': '\\n', '\t': '\\t', '\r': '\\r'
  * cursor nor forge a line of output. Printable text, UTF-8 included, is left as it is.
  */
 export function escapeName(name: string): string {
-  return name.replace(/[\x00-\x1f\x7f-\x9f\\]/g, c => C_ESCAPES[c] ?? `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  // A byte that is not UTF-8 (U+DC80 + byte in memory, @strata/store names.ts) shows as its octal escape too.
+  return name.replace(/[\x00-\x1f\x7f-\x9f\\\udc80-\udcff]/gu, c => C_ESCAPES[c] ?? `\\${(c.charCodeAt(0) >= 0xdc80 ? c.charCodeAt(0) - 0xdc00 : c.charCodeAt(0)).toString(8).padStart(3, '0')}`);
 }

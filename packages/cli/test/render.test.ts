@@ -1,5 +1,5 @@
 import test from 'ava';
-import {formatBytes, formatCount, formatFields, formatMode, formatTable, plural, shortDigest} from '../src/render.js';
+import {escapeName, formatBytes, formatCount, formatFields, formatMode, formatTable, outputBytes, plural, shortDigest} from '../src/render.js';
 
 const bytes = test.macro({
   exec(t, n: number, want: string) { t.is(formatBytes(n), want); },
@@ -49,4 +49,10 @@ test('formatMode shows kind and permission bits as ls -l does', t => {
   t.is(formatMode('file', 0o2644), '-rw-r-Sr--');
   t.is(formatMode('symlink', 0o777), 'lrwxrwxrwx');
   t.is(formatMode('whiteout', 0), 'w---------');
+});
+
+test('a name with bytes that are not UTF-8 is escaped on a terminal and written as its bytes to a pipe', t => {
+  t.is(escapeName('f\udcff \u{1F4A9}'), 'f\\377 \u{1F4A9}', 'a byte as octal; a character outside the BMP as itself');
+  t.deepEqual(outputBytes('f\udcff\n'), Buffer.from([0x66, 0xff, 0x0a]));
+  t.is(outputBytes('plain \u{1F4A9}\n'), 'plain \u{1F4A9}\n');
 });

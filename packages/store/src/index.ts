@@ -2,7 +2,9 @@
 // The store's own tests import ../src/<folder>/<module>.js for the rest.
 export {StrataError, StoreError, type StoreErrorCode} from './errors.js';
 export {type Digest, hashBytes, hashBackend} from './objects/digest.js';
-export {type EntryKind, type Tree, type TreeEntry, findEntry, sortEntries, compareNames, emptyTree} from './objects/tree.js';
+export {type EntryKind, type Meta, type Tree, type TreeEntry, type Xattrs, findEntry, sortEntries, compareNames, emptyTree} from './objects/tree.js';
+export * as hostFs from './host/hostFs.js';
+export {readXattrsSync, writeXattrsSync} from './host/hostXattrs.js';
 export {type Image, type ImageConfig, type Platform} from './objects/image.js';
 export {type TagRef, parseTag} from './objects/refs.js';
 export {Store, type LayerRecord, type ContainerRecord, INLINE_MAX} from './objects/Store.js';

@@ -89,7 +89,8 @@ test('the exported tar speaks OCI: whiteout files, an opaque marker, links after
   t.like((hs.find(h => h.name === 'x/attrs') as {pax?: Record<string, string>}).pax, {'SCHILY.xattr.security.capability': 'cap', 'SCHILY.xattr.user.comment': 'hello'});
   t.true(hs.every(h => !h.uname && !h.gname));
   t.like((hs.find(h => h.name === 'userns') as {pax?: Record<string, string>}).pax, {uid: '300000', gid: '4000000000'});
-  t.deepEqual(names.filter(n => n.startsWith('long/')).length, 30 + 1);
+  // The source names only the file: the 30 directories it implies get no entries of their own.
+  t.deepEqual(names.filter(n => n.startsWith('long/')), ['long/'.repeat(30) + 'name-é-ü']);
 });
 
 test('a layer whose root has the default metadata gets no ./ entry', async t => {

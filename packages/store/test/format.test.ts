@@ -29,11 +29,12 @@ function docDigest(label: string): Digest {
   if (!m) throw new Error(`docs/format.md has no "${label}: \`b3:…\`" line`);
   return m[1] as Digest;
 }
-/** A tree from the doc's JSON: xattr values are UTF-8 strings there, Buffers in code. */
+/** A tree from the doc's JSON: xattr values are UTF-8 strings there (or `{"hex": …}` bytes), Buffers in code. */
 function treeFromJson(text: string): Tree {
-  const xattrs = (o: {xattrs?: Record<string, string>}) =>
-    o.xattrs ? {...o, xattrs: Object.fromEntries(Object.entries(o.xattrs).map(([k, v]) => [k, Buffer.from(v, 'utf8')]))} : o;
-  const t = JSON.parse(text) as Tree & {xattrs?: Record<string, string>; entries: {xattrs?: Record<string, string>}[]};
+  const value = (v: string | {hex: string}) => (typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from(v.hex, 'hex'));
+  const xattrs = (o: {xattrs?: Record<string, string | {hex: string}>}) =>
+    o.xattrs ? {...o, xattrs: Object.fromEntries(Object.entries(o.xattrs).map(([k, v]) => [k, value(v)]))} : o;
+  const t = JSON.parse(text) as Tree & {xattrs?: Record<string, string>; entries: {xattrs?: Record<string, string | {hex: string}>}[]};
   return {...xattrs(t), entries: t.entries.map(xattrs)} as unknown as Tree;
 }
 function b3sum(bytes: Buffer): Digest {
@@ -42,7 +43,7 @@ function b3sum(bytes: Buffer): Digest {
   return `b3:${r.stdout.toString().trim()}` as Digest;
 }
 
-const TREES = ['tree-empty-dir', 'tree-small', 'tree-every-kind'];
+const TREES = ['tree-empty-dir', 'tree-small', 'tree-every-kind', 'tree-implicit-bytes'];
 
 for (const name of TREES) {
   test(`vector ${name}: the encoder writes the documented bytes and digest`, t => {
@@ -137,7 +138,7 @@ test('the index holds trees and blobs as documented', async t => {
   t.deepEqual(await store.index.get(`b:${big}`), Buffer.from('0100000000000186a0', 'hex'));
   const hex = big.slice(3);
   t.deepEqual(await fs.readFile(path.join(store.dir, 'objects', 'b3', hex.slice(0, 2), hex.slice(2))), bigBytes);
-  t.deepEqual(JSON.parse(await fs.readFile(path.join(store.dir, 'strata.json'), 'utf8')), {format: 2});
+  t.deepEqual(JSON.parse(await fs.readFile(path.join(store.dir, 'strata.json'), 'utf8')), {format: 3});
 });
 
 test('tags and layer records use the documented keys', async t => {

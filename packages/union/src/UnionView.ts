@@ -1,8 +1,7 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {spawnSync} from 'node:child_process';
 import {Readable} from 'node:stream';
-import {type Digest, type Store, type Tree, type UpperForm, compareNames, findEntry, WHITEOUT_PREFIX} from '@strata/store';
+// Host paths of the upper hold names as strata keeps them (bytes that are not UTF-8 escaped): hostFs converts.
+import {type Digest, type Store, type Tree, type UpperForm, compareNames, findEntry, hostFs as fs, WHITEOUT_PREFIX, writeXattrsSync} from '@strata/store';
 import {UnionError, fsError} from './errors.js';
 import type {MountWriter} from './mount/MountWriter.js';
 import {type ViewEntry, entryFromStats, entryFromTree, rootEntry} from './ViewEntry.js';
@@ -491,6 +490,7 @@ export class UnionView {
       case 'symlink':
         fs.symlinkSync(entry.target!, host);
         fs.lchownSync(host, entry.uid, entry.gid);
+        if (entry.xattrs) writeXattrsSync(host, entry.xattrs);
         fs.lutimesSync(host, entry.mtime, entry.mtime);
         return;
       default:
@@ -568,14 +568,15 @@ function keepTimes(dirHost: string, fn: () => void): void {
 function applyMeta(host: string, e: ViewEntry): void {
   fs.chmodSync(host, e.mode);
   fs.lchownSync(host, e.uid, e.gid);
+  // After the owner: chown clears file capabilities (security.capability).
+  if (e.xattrs) writeXattrsSync(host, e.xattrs);
   fs.utimesSync(host, e.mtime, e.mtime);
 }
 
 /** Node cannot make device nodes or fifos; mknod(1) can (devices need root). */
 function makeSpecial(e: ViewEntry, host: string): void {
-  const args = e.kind === 'fifo' ? [host, 'p'] : [host, e.kind === 'char' ? 'c' : 'b', String(e.devmajor ?? 0), String(e.devminor ?? 0)];
-  const r = spawnSync('mknod', args, {stdio: 'ignore'});
-  if (r.status !== 0) throw new UnionError('EPERM', `cannot create ${e.kind} ${host} (mknod needs root)`, {syscall: 'mknod', path: host});
+  if (!fs.mknodSync(host, e.kind as 'fifo' | 'char' | 'block', e.devmajor ?? 0, e.devminor ?? 0))
+    throw new UnionError('EPERM', `cannot create ${e.kind} ${host} (mknod needs root)`, {syscall: 'mknod', path: host});
 }
 
 export {ROOT, childPath, parseViewPath};

@@ -1,5 +1,5 @@
 import type {Stats} from 'node:fs';
-import type {Digest, Tree, TreeEntry} from '@strata/store';
+import type {Digest, Tree, TreeEntry, Xattrs} from '@strata/store';
 
 /** What a path is in a view. Whiteouts never show; a hardlink shows as the file it is. */
 export type ViewKind = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo';
@@ -17,6 +17,8 @@ export interface ViewEntry {
   readonly gid: number;
   /** Seconds since the epoch. */
   readonly mtime: number;
+  /** A lower entry's xattrs (an upper entry's are read from its host path where needed: checkout, commit). */
+  readonly xattrs?: Xattrs;
   /** Bytes of a file; 0 for everything else. */
   readonly size: number;
   readonly target?: string;
@@ -51,21 +53,25 @@ export function entryFromTree(e: Exclude<TreeEntry, {kind: 'whiteout'}>, dirTree
   switch (e.kind) {
     case 'dir': {
       const t = dirTree!;
-      return {name: e.name, kind: 'dir', mode: t.mode, uid: t.uid, gid: t.gid, mtime: t.mtime, size: 0, source: 'lower', tree: e.tree};
+      return {name: e.name, kind: 'dir', mode: t.mode, uid: t.uid, gid: t.gid, mtime: t.mtime, size: 0, source: 'lower', tree: e.tree, ...x(t)};
     }
     case 'file':
-      return {name: e.name, kind: 'file', mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.size, source: 'lower', blob: e.blob};
+      return {name: e.name, kind: 'file', mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.size, source: 'lower', blob: e.blob, ...x(e)};
     case 'hardlink':
-      return {name: e.name, kind: 'file', mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.size, source: 'lower', blob: e.blob, linkOf: e.target};
+      return {name: e.name, kind: 'file', mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.size, source: 'lower', blob: e.blob, linkOf: e.target, ...x(e)};
     case 'symlink':
-      return {name: e.name, kind: 'symlink', mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: 0, source: 'lower', target: e.target};
+      return {name: e.name, kind: 'symlink', mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: 0, source: 'lower', target: e.target, ...x(e)};
     case 'char': case 'block':
-      return {name: e.name, kind: e.kind, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: 0, source: 'lower', devmajor: e.devmajor, devminor: e.devminor};
+      return {name: e.name, kind: e.kind, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: 0, source: 'lower', devmajor: e.devmajor, devminor: e.devminor, ...x(e)};
     case 'fifo':
-      return {name: e.name, kind: 'fifo', mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: 0, source: 'lower'};
+      return {name: e.name, kind: 'fifo', mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: 0, source: 'lower', ...x(e)};
   }
 }
 
+function x(m: {readonly xattrs?: Xattrs}): {xattrs?: Xattrs} {
+  return m.xattrs ? {xattrs: m.xattrs} : {};
+}
+
 export function rootEntry(tree: Tree, digest: Digest): ViewEntry {
-  return {name: '', kind: 'dir', mode: tree.mode, uid: tree.uid, gid: tree.gid, mtime: tree.mtime, size: 0, source: 'lower', tree: digest};
+  return {name: '', kind: 'dir', mode: tree.mode, uid: tree.uid, gid: tree.gid, mtime: tree.mtime, size: 0, source: 'lower', tree: digest, ...x(tree)};
 }

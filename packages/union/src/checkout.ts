@@ -1,12 +1,11 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {randomBytes} from 'node:crypto';
-import {type Store, makeDirs} from '@strata/store';
+// Names are bytes (a name that is not UTF-8 is written as it is): hostFs converts at the fs calls.
+import {type Store, type Xattrs, hostFs as fs, makeDirs, readXattrsSync, writeXattrsSync} from '@strata/store';
 import {UnionError} from './errors.js';
 import type {UnionView} from './UnionView.js';
 import type {ViewEntry} from './ViewEntry.js';
 import {type ViewPath, ROOT, childPath} from './viewPath.js';
-import {spawnSync} from 'node:child_process';
 
 export interface CheckoutResult {
   readonly files: number;
@@ -57,6 +56,15 @@ async function writeTree(store: Store, view: UnionView, from: ViewPath, top: Vie
   const upperLinks = new Map<number, string>();
   const lowerLinks: [ViewPath, string, ViewEntry][] = [];
   const byPath = new Map<string, {host: string; blob: string | undefined}>();
+  // As root every xattr is restored; otherwise only user.* (trusted.* and security.* need
+  // privilege). An upper entry's are read from its host file, less overlayfs's own.
+  const setXattrs = (host: string, e: ViewEntry) => {
+    const upper = e.source === 'upper' && e.hostPath !== undefined;
+    const all: Xattrs | undefined = upper ? readXattrsSync(e.hostPath!) : e.xattrs;
+    if (!all) return;
+    const kept = Object.entries(all).filter(([n]) => (root || n.startsWith('user.')) && !(upper && /^(trusted|user)\.overlay\./.test(n)));
+    if (kept.length > 0) writeXattrsSync(host, Object.fromEntries(kept));
+  };
 
   const write = async (p: ViewPath, e: ViewEntry, host: string) => {
     switch (e.kind) {
@@ -87,20 +95,22 @@ async function writeTree(store: Store, view: UnionView, from: ViewPath, top: Vie
       case 'symlink':
         fs.symlinkSync(e.target!, host);
         if (root) fs.lchownSync(host, e.uid, e.gid);
+        setXattrs(host, e);
         fs.lutimesSync(host, e.mtime, e.mtime);
         counts.symlinks++;
         return;
       default: {
-        const args = e.kind === 'fifo' ? [host, 'p'] : [host, e.kind === 'char' ? 'c' : 'b', String(e.devmajor ?? 0), String(e.devminor ?? 0)];
-        if (spawnSync('mknod', args, {stdio: 'ignore'}).status !== 0) {
+        if (!fs.mknodSync(host, e.kind as 'fifo' | 'char' | 'block', e.devmajor ?? 0, e.devminor ?? 0)) {
           skipped.push(p);
           return;
         }
       }
     }
-    // chown before chmod: chown clears the setuid and setgid bits.
+    // chown before chmod: chown clears the setuid and setgid bits; and before the xattrs,
+    // since it clears file capabilities (security.capability) too.
     if (root) fs.lchownSync(host, e.uid, e.gid);
     fs.chmodSync(host, e.mode);
+    setXattrs(host, e);
     fs.utimesSync(host, e.mtime, e.mtime);
   };
 
@@ -120,6 +130,7 @@ async function writeTree(store: Store, view: UnionView, from: ViewPath, top: Vie
   }
   if (root) fs.lchownSync(dir, top.uid, top.gid);
   fs.chmodSync(dir, top.mode);
+  setXattrs(dir, top);
   fs.utimesSync(dir, top.mtime, top.mtime);
   return {...counts, skipped};
 }

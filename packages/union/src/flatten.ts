@@ -1,4 +1,4 @@
-import {type Digest, type Store, type Tree, type TreeEntry, emptyTree, findEntry, sortEntries} from '@strata/store';
+import {type Digest, type Meta, type Store, type Tree, type TreeEntry, emptyTree, findEntry, sortEntries} from '@strata/store';
 
 /**
  * Prefixes memoised besides the whole stack: one every this many layers. Each memo is a
@@ -57,8 +57,15 @@ async function mergeDir(store: Store, base: Tree | undefined, top: Tree): Promis
       merged.set(e.name, e);
     }
   }
-  const {opaque: _opaque, entries: _entries, ...meta} = top;
-  return store.putTree({...meta, opaque: false, entries: sortEntries([...merged.values()])});
+  // A directory the layer holds only as a parent of deeper paths changes nothing of the
+  // one below (containerd and podman keep the lower's metadata too); opaque or not, the
+  // lower directory itself stays, only its entries are hidden.
+  const meta = top.implicit && base ? base : top;
+  return store.putTree({...metaOf(meta), opaque: false, entries: sortEntries([...merged.values()])});
+}
+
+function metaOf(t: Tree): Meta {
+  return {mode: t.mode, uid: t.uid, gid: t.gid, mtime: t.mtime, ...(t.xattrs ? {xattrs: t.xattrs} : {})};
 }
 
 /** Multiples of `step` below `n`, largest first. */

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type {Readable} from 'node:stream';
 import {Command, Option, UsageError} from 'clipanion';
 import type {Store} from '@strata/store';
-import {escapeName} from '../render.js';
+import {escapeName, outputBytes} from '../render.js';
 import {EXIT} from '../exitCodes.js';
 
 /**
@@ -72,7 +72,7 @@ export abstract class BaseCommand extends Command {
 
   /** Writes `value` as JSON when --json is set, else the human text `human(value)`. */
   print<T>(json: boolean, value: T, human: (v: T) => string): void {
-    this.context.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : human(value));
+    this.context.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : outputBytes(human(value)));
   }
 
   /**

@@ -1,7 +1,9 @@
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {getAttributeSync, setAttributeSync} from '@napi-rs/xattr';
+import {getAttributeSync} from '@napi-rs/xattr';
+import {readXattrsSync, writeXattrsSync} from '../host/hostXattrs.js';
+import {fsPath} from '../objects/names.js';
 import {StoreError} from '../errors.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
 
@@ -49,7 +51,9 @@ export class UpperForm {
 
   /** Whether an upper directory is opaque (hides the lower's entries at its path). */
   isOpaque(dir: string): boolean {
-    return getAttributeSync(dir, this.opaqueXattr)?.toString('latin1') === 'y';
+    // A path with bytes that are not UTF-8 goes through hostXattrs (@napi-rs/xattr takes text).
+    const value = fsPath(dir) === dir ? getAttributeSync(dir, this.opaqueXattr) : readXattrsSync(dir)?.[this.opaqueXattr];
+    return value?.toString('latin1') === 'y';
   }
 
   /** Whether an xattr name is overlayfs's (bookkeeping or markers), not the entry's content. */
@@ -61,13 +65,13 @@ export class UpperForm {
   writeWhiteout(host: string): void {
     for (let attempt = 0; ; attempt++) {
       try {
-        fs.linkSync(this.template, host);
+        fs.linkSync(this.template, fsPath(host));
         return;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         // ENOENT: no template yet (a new or upgraded store). EMLINK: the template has the
         // filesystem's most links (65,000 on ext4): a fresh template takes over.
-        if ((code !== 'ENOENT' && code !== 'EMLINK') || attempt > 0 || !fs.existsSync(path.dirname(host))) throw err;
+        if ((code !== 'ENOENT' && code !== 'EMLINK') || attempt > 0 || !fs.existsSync(fsPath(path.dirname(host)))) throw err;
         this.makeTemplate();
       }
     }
@@ -75,7 +79,7 @@ export class UpperForm {
 
   /** Marks an upper directory opaque; its times stay (setxattr changes only the ctime). */
   setOpaque(dir: string): void {
-    setAttributeSync(dir, this.opaqueXattr, 'y');
+    writeXattrsSync(dir, {[this.opaqueXattr]: Buffer.from('y')});
   }
 
   /** Creates (or replaces) the whiteout template: mknod to a temporary name, then rename. */

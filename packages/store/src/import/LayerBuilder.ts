@@ -1,7 +1,7 @@
 import type {Digest} from '../objects/digest.js';
 import {StoreError} from '../errors.js';
 import type {Store} from '../objects/Store.js';
-import {type Meta, type Tree, type TreeEntry, isValidName, sortEntries} from '../objects/tree.js';
+import {IMPLICIT_DIR_META, type Meta, type Tree, type TreeEntry, isValidName, sortEntries} from '../objects/tree.js';
 
 /** An entry of a layer being built: any tree entry but a directory, without its name. */
 export type LeafEntry = WithoutName<Exclude<TreeEntry, {kind: 'dir'}>>;
@@ -11,6 +11,8 @@ interface DirNode {
   kind: 'dir';
   meta: Meta;
   opaque: boolean;
+  /** No entry of the source named it: it exists because a deeper path does. */
+  implicit: boolean;
   children: Map<string, DirNode | LeafEntry>;
 }
 
@@ -20,29 +22,32 @@ export interface LayerStats {
   readonly bytes: number;
 }
 
-/** Directories that a source names only as parents get this, as tar extractors do. */
-export const DEFAULT_DIR_META: Meta = {mode: 0o755, uid: 0, gid: 0, mtime: 0};
+/** Directories that a source names only as parents get this, as tar extractors do (and are implicit). */
+export const DEFAULT_DIR_META: Meta = IMPLICIT_DIR_META;
 
 /**
  * Collects a layer's entries by path, in any order, then writes its trees bottom-up.
  * Later entries for a path replace earlier ones (tar's rule); a path's parents are
- * created as plain directories until their own entry arrives. Paths are component
+ * implicit directories until their own entry arrives (the root too: a tar without `./`). Paths are component
  * arrays, already checked by the caller's parser (`splitLayerPath`).
  */
 export class LayerBuilder {
-  private readonly root: DirNode = {kind: 'dir', meta: DEFAULT_DIR_META, opaque: false, children: new Map()};
+  private readonly root: DirNode = implicitDir();
 
   /** Sets a directory (creating it, or keeping its children if it exists). */
   dir(path: readonly string[], meta: Meta): void {
     if (path.length === 0) {
       this.root.meta = meta;
+      this.root.implicit = false;
       return;
     }
     const parent = this.parent(path);
     const name = path[path.length - 1]!;
     const existing = parent.children.get(name);
-    if (existing?.kind === 'dir') existing.meta = meta;
-    else parent.children.set(name, {kind: 'dir', meta, opaque: false, children: new Map()});
+    if (existing?.kind === 'dir') {
+      existing.meta = meta;
+      existing.implicit = false;
+    } else parent.children.set(name, {kind: 'dir', meta, opaque: false, implicit: false, children: new Map()});
   }
 
   /** Sets a non-directory entry. */
@@ -88,7 +93,7 @@ export class LayerBuilder {
         entries.push({...child, name} as TreeEntry);
       }
     }
-    const tree: Tree = {...node.meta, opaque: node.opaque, entries: sortEntries(entries)};
+    const tree: Tree = {...node.meta, opaque: node.opaque, ...(node.implicit ? {implicit: true} : {}), entries: sortEntries(entries)};
     return store.putTree(tree);
   }
 
@@ -102,10 +107,14 @@ export class LayerBuilder {
     const child = node.children.get(name);
     if (child?.kind === 'dir') return child;
     // A parent that is missing, or was something else earlier in the source: a directory now.
-    const dir: DirNode = {kind: 'dir', meta: DEFAULT_DIR_META, opaque: false, children: new Map()};
+    const dir = implicitDir();
     node.children.set(name, dir);
     return dir;
   }
+}
+
+function implicitDir(): DirNode {
+  return {kind: 'dir', meta: IMPLICIT_DIR_META, opaque: false, implicit: true, children: new Map()};
 }
 
 /**

@@ -1,4 +1,5 @@
-import {type Dirent, type Stats, lstatSync, readdirSync, readlinkSync, statSync} from 'node:fs';
+import {type Dirent, type Stats, lstatSync, readdirSync, readlinkSync, statSync} from '../host/hostFs.js';
+import {readXattrsSync} from '../host/hostXattrs.js';
 import * as path from 'node:path';
 import type {Digest} from '../objects/digest.js';
 import {StoreError, sourceError} from '../errors.js';
@@ -7,7 +8,8 @@ import {READ_WHOLE_MAX} from '../objects/storeFileSync.js';
 import {LayerBuilder} from './LayerBuilder.js';
 import {type ImportOptions, type ImportResult, finishImport} from './importResult.js';
 import type {Store} from '../objects/Store.js';
-import type {Meta} from '../objects/tree.js';
+import type {Meta, Xattrs} from '../objects/tree.js';
+import {nameToBytes} from '../objects/names.js';
 import {type UpperForm, deviceNumbers} from '../containers/upperForm.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
 
@@ -31,13 +33,15 @@ interface FileJob {
   readonly parts: string[];
   readonly hostPath: string;
   readonly stat: Stats;
+  readonly xattrs: Xattrs | undefined;
 }
 
 /**
  * Imports a host directory as a layer: regular files, directories (empty ones too),
- * symlinks, hardlinks (within the directory), fifos; modes, owners, mtimes (seconds).
- * Sockets and devices are refused (UNSUPPORTED_ENTRY), as is a missing or unreadable
- * path (SOURCE_MISSING). Each file is read once. Nothing becomes visible unless the whole
+ * symlinks, hardlinks (within the directory), fifos and device nodes; modes, owners,
+ * mtimes (seconds), xattrs (`xattrsAt` says which). Names are bytes (objects/names.ts).
+ * Sockets are refused (UNSUPPORTED_ENTRY; a tar cannot hold one either), as is a missing
+ * or unreadable path (SOURCE_MISSING). Each file is read once. Nothing becomes visible unless the whole
  * import succeeds: the layer record is the commit point.
  */
 export async function importDirectory(store: Store, dir: string, options: DirectoryImportOptions = {}): Promise<ImportResult> {
@@ -52,14 +56,14 @@ export async function importDirectory(store: Store, dir: string, options: Direct
     throw sourceError(err, dir);
   }
   if (!rootStat.isDirectory()) throw new StoreError('SOURCE_MISSING', `${dir} is not a directory`);
-  builder.dir([], metaOf(rootStat));
+  builder.dir([], {...metaOf(rootStat), ...xattrsAt(dir, options)});
   if (options.upper?.isOpaque(dir)) builder.opaque([]);
   walk(dir, [], builder, files, options);
 
   // A file with several links inside the tree: the first path in sorted order holds the
   // content, the others become hardlinks to it, so equal trees give equal layers.
   const firstLink = new Map<string, FileJob>();
-  files.sort((a, b) => Buffer.compare(Buffer.from(a.parts.join('/')), Buffer.from(b.parts.join('/'))));
+  files.sort((a, b) => Buffer.compare(nameToBytes(a.parts.join('/')), nameToBytes(b.parts.join('/'))));
   const toHash: FileJob[] = [];
   const byPath = new Map<string, FileJob>();
   const links: [FileJob, FileJob][] = [];
@@ -106,11 +110,11 @@ export async function importDirectory(store: Store, dir: string, options: Direct
   }
   for (const job of toHash) {
     const {digest, size} = hashed.get(job)!;
-    builder.leaf(job.parts, {kind: 'file', ...metaOf(job.stat), size, blob: digest});
+    builder.leaf(job.parts, {kind: 'file', ...metaOf(job.stat), ...(job.xattrs ? {xattrs: job.xattrs} : {}), size, blob: digest});
   }
   for (const [job, first] of links) {
     const {digest, size} = hashed.get(first)!;
-    builder.leaf(job.parts, {kind: 'hardlink', ...metaOf(job.stat), size, blob: digest, target: `/${first.parts.join('/')}`});
+    builder.leaf(job.parts, {kind: 'hardlink', ...metaOf(job.stat), ...(job.xattrs ? {xattrs: job.xattrs} : {}), size, blob: digest, target: `/${first.parts.join('/')}`});
   }
   return finishImport(store, builder, {...options, source: options.source ?? path.resolve(dir)}, before);
 }
@@ -144,17 +148,20 @@ function walk(hostDir: string, parts: string[], builder: LayerBuilder, files: Fi
     } catch (err) {
       throw sourceError(err, hostPath);
     }
-    const meta = metaOf(st);
     if (options.upper?.isWhiteout(st)) {
       builder.leaf(childParts, {kind: 'whiteout'});
-    } else if (options.upper && (st.isCharacterDevice() || st.isBlockDevice())) {
+      continue;
+    }
+    const xattrs = xattrsAt(hostPath, options);
+    const meta = {...metaOf(st), ...xattrs};
+    if (st.isCharacterDevice() || st.isBlockDevice()) {
       builder.leaf(childParts, {kind: st.isCharacterDevice() ? 'char' : 'block', ...meta, ...deviceNumbers(st.rdev)});
     } else if (st.isDirectory()) {
       builder.dir(childParts, meta);
       if (options.upper?.isOpaque(hostPath)) builder.opaque(childParts);
       walk(hostPath, childParts, builder, files, options);
     } else if (st.isFile()) {
-      files.push({parts: childParts, hostPath, stat: st});
+      files.push({parts: childParts, hostPath, stat: st, xattrs: xattrs.xattrs});
     } else if (st.isSymbolicLink()) {
       let target: string;
       try {
@@ -166,10 +173,28 @@ function walk(hostDir: string, parts: string[], builder: LayerBuilder, files: Fi
     } else if (st.isFIFO()) {
       builder.leaf(childParts, {kind: 'fifo', ...meta});
     } else {
-      const what = st.isSocket() ? 'a socket' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : 'of an unknown type';
-      throw new StoreError('UNSUPPORTED_ENTRY', `${hostPath} is ${what}, which strata does not import from a directory`);
+      const what = st.isSocket() ? 'a socket' : 'of an unknown type';
+      throw new StoreError('UNSUPPORTED_ENTRY', `${hostPath} is ${what}, which a layer cannot hold`);
     }
   }
+}
+
+/**
+ * A host entry's xattrs, as a layer keeps them: all but `security.selinux` (a label of
+ * this host's policy, which runtimes set again in a container) and, in a writable layer,
+ * overlayfs's own `trusted.overlay.*` / `user.overlay.*` bookkeeping (format.md).
+ */
+function xattrsAt(hostPath: string, options: DirectoryImportOptions): {xattrs?: Xattrs} {
+  let all: Xattrs | undefined;
+  try {
+    all = readXattrsSync(hostPath);
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    throw sourceError(err, hostPath);
+  }
+  if (!all) return {};
+  const kept = Object.entries(all).filter(([n]) => n !== 'security.selinux' && !options.upper?.isOverlayXattr(n));
+  return kept.length > 0 ? {xattrs: Object.fromEntries(kept)} : {};
 }
 
 export function metaOf(st: Stats): Meta {

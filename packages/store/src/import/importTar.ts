@@ -2,12 +2,12 @@ import {createReadStream} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type {Readable} from 'node:stream';
-import * as tar from 'tar-stream';
 import type {Digest} from '../objects/digest.js';
 import {StoreError, sourceError} from '../errors.js';
 import {decompress, sniffCompression} from '../oci/decompress.js';
 import {type ImportOptions, type ImportResult, finishImport} from './importResult.js';
 import {LayerBuilder, splitLayerPath} from './LayerBuilder.js';
+import {extractTar, memberName, paxBytes} from './tarBytes.js';
 import type {Store} from '../objects/Store.js';
 import type {Meta, Xattrs} from '../objects/tree.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
@@ -43,7 +43,7 @@ export async function openTarFile(file: string): Promise<Readable> {
 export async function importTarStream(store: Store, input: Readable, options: ImportOptions = {}): Promise<ImportResult> {
   const before = store.writeCounters();
   const builder = new LayerBuilder();
-  const extract = tar.extract();
+  const extract = extractTar();
   input.on('error', err => extract.destroy(err));
   input.pipe(extract);
   let files = 0, bytes = 0;
@@ -51,11 +51,12 @@ export async function importTarStream(store: Store, input: Readable, options: Im
   try {
     for await (const entry of extract) {
       const h = entry.header;
-      current = {name: h.name, size: h.size ?? 0};
-      const parts = splitLayerPath(h.name);
+      const name = memberName(h.name), linkname = memberName(h.linkname ?? '');
+      current = {name, size: h.size ?? 0};
+      const parts = splitLayerPath(name);
       const pax = (h as {pax?: Record<string, string>}).pax;
       // pax uid/gid records carry ids too large for ustar's octal fields (POSIX pax, "uid").
-      const meta: Meta = {mode: (h.mode ?? 0o644) & 0o7777, uid: paxId(pax?.uid) ?? h.uid ?? 0, gid: paxId(pax?.gid) ?? h.gid ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), ...xattrsOf((h as {pax?: Record<string, string>}).pax)};
+      const meta: Meta = {mode: (h.mode ?? 0o644) & 0o7777, uid: paxId(pax?.uid) ?? h.uid ?? 0, gid: paxId(pax?.gid) ?? h.gid ?? 0, mtime: Math.floor((h.mtime?.getTime() ?? 0) / 1000), ...xattrsOf(pax)};
       const base = parts[parts.length - 1];
       if (base?.startsWith(WHITEOUT_PREFIX)) {
         entry.resume();
@@ -92,14 +93,14 @@ export async function importTarStream(store: Store, input: Readable, options: Im
           break;
         case 'symlink':
           entry.resume();
-          builder.leaf(parts, {kind: 'symlink', ...meta, target: h.linkname ?? ''});
+          builder.leaf(parts, {kind: 'symlink', ...meta, target: linkname});
           break;
         case 'link': {
           entry.resume();
-          const targetParts = splitLayerPath(h.linkname ?? '');
+          const targetParts = splitLayerPath(linkname);
           const target = builder.get(targetParts);
           if (!target || (target.kind !== 'file' && target.kind !== 'hardlink'))
-            throw new StoreError('UNSAFE_PATH', `hardlink "${h.name}" points to "${h.linkname}", which is not a file earlier in the archive`);
+            throw new StoreError('UNSAFE_PATH', `hardlink "${name}" points to "${linkname}", which is not a file earlier in the archive`);
           builder.leaf(parts, {kind: 'hardlink', ...meta, size: target.size, blob: target.blob, target: `/${targetParts.join('/')}`});
           break;
         }
@@ -113,7 +114,7 @@ export async function importTarStream(store: Store, input: Readable, options: Im
           break;
         default:
           entry.resume();
-          throw new StoreError('UNSUPPORTED_ENTRY', `"${h.name}" is a tar entry of type ${h.type}, which strata does not import`);
+          throw new StoreError('UNSUPPORTED_ENTRY', `"${name}" is a tar entry of type ${h.type}, which strata does not import`);
       }
     }
   } catch (err) {
@@ -141,9 +142,10 @@ function paxId(v: string | undefined): number | undefined {
   return n <= 0xffffffff ? n : undefined;
 }
 
+/** SCHILY.xattr records (as GNU tar and star write them): names and values are bytes. */
 function xattrsOf(pax: Record<string, string> | null | undefined): {xattrs?: Xattrs} {
   if (!pax) return {};
   const xattrs: Record<string, Buffer> = {};
-  for (const [k, v] of Object.entries(pax)) if (k.startsWith('SCHILY.xattr.')) xattrs[k.slice('SCHILY.xattr.'.length)] = Buffer.from(v, 'utf8');
+  for (const [k, v] of Object.entries(pax)) if (k.startsWith('SCHILY.xattr.')) xattrs[memberName(k.slice('SCHILY.xattr.'.length))] = paxBytes(v);
   return Object.keys(xattrs).length ? {xattrs} : {};
 }

@@ -17,13 +17,15 @@ import {makeDirs} from '../makeDirs.js';
 import {checkBlobBytes, copyVerified, openVerified} from './verifiedRead.js';
 import {UpperForm} from '../containers/upperForm.js';
 import {upgradeStore} from './upgradeStore.js';
+import {fsPath} from './names.js';
 
 /**
  * The store format this code writes; a store with a higher number is refused, one with a
  * lower number is upgraded when opened (`upgradeStore.ts`). 2: writable layers in the
- * kernel overlayfs form (`upperForm.ts`).
+ * kernel overlayfs form (`upperForm.ts`). 3: implicit directories in trees, names and
+ * xattr values as bytes, platforms in images (docs/format.md, "Store format").
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
 /** `strata.json`: the format, and whether writable layers use `user.overlay.*` xattrs (a store made without root). */
 export interface StoreMarker {
@@ -51,6 +53,11 @@ export interface LayerRecord {
   readonly created: string;
   /** Where it came from: a path, "commit of <container>"… for people, not for code. */
   readonly source?: string;
+  /**
+   * The store format a layer was stored in, when older than 3: its trees do not record
+   * implicit directories, so its export keeps the old rule for the root. Absent since.
+   */
+  readonly format?: number;
 }
 
 /** A container's index record; its writable layer is the directory `Store.upperDir(id)`. */
@@ -225,12 +232,12 @@ export class Store {
    */
   async putBlobFromFile(hostPath: string, size: number): Promise<{digest: Digest; size: number}> {
     if (size <= READ_WHOLE_MAX) {
-      const data = await fs.readFile(hostPath);
+      const data = await fs.readFile(fsPath(hostPath));
       const digest = hashBytes(data);
       await this.putHashedBlob(digest, data);
       return {digest, size: data.length};
     }
-    return this.putBlobStream(createReadStream(hostPath, {highWaterMark: 1024 * 1024}));
+    return this.putBlobStream(createReadStream(fsPath(hostPath), {highWaterMark: 1024 * 1024}));
   }
 
   /** Stores a stream's bytes, hashing while writing them to a temporary object file. */
@@ -336,9 +343,10 @@ export class Store {
    */
   async copyBlob(d: Digest, dest: string): Promise<void> {
     const v = await this.getBlobValue(d);
-    if (!v.file) return fs.writeFile(dest, checkBlobBytes(d, v.size, v.data));
+    const target = fsPath(dest); // a name that is not UTF-8 goes to the kernel as its bytes
+    if (!v.file) return fs.writeFile(target, checkBlobBytes(d, v.size, v.data));
     try {
-      await copyVerified(this.objectPath(d), d, v.size, dest);
+      await copyVerified(this.objectPath(d), d, v.size, target);
     } catch (err) {
       throw objectFileError(err, d);
     }

@@ -3,6 +3,7 @@ import {spawnSync} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import * as path from 'node:path';
 import {type Digest, createHasher} from './digest.js';
+import {fsPath} from './names.js';
 
 /** Files up to this size are read into memory whole: one read, hash, and a write only if new. */
 export const READ_WHOLE_MAX = 64 * 1024 * 1024;
@@ -47,7 +48,7 @@ export function tmpPathIn(dir: string, label: string): string {
  * Throws the fs error (ENOENT, EACCES, ENOSPC…) for the caller to name.
  */
 export function storeFileSync(hostPath: string, size: number, dirs: BlobDirs): FileBlob {
-  const fd = fs.openSync(hostPath, 'r');
+  const fd = fs.openSync(fsPath(hostPath), 'r');
   try {
     // One byte more than expected tells a file that grew since lstat from one that did not.
     const whole = Math.min(size, READ_WHOLE_MAX) + 1;

@@ -1,5 +1,6 @@
 import {type Digest, digestBytes, digestFromBytes, hashBytes} from './digest.js';
 import {StoreError} from '../errors.js';
+import {isCanonicalName, nameFromBytes, nameToBytes} from './names.js';
 
 /** What a name in a directory is. `whiteout` hides the name in the layers below. */
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'whiteout' | 'char' | 'block' | 'fifo';
@@ -33,11 +34,21 @@ export type TreeEntry =
   | (Meta & {readonly name: string; readonly kind: 'char' | 'block'; readonly devmajor: number; readonly devminor: number})
   | (Meta & {readonly name: string; readonly kind: 'fifo'});
 
-/** One directory: its own metadata, whether it hides the layers below, and its entries sorted by name. */
+/**
+ * One directory: its own metadata, whether it hides the layers below, and its entries
+ * sorted by name. `implicit`: the layer holds this directory only because a deeper path
+ * needs it (a tar without an entry for it): its metadata is `IMPLICIT_DIR_META` and a
+ * lower layer's directory keeps its own when the layers are merged.
+ */
 export interface Tree extends Meta {
   readonly opaque: boolean;
+  readonly implicit?: boolean;
   readonly entries: readonly TreeEntry[];
 }
+
+/** The metadata of an implicit directory, as tar extractors create missing parents. */
+export const IMPLICIT_DIR_META: Meta = {mode: 0o755, uid: 0, gid: 0, mtime: 0};
+const FLAG_OPAQUE = 1, FLAG_IMPLICIT = 2;
 
 const MAGIC = Buffer.from('STRT', 'latin1');
 const VERSION = 1;
@@ -45,14 +56,18 @@ const KIND_CODES: Record<EntryKind, number> = {file: 1, dir: 2, symlink: 3, hard
 const KINDS = Object.fromEntries(Object.entries(KIND_CODES).map(([k, v]) => [v, k])) as Record<number, EntryKind>;
 const ZERO_DIGEST = Buffer.alloc(32);
 
-/** Checks that a name can be one path component. */
+/**
+ * Checks that a name can be one path component: not empty, `.` or `..`, no `/` or NUL,
+ * and a string `nameFromBytes` gives (objects/names.ts: bytes that are not UTF-8 are escaped).
+ */
 export function isValidName(name: string): boolean {
-  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0') && isCanonicalName(name);
 }
 
 /**
- * Orders names by their UTF-8 bytes. UTF-16 code units sort the same way below the
- * surrogates (U+D800), which covers nearly every name, so only the rest pay for encoding.
+ * Orders names by their bytes (objects/names.ts). UTF-16 code units sort as UTF-8 bytes
+ * below the surrogates (U+D800), which covers nearly every name, so only the rest pay
+ * for encoding.
  */
 export function compareNames(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
@@ -60,7 +75,9 @@ export function compareNames(a: string, b: string): number {
     const ca = a.charCodeAt(i), cb = b.charCodeAt(i);
     if (ca === cb) continue;
     if (ca < 0xd800 && cb < 0xd800) return ca - cb;
-    return Buffer.compare(Buffer.from(a.slice(i), 'utf8'), Buffer.from(b.slice(i), 'utf8'));
+    // Start at a whole character: the first half of a surrogate pair may be the same in both.
+    const at = i > 0 && a.charCodeAt(i - 1) >= 0xd800 && a.charCodeAt(i - 1) <= 0xdbff ? i - 1 : i;
+    return Buffer.compare(nameToBytes(a.slice(at)), nameToBytes(b.slice(at)));
   }
   return a.length - b.length;
 }
@@ -77,8 +94,8 @@ class Writer {
   u32(n: number) { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); this.chunks.push(b); }
   i64(n: number) { const b = Buffer.alloc(8); b.writeBigInt64BE(BigInt(n)); this.chunks.push(b); }
   bytes(b: Buffer) { this.chunks.push(b); }
-  str16(s: string) { const b = Buffer.from(s, 'utf8'); this.u16(b.length); this.chunks.push(b); }
-  str32(s: string) { const b = Buffer.from(s, 'utf8'); this.u32(b.length); this.chunks.push(b); }
+  str16(s: string) { const b = nameToBytes(s); this.u16(b.length); this.chunks.push(b); }
+  str32(s: string) { const b = nameToBytes(s); this.u32(b.length); this.chunks.push(b); }
   meta(m: Partial<Meta>) {
     this.u32(m.mode ?? 0); this.u32(m.uid ?? 0); this.u32(m.gid ?? 0); this.i64(m.mtime ?? 0);
     const names = Object.keys(m.xattrs ?? {}).sort(compareNames);
@@ -102,8 +119,8 @@ class Reader {
   u32() { this.need(4); const v = this.buf.readUInt32BE(this.at); this.at += 4; return v; }
   i64() { this.need(8); const v = Number(this.buf.readBigInt64BE(this.at)); this.at += 8; return v; }
   bytes(n: number) { this.need(n); const v = this.buf.subarray(this.at, this.at + n); this.at += n; return v; }
-  str16() { return this.bytes(this.u16()).toString('utf8'); }
-  str32() { return this.bytes(this.u32()).toString('utf8'); }
+  str16() { return nameFromBytes(this.bytes(this.u16())); }
+  str32() { return nameFromBytes(this.bytes(this.u32())); }
   meta(): Meta {
     const mode = this.u32(), uid = this.u32(), gid = this.u32(), mtime = this.i64();
     const count = this.u16();
@@ -126,7 +143,8 @@ class Reader {
  */
 export function encodeTree(tree: Tree): Buffer {
   const w = new Writer();
-  w.bytes(MAGIC); w.u8(VERSION); w.u8(tree.opaque ? 1 : 0);
+  if (tree.implicit && !isImplicitMeta(tree)) throw new TypeError('assertion failed: an implicit directory has metadata of its own');
+  w.bytes(MAGIC); w.u8(VERSION); w.u8((tree.opaque ? FLAG_OPAQUE : 0) | (tree.implicit ? FLAG_IMPLICIT : 0));
   w.meta(tree);
   w.u32(tree.entries.length);
   let prev: string | undefined;
@@ -151,8 +169,10 @@ export function encodeTree(tree: Tree): Buffer {
 export function decodeTree(buf: Buffer, what = 'tree'): Tree {
   const r = new Reader(buf, what);
   if (!r.bytes(4).equals(MAGIC) || r.u8() !== VERSION) throw new StoreError('OBJECT_CORRUPT', `${what} is not a strata tree`);
-  const opaque = r.u8() === 1;
+  const flags = r.u8();
+  const opaque = (flags & FLAG_OPAQUE) !== 0, implicit = (flags & FLAG_IMPLICIT) !== 0;
   const meta = r.meta();
+  if (implicit && !isImplicitMeta(meta)) throw new StoreError('OBJECT_CORRUPT', `${what} is implicit but has metadata of its own`);
   const count = r.u32();
   const entries: TreeEntry[] = [];
   for (let i = 0; i < count; i++) {
@@ -175,7 +195,7 @@ export function decodeTree(buf: Buffer, what = 'tree'): Tree {
     }
   }
   r.end();
-  const tree: Tree = {...meta, opaque, entries};
+  const tree: Tree = {...meta, opaque, ...(implicit ? {implicit} : {}), entries};
   // One tree, one encoding: bytes that decode but re-encode differently (unsorted names,
   // stray flag bits, non-zero unused fields) would let two digests name one tree.
   let again: Buffer | undefined;
@@ -203,7 +223,7 @@ const DIGEST_BYTES = 32;
 export function forEachTreeRef(buf: Buffer, what: string, each: (kind: 'tree' | 'blob', digest: Digest) => void): number {
   try {
     if (!buf.subarray(0, MAGIC.length).equals(MAGIC) || buf[MAGIC.length] !== VERSION) throw new RangeError('not a tree');
-    let at = skipMeta(buf, MAGIC.length + 2); // magic, version, opaque
+    let at = skipMeta(buf, MAGIC.length + 2); // magic, version, flags
     const count = buf.readUInt32BE(at);
     at += 4;
     let fileBytes = 0;
@@ -259,6 +279,10 @@ export function findEntry(tree: Tree, name: string): TreeEntry | undefined {
     if (c < 0) lo = mid + 1; else hi = mid - 1;
   }
   return undefined;
+}
+
+function isImplicitMeta(m: Meta): boolean {
+  return m.mode === IMPLICIT_DIR_META.mode && m.uid === 0 && m.gid === 0 && m.mtime === 0 && Object.keys(m.xattrs ?? {}).length === 0;
 }
 
 /** The tree of an empty directory with the given metadata. */

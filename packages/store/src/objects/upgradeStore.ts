@@ -1,7 +1,10 @@
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type {Store} from './Store.js';
+import type {LayerRecord, Store} from './Store.js';
+import type {IndexOp} from '../index/Index.js';
+import {PREFIX} from '../index/keys.js';
+import {decodeRecord, encodeRecord} from '../index/values.js';
 
 /**
  * One step of the store format: what turns a store of format `to - 1` into format `to`.
@@ -11,7 +14,7 @@ import type {Store} from './Store.js';
 interface Upgrade {
   readonly to: number;
   readonly what: string;
-  run(store: Store): void;
+  run(store: Store): void | Promise<void>;
 }
 
 const UPGRADES: readonly Upgrade[] = [
@@ -24,6 +27,22 @@ const UPGRADES: readonly Upgrade[] = [
         store.upper.upgradeAufsUpper(path.join(containers, id, 'upper'));
     },
   },
+  {
+    to: 3,
+    what: 'trees may mark directories implicit, names and xattr values are bytes, images may name a platform',
+    // Every older tree and image is a format-3 object with the same bytes and digest: no
+    // id changes. Older trees cannot tell a directory the source never named from one
+    // with the default metadata, so each older layer record says which format stored it,
+    // and its export keeps that format's rule for the root (exportLayer.ts).
+    async run(store) {
+      const ops: IndexOp[] = [];
+      for (const [key, value] of await store.index.scan(PREFIX.layer)) {
+        const record = decodeRecord<LayerRecord>(value);
+        if (record.format === undefined) ops.push({type: 'put', key, value: encodeRecord({...record, format: 2})});
+      }
+      if (ops.length > 0) await store.index.commit(ops);
+    },
+  },
 ];
 
 /**
@@ -32,7 +51,7 @@ const UPGRADES: readonly Upgrade[] = [
  * The caller writes the new format into `strata.json` afterwards.
  */
 export async function upgradeStore(store: Store, from: number): Promise<void> {
-  for (const step of UPGRADES) if (step.to > from) step.run(store);
+  for (const step of UPGRADES) if (step.to > from) await step.run(store);
   // One syncfs (coreutils `sync -f`) for every change; without it, sync(2) of everything.
   if (spawnSync('sync', ['-f', store.dir], {stdio: 'ignore'}).status !== 0) spawnSync('sync', [], {stdio: 'ignore'});
 }

@@ -63,7 +63,7 @@ export function openVerified(file: string, d: Digest, size: number): Readable {
  * hashes the copy: what was written is what is checked. Damage removes `dest` and
  * throws OBJECT_CORRUPT.
  */
-export async function copyVerified(file: string, d: Digest, size: number, dest: string): Promise<void> {
+export async function copyVerified(file: string, d: Digest, size: number, dest: string | Buffer): Promise<void> {
   await fs.copyFile(file, dest, fs.constants.COPYFILE_FICLONE);
   try {
     await hashFile(dest, d, size);
@@ -73,7 +73,7 @@ export async function copyVerified(file: string, d: Digest, size: number, dest: 
   }
 }
 
-async function hashFile(file: string, d: Digest, size: number): Promise<void> {
+async function hashFile(file: string | Buffer, d: Digest, size: number): Promise<void> {
   const fh = await fs.open(file, 'r');
   try {
     const hasher = createHasher();

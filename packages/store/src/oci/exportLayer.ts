@@ -3,6 +3,7 @@ import * as fs from 'node:fs/promises';
 import {type Readable, Transform} from 'node:stream';
 import {pipeline} from 'node:stream/promises';
 import * as tar from 'tar-stream';
+import * as tarHeaders from 'tar-stream/headers.js';
 import {type Compression, createCompressor} from './compress.js';
 import {Sha256Tap} from './Sha256Tap.js';
 import type {Digest} from '../objects/digest.js';
@@ -13,6 +14,9 @@ import type {BlobValue} from '../index/values.js';
 import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
 import {checkBlobBytes} from '../objects/verifiedRead.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
+import {hasEscapedBytes, nameToBytes} from '../objects/names.js';
+import {encodePaxBytes} from '../import/tarBytes.js';
+import {isUtf8} from 'node:buffer';
 
 /** Whiteout and opaque marker files carry this fixed metadata: nothing of the host leaks in. */
 const MARKER_META: Meta = {mode: 0o644, uid: 0, gid: 0, mtime: 0};
@@ -22,7 +26,7 @@ const USTAR_ID_MAX = 0o777777;
 /** Files whose index entries are read at once while a directory is written. */
 const PREFETCH = 64;
 
-type Header = tar.Headers & {pax?: Record<string, string>};
+type Header = tar.Headers & {pax?: Record<string, string>; raw?: Buffer};
 
 /**
  * A layer as an OCI layer tar (uncompressed). Deterministic: entries in tree order (a
@@ -30,8 +34,8 @@ type Header = tar.Headers & {pax?: Record<string, string>};
  * group names, no host fields. Whiteouts become `.wh.<name>`, opaque directories get a
  * `.wh..wh..opq` entry, hardlinks are tar links (emitted after their target, since a tar
  * link may only name an earlier entry), xattrs are SCHILY.xattr pax records. The root
- * directory gets a `./` entry only when its metadata is not the default an importer
- * assumes. Importing the output gives the same layer id. Throws (on the stream)
+ * directory gets a `./` entry, and any other directory an entry, unless the source had none
+ * for it (an implicit directory). Importing the output gives the same layer id. Throws (on the stream)
  * UNKNOWN_LAYER, OBJECT_MISSING, OBJECT_CORRUPT.
  */
 export function exportLayerStream(store: Store, id: Digest): Readable {
@@ -41,10 +45,23 @@ export function exportLayerStream(store: Store, id: Digest): Readable {
 }
 
 async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<void> {
-  if (!(await store.getLayer(id))) throw new StoreError('UNKNOWN_LAYER', `there is no layer ${id}`);
+  const record = await store.getLayer(id);
+  if (!record) throw new StoreError('UNKNOWN_LAYER', `there is no layer ${id}`);
   const emitted = new Set<string>();
   const deferred: {path: string; entry: Extract<TreeEntry, {kind: 'hardlink'}>}[] = [];
-  const put = (header: Header, body?: Buffer | Readable) => new Promise<void>((resolve, reject) => {
+  const put = async (header: Header, body?: Buffer | Readable): Promise<void> => {
+    const {raw, ...plain} = header;
+    // Bytes tar-stream cannot write (names that are not UTF-8, binary xattr values) go in
+    // a pax header of our own, laid out as tar-stream lays out its own pax headers, put on
+    // the pack between two entries (tar-stream's entry() takes no body for a pax header).
+    if (raw) {
+      const block = tarHeaders.encode({name: 'PaxHeader', mode: plain.mode, uid: plain.uid, gid: plain.gid, size: raw.length, mtime: plain.mtime, type: 'pax-header', linkname: plain.linkname ? 'PaxHeader' : undefined, uname: '', gname: '', devmajor: plain.devmajor, devminor: plain.devminor});
+      if (!block) throw new TypeError('assertion failed: tar-stream cannot encode a pax header');
+      (pack as unknown as {push(b: Buffer): boolean}).push(Buffer.concat([block, raw, Buffer.alloc((512 - (raw.length % 512)) % 512)]));
+    }
+    await putEntry(plain, body);
+  };
+  const putEntry = (header: tar.Headers, body?: Buffer | Readable) => new Promise<void>((resolve, reject) => {
     const sink = pack.entry(header, (err?: Error | null) => (err ? reject(err) : resolve()));
     // A reader that goes away destroys the pack and its entry: that is this entry's failure.
     sink.on('error', err => {
@@ -54,9 +71,8 @@ async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<voi
     if (body && !Buffer.isBuffer(body)) body.on('error', err => sink.destroy(err)).pipe(sink as unknown as NodeJS.WritableStream);
     else sink.end(body);
   });
-  const header = (name: string, meta: Meta, rest: Partial<Header>): Header => ({
-    name, mode: meta.mode | KEEP_MODE, uid: meta.uid, gid: meta.gid, mtime: new Date(meta.mtime * 1000), uname: '', gname: '', ...paxOf(meta), ...rest,
-  });
+  const header = (name: string, meta: Meta, rest: Partial<Header>): Header =>
+    withBytes({name, mode: meta.mode | KEEP_MODE, uid: meta.uid, gid: meta.gid, mtime: new Date(meta.mtime * 1000), uname: '', gname: '', ...paxOf(meta), ...rest}, meta);
   const link = (p: string, e: Extract<TreeEntry, {kind: 'hardlink'}>) =>
     put(header(p, e, {type: 'link', linkname: e.target.replace(/^\/+/, ''), size: 0}));
 
@@ -78,7 +94,8 @@ async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<voi
       switch (e.kind) {
         case 'dir': {
           const sub = await store.getTree(e.tree);
-          await put(header(`${p}/`, sub, {type: 'directory'}));
+          // An implicit directory had no entry in the source: none in the export either.
+          if (!sub.implicit) await put(header(`${p}/`, sub, {type: 'directory'}));
           await walk(sub, `${p}/`);
           break;
         }
@@ -114,7 +131,11 @@ async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<voi
   };
 
   const root = await store.getTree(id);
-  if (!sameMeta(root, DEFAULT_DIR_META)) await put(header('./', root, {type: 'directory'}));
+  // Trees stored before format 3 did not record implicit directories; their export keeps the old
+  // rule for the root (a `./` entry only for metadata other than the default), so a layer
+  // stored then exports the same bytes now.
+  const explicitRoot = record.format !== undefined && record.format < 3 ? !sameMeta(root, DEFAULT_DIR_META) : !root.implicit;
+  if (explicitRoot) await put(header('./', root, {type: 'directory'}));
   await walk(root, '');
   // Links whose target came later in tree order: each after its target, in a fixed order.
   while (deferred.length > 0) {
@@ -130,7 +151,28 @@ function sameMeta(a: Meta, b: Meta): boolean {
   return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.mtime === b.mtime && Object.keys(a.xattrs ?? {}).length === 0;
 }
 
-/** SCHILY.xattr records, names sorted; values as UTF-8 text, which is what tar import reads back. */
+/**
+ * A header whose name, link name or xattrs are not all UTF-8 text: its pax records as
+ * bytes (`raw`: hdrcharset=BINARY, path, linkpath as GNU tar writes them, then the
+ * records of `paxOf` with raw xattr values), and `PaxHeader` in the ustar fields, as
+ * tar-stream writes any pax entry. Other headers are returned as they are, so layers of
+ * UTF-8 names and text xattrs export exactly the bytes they always did.
+ */
+function withBytes(h: Header, meta: Meta): Header {
+  const xattrs = Object.keys(meta.xattrs ?? {}).sort();
+  const binaryNames = hasEscapedBytes(h.name) || (h.linkname !== undefined && h.linkname !== null && hasEscapedBytes(h.linkname));
+  if (!binaryNames && xattrs.every(n => !hasEscapedBytes(n) && isUtf8(meta.xattrs![n]!))) return h;
+  const records: [Buffer | string, Buffer][] = [];
+  if (binaryNames) records.push(['hdrcharset', Buffer.from('BINARY')]);
+  records.push(['path', nameToBytes(h.name)]);
+  if (h.linkname) records.push(['linkpath', nameToBytes(h.linkname)]);
+  for (const [k, v] of Object.entries(h.pax ?? {})) if (!k.startsWith('SCHILY.xattr.')) records.push([k, Buffer.from(v, 'utf8')]);
+  for (const n of xattrs) records.push([Buffer.concat([Buffer.from('SCHILY.xattr.'), nameToBytes(n)]), meta.xattrs![n]!]);
+  const {pax: _pax, ...rest} = h;
+  return {...rest, name: 'PaxHeader', ...(h.linkname ? {linkname: 'PaxHeader'} : {}), raw: encodePaxBytes(records)};
+}
+
+/** SCHILY.xattr records, names sorted; values as UTF-8 text (withBytes takes the rest). */
 function paxOf(meta: Meta): {pax?: Record<string, string>} {
   const pax: Record<string, string> = {};
   // ustar's 6 octal digits end at 262143: larger ids go in pax records (POSIX pax, "uid").
