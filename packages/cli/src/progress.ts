@@ -1,5 +1,5 @@
 import type {Writable} from 'node:stream';
-import type {ImageProgress, ImportProgress} from '@strata/store';
+import type {ImageProgress, ImportProgress, PullProgress, PushProgress} from '@strata/store';
 import type {SingleBar} from 'cli-progress';
 import {formatBytes, formatCount} from './render.js';
 
@@ -78,4 +78,21 @@ export function imageProgressBar(verb: string, stream: Writable, stdout: Writabl
       : `${verb} image {image} layer {layer} | {size}`,
     (bar, p) => bar.start(p.totalBytes ?? 0, p.bytes, payload(p)),
     (bar, p) => bar.update(p.bytes, payload(p)));
+}
+
+/** A bar for a pull, in bytes of the layers being fetched. */
+export function pullProgressBar(stream: Writable, stdout: Writable, showAfterMs = SHOW_AFTER_MS): Promise<ProgressBar<PullProgress>> {
+  const payload = (p: PullProgress) => ({size: formatBytes(p.bytes), totalSize: formatBytes(p.total), fetching: p.fetching, layers: p.layers});
+  return progressBar<PullProgress>(stream, stdout, showAfterMs,
+    () => 'pulling {bar} {percentage}% | {size}/{totalSize} | {fetching} of {layers} layers to fetch',
+    (bar, p) => bar.start(p.total, p.bytes, payload(p)),
+    (bar, p) => bar.update(p.bytes, payload(p)));
+}
+
+/** A bar for a push, by layer, with the bytes uploaded. */
+export function pushProgressBar(stream: Writable, stdout: Writable, showAfterMs = SHOW_AFTER_MS): Promise<ProgressBar<PushProgress>> {
+  return progressBar<PushProgress>(stream, stdout, showAfterMs,
+    () => 'pushing {bar} layer {value}/{total} | {size} uploaded',
+    (bar, p) => bar.start(p.layers, p.done, {size: formatBytes(p.bytes)}),
+    (bar, p) => bar.update(p.done, {size: formatBytes(p.bytes)}));
 }

@@ -210,6 +210,17 @@ export class RegistryClient {
     return new RegistryError(code, message, {status: res.status});
   }
 
+  /**
+   * Checks the credentials as `docker login` does: a token for no scope (Bearer) or
+   * `GET /v2/` with them (Basic). Throws UNAUTHORIZED when they are refused.
+   */
+  async checkCredentials(): Promise<void> {
+    await this.ping();
+    if (!this.auth.required) return; // a registry that asks for nothing accepts anyone
+    const res = await this.request('GET', '/v2/', {scopes: [], ok: [200], what: 'a login'});
+    await res.body?.cancel();
+  }
+
   // ---- blobs -------------------------------------------------------------------------
 
   /** `HEAD` a blob: its size when the repository has it, undefined when not (404). */

@@ -30,3 +30,6 @@ export {type ImageProgress, type ImportedImage} from './oci/importImage.js';
 export {importOciLayout, exportOciLayout, type ExportedImage} from './oci/ociLayout.js';
 export {importDockerArchive, exportDockerArchive} from './oci/dockerArchive.js';
 export {importImageFrom, importImageStream, type ImageSourceFormat} from './oci/importImageFrom.js';
+export {exportOciArchive} from './oci/ociArchive.js';
+export {pullImage, type PullProgress, type PulledImage} from './registry/pullImage.js';
+export {pushImage, type PushProgress, type PushedImage} from './registry/pushImage.js';

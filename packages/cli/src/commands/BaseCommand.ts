@@ -107,7 +107,7 @@ export abstract class BaseCommand extends Command {
 
   /**
    * Classifies an error by its type: a UsageError (exit 2); a StrataError (StoreError,
-   * UnionError), shown as its one line with the code's exit status; an fs error about a path
+   * UnionError) or a RegistryError, shown as its one line with the code's exit status; an fs error about a path
    * the user named (outside the store), one line; LevelDB's damage, one line. Everything
    * else, an fs error inside the store included, is strata's bug: rethrown with its stack.
    */
@@ -121,6 +121,12 @@ export abstract class BaseCommand extends Command {
     if (err instanceof StrataError) {
       this.context.stderr.write(`strata: ${err.message}\n`);
       return BUSY.has(err.code) ? EXIT.busy : PROBLEMS.has(err.code) ? EXIT.problems : MALFORMED.has(err.code) ? EXIT.usage : EXIT.failure;
+    }
+    // A registry's answers (refused credentials, unreachable, a missing manifest) are coded the same way.
+    const {RegistryError} = await import('@strata/registry');
+    if (err instanceof RegistryError) {
+      this.context.stderr.write(`strata: ${err.message}\n`);
+      return MALFORMED.has(err.code) ? EXIT.usage : EXIT.failure;
     }
     if (isUserPathError(e, this.storeDir())) {
       this.context.stderr.write(`strata: ${e.message}\n`);

@@ -3,7 +3,7 @@ import type {GcReport} from '@strata/store';
 import {BaseCommand} from './BaseCommand.js';
 
 const LABELS: [keyof GcReport['byKind'], string][] = [
-  ['image', 'images'], ['layer', 'layers'], ['tree', 'trees'], ['blob', 'blobs'], ['flat', 'flattened stacks'],
+  ['image', 'images'], ['layer', 'layers'], ['tree', 'trees'], ['blob', 'blobs'], ['flat', 'flattened stacks'], ['registry', 'registry records'],
   ['lease', 'expired leases'], ['orphanFile', 'orphan object files'], ['tmpFile', 'temporary files'], ['containerDir', 'container directories'],
 ];
 

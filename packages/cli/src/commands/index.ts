@@ -33,6 +33,9 @@ import {LayerInspectCommand} from './layer/inspect.js';
 import {LayersCommand} from './layer/list.js';
 import {LsCommand} from './ls.js';
 import {PinAddCommand, PinLsCommand, PinRmCommand} from './pin.js';
+import {LoginCommand, LogoutCommand} from './registry/login.js';
+import {PullCommand} from './registry/pull.js';
+import {PushCommand} from './registry/push.js';
 import {VerifyCommand} from './verify.js';
 
 /** Every command of strata, in the order help lists them. */
@@ -45,6 +48,10 @@ export const commands = [
   ImageRmCommand,
   ImageImportCommand,
   ImageExportCommand,
+  PullCommand,
+  PushCommand,
+  LoginCommand,
+  LogoutCommand,
   LayersCommand,
   LayerInspectCommand,
   LayerExportCommand,

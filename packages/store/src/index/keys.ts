@@ -9,6 +9,8 @@ import type {TagRef} from '../objects/refs.js';
  */
 export const PREFIX = {
   blob: 'b:', tree: 't:', layer: 'l:', image: 'i:', tag: 'tag:', container: 'c:', containerName: 'cn:', flat: 'f:', pin: 'pin:', lease: 'lease:',
+  // Registry metadata (registry/records.ts): metadata about a layer, blob or image, never a root.
+  layerBlob: 'rd:', blobLayer: 'rb:', blobRepos: 'rs:', imageSource: 'src:',
 } as const;
 
 /** A family of keys: what the object or ref under it is. */
@@ -38,6 +40,16 @@ export const pinKey = (kind: PinKind, id: Digest): string => PREFIX.pin + (kind 
 /** `lease:<id>`: a lease record (JSON), a root held by work in progress. */
 export const leaseKey = (id: string): string => PREFIX.lease + id;
 
+/** `rd:<layer>:<compression>`: how strata's own export of a layer compresses (JSON `{digest, size, mediaType, diffId}`). */
+export const layerBlobKey = (layer: Digest, compression: string): string => `${PREFIX.layerBlob}${layer}:${compression}`;
+/** `rb:sha256:<hex>`: the layer a compressed layer digest or DiffID names. */
+export const blobLayerKey = (sha256: string): string => PREFIX.blobLayer + sha256;
+/** `rs:sha256:<hex>`: the registry repositories a blob was seen in (JSON, newest first). */
+export const blobReposKey = (sha256: string): string => PREFIX.blobRepos + sha256;
+/** `src:<digest>`: where a pulled image came from, with its original manifest, config and index blobs (JSON). */
+export const imageSourceKey = (image: Digest): string => PREFIX.imageSource + image;
+/** The layer a `rd:` key is about. */
+export const layerOfLayerBlobKey = (key: string): Digest => key.slice(PREFIX.layerBlob.length, key.lastIndexOf(':')) as Digest;
 const KINDS = Object.keys(PREFIX) as KeyKind[];
 
 /** A key's family and what follows its prefix; undefined for a key of no family. */

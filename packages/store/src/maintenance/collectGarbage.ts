@@ -6,10 +6,10 @@ import {edgesOf, loadGraph} from './graph.js';
 import {isLeaseAlive, isProcessAlive, listLeases} from './leases.js';
 import type {Store} from '../objects/Store.js';
 import type {IndexOp} from '../index/Index.js';
-import {blobKey, containerKey, flatKey, imageKey, layerKey, leaseKey, treeKey} from '../index/keys.js';
+import {PREFIX, blobKey, blobReposKey, containerKey, flatKey, imageKey, imageSourceKey, layerKey, leaseKey, treeKey} from '../index/keys.js';
 
 /** What gc removes, by kind. */
-export type GcKind = 'blob' | 'tree' | 'layer' | 'image' | 'flat' | 'lease' | 'orphanFile' | 'tmpFile' | 'containerDir';
+export type GcKind = 'blob' | 'tree' | 'layer' | 'image' | 'flat' | 'registry' | 'lease' | 'orphanFile' | 'tmpFile' | 'containerDir';
 
 export interface GcReport {
   readonly dryRun: boolean;
@@ -28,7 +28,7 @@ export interface GcOptions {
   readonly dryRun?: boolean;
 }
 
-const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'lease', 'orphanFile', 'tmpFile', 'containerDir'];
+const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', 'lease', 'orphanFile', 'tmpFile', 'containerDir'];
 
 /**
  * Mark and sweep. Roots: the images of tags and containers, pinned images and layers,
@@ -85,6 +85,19 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   for (const d of g.layers) sweep(layerKey(d), 'layer', g.recordBytes.get(layerKey(d)) ?? 0);
   for (const d of g.images.keys()) sweep(imageKey(d), 'image', g.recordBytes.get(imageKey(d)) ?? 0);
   for (const d of g.flats.keys()) sweep(flatKey(d), 'flat', g.recordBytes.get(flatKey(d)) ?? 0);
+  // Registry metadata is about a layer, image or blob and goes with it; it keeps nothing alive.
+  const metaDel = (key: string) => { count('registry', g.recordBytes.get(key) ?? 0); dels.push({type: 'del', key}); };
+  const keptConfigs = new Set<string>();
+  for (const [d, src] of g.sources) {
+    if (live.has(imageSourceKey(d))) keptConfigs.add(src.config);
+    else metaDel(imageSourceKey(d));
+  }
+  const keptShas = new Set<string>();
+  for (const [key, layer] of g.layerMeta) {
+    if (!live.has(layerKey(layer))) metaDel(key);
+    else if (key.startsWith(PREFIX.blobLayer)) keptShas.add(key.slice(PREFIX.blobLayer.length));
+  }
+  for (const sha of g.blobRepos) if (!keptShas.has(sha) && !keptConfigs.has(sha)) metaDel(blobReposKey(sha));
   for (const l of leases) {
     if (liveLeases.includes(l)) continue;
     count('lease', 0);

@@ -3,8 +3,9 @@ import {StoreError} from '../errors.js';
 import {chainId, decodeImage, type Image} from '../objects/image.js';
 import type {ContainerRecord, Store} from '../objects/Store.js';
 import {forEachTreeRef} from '../objects/tree.js';
-import {PREFIX, blobKey, containerKey, digestOf, flatKey, imageKey, layerKey, parseKey, pinnedKey, treeKey} from '../index/keys.js';
+import {PREFIX, blobKey, containerKey, digestOf, flatKey, imageKey, imageSourceKey, layerKey, layerOfLayerBlobKey, parseKey, pinnedKey, treeKey} from '../index/keys.js';
 import {decodeBlobValue, decodeRecord, decodeText} from '../index/values.js';
+import {type ImageSource, sourceBlobs} from '../registry/records.js';
 
 /**
  * What references what, as read from the index: enough for `edgesOf`. Nodes of the graph
@@ -22,12 +23,15 @@ export interface ObjectGraph {
   readonly containers: Map<string, ContainerRecord>;
   /** container name -> container id. */
   readonly containerNames: Map<string, string>;
+  /** Pulled images' source records: image -> the blobs of the original manifest, config, index. */
+  readonly sources?: Map<Digest, {readonly blobs: Digest[]; readonly config: string}>;
 }
 
 /**
  * The edges of the object graph, its one definition: image -> its layers and the
  * flattened stacks of its layer prefixes; layer -> its root tree; flattened stack -> its
- * tree; tree -> its blobs and child trees; tag -> its image; container -> its image;
+ * tree; tree -> its blobs and child trees; image -> its source record (a pulled image) ->
+ * the blobs of its original manifest, config and index; tag -> its image; container -> its image;
  * container name -> its container; pin -> what it pins. Objects the graph lacks have no edges.
  */
 export function edgesOf(g: ObjectGraph): (node: string) => string[] {
@@ -41,6 +45,7 @@ export function edgesOf(g: ObjectGraph): (node: string) => string[] {
         const image = g.images.get(key.id as Digest);
         if (!image) return [];
         const out = image.layers.map(layerKey);
+        if (g.sources?.has(key.id as Digest)) out.push(imageSourceKey(key.id as Digest));
         // A flat record stays exactly when its chain is that of a prefix of a live image.
         let chain: Digest | undefined;
         for (const l of image.layers) {
@@ -66,6 +71,7 @@ export function edgesOf(g: ObjectGraph): (node: string) => string[] {
         return id ? [containerKey(id)] : [];
       }
       case 'pin': return [pinnedKey(node)];
+      case 'imageSource': return (g.sources?.get(key.id as Digest)?.blobs ?? []).map(blobKey);
       default: return [];
     }
   };
@@ -89,6 +95,11 @@ export interface IndexGraph extends ObjectGraph {
   readonly pins: Set<string>;
   /** Stored size of each layer, image and flat record, by index key. */
   readonly recordBytes: Map<string, number>;
+  readonly sources: Map<Digest, {readonly blobs: Digest[]; readonly config: string}>;
+  /** Registry metadata about a layer (`rd:`, `rb:` keys) -> that layer. */
+  readonly layerMeta: Map<string, Digest>;
+  /** sha256 digests with recorded locations (`rs:`). */
+  readonly blobRepos: Set<string>;
 }
 
 /**
@@ -100,6 +111,7 @@ export async function loadGraph(store: Store): Promise<IndexGraph> {
   const g: IndexGraph = {
     blobs: new Map(), trees: new Map(), treeBytes: new Map(), treeFileBytes: new Map(), layers: new Set(),
     images: new Map(), flats: new Map(), tags: new Map(), containers: new Map(), containerNames: new Map(), pins: new Set(), recordBytes: new Map(),
+    sources: new Map(), layerMeta: new Map(), blobRepos: new Set(),
   };
   const {index} = store;
   await index.scanEach(PREFIX.blob, (k, v) => {
@@ -132,6 +144,23 @@ export async function loadGraph(store: Store): Promise<IndexGraph> {
   });
   await index.scanEach(PREFIX.containerName, (k, v) => { g.containerNames.set(k.slice(PREFIX.containerName.length), decodeText(v)); });
   await index.scanEach(PREFIX.pin, k => { g.pins.add(pinnedKey(k)); });
+  await index.scanEach(PREFIX.imageSource, (k, v) => {
+    const src = decodeRecord<ImageSource>(v);
+    g.sources.set(k.slice(PREFIX.imageSource.length) as Digest, {blobs: sourceBlobs(src), config: src.config.digest});
+    g.recordBytes.set(k, v.length);
+  });
+  await index.scanEach(PREFIX.layerBlob, (k, v) => {
+    g.layerMeta.set(k, layerOfLayerBlobKey(k));
+    g.recordBytes.set(k, v.length);
+  });
+  await index.scanEach(PREFIX.blobLayer, (k, v) => {
+    g.layerMeta.set(k, decodeText<Digest>(v));
+    g.recordBytes.set(k, v.length);
+  });
+  await index.scanEach(PREFIX.blobRepos, (k, v) => {
+    g.blobRepos.add(k.slice(PREFIX.blobRepos.length));
+    g.recordBytes.set(k, v.length);
+  });
   return g;
 }
 

@@ -275,6 +275,7 @@ async function checkObjectFile(file: string, d: Digest, size: number): Promise<s
 /** How `describe` names each family of keys. */
 const WORDS: Record<KeyKind, string> = {
   blob: 'blob', tree: 'tree', layer: 'layer', image: 'image', tag: 'tag', containerName: 'container name', container: 'container', flat: 'flattened stack', pin: 'pin', lease: 'lease',
+  layerBlob: 'layer blob record', blobLayer: 'blob-to-layer record', blobRepos: 'blob locations', imageSource: 'image source record',
 };
 
 /** `t:b3:…` -> `tree b3:…`: an index key as people read it. */

@@ -7,6 +7,7 @@ import {finished, pipeline} from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import {StoreError} from '../errors.js';
 import type {Image} from '../objects/image.js';
+import {parseTag} from '../objects/refs.js';
 import {type ImageImportOptions, type ImportedImage, type ImportedLayer, commitImages, expectDigest, importLayerBlob, tagsFor} from './importImage.js';
 import {openTarFile} from '../import/importTar.js';
 import {splitLayerPath} from '../import/LayerBuilder.js';
@@ -87,12 +88,16 @@ export async function importDockerArchive(store: Store, file: string, options: I
     }
     return n;
   };
-  const images: ArchiveImage[] = manifest.map((m: {Config?: unknown; RepoTags?: unknown; Layers?: unknown}, i) => {
+  const all: ArchiveImage[] = manifest.map((m: {Config?: unknown; RepoTags?: unknown; Layers?: unknown}, i) => {
     if (typeof m?.Config !== 'string' || !Array.isArray(m.Layers) || !m.Layers.every(l => typeof l === 'string'))
       throw new StoreError('BAD_MANIFEST', `${file}: image ${i} of manifest.json has no Config or Layers`);
     const names = Array.isArray(m.RepoTags) ? m.RepoTags.filter((t): t is string => typeof t === 'string') : [];
     return {config: resolve(m.Config), names, layers: (m.Layers as string[]).map(resolve)};
   });
+  // `docker-archive:FILE:NAME:TAG` takes the one image of that name, as skopeo does.
+  const wantedName = options.ref === undefined ? undefined : parseTag(options.ref);
+  const images = wantedName === undefined ? all : all.filter(img => img.names.some(n => { try { return parseTag(n) === wantedName; } catch { return false; } }));
+  if (images.length === 0) throw new StoreError('SOURCE_MISSING', `${file} has no image named ${wantedName}`);
   const tags = tagsFor(images, options.tag, file);
   const configs = images.map(img => {
     const bytes = json.get(img.config);

@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto';
 import * as fs from 'node:fs/promises';
-import {type Readable, Transform} from 'node:stream';
+import {PassThrough, type Readable, Transform} from 'node:stream';
 import {pipeline} from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import * as tarHeaders from 'tar-stream/headers.js';
@@ -220,6 +220,19 @@ class Coalesce extends Transform {
 }
 const COALESCE_BYTES = 1024 * 1024;
 const PASS_BYTES = 32 * 1024;
+
+/**
+ * A layer's tar, compressed, as a stream (for an upload: nothing is written to disk).
+ * `diffId()` is the sha256 of the plain tar, valid once the stream has ended. Errors of
+ * the export (UNKNOWN_LAYER, OBJECT_MISSING…) fail the stream.
+ */
+export function compressedLayerStream(store: Store, id: Digest, compression: Compression): {stream: Readable; diffId: () => string} {
+  const plain = new Sha256Tap();
+  const out = new PassThrough();
+  pipeline(exportLayerStream(store, id), new Coalesce(), plain, createCompressor(compression), out).catch(err => out.destroy(err as Error));
+  let diffId: string | undefined;
+  return {stream: out, diffId: () => (diffId ??= plain.digest())};
+}
 
 /**
  * Writes a layer's tar to `file` (created; it must not exist), compressed as asked, and

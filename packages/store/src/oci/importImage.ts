@@ -30,6 +30,8 @@ export interface ImageProgress {
 export interface ImageImportOptions {
   /** Name the image so, instead of the name the layout or archive gives (one image only). */
   readonly tag?: string;
+  /** Import only the image of a layout whose `org.opencontainers.image.ref.name` is this (skopeo's `oci:DIR:REF`, `docker-archive:FILE:NAME:TAG`). */
+  readonly ref?: string;
   /**
    * The name a bare OCI ref name (`latest`) is given: by default the layout directory's
    * name; null when there is none (a stream), so such an image needs `tag`.
@@ -101,14 +103,16 @@ export interface PendingImage {
   readonly config: ImageConfig;
   readonly platform?: Platform;
   readonly tags: readonly TagRef[];
+  /** Further records that name the image, written in the same batch (a pull's source record). */
+  readonly records?: (image: Digest) => {type: 'put'; key: string; value: Buffer}[];
 }
 
 /**
- * Writes the layer records, images and tags of an import in one atomic, durable batch:
- * either all of them become visible or none does.
+ * Writes the layer records, images and tags of an import in one atomic, durable batch,
+ * with `extra` records: either all of them become visible or none does.
  */
-export async function commitImages(store: Store, pending: readonly PendingImage[]): Promise<ImportedImage[]> {
-  const ops: IndexOp[] = [];
+export async function commitImages(store: Store, pending: readonly PendingImage[], extra: readonly IndexOp[] = []): Promise<ImportedImage[]> {
+  const ops: IndexOp[] = [...extra];
   const seen = new Set<string>();
   const out: ImportedImage[] = [];
   for (const p of pending) {
@@ -125,15 +129,11 @@ export async function commitImages(store: Store, pending: readonly PendingImage[
     const {digest, bytes} = hashImage({layers: p.layers.map(l => l.record.id), config: p.config, ...(p.platform ? {platform: p.platform} : {})});
     ops.push({type: 'put', key: imageKey(digest), value: bytes});
     for (const t of p.tags) ops.push({type: 'put', key: tagKey(t), value: encodeText(digest)});
+    if (p.records) ops.push(...p.records(digest));
     out.push({id: digest, tags: [...p.tags], layers, newBytes: layers.reduce((n, l) => n + l.newBytes, 0)});
   }
   await store.index.commit(ops);
   return out;
-}
-
-/** Docker Hub names in docker's short form, as `docker images` shows them: docker.io/library/alpine -> alpine. */
-function familiarName(name: string): string {
-  return name.replace(/^docker\.io\/(library\/)?/, '');
 }
 
 /**
@@ -147,9 +147,9 @@ export function tagsFor(images: readonly {names: readonly string[]}[], tag: stri
   }
   return images.map(i => i.names.map(n => {
     try {
-      return parseTag(familiarName(n));
+      return parseTag(n); // Docker Hub names in docker's short form: docker.io/library/alpine -> alpine
     } catch (err) {
-      throw new StoreError('BAD_REFERENCE', `${where} names an image "${n}", which is not a valid name:tag; give one with --tag`, {cause: err});
+      throw new StoreError('BAD_REFERENCE', `${where} names an image "${n}", which is not a valid [HOST/]NAME[:TAG]; give one with --tag`, {cause: err});
     }
   }));
 }

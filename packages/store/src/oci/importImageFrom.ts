@@ -3,6 +3,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type {Readable} from 'node:stream';
 import {pipeline} from 'node:stream/promises';
+import {RegistryError, parseImageRef} from '@strata/registry';
 import {importDockerArchive, scanArchive} from './dockerArchive.js';
 import {StoreError, rethrowNoSpace, sourceError} from '../errors.js';
 import type {ImageImportOptions, ImportedImage} from './importImage.js';
@@ -14,12 +15,32 @@ import type {Store} from '../objects/Store.js';
 export type ImageSourceFormat = 'oci' | 'oci-archive' | 'docker';
 
 /**
- * Imports the images of an OCI image layout (a directory), an OCI archive (a tar holding
+ * Imports the images of a source named as skopeo names it (`oci:DIR[:REF]`: one image of
+ * a layout, or all; `oci-archive:FILE[:REF]`; `docker-archive:FILE[:NAME:TAG]`), or of a
+ * plain path: an OCI image layout (a directory), an OCI archive (a tar holding
  * `oci-layout` and `index.json`) or a `docker save` archive (a tar holding manifest.json);
  * archives may be plain, gzip, zstd, xz or bzip2. An archive with both (docker 25 writes
- * both) is read as a docker archive. Throws SOURCE_MISSING, BAD_MANIFEST and the importers' codes.
+ * both) is read as a docker archive. Throws SOURCE_MISSING, BAD_MANIFEST, BAD_REFERENCE (a `docker://` source: that is a pull) and the importers' codes.
  */
 export async function importImageFrom(store: Store, source: string, options: ImageImportOptions = {}): Promise<{format: ImageSourceFormat; images: ImportedImage[]}> {
+  // A source may name its format as skopeo does: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG].
+  let ref;
+  try {
+    ref = parseImageRef(source, 'path');
+  } catch (err) {
+    if (err instanceof RegistryError) throw new StoreError('BAD_REFERENCE', err.message, {cause: err});
+    throw err;
+  }
+  if (ref?.transport === 'docker') throw new StoreError('BAD_REFERENCE', `"${source}" is in a registry: "strata pull ${source}" fetches it`);
+  if (ref) {
+    const selected = ref.ref !== undefined ? {...options, ref: ref.ref} : options;
+    const file = ref.path;
+    await fs.stat(file).catch(err => { throw sourceError(err, file); });
+    if (ref.transport === 'oci') return {format: 'oci', images: await importOciLayout(store, file, selected)};
+    if (ref.transport === 'docker-archive') return {format: 'docker', images: await importDockerArchive(store, file, selected)};
+    const name = path.basename(file).replace(/\.(tar|tgz|tzst)(\.\w+)?$/, '');
+    return {format: 'oci-archive', images: await viaDirectory(store, 'oci-archive', dir => extractOciArchive(file, dir), dir => importOciLayout(store, dir, {...selected, layoutName: options.layoutName !== undefined ? options.layoutName : name}))};
+  }
   const st = await fs.stat(source).catch(err => { throw sourceError(err, source); });
   if (st.isDirectory()) return {format: 'oci', images: await importOciLayout(store, source, options)};
   if (!st.isFile()) throw new StoreError('SOURCE_MISSING', `${source} is neither an OCI image layout directory nor an archive file`);

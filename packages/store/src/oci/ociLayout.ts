@@ -31,10 +31,15 @@ export async function importOciLayout(store: Store, dir: string, options: ImageI
   const layout = parseJson(layoutFile, `${dir}/oci-layout`);
   if (typeof layout.imageLayoutVersion !== 'string') throw new StoreError('BAD_MANIFEST', `${dir}/oci-layout names no imageLayoutVersion`);
   const index = parseJson(await readSmall(path.join(dir, 'index.json'), dir, 'has no index.json'), `${dir}/index.json`);
-  const found: {manifest: Descriptor; names: string[]}[] = [];
+  let found: {manifest: Descriptor; names: string[]; ref?: string}[] = [];
   const layoutName = options.layoutName !== undefined ? options.layoutName : path.basename(dir);
   await collectManifests(dir, index, 'index.json', undefined, found, 0, layoutName);
   if (found.length === 0) throw new StoreError('BAD_MANIFEST', `${dir}/index.json names no image manifest`);
+  if (options.ref !== undefined) {
+    const all = found;
+    found = found.filter(f => f.ref === options.ref);
+    if (found.length === 0) throw new StoreError('SOURCE_MISSING', `${dir} has no image named "${options.ref}" (it has ${[...new Set(all.map(f => f.ref).filter(r => r !== undefined))].map(r => `"${r}"`).join(', ') || 'only unnamed images'})`);
+  }
   const tags = tagsFor(found, options.tag, dir);
 
   // First every manifest and config (small, checked), so that the total of the layer blobs is known.
@@ -87,21 +92,21 @@ export async function importOciLayout(store: Store, dir: string, options: ImageI
 }
 
 /** Gathers image manifests from an index, following nested indexes for the host's platform. */
-async function collectManifests(dir: string, index: Record<string, unknown>, what: string, names: string[] | undefined, out: {manifest: Descriptor; names: string[]}[], depth: number, layoutName: string | null): Promise<void> {
+async function collectManifests(dir: string, index: Record<string, unknown>, what: string, names: string[] | undefined, out: {manifest: Descriptor; names: string[]; ref?: string}[], depth: number, layoutName: string | null, outer?: string): Promise<void> {
   if (depth > 4) throw new StoreError('BAD_MANIFEST', `${dir}: indexes nest too deep`);
   if (!Array.isArray(index.manifests)) throw new StoreError('BAD_MANIFEST', `${what} has no manifests list`);
   const descs = index.manifests.map((d, i) => checkDescriptor(d, `manifest ${i} of ${what}`));
   const host = hostPlatform();
   const nested = depth > 0;
   for (const d of descs) {
-    const ref = d.annotations?.[REF_NAME];
+    const ref = outer ?? d.annotations?.[REF_NAME];
     const own = names ?? (ref !== undefined ? [refNameToTag(ref, layoutName)] : []);
     if (d.mediaType === MEDIA.index || d.mediaType === MEDIA.dockerManifestList) {
-      await collectManifests(dir, parseJson(await readBlob(dir, d, 'index'), `index ${d.digest}`), `index ${d.digest}`, own, out, depth + 1, layoutName);
+      await collectManifests(dir, parseJson(await readBlob(dir, d, 'index'), `index ${d.digest}`), `index ${d.digest}`, own, out, depth + 1, layoutName, ref);
     } else if (d.mediaType === MEDIA.manifest || d.mediaType === MEDIA.dockerManifest) {
       // In a multi-platform index, take the host's platform (or entries that name none).
       if (nested && d.platform && (d.platform.os !== host.os || d.platform.architecture !== host.architecture)) continue;
-      out.push({manifest: d, names: own});
+      out.push({manifest: d, names: own, ...(ref !== undefined ? {ref} : {})});
     }
   }
 }
@@ -210,10 +215,7 @@ export async function exportOciLayout(store: Store, image: Image, dir: string, o
     };
     const layers = await writeLayers(store, image, blobs, compression, options.onProgress, b => b.digest.slice(7));
     const config = await putJson(toOciConfig(image.config, layers.map(l => l.diffId), image.platform), MEDIA.config);
-    const manifest = await putJson(Buffer.from(JSON.stringify({
-      schemaVersion: 2, mediaType: MEDIA.manifest, config,
-      layers: layers.map(l => ({mediaType: MEDIA.layer[l.compression], digest: l.digest, size: l.size})),
-    })), MEDIA.manifest);
+    const manifest = await putJson(ociManifest(config, layers.map(l => ({mediaType: MEDIA.layer[l.compression], digest: l.digest, size: l.size}))), MEDIA.manifest);
     // The index names the platform when the image records one (image-index.md), as skopeo and umoci read it.
     const entry = {...manifest, ...(image.platform ? {platform: platformFields(image.platform)} : {}), ...(options.tag ? {annotations: {[REF_NAME]: options.tag}} : {})};
     await fs.writeFile(path.join(work, 'index.json'), JSON.stringify({schemaVersion: 2, mediaType: MEDIA.index, manifests: [entry]}));
@@ -226,6 +228,11 @@ export async function exportOciLayout(store: Store, image: Image, dir: string, o
     if (madeParent) await fs.rm(madeParent, {recursive: true, force: true});
     throw err;
   }
+}
+
+/** The bytes of an OCI image manifest (keys in a fixed order): an export and a push of one image give one digest. */
+export function ociManifest(config: Descriptor, layers: readonly Descriptor[]): Buffer {
+  return Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: MEDIA.manifest, config, layers}));
 }
 
 /**

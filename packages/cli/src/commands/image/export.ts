@@ -6,7 +6,7 @@ import {BaseCommand} from '../BaseCommand.js';
 import {parseCompression} from '../layer/export.js';
 
 /** What `strata image export --json` prints. */
-export type ImageExportReport = ExportedImage & {readonly image: Digest; readonly tag?: TagRef; readonly format: 'oci' | 'docker'};
+export type ImageExportReport = ExportedImage & {readonly image: Digest; readonly tag?: TagRef; readonly format: 'oci' | 'oci-archive' | 'docker'};
 
 export class ImageExportCommand extends BaseCommand {
   static override paths = [['image', 'export']];
@@ -14,7 +14,7 @@ export class ImageExportCommand extends BaseCommand {
     category: 'Images',
     description: 'write an image as an OCI image layout or a docker archive',
     details: `
-      Writes IMAGE (a tag, an id or a unique id prefix) to PATH: with \`--format oci\` (the default) an OCI image layout directory (PATH must be missing or empty), with \`--format docker\` a \`docker save\` archive that \`docker load\` and \`skopeo copy docker-archive:\` read (PATH must not exist).
+      Writes IMAGE (a tag, an id or a unique id prefix) to PATH, which may name its format as skopeo does (\`oci:DIR[:REF]\`, \`oci-archive:FILE[:REF]\`, \`docker-archive:FILE[:NAME:TAG]\`; REF names the image in it): with \`--format oci\` (the default) an OCI image layout directory (PATH must be missing or empty), with \`--format docker\` a \`docker save\` archive that \`docker load\` and \`skopeo copy docker-archive:\` read (PATH must not exist).
 
       Layer blobs carry sha256 digests of their (compressed) bytes, the config their DiffIDs (sha256 of the plain tar), and standard media types. OCI layouts are gzip-compressed by default, docker archives plain; \`--compress\` chooses gzip, zstd or none. When IMAGE is a tag, the image is named by it (\`org.opencontainers.image.ref.name\` / RepoTags). The config names the host's architecture and linux, since strata images record no platform.
 
@@ -35,22 +35,38 @@ export class ImageExportCommand extends BaseCommand {
 
   async run(): Promise<number> {
     if (this.format !== 'oci' && this.format !== 'docker') throw new UsageError(`--format must be oci or docker, not "${this.format}"`);
-    const format = this.format;
-    const compression = parseCompression(this.compress, format === 'oci' ? 'gzip' : 'none');
-    const {exportOciLayout, exportDockerArchive, parseTag} = await import('@strata/store');
+    const {parseImageRef, RegistryError} = await import('@strata/registry');
+    // PATH may name its format as skopeo does: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG].
+    let target;
+    try {
+      target = parseImageRef(this.target, 'path');
+    } catch (err) {
+      if (err instanceof RegistryError) throw new UsageError(err.message);
+      throw err;
+    }
+    if (target?.transport === 'docker') throw new UsageError(`"${this.target}" is a registry: "strata push ${this.image} ${this.target}" sends it there`);
+    const format: ImageExportReport['format'] = target?.transport === 'oci-archive' ? 'oci-archive' : target?.transport === 'docker-archive' ? 'docker' : target?.transport === 'oci' ? 'oci' : this.format;
+    const file = target?.path ?? this.target;
+    const compression = parseCompression(this.compress, format === 'docker' ? 'none' : 'gzip');
+    const {exportOciLayout, exportOciArchive, exportDockerArchive, parseTag} = await import('@strata/store');
     const store = await this.openStore({readOnly: true});
     const {id, image} = await store.resolveImage(this.image);
-    // Name the export only when IMAGE was given as a tag that names this image.
+    // Name the export by the REF given, else when IMAGE was given as a tag that names this image.
     let tag: TagRef | undefined;
-    try {
-      const t = parseTag(this.image);
-      if ((await store.getTag(t)) === id) tag = t;
-    } catch { /* an id: no name */ }
+    if (target?.ref !== undefined) tag = (format === 'docker' ? parseTag(target.ref) : target.ref) as TagRef;
+    else {
+      try {
+        const t = parseTag(this.image);
+        if ((await store.getTag(t)) === id) tag = t;
+      } catch { /* an id: no name */ }
+    }
     const progress = await imageProgressBar('exporting', this.context.stderr, this.context.stdout);
     let result: ExportedImage;
     try {
       const options = {compression, ...(tag ? {tag} : {}), onProgress: progress.onProgress};
-      result = format === 'oci' ? await exportOciLayout(store, image, this.target, options) : await exportDockerArchive(store, image, this.target, options);
+      result = format === 'oci' ? await exportOciLayout(store, image, file, options)
+        : format === 'oci-archive' ? await exportOciArchive(store, image, file, options)
+          : await exportDockerArchive(store, image, file, options);
     } finally {
       progress.stop();
     }

@@ -8,7 +8,7 @@ import {BaseCommand} from '../BaseCommand.js';
 
 /** What `strata image import --json` prints. */
 export interface ImageImportReport {
-  /** The absolute path read, or `-` for standard input. */
+  /** The absolute path read, the transport reference as given (`oci:DIR:REF`), or `-` for standard input. */
   readonly source: string;
   readonly format: ImageSourceFormat;
   readonly images: readonly ImportedImage[];
@@ -22,7 +22,7 @@ export class ImageImportCommand extends BaseCommand {
     category: 'Images',
     description: 'import an OCI image layout or a docker archive',
     details: `
-      PATH is an OCI image layout directory (oci-layout, index.json, blobs/), an OCI archive (a tar of one, as \`podman save --format oci-archive\` writes) or a \`docker save\` archive; archives may be plain or gzip, zstd, xz or bzip2 compressed. \`-\` reads an archive from standard input. Every image it holds is stored: each layer (gzip, zstd or plain tar) becomes a strata layer, its OCI whiteouts strata whiteouts and opaque directories, and the config's env, cmd, entrypoint, working dir, user, labels and history are kept. Layers whose content the store has are not stored again.
+      PATH is an OCI image layout directory (oci-layout, index.json, blobs/), an OCI archive (a tar of one, as \`podman save --format oci-archive\` writes) or a \`docker save\` archive; archives may be plain or gzip, zstd, xz or bzip2 compressed. \`-\` reads an archive from standard input. PATH may also name its format as skopeo does: \`oci:DIR[:REF]\` (only the image named REF), \`oci-archive:FILE[:REF]\`, \`docker-archive:FILE[:NAME:TAG]\`. Every image it holds is stored: each layer (gzip, zstd or plain tar) becomes a strata layer, its OCI whiteouts strata whiteouts and opaque directories, and the config's env, cmd, entrypoint, working dir, user, labels and history are kept. Layers whose content the store has are not stored again.
 
       Each image is tagged with the name the layout gives (\`org.opencontainers.image.ref.name\`; a bare tag such as \`latest\` takes the directory's name) or the archive's RepoTags, or with \`--tag\` when PATH holds one image.
 
@@ -32,6 +32,7 @@ export class ImageImportCommand extends BaseCommand {
       ['Import an OCI layout made by skopeo or umoci', '$0 image import ./alpine-oci'],
       ['Import a docker save archive under a new name', '$0 image import alpine.tar --tag alpine:3.20'],
       ['Import what podman saves, through a pipe', 'podman save alpine:3.20 | $0 image import -'],
+      ['Import one image of a layout that holds several', '$0 image import oci:./layout:app:1'],
     ],
   });
 
@@ -53,7 +54,8 @@ export class ImageImportCommand extends BaseCommand {
     } finally {
       progress.stop();
     }
-    const report: ImageImportReport = {source: fromStdin ? '-' : path.resolve(this.source), ...result, newBytes: result.images.reduce((n, i) => n + i.newBytes, 0)};
+    const named = /^(oci|oci-archive|docker-archive):/.test(this.source);
+    const report: ImageImportReport = {source: fromStdin ? '-' : named ? this.source : path.resolve(this.source), ...result, newBytes: result.images.reduce((n, i) => n + i.newBytes, 0)};
     const layers = new Set(result.images.flatMap(i => i.layers.map(l => l.id))).size;
     this.print(this.json, report, r => r.images.map(i =>
       `image ${i.id} ${i.tags.length ? `tagged ${i.tags.join(', ')} ` : ''}(${plural(i.layers.length, 'layer', 'layers')}: ${i.layers.map(l => shortDigest(l.id)).join(' ')}; stored ${formatBytes(i.newBytes)} new)\n`).join('')
