@@ -70,6 +70,8 @@ export async function imageRoot(store: Store, imageId: Digest): Promise<Digest> 
  * (as /proc/self/mountinfo says now), its writes go through the mount.
  */
 export async function openContainerView(store: Store, c: ContainerRecord): Promise<UnionView> {
+  if (!(await store.getImage(c.image)))
+    throw new StoreError('OBJECT_MISSING', `container ${c.name ?? c.id} is based on image ${c.image}, which is missing; "strata verify" says more`);
   const mounted = findContainerMount(store, c.id);
   return UnionView.open(store, await imageRoot(store, c.image), store.upperDir(c.id), mounted && new MountWriter(mounted.mountPoint));
 }

@@ -558,6 +558,18 @@ export class Store {
 
   // ---- the index -------------------------------------------------------------------------
 
+  /**
+   * Runs `work`; when it throws, removes the blobs (their object files too) and trees it
+   * added, so a failed import (a full disk above all) leaves the store as it was instead of
+   * full of parts (index/Index.ts, undoOnFailure).
+   */
+  async undoOnFailure<T>(work: () => Promise<T>): Promise<T> {
+    return this.index.undoOnFailure(work, async (key, value) => {
+      const d = digestOf(key, 'blob');
+      if (d && decodeBlobValue(value)?.file) await fs.rm(this.objectPath(d), {force: true});
+    });
+  }
+
   /** Makes pending content writes visible (index/Index.ts, flush). */
   async flush(): Promise<void> {
     await this.index.flush();
