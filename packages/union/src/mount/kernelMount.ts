@@ -52,7 +52,7 @@ function mountError(m: Mount, why: string): UnionError {
 export function performUnmount(target: string, lazy = false): void {
   const r = spawnSync('umount', [...(lazy ? ['-l'] : []), target], {encoding: 'utf8'});
   // Another strata process (rm --force beside the run that mounted it) may have been first.
-  if (r.status === 0 || /not mounted/.test(r.stderr)) return;
+  if (r.status === 0 || /not mounted|no mount point specified/.test(r.stderr)) return;
   if (/busy/i.test(r.stderr)) throw new UnionError('MOUNT_BUSY', `${target} is busy: a process still has files open or its working directory there`);
   throw new UnionError('MOUNT_FAILED', `cannot unmount ${target}: ${r.error?.message ?? r.stderr.trim()}`);
 }
