@@ -154,8 +154,13 @@ async function sweepTmp(store: Store, dryRun: boolean, count: (k: GcKind, b: num
 /** A container directory with no record: a kill came between removing the record and the files. */
 async function sweepContainerDirs(store: Store, live: Set<string>, dryRun: boolean, count: (k: GcKind, b: number) => void): Promise<void> {
   const dir = path.join(store.dir, 'containers');
+  // A kernel mount under a container directory is left alone: deleting through it would
+  // reach into the overlay (and the metadata image's read-only mount) rather than unlink.
+  const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).split('\n').map(l => l.split(' ')[4] ?? '');
+  const real = await fs.realpath(dir).catch(() => dir);
   for (const id of await readdirOrEmpty(dir)) {
     if (live.has(containerKey(id))) continue;
+    if (mounts.some(m => m.startsWith(`${path.join(real, id)}/`))) continue;
     count('containerDir', 0);
     if (!dryRun) await fs.rm(path.join(dir, id), {recursive: true, force: true});
   }
