@@ -15,11 +15,13 @@ export type StoreErrorCode =
   | 'UNSUPPORTED_ENTRY'  // a socket or another kind strata cannot store
   | 'BAD_ARCHIVE'        // a truncated or malformed tar
   | 'SOURCE_MISSING'     // an import source that does not exist or cannot be read
+  | 'SOURCE_CHANGED'     // a file of an import source changed while strata read it
   | 'IN_USE'             // an object still referenced (e.g. an image used by a container)
   | 'NO_SPACE'           // the disk filled while writing
   | 'NOT_PINNED'         // unpinning an image or layer that has no pin
   | 'INDEX_CORRUPT'      // LevelDB's own files are damaged (strata verify --repair rebuilds them)
   | 'INDEX_MISSING'      // the store has no index/ (strata verify --repair rebuilds what the object files hold)
+  | 'LAYER_TOO_LARGE'    // a layer that expands past the limit an import set
   | 'DIGEST_MISMATCH'    // an image blob whose bytes do not hash to the digest its descriptor names
   | 'BAD_MANIFEST'       // an image layout, docker archive, manifest or config that is malformed
   | 'TARGET_EXISTS'      // an export target that already exists

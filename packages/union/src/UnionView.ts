@@ -3,6 +3,7 @@ import {Readable} from 'node:stream';
 // Host paths of the upper hold names as strata keeps them (bytes that are not UTF-8 escaped): hostFs converts.
 import {type Digest, type Store, type Tree, type UpperForm, compareNames, findEntry, hostFs as fs, WHITEOUT_PREFIX, writeXattrsSync} from '@strata/store';
 import {UnionError, fsError} from './errors.js';
+import type {MountWriter} from './mount/MountWriter.js';
 import {type ViewEntry, entryFromStats, entryFromTree, rootEntry} from './ViewEntry.js';
 import {type ViewPath, ROOT, childPath, joinParts, parseViewPath, splitViewPath} from './viewPath.js';
 
@@ -58,11 +59,26 @@ export class UnionView {
     private readonly lowerTree: Tree,
     /** The upper's host directory; undefined for a read-only view. */
     readonly upperRoot: string | undefined,
+    /** Set while the container is mounted: writes go through the mount, never to the upper. */
+    private readonly through: MountWriter | undefined,
   ) {}
 
-  /** A view of `lowerRoot` (a merged tree) with `upperRoot` as its writable layer, if given. */
-  static async open(store: Store, lowerRoot: Digest, upperRoot?: string): Promise<UnionView> {
-    return new UnionView(store, lowerRoot, await store.getTree(lowerRoot), upperRoot);
+  /**
+   * A view of `lowerRoot` (a merged tree) with `upperRoot` as its writable layer, if given;
+   * with `through`, the container is mounted and its writes go through the mount.
+   */
+  static async open(store: Store, lowerRoot: Digest, upperRoot?: string, through?: MountWriter): Promise<UnionView> {
+    return new UnionView(store, lowerRoot, await store.getTree(lowerRoot), upperRoot, through);
+  }
+
+  /** Lets go of the mount (the process that writes through it keeps it busy). */
+  async close(): Promise<void> {
+    await this.through?.close();
+  }
+
+  /** Whether writes go through a kernel mount of the container. */
+  get mounted(): boolean {
+    return this.through !== undefined;
   }
 
   /** How the upper is kept on disk (the store's form). */
@@ -137,6 +153,7 @@ export class UnionView {
    */
   async writeFile(p: ViewPath, data: Buffer | {readonly hostFile: string}, options: WriteOptions = {}): Promise<void> {
     const upper = this.writable('open', p);
+    if (this.through) return this.through.writeFile(this.creatable(p, 'open'), data, options.mode ?? 0o644);
     const loc = await this.resolve(p, true, 'open');
     const entry = loc.entry;
     if (entry && entry.kind === 'dir') throw fsError('EISDIR', 'open', p);
@@ -166,6 +183,7 @@ export class UnionView {
   /** Creates a directory; with `parents`, creates missing parents and accepts an existing directory. */
   async mkdir(p: ViewPath, options: {mode?: number; parents?: boolean} = {}): Promise<void> {
     const upper = this.writable('mkdir', p);
+    if (this.through && !options.parents) return this.through.mkdir(this.creatable(p, 'mkdir'), options.mode ?? 0o755);
     if (options.parents) {
       const parts = splitViewPath(p);
       for (let i = 1; i <= parts.length; i++) {
@@ -173,7 +191,8 @@ export class UnionView {
         const loc = await this.resolve(sub, true, 'mkdir');
         if (loc.entry?.kind === 'dir') continue;
         if (loc.entry) throw fsError('EEXIST', 'mkdir', sub);
-        await this.makeDir(loc, upper, options.mode ?? 0o755, sub);
+        if (this.through) await this.through.mkdir(this.creatable(sub, 'mkdir'), options.mode ?? 0o755);
+        else await this.makeDir(loc, upper, options.mode ?? 0o755, sub);
       }
       return;
     }
@@ -185,6 +204,7 @@ export class UnionView {
   /** Creates a symlink at `p` pointing to `target` (stored as given; resolved inside the view when followed). */
   async symlink(target: string, p: ViewPath): Promise<void> {
     const upper = this.writable('symlink', p);
+    if (this.through) return this.through.symlink(target, this.creatable(p, 'symlink'));
     const loc = await this.resolve(p, false, 'symlink');
     if (loc.entry) throw fsError('EEXIST', 'symlink', p);
     if (target === '' || target.includes('\0')) throw fsError('EINVAL', 'symlink', p);
@@ -196,6 +216,7 @@ export class UnionView {
   /** Creates a hardlink `p` to the file `existing` (copying it up first if it is in the lower). */
   async link(existing: ViewPath, p: ViewPath): Promise<void> {
     const upper = this.writable('link', p);
+    if (this.through) return this.through.link(existing, this.creatable(p, 'link'));
     const src = await this.resolve(existing, false, 'link');
     const entry = this.existing(src, 'link', existing);
     // link(2) looks up the new name before it checks the old one's type (fs/namei.c do_linkat).
@@ -215,6 +236,7 @@ export class UnionView {
    */
   async remove(p: ViewPath, options: {recursive?: boolean} = {}): Promise<void> {
     const upper = this.writable('rm', p);
+    if (this.through) return this.through.remove(p, options.recursive === true);
     const loc = await this.resolve(p, false, 'rm');
     const entry = this.existing(loc, 'rm', p);
     if (loc.parts.length === 0) throw fsError('EBUSY', 'rm', p); // rmdir(2) of a root
@@ -229,6 +251,7 @@ export class UnionView {
    */
   async rename(from: ViewPath, to: ViewPath): Promise<void> {
     const upper = this.writable('rename', from);
+    if (this.through) return this.through.rename(from, this.creatable(to, 'rename'));
     // rename(2)'s order (fs/namei.c do_renameat2): both parents, then the old name, then
     // ancestry, then "same file" (a no-op), then the types of the two names.
     const src = await this.resolve(from, false, 'rename');
@@ -260,18 +283,21 @@ export class UnionView {
   /** Sets permission bits (following symlinks); copies the entry up first. */
   async chmod(p: ViewPath, mode: number): Promise<void> {
     const upper = this.writable('chmod', p);
+    if (this.through) return this.through.chmod(p, mode & 0o7777);
     fs.chmodSync(await this.copyUp(await this.existingLoc(p, true, 'chmod'), upper), mode & 0o7777);
   }
 
   /** Sets owner and group (following symlinks); copies the entry up first. */
   async chown(p: ViewPath, uid: number, gid: number): Promise<void> {
     const upper = this.writable('chown', p);
+    if (this.through) return this.through.chown(p, uid, gid);
     fs.lchownSync(await this.copyUp(await this.existingLoc(p, true, 'chown'), upper), uid, gid);
   }
 
   /** Sets the modification time, in seconds (following symlinks); copies the entry up first. */
   async utimes(p: ViewPath, mtime: number): Promise<void> {
     const upper = this.writable('utime', p);
+    if (this.through) return this.through.utimes(p, mtime);
     const host = await this.copyUp(await this.existingLoc(p, true, 'utime'), upper);
     fs.utimesSync(host, mtime, mtime);
   }
@@ -401,6 +427,13 @@ export class UnionView {
     if (entry.kind === 'dir') throw fsError('EISDIR', 'read', p);
     if (entry.kind !== 'file') throw fsError('EINVAL', 'read', p);
     return entry;
+  }
+
+  /** A path whose last name is about to be created through the mount: whiteout names are refused as in `creatableName`. */
+  private creatable(p: ViewPath, syscall: string): ViewPath {
+    if (path.posix.basename(p).startsWith(WHITEOUT_PREFIX))
+      throw new UnionError('EINVAL', `${p}: names starting with ${WHITEOUT_PREFIX} are reserved for whiteouts`, {syscall, path: p});
+    return p;
   }
 
   /** The last name of a path that is about to be created; whiteout names are reserved. */

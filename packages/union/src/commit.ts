@@ -1,4 +1,4 @@
-import {type ContainerRecord, type Digest, type ImportResult, type Store, type TagRef, importDirectory} from '@strata/store';
+import {StoreError, type ContainerRecord, type Digest, type ImportResult, type Store, type TagRef, importDirectory} from '@strata/store';
 import {flattenLayers} from './flatten.js';
 
 export interface CommitResult extends ImportResult {
@@ -15,7 +15,8 @@ export interface CommitResult extends ImportResult {
  */
 export async function commitContainer(store: Store, c: ContainerRecord, options: {tag?: TagRef; message?: string} = {}): Promise<CommitResult> {
   const base = await store.getImage(c.image);
-  if (!base) throw new TypeError(`assertion failed: container ${c.id} names image ${c.image}, which is missing`);
+  // A record naming a missing image is damage in the store (exit 3), not a bug.
+  if (!base) throw new StoreError('OBJECT_MISSING', `container ${c.name ?? c.id} is based on image ${c.image}, which is missing; "strata verify" says more`);
   const result = await importDirectory(store, store.upperDir(c.id), {
     upper: store.upper,
     allowMissing: true,

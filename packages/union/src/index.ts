@@ -7,3 +7,11 @@ export {createContainer, resolveContainer, removeContainer, openContainerView, o
 export {diffViews, type Change, type ChangeKind} from './diff.js';
 export {commitContainer, type CommitResult} from './commit.js';
 export {checkout, type CheckoutResult} from './checkout.js';
+export {type WritableLayers, type LayerUsage} from './WritableLayers.js';
+export {ContainerLayers, type MetaImageBuilder} from './ContainerLayers.js';
+export {containerDirs} from './mount/containerDirs.js';
+export {type Mount} from './mount/kernelMount.js';
+export {type ContainerMount, mountContainer, unmountContainer, findContainerMount, runningPid} from './mount/mountContainer.js';
+export {probeMountSupport, requireKernelMounts} from './mount/probe.js';
+export {runContainer, type RunOptions} from './run/runContainer.js';
+export {mkfsMetaImage, metaImagePath} from './mount/mkfsMetaImage.js';

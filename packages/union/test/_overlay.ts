@@ -129,6 +129,17 @@ export async function kernelSubject(t: ExecutionContext, lowers: readonly string
   const upper = options.upper ?? fresh;
   const mountOptions = `lowerdir=${[...lowers].reverse().join(':')},upperdir=${upper},workdir=${work},redirect_dir=off,index=off,metacopy=off`;
   run('mount', ['-t', 'overlay', 'overlay', '-o', mountOptions, merged]);
+  return chrootedSubject(t, 'kernel overlayfs', merged, () => {
+    if (spawnSync('umount', [merged]).status !== 0) run('umount', ['-l', merged]);
+  });
+}
+
+/**
+ * The steps done by the Perl driver chrooted into `root` (any mounted container root), as
+ * a Subject; `unmount` runs when it is closed (also when the test ends).
+ */
+export function chrootedSubject(t: ExecutionContext, name: string, root: string, unmount: () => void | Promise<void>): KernelSubject {
+  const merged = root;
   const driver = spawn('perl', ['-e', DRIVER, merged], {stdio: ['pipe', 'pipe', 'pipe']}) as ChildProcessWithoutNullStreams;
   const exited = new Promise<void>(resolve => driver.on('close', () => resolve()));
   let stderr = '';
@@ -137,7 +148,7 @@ export async function kernelSubject(t: ExecutionContext, lowers: readonly string
   const close = () => closed ??= (async () => {
     driver.stdin.end();
     await exited;
-    if (spawnSync('umount', [merged]).status !== 0) run('umount', ['-l', merged]);
+    await unmount();
   })();
   t.teardown(close);
   const answers = createInterface({input: driver.stdout})[Symbol.asyncIterator]();
@@ -154,7 +165,7 @@ export async function kernelSubject(t: ExecutionContext, lowers: readonly string
   };
   let exdevFallbacks = 0;
   return {
-    name: 'kernel overlayfs',
+    name,
     get exdevFallbacks() { return exdevFallbacks; },
     async run(step: Step): Promise<Outcome> {
       const [op, ...args] = step;

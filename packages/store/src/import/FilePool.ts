@@ -2,7 +2,7 @@ import {availableParallelism} from 'node:os';
 import * as fs from 'node:fs';
 import {Worker} from 'node:worker_threads';
 import type {HashOutcome, HashReply, HashRequest} from './hashWorker.js';
-import {type BlobDirs, type FileBlob, placeStaged, storeFileSync} from '../objects/storeFileSync.js';
+import {type BlobDirs, type FileBlob, type FileStamp, placeStaged, storeFileSync} from '../objects/storeFileSync.js';
 
 /** Files sent to a thread per message: amortises the message cost over small files. */
 const BATCH_FILES = 64;
@@ -14,6 +14,8 @@ const THREADS_MIN_BYTES = 32 * 1024 * 1024;
 export interface FileJob {
   readonly path: string;
   readonly size: number;
+  /** What the walk saw; a file that no longer matches it after the read is SOURCE_CHANGED. */
+  readonly stamp?: FileStamp;
 }
 
 /**
@@ -37,7 +39,7 @@ export async function storeFiles(
     if (jobs.length < THREADS_MIN_FILES && total < THREADS_MIN_BYTES) {
       jobs.forEach((job, i) => {
         try {
-          results[i] = storeFileSync(job.path, job.size, staging);
+          results[i] = storeFileSync(job.path, job.size, staging, job.stamp);
         } catch (err) {
           throw toError(job, err as NodeJS.ErrnoException);
         }

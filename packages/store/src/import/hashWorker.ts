@@ -1,13 +1,13 @@
 import {parentPort, workerData} from 'node:worker_threads';
 import {ensureHasher} from '../objects/digest.js';
-import {type BlobDirs, type FileBlob, storeFileSync} from '../objects/storeFileSync.js';
+import {type BlobDirs, type FileBlob, type FileStamp, storeFileSync} from '../objects/storeFileSync.js';
 
 /**
  * One message to a hashing thread: files to store, and what comes back. A thread has one
  * request at a time (FilePool.ts waits for each reply), so replies need no id.
  */
 export interface HashRequest {
-  readonly files: readonly {readonly path: string; readonly size: number}[];
+  readonly files: readonly {readonly path: string; readonly size: number; readonly stamp?: FileStamp}[];
 }
 /** A failure keeps the fields of Node's fs error (code, syscall, path), so the CLI can tell whose path it was. */
 export type HashOutcome = FileBlob | {readonly error: {readonly code?: string; readonly syscall?: string; readonly path?: string; readonly message: string}};
@@ -25,7 +25,7 @@ if (parentPort) {
     const transfer: ArrayBuffer[] = [];
     for (const f of req.files) {
       try {
-        const blob = storeFileSync(f.path, f.size, dirs);
+        const blob = storeFileSync(f.path, f.size, dirs, f.stamp);
         if (blob.data) {
           const copy = new Uint8Array(blob.data); // its own ArrayBuffer, moved to the main thread without a copy
           transfer.push(copy.buffer);

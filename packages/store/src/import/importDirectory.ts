@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import type {Digest} from '../objects/digest.js';
 import {StoreError, sourceError} from '../errors.js';
 import {storeFiles} from './FilePool.js';
-import {READ_WHOLE_MAX} from '../objects/storeFileSync.js';
+import {type FileStamp, READ_WHOLE_MAX} from '../objects/storeFileSync.js';
 import {LayerBuilder} from './LayerBuilder.js';
 import {type ImportOptions, type ImportResult, finishImport} from './importResult.js';
 import type {Store} from '../objects/Store.js';
@@ -45,6 +45,11 @@ interface FileJob {
  * import succeeds: the layer record is the commit point.
  */
 export async function importDirectory(store: Store, dir: string, options: DirectoryImportOptions = {}): Promise<ImportResult> {
+  // A failed import removes what it wrote (a full disk above all), not only its record.
+  return store.undoOnFailure(() => readDirectory(store, dir, options));
+}
+
+async function readDirectory(store: Store, dir: string, options: DirectoryImportOptions): Promise<ImportResult> {
   const before = store.writeCounters();
   const builder = new LayerBuilder();
   const files: FileJob[] = [];
@@ -89,14 +94,18 @@ export async function importDirectory(store: Store, dir: string, options: Direct
     options.onProgress?.({files: done, bytes, totalFiles: toHash.length});
   };
   const [blobs] = await Promise.all([
-    storeFiles(rest.map(job => ({path: job.hostPath, size: job.stat.size})), store.blobDirs(), (f, err) => {
+    storeFiles(rest.map(job => ({path: job.hostPath, size: job.stat.size, stamp: stampOf(job.stat)})), store.blobDirs(), (f, err) => {
       const e = Object.assign(new Error(err.message), err);
       if (err.code === 'ENOSPC') return new StoreError('NO_SPACE', `the disk is full while storing ${f.path}`, {cause: e});
+      if (err.code === 'SOURCE_CHANGED') return changedError(f.path);
       return sourceError(e, f.path);
     }, (f, blob) => stored(byPath.get(f.path)!, blob.size)),
     runPool(huge, 2, async job => {
       try {
         hashed.set(job, await store.putBlobFromFile(job.hostPath, job.stat.size));
+        const now = statSync(job.hostPath);
+        const was = stampOf(job.stat);
+        if (hashed.get(job)!.size !== was.size || now.size !== was.size || now.mtimeMs !== was.mtimeMs || now.ctimeMs !== was.ctimeMs) throw changedError(job.hostPath);
       } catch (err) {
         if (err instanceof StoreError) throw err;
         throw sourceError(err, job.hostPath);
@@ -178,6 +187,17 @@ function walk(hostDir: string, parts: string[], builder: LayerBuilder, files: Fi
     }
   }
 }
+
+/**
+ * A file that changed between the walk and the end of its read is refused rather than
+ * stored torn (GNU tar's "file changed as we read it"); the import fails and removes what
+ * it wrote. Retrying could not promise a consistent tree either: import a quiet source.
+ */
+function changedError(hostPath: string): StoreError {
+  return new StoreError('SOURCE_CHANGED', `${hostPath} changed while strata read it; import a directory that nothing is writing to`);
+}
+
+const stampOf = (st: Stats): FileStamp => ({size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs});
 
 /**
  * A host entry's xattrs, as a layer keeps them: all but `security.selinux` (a label of

@@ -6,8 +6,11 @@ import type {Digest} from '../objects/digest.js';
 import {StoreError, sourceError} from '../errors.js';
 import {decompress, sniffCompression} from '../oci/decompress.js';
 import {type ImportOptions, type ImportResult, finishImport} from './importResult.js';
-import {LayerBuilder, splitLayerPath} from './LayerBuilder.js';
+import {HardlinkGroups} from './hardlinkGroups.js';
+import {LayerBuilder, type LeafEntry, splitLayerPath} from './LayerBuilder.js';
 import {extractTar, memberName, paxBytes} from './tarBytes.js';
+import {checkTarMember} from './tarChecks.js';
+import {untilEndOfArchive} from './tarEnd.js';
 import type {Store} from '../objects/Store.js';
 import type {Meta, Xattrs} from '../objects/tree.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
@@ -41,16 +44,25 @@ export async function openTarFile(file: string): Promise<Readable> {
  * never created on the host. The layer record is written only after the last entry.
  */
 export async function importTarStream(store: Store, input: Readable, options: ImportOptions = {}): Promise<ImportResult> {
+  // A failed import removes what it wrote (a full disk above all), not only its record.
+  return store.undoOnFailure(() => readTar(store, input, options));
+}
+
+async function readTar(store: Store, input: Readable, options: ImportOptions): Promise<ImportResult> {
   const before = store.writeCounters();
   const builder = new LayerBuilder();
   const extract = extractTar();
-  input.on('error', err => extract.destroy(err));
-  input.pipe(extract);
+  const framed = untilEndOfArchive(); // bytes after the end-of-archive blocks are ignored, as GNU tar does
+  input.on('error', err => framed.destroy(err));
+  framed.on('error', err => extract.destroy(err));
+  input.pipe(framed).pipe(extract);
+  const links = new HardlinkGroups();
   let files = 0, bytes = 0;
   let current: {name: string; size: number} | undefined; // the entry being read, for errors
   try {
     for await (const entry of extract) {
       const h = entry.header;
+      checkTarMember(h);
       const name = memberName(h.name), linkname = memberName(h.linkname ?? '');
       current = {name, size: h.size ?? 0};
       const parts = splitLayerPath(name);
@@ -101,7 +113,9 @@ export async function importTarStream(store: Store, input: Readable, options: Im
           const target = builder.get(targetParts);
           if (!target || (target.kind !== 'file' && target.kind !== 'hardlink'))
             throw new StoreError('UNSAFE_PATH', `hardlink "${name}" points to "${linkname}", which is not a file earlier in the archive`);
-          builder.leaf(parts, {kind: 'hardlink', ...meta, size: target.size, blob: target.blob, target: `/${targetParts.join('/')}`});
+          const link: LeafEntry = {kind: 'hardlink', ...meta, size: target.size, blob: target.blob, target: `/${targetParts.join('/')}`};
+          builder.leaf(parts, link);
+          links.add(target, targetParts, link, parts);
           break;
         }
         case 'character-device': case 'block-device':
@@ -119,6 +133,7 @@ export async function importTarStream(store: Store, input: Readable, options: Im
     }
   } catch (err) {
     extract.destroy();
+    framed.destroy();
     input.destroy();
     if (err instanceof StoreError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
@@ -128,6 +143,7 @@ export async function importTarStream(store: Store, input: Readable, options: Im
     const where = current ? `: it ends inside "${current.name}", which declares ${current.size} bytes` : '';
     throw new StoreError('BAD_ARCHIVE', `the archive is truncated or corrupt${where} (${(err as Error).message})`, {cause: err});
   }
+  links.apply(builder); // the content goes to the first path in byte order, as in a directory import
   return finishImport(store, builder, options, before);
 }
 

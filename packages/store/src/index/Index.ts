@@ -1,3 +1,5 @@
+import {AsyncLocalStorage} from 'node:async_hooks';
+import * as fs from 'node:fs/promises';
 import {Level} from 'level';
 import {StoreError, isLevelLocked, isNoSpace, rethrowNoSpace} from '../errors.js';
 import {snapshotIndex} from '../objects/readOnlyIndex.js';
@@ -9,6 +11,11 @@ const FLUSH_BYTES = 32 * 1024 * 1024;
 
 /** Entries read per step of a scan: large enough to amortise the native call, small enough to bound memory. */
 const SCAN_STEP = 1000;
+
+/** Free space kept beyond the log, so the index can always be opened again (and gc run). */
+const INDEX_ROOM = 1024 * 1024;
+/** More than LevelDB's log holds: its write buffer (4 MiB) and one batch (FLUSH_BYTES). */
+const LOG_MAX = 64 * 1024 * 1024;
 
 type LevelDB = Level<string, Buffer>;
 
@@ -40,7 +47,11 @@ export class Index {
   /** Removes the private snapshot a read-only store was opened from (`openSnapshot`), at close. */
   private dispose: (() => Promise<void>) | undefined;
 
-  private constructor(private readonly db: LevelDB) {}
+  /** Keys the running `undoOnFailure` operation added (each has its own, through AsyncLocalStorage). */
+  private readonly journal = new AsyncLocalStorage<Set<string>>();
+  private readonly journals = new Set<Set<string>>();
+
+  private constructor(private readonly db: LevelDB, private readonly location: string) {}
 
   /**
    * Opens the index at `location`, waiting while another process holds its lock
@@ -69,7 +80,7 @@ export class Index {
       }
     }, isLevelLocked, {timeoutMs, ...(options.onWait ? {onWait: options.onWait} : {})});
     recordHolder(options.holderDir);
-    return new Index(db);
+    return new Index(db, location);
   }
 
   /**
@@ -86,7 +97,7 @@ export class Index {
       await snapshot.dispose();
       throw new StoreError('INDEX_CORRUPT', `the index of the read-only store at ${dir} cannot be read (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message})`, {cause: err});
     }
-    const index = new Index(db);
+    const index = new Index(db, snapshot.location);
     index.dispose = snapshot.dispose;
     return index;
   }
@@ -126,8 +137,14 @@ export class Index {
     return this.pending.get(key) ?? this.writing?.get(key) ?? this.db.get(key);
   }
 
+  /** `get` without a thread hop (LevelDB's getSync): for lookups by the thousand on the main thread. */
+  getSync(key: string): Buffer | undefined {
+    return this.pending.get(key) ?? this.writing?.get(key) ?? this.db.getSync(key);
+  }
+
   /** Whether a key exists, pending writes included. */
   async has(key: string): Promise<boolean> {
+    if (this.journals.size > 0) this.claim(key);
     if (this.known.has(key) || this.pending.has(key) || this.writing?.has(key)) return true;
     // getSync, not has(): classic-level's has() builds a LevelDB iterator on the main thread
     // (~45 µs each, measured by profiling `npm run bench -- import`), while a point lookup
@@ -143,7 +160,11 @@ export class Index {
    * its failure is reported by the next `flush` or `commit`.
    */
   queue(key: string, value: Buffer): boolean {
-    if (this.pending.has(key) || this.writing?.has(key)) return false;
+    if (this.pending.has(key) || this.writing?.has(key)) {
+      if (this.journals.size > 0) this.claim(key);
+      return false;
+    }
+    this.journal.getStore()?.add(key);
     this.pending.set(key, value);
     this.pendingBytes += value.length;
     if (this.pending.size >= FLUSH_OPS || this.pendingBytes >= FLUSH_BYTES) this.flushSoon();
@@ -165,6 +186,7 @@ export class Index {
   private async writeBatch(): Promise<void> {
     if (this.flushError) throw this.flushError;
     if (this.pending.size === 0) return;
+    await this.ensureRoom(this.pendingBytes);
     const writing = this.pending;
     this.pending = new Map();
     this.pendingBytes = 0;
@@ -174,6 +196,8 @@ export class Index {
     try {
       await batch.write();
     } catch (err) {
+      // Back into pending: nothing is lost, and undoOnFailure finds what to remove there.
+      for (const [key, value] of writing) if (!this.pending.has(key)) { this.pending.set(key, value); this.pendingBytes += value.length; }
       rethrowNoSpace(err, 'the index');
     } finally {
       this.writing = undefined;
@@ -184,15 +208,88 @@ export class Index {
   /** Flushes content, then applies `ops` atomically with fsync: the commit point of a command. Throws NO_SPACE. */
   async commit(ops: readonly IndexOp[]): Promise<void> {
     await this.flush();
+    await this.ensureRoom(ops.reduce((n, op) => n + (op.type === 'put' ? op.key.length + op.value.length : 0), 0));
     try {
       await this.db.batch([...ops], {sync: true});
     } catch (err) {
       rethrowNoSpace(err, 'the index');
     }
-    for (const op of ops) {
-      if (op.type !== 'del') continue;
-      this.known.delete(op.key);
-      for (const listener of this.deleteListeners) listener(op.key);
+    for (const op of ops) if (op.type === 'del') this.forget(op.key);
+  }
+
+  private forget(key: string): void {
+    this.known.delete(key);
+    for (const listener of this.deleteListeners) listener(key);
+  }
+
+  /**
+   * Refuses (NO_SPACE) an index write of `bytes` that would leave less free space than
+   * LevelDB needs to open the index again: on open it turns its log into a table, as big
+   * as the log. Writes that only delete are never refused, so gc can always run.
+   */
+  private async ensureRoom(bytes: number): Promise<void> {
+    if (bytes === 0) return;
+    const st = await fs.statfs(this.location).catch(() => undefined);
+    if (!st) return;
+    const free = st.bavail * st.bsize;
+    if (free >= 2 * bytes + LOG_MAX + INDEX_ROOM) return; // plenty: no need to size the log
+    let log = 0;
+    for (const name of await fs.readdir(this.location).catch(() => [] as string[]))
+      if (name.endsWith('.log')) log += (await fs.stat(`${this.location}/${name}`).catch(() => ({size: 0}))).size;
+    if (free < log + 2 * bytes + INDEX_ROOM)
+      throw new StoreError('NO_SPACE', `the disk is full: ${mib(free)} free, and writing ${mib(bytes)} more to the index would leave less than the ${mib(log + bytes + INDEX_ROOM)} it needs to open again (to run "strata gc"); free some space`);
+  }
+
+  /**
+   * Runs `work`; when it throws, removes the content it queued, pending or flushed, and
+   * hands each removed key and value to `removed` (the store unlinks object files there),
+   * unindexed ones first: that frees the room the delete batch may need. Content another
+   * operation found in the meantime is kept (it may be named by now). Calls nest: the
+   * outermost undoes. Removal is best effort: what stays is unreferenced, for gc.
+   */
+  async undoOnFailure<T>(work: () => Promise<T>, removed: (key: string, value: Buffer) => Promise<void>): Promise<T> {
+    if (this.journal.getStore()) return work();
+    const added = new Set<string>();
+    this.journals.add(added);
+    try {
+      return await this.journal.run(added, work);
+    } catch (err) {
+      await this.undo(added, removed).catch(() => {});
+      throw err;
+    } finally {
+      this.journals.delete(added);
+    }
+  }
+
+  /** Another operation relies on `key`: no journal but the current one may remove it. */
+  private claim(key: string): void {
+    const mine = this.journal.getStore();
+    for (const j of this.journals) if (j !== mine) j.delete(key);
+  }
+
+  private async undo(added: Set<string>, removed: (key: string, value: Buffer) => Promise<void>): Promise<void> {
+    await this.flushChain; // a batch in flight lands (or comes back to pending) first
+    const indexed: [string, Buffer][] = [];
+    const unindexed: [string, Buffer][] = [];
+    for (const key of added) {
+      const value = this.pending.get(key);
+      if (value) {
+        this.pending.delete(key);
+        this.pendingBytes -= value.length;
+        unindexed.push([key, value]);
+      } else {
+        const stored = this.db.getSync(key);
+        if (stored !== undefined) indexed.push([key, stored]);
+      }
+      this.known.delete(key);
+    }
+    this.flushError = undefined; // the failure is the caller's to report; what it left is gone
+    for (const [key, value] of unindexed) await removed(key, value);
+    if (indexed.length === 0) return;
+    await this.db.batch(indexed.map(([key]) => ({type: 'del' as const, key})), {sync: true});
+    for (const [key, value] of indexed) {
+      this.forget(key);
+      await removed(key, value);
     }
   }
 
@@ -248,6 +345,8 @@ export class Index {
     this.flush().finally(() => { this.flushQueued = false; }).catch(err => { this.flushError = err as Error; });
   }
 }
+
+const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 /** Turns LevelDB's corruption and I/O errors into a coded error that names the index; rethrows the rest. */
 function indexError(err: unknown): unknown {

@@ -47,13 +47,14 @@ export function tmpPathIn(dir: string, label: string): string {
  * indexes the result. `size` is what lstat said; a file that grew or shrank is read as it is.
  * Throws the fs error (ENOENT, EACCES, ENOSPC…) for the caller to name.
  */
-export function storeFileSync(hostPath: string, size: number, dirs: BlobDirs): FileBlob {
+export function storeFileSync(hostPath: string, size: number, dirs: BlobDirs, stamp?: FileStamp): FileBlob {
   const fd = fs.openSync(fsPath(hostPath), 'r');
   try {
     // One byte more than expected tells a file that grew since lstat from one that did not.
     const whole = Math.min(size, READ_WHOLE_MAX) + 1;
     const buf = Buffer.allocUnsafe(whole);
     const n = readFull(fd, buf);
+    if (stamp) checkUnchanged(fd, hostPath, n, stamp);
     if (n < whole) {
       const data = buf.subarray(0, n);
       const digest = createHasher().update(data).digest();
@@ -65,6 +66,24 @@ export function storeFileSync(hostPath: string, size: number, dirs: BlobDirs): F
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** What the walk saw of a file: a read that finds anything else read a file that changed. */
+export interface FileStamp {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+}
+
+/**
+ * Throws (code SOURCE_CHANGED) when a file read `n` bytes, or its size, mtime or ctime now,
+ * differ from what the walk saw: it changed between the walk and the end of the read, so
+ * its bytes may be torn and its metadata stale (GNU tar's "file changed as we read it").
+ */
+export function checkUnchanged(fd: number, hostPath: string, n: number, stamp: FileStamp): void {
+  const now = fs.fstatSync(fd);
+  if (n === stamp.size && now.size === stamp.size && now.mtimeMs === stamp.mtimeMs && now.ctimeMs === stamp.ctimeMs) return;
+  throw Object.assign(new Error(`${hostPath} changed while it was read`), {code: 'SOURCE_CHANGED'});
 }
 
 function readFull(fd: number, buf: Buffer): number {
@@ -108,6 +127,15 @@ function writeObject(dirs: BlobDirs, digest: Digest, data: Uint8Array): string |
  * indexed) before its bytes are on disk.
  */
 export function placeStaged(dir: string, staged: readonly {readonly digest: Digest; readonly staged: string}[]): void {
+  placeFilesDurably(dir, staged.map(s => ({staged: s.staged, dest: objectPathIn(dir, s.digest)})));
+}
+
+/**
+ * placeStaged for any destination in the store (object files, derived files): one
+ * `syncfs` (or an fsync per file where `sync -f` fails), then each staged file renamed to
+ * its destination, or dropped when the destination exists (same name, same bytes).
+ */
+export function placeFilesDurably(dir: string, staged: readonly {readonly staged: string; readonly dest: string}[]): void {
   if (staged.length === 0) return;
   const r = spawnSync('sync', ['-f', path.join(dir, 'tmp')], {stdio: 'ignore'});
   if (r.error || r.status !== 0) {
@@ -117,9 +145,8 @@ export function placeStaged(dir: string, staged: readonly {readonly digest: Dige
     }
   }
   for (const s of staged) {
-    const dest = objectPathIn(dir, s.digest);
-    if (fs.existsSync(dest)) fs.rmSync(s.staged, {force: true}); // two files of one import with the same bytes
-    else place(s.staged, dest);
+    if (fs.existsSync(s.dest)) fs.rmSync(s.staged, {force: true}); // two files of one import with the same bytes
+    else place(s.staged, s.dest);
   }
 }
 

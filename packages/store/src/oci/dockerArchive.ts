@@ -69,6 +69,11 @@ export async function scanArchive(file: string): Promise<ArchiveScan> {
  * DIGEST_MISMATCH, BAD_REFERENCE, BAD_ARCHIVE, SOURCE_MISSING.
  */
 export async function importDockerArchive(store: Store, file: string, options: ImageImportOptions = {}, scan?: ArchiveScan): Promise<ImportedImage[]> {
+  // A failed import removes what it wrote (a full disk above all), not only its record.
+  return store.undoOnFailure(() => readDockerArchive(store, file, options, scan));
+}
+
+async function readDockerArchive(store: Store, file: string, options: ImageImportOptions, scan?: ArchiveScan): Promise<ImportedImage[]> {
   file = path.resolve(file);
   const {json, links, members, sizes} = scan ?? await scanArchive(file);
   const manifestBytes = json.get('manifest.json');
@@ -98,7 +103,7 @@ export async function importDockerArchive(store: Store, file: string, options: I
   const wantedName = options.ref === undefined ? undefined : parseTag(options.ref);
   const images = wantedName === undefined ? all : all.filter(img => img.names.some(n => { try { return parseTag(n) === wantedName; } catch { return false; } }));
   if (images.length === 0) throw new StoreError('SOURCE_MISSING', `${file} has no image named ${wantedName}`);
-  const tags = tagsFor(images, options.tag, file);
+  const tags = tagsFor(images, options.tag, file, i => `${i.config} ${i.layers.join(' ')}`);
   const configs = images.map(img => {
     const bytes = json.get(img.config);
     if (!bytes) throw new StoreError('BAD_MANIFEST', `${file} lacks the config ${img.config} that manifest.json names`);
@@ -122,7 +127,7 @@ export async function importDockerArchive(store: Store, file: string, options: I
     const i = images.findIndex(img => img.layers.includes(name));
     const at = {image: i + 1, images: images.length, layer: images[i]!.layers.indexOf(name) + 1, layers: images[i]!.layers.length, totalBytes};
     options.onProgress?.({...at, bytes: doneBytes});
-    const layer = await importLayerBlob(store, body, `${file} ${name}`, bytes => options.onProgress?.({...at, bytes: doneBytes + bytes}));
+    const layer = await importLayerBlob(store, body, `${file} ${name}`, bytes => options.onProgress?.({...at, bytes: doneBytes + bytes}), options.maxLayerBytes);
     imported.set(name, layer);
     doneBytes += layer.size;
   });

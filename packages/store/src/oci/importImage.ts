@@ -1,4 +1,4 @@
-import type {Readable} from 'node:stream';
+import {type Readable, Transform} from 'node:stream';
 import {finished} from 'node:stream/promises';
 import type {Digest} from '../objects/digest.js';
 import {StoreError} from '../errors.js';
@@ -38,6 +38,11 @@ export interface ImageImportOptions {
    */
   readonly layoutName?: string | null;
   readonly onProgress?: (p: ImageProgress) => void;
+  /**
+   * The most bytes a layer may expand to (its uncompressed tar). A layer that grows past it
+   * fails the import (LAYER_TOO_LARGE) as it streams, and the import removes what it wrote.
+   */
+  readonly maxLayerBytes?: number;
 }
 
 /** One image an import stored. */
@@ -70,7 +75,7 @@ export interface ImportedLayer {
  * writes it with its image, after every digest was checked. Throws the tar importer's
  * codes (UNSAFE_PATH, BAD_ARCHIVE…).
  */
-export async function importLayerBlob(store: Store, input: Readable, source: string, onBytes?: (n: number) => void): Promise<ImportedLayer> {
+export async function importLayerBlob(store: Store, input: Readable, source: string, onBytes?: (n: number) => void, maxBytes?: number): Promise<ImportedLayer> {
   const raw = new Sha256Tap();
   input.on('error', err => raw.destroy(err));
   if (onBytes) raw.on('data', () => onBytes(raw.size));
@@ -78,7 +83,12 @@ export async function importLayerBlob(store: Store, input: Readable, source: str
   const plain = new Sha256Tap();
   const tarBytes = decompress(stream, compression);
   tarBytes.on('error', err => plain.destroy(err));
-  tarBytes.pipe(plain);
+  if (maxBytes === undefined) tarBytes.pipe(plain);
+  else {
+    const limit = atMost(maxBytes, source);
+    limit.on('error', err => plain.destroy(err));
+    tarBytes.pipe(limit).pipe(plain);
+  }
   let result;
   try {
     result = await importTarStream(store, plain, {source, deferRecord: true});
@@ -90,6 +100,18 @@ export async function importLayerBlob(store: Store, input: Readable, source: str
     throw err;
   }
   return {record: result.layer, digest: raw.digest(), size: raw.size, diffId: plain.digest(), newBytes: result.newBytes};
+}
+
+/** Passes at most `max` bytes, then fails with LAYER_TOO_LARGE: a compressed bomb stops as it expands. */
+function atMost(max: number, source: string): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      if (seen > max) return done(new StoreError('LAYER_TOO_LARGE', `layer ${source} expands to more than ${max} bytes, the limit set for this import`));
+      done(null, chunk);
+    },
+  });
 }
 
 /** Throws DIGEST_MISMATCH unless `got` equals `want`. */
@@ -138,18 +160,29 @@ export async function commitImages(store: Store, pending: readonly PendingImage[
 
 /**
  * The tags of the images of one import: `--tag` for a single image, else the names the
- * source gives (Docker Hub names shortened as docker shows them). Throws BAD_REFERENCE for a name strata cannot use, or `--tag` with several images.
+ * source gives (Docker Hub names shortened as docker shows them). Throws BAD_REFERENCE for a name strata cannot use, or `--tag` with several images; BAD_MANIFEST for one name given to two different images (`idOf` tells them apart).
  */
-export function tagsFor(images: readonly {names: readonly string[]}[], tag: string | undefined, where: string): TagRef[][] {
+export function tagsFor<T extends {names: readonly string[]}>(images: readonly T[], tag: string | undefined, where: string, idOf: (image: T) => string = () => ''): TagRef[][] {
   if (tag !== undefined) {
     if (images.length !== 1) throw new StoreError('BAD_REFERENCE', `${where} holds ${images.length} images; --tag can name only one`);
     return [[parseTag(tag)]];
   }
-  return images.map(i => i.names.map(n => {
+  const tags = images.map(i => i.names.map(n => {
     try {
       return parseTag(n); // Docker Hub names in docker's short form: docker.io/library/alpine -> alpine
     } catch (err) {
       throw new StoreError('BAD_REFERENCE', `${where} names an image "${n}", which is not a valid [HOST/]NAME[:TAG]; give one with --tag`, {cause: err});
     }
   }));
+  // One name for two different images: the first would end up untagged without a word.
+  const owner = new Map<TagRef, string>();
+  tags.forEach((ts, i) => {
+    const id = idOf(images[i]!) || String(i);
+    for (const t of ts) {
+      const other = owner.get(t);
+      if (other !== undefined && other !== id) throw new StoreError('BAD_MANIFEST', `${where} gives the name ${t} to two different images; remove one from its index (importing both would leave the first untagged)`);
+      owner.set(t, id);
+    }
+  });
+  return tags;
 }

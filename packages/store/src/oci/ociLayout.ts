@@ -26,6 +26,11 @@ export const JSON_MAX = 16 * 1024 * 1024;
  * BAD_REFERENCE, SOURCE_MISSING and the tar importer's codes.
  */
 export async function importOciLayout(store: Store, dir: string, options: ImageImportOptions = {}): Promise<ImportedImage[]> {
+  // A failed import removes what it wrote (a full disk above all), not only its record.
+  return store.undoOnFailure(() => readOciLayout(store, dir, options));
+}
+
+async function readOciLayout(store: Store, dir: string, options: ImageImportOptions): Promise<ImportedImage[]> {
   dir = path.resolve(dir);
   const layoutFile = await readSmall(path.join(dir, 'oci-layout'), `${dir}`, 'is not an OCI image layout (it has no oci-layout file)');
   const layout = parseJson(layoutFile, `${dir}/oci-layout`);
@@ -40,7 +45,7 @@ export async function importOciLayout(store: Store, dir: string, options: ImageI
     found = found.filter(f => f.ref === options.ref);
     if (found.length === 0) throw new StoreError('SOURCE_MISSING', `${dir} has no image named "${options.ref}" (it has ${[...new Set(all.map(f => f.ref).filter(r => r !== undefined))].map(r => `"${r}"`).join(', ') || 'only unnamed images'})`);
   }
-  const tags = tagsFor(found, options.tag, dir);
+  const tags = tagsFor(found, options.tag, dir, f => f.manifest.digest);
 
   // First every manifest and config (small, checked), so that the total of the layer blobs is known.
   const images: {layerDescs: Descriptor[]; config: ImageConfig; diffIds: string[]; platform: Platform | undefined}[] = [];
@@ -69,8 +74,12 @@ export async function importOciLayout(store: Store, dir: string, options: ImageI
       if (!layer) {
         const file = await blobPath(dir, d, 'layer');
         progress(0);
+        // Checked before a byte is expanded: a wrong blob (a 3 MB bomb) is never decompressed.
+        const st = await fs.stat(file);
+        if (st.size !== d.size) throw new StoreError('DIGEST_MISMATCH', `layer ${d.digest} should be ${d.size} bytes but is ${st.size}`);
+        expectDigest(`layer blob ${d.digest}`, d.digest, await sha256File(file));
         try {
-          layer = await importLayerBlob(store, createReadStream(file), `${dir} ${d.digest}`, progress);
+          layer = await importLayerBlob(store, createReadStream(file), `${dir} ${d.digest}`, progress, options.maxLayerBytes);
         } catch (err) {
           // A blob that fails to import may simply not be the blob the manifest names: say that.
           const got = await sha256File(file).catch(() => undefined);

@@ -33,15 +33,18 @@ export class ImageImportCommand extends BaseCommand {
       ['Import a docker save archive under a new name', '$0 image import alpine.tar --tag alpine:3.20'],
       ['Import what podman saves, through a pipe', 'podman save alpine:3.20 | $0 image import -'],
       ['Import one image of a layout that holds several', '$0 image import oci:./layout:app:1'],
+      ['Refuse any layer that expands past 10 GiB', '$0 image import ./untrusted-oci --max-layer-size 10G'],
     ],
   });
 
   source = Option.String({name: 'PATH'});
   tag = Option.String('--tag', {description: 'tag the image NAME:TAG instead of the name PATH gives (PATH must hold one image)'});
+  maxLayerSize = Option.String('--max-layer-size', {description: 'refuse a layer that expands past SIZE bytes (K, M, G, T: powers of 1024), e.g. 10G'});
   json = Option.Boolean('--json', false, {description: 'print the images, their layers and what was stored as JSON'});
 
   async run(): Promise<number> {
     const tag = this.tag === undefined ? undefined : await parseTagArgument(this.tag);
+    const maxLayerBytes = this.maxLayerSize === undefined ? undefined : parseSize(this.maxLayerSize);
     const fromStdin = this.source === '-';
     if (fromStdin && (this.context.stdin as {isTTY?: boolean}).isTTY) throw new UsageError('"-" reads an archive from standard input, which is a terminal; pipe one in (podman save IMAGE | strata image import -)');
     const {importImageFrom, importImageStream} = await import('@strata/store');
@@ -49,7 +52,7 @@ export class ImageImportCommand extends BaseCommand {
     const progress = await imageProgressBar('importing', this.context.stderr, this.context.stdout);
     let result;
     try {
-      const options = {...(tag ? {tag} : {}), onProgress: progress.onProgress};
+      const options = {...(tag ? {tag} : {}), ...(maxLayerBytes !== undefined ? {maxLayerBytes} : {}), onProgress: progress.onProgress};
       result = fromStdin ? await importImageStream(store, this.context.stdin, options) : await importImageFrom(store, this.source, options);
     } finally {
       progress.stop();
@@ -64,4 +67,11 @@ export class ImageImportCommand extends BaseCommand {
     for (const i of untagged) this.note(`strata: image ${shortDigest(i.id)} has no tag, so the next "strata gc" removes it; name it with "strata image tag ${shortDigest(i.id)} NAME:TAG"`);
     return 0;
   }
+}
+
+/** `10G` -> 10 GiB: a byte count with an optional K, M, G or T (powers of 1024). A bad one is a usage error. */
+function parseSize(text: string): number {
+  const m = /^(\d+)([KMGT]?)(?:i?B)?$/i.exec(text.trim());
+  if (!m) throw new UsageError(`--max-layer-size takes a size such as 500M or 10G, not "${text}"`);
+  return Number(m[1]) * 1024 ** ' KMGT'.indexOf((m[2] || ' ').toUpperCase());
 }
