@@ -42,8 +42,8 @@ export const mkfsMetaImage: MetaImageBuilder = async (store: Store, tree: Digest
             fs.mkdirSync(p);
             const sub = await store.getTree(e.tree);
             await walk(sub, p);
+            fs.lchownSync(p, sub.uid, sub.gid); // the owner first: chown clears setuid and setgid
             fs.chmodSync(p, sub.mode);
-            fs.lchownSync(p, sub.uid, sub.gid);
             times.push([p, sub.mtime]);
             continue;
           }
@@ -76,15 +76,15 @@ export const mkfsMetaImage: MetaImageBuilder = async (store: Store, tree: Digest
           case 'whiteout':
             continue;
         }
+        fs.lchownSync(p, e.uid, e.gid); // the owner first: chown clears setuid and setgid
         fs.chmodSync(p, e.mode);
-        fs.lchownSync(p, e.uid, e.gid);
         times.push([p, e.mtime]);
       }
     };
     const root = await store.getTree(tree);
     await walk(root, skel);
-    fs.chmodSync(skel, root.mode);
     fs.lchownSync(skel, root.uid, root.gid);
+    fs.chmodSync(skel, root.mode);
     times.push([skel, root.mtime]);
     for (const [p, m] of times) fs.utimesSync(p, m, m);
     const r = spawnSync('mkfs.erofs', ['--quiet', '--chunksize=4096', tmpImage, skel], {encoding: 'utf8'});
