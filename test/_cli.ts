@@ -14,11 +14,17 @@ export interface RunResult {
   readonly stderr: string;
 }
 
-/** Runs the strata binary to completion (or kills it after `timeoutMs`: code -1); never throws on a non-zero exit. */
-export function strata(args: readonly string[], options: {store?: string; input?: string | Buffer; env?: Record<string, string>; cwd?: string; timeoutMs?: number} = {}): Promise<RunResult> {
+/**
+ * Runs the strata binary to completion (or kills it after `timeoutMs`: code -1); never
+ * throws on a non-zero exit. With `user`, it runs as that uid (and gid, with no other
+ * groups) through setpriv(1), util-linux.
+ */
+export function strata(args: readonly string[], options: {store?: string; input?: string | Buffer; env?: Record<string, string>; cwd?: string; timeoutMs?: number; user?: number} = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const env = {...process.env, NO_COLOR: '1', ...(options.store ? {STRATA_STORE: options.store} : {}), ...options.env};
-    const child = spawn(STRATA_BIN, [...args], {env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'], ...(options.timeoutMs ? {timeout: options.timeoutMs, killSignal: 'SIGKILL' as const} : {})});
+    const [cmd, argv] = options.user === undefined ? [STRATA_BIN, [...args]]
+      : ['setpriv', [`--reuid=${options.user}`, `--regid=${options.user}`, '--clear-groups', STRATA_BIN, ...args]];
+    const child = spawn(cmd, argv, {env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'], ...(options.timeoutMs ? {timeout: options.timeoutMs, killSignal: 'SIGKILL' as const} : {})});
     let stdout = '', stderr = '';
     child.stdout.setEncoding('utf8').on('data', d => { stdout += d; });
     child.stderr.setEncoding('utf8').on('data', d => { stderr += d; });

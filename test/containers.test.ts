@@ -46,8 +46,8 @@ test('create prints an id; --json the record; ps lists it with its image tag', a
   const ps = jsonOf<{id: string; name: string | null; tags: string[]}[]>(t, await strata(['ps', '--json'], {store}));
   t.deepEqual(ps.map(c => [c.name, c.tags]), [['web', ['app:1']], [null, ['base:1']], ['db', ['app:1']]]);
   const table = (await ok(t, ['ps'], store)).split('\n');
-  t.regex(table[0]!, /^ID\s+NAME\s+IMAGE\s+CREATED$/);
-  t.regex(table[3]!, new RegExp(`^${db.id.slice(0, 12)}  db    app:1\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d$`));
+  t.regex(table[0]!, /^ID\s+NAME\s+IMAGE\s+CREATED\s+STATUS$/);
+  t.regex(table[3]!, new RegExp(`^${db.id.slice(0, 12)}  db    app:1\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d  stopped$`));
 });
 
 test('rm removes containers by name and id prefix; the image stays', async t => {

@@ -80,5 +80,4 @@ const refused = test.macro(async (t, args: string[], message: RegExp) => {
 test('cat of a whited-out file is refused', refused, ['cat', 'app:1', '/etc/motd'], /^strata: app:1:\/etc\/motd: no such file or directory \(open\)\n$/);
 test('cat of a directory is refused', refused, ['cat', 'app:1', '/etc'], /^strata: app:1:\/etc: is a directory \(read\)\n$/);
 test('ls of a missing path is refused', refused, ['ls', 'app:1', '/nope'], /^strata: app:1:\/nope: no such file or directory \(lstat\)\n$/);
-test('ls of a path that climbs out is refused', refused, ['ls', 'app:1', '../etc'], /climbs out/);
 test('ls of an unknown image is refused', refused, ['ls', 'nope:1'], /no container or image "nope:1"/);

@@ -16,7 +16,11 @@ export async function openContainer(store: Store, ref: string): Promise<OpenedCo
   return {container, view: await openContainerView(store, container), label: container.name ?? container.id.slice(0, 12)};
 }
 
-/** Parses a path inside a view; a path that climbs out of it is a usage error, found before the store opens. */
+/**
+ * Parses a path inside a view before the store opens (a NUL in it is a usage error). Its
+ * ".." parts are resolved by the view after the symlinks before them, and stop at the
+ * view's root, as in a chroot.
+ */
 export async function viewPathArgument(p: string): Promise<ViewPath> {
   const {parseViewPath, UnionError} = await import('@strata/union');
   try {

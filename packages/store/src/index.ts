@@ -7,10 +7,12 @@ export * as hostFs from './host/hostFs.js';
 export {readXattrsSync, writeXattrsSync} from './host/hostXattrs.js';
 export {type Image, type ImageConfig, type Platform} from './objects/image.js';
 export {type TagRef, parseTag} from './objects/refs.js';
+export {removeImages, type RemovedImage} from './objects/removeImages.js';
 export {Store, type LayerRecord, type ContainerRecord, INLINE_MAX} from './objects/Store.js';
 export {describeHolder, type LockWait, type StoreHolder} from './objects/storeLock.js';
 export {UpperForm} from './containers/upperForm.js';
 export {WHITEOUT_PREFIX, OPAQUE_MARKER} from './objects/whiteoutNames.js';
+export {OWNER_XATTR, recordedOwner, setRecordedOwner} from './containers/ownerRecord.js';
 export {LayerBuilder} from './import/LayerBuilder.js';
 export {type ImportProgress, type ImportResult} from './import/importResult.js';
 export {importDirectory} from './import/importDirectory.js';
@@ -33,3 +35,4 @@ export {importImageFrom, importImageStream, type ImageSourceFormat} from './oci/
 export {exportOciArchive} from './oci/ociArchive.js';
 export {pullImage, type PullProgress, type PulledImage} from './registry/pullImage.js';
 export {pushImage, type PushProgress, type PushedImage} from './registry/pushImage.js';
+export {ensureMetaImage, buildMetaImage, metaImagePath, smallObjectPath, META_INLINE_MAX, type MetaImage, type MetaImageBuild, type MetaImageOptions} from './meta/metaImage.js';

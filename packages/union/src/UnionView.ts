@@ -1,8 +1,9 @@
 import * as path from 'node:path';
 import {Readable} from 'node:stream';
 // Host paths of the upper hold names as strata keeps them (bytes that are not UTF-8 escaped): hostFs converts.
-import {type Digest, type Store, type Tree, type UpperForm, compareNames, findEntry, hostFs as fs, WHITEOUT_PREFIX, writeXattrsSync} from '@strata/store';
+import {type Digest, type Store, type Tree, type UpperForm, compareNames, findEntry, hostFs as fs, setRecordedOwner, WHITEOUT_PREFIX, writeXattrsSync} from '@strata/store';
 import {UnionError, fsError} from './errors.js';
+import type {MountWriter} from './mount/MountWriter.js';
 import {type ViewEntry, entryFromStats, entryFromTree, rootEntry} from './ViewEntry.js';
 import {type ViewPath, ROOT, childPath, joinParts, parseViewPath, splitViewPath} from './viewPath.js';
 
@@ -23,7 +24,17 @@ interface Located {
   readonly lowerHere: ViewEntry | undefined;
   /** Set when the entry is a directory: the layers inside it. */
   readonly inside: DirState | undefined;
+  /**
+   * What the path's last part was: a name, ".", "..", or nothing (the root). Only a name
+   * can be created, removed or renamed (as the kernel's LAST_NORM).
+   */
+  readonly last: 'name' | 'dot' | 'dotdot' | 'root';
+  /** The path ended in "/" after its last name: that name must be a directory. */
+  readonly slash: boolean;
 }
+
+/** How `resolve` treats a symlink in the last part: see there. */
+type Final = 'follow' | 'lstat' | 'name';
 
 const MAX_SYMLINKS = 40; // Linux's limit, as path_resolution(7) gives it
 
@@ -44,8 +55,10 @@ export interface WriteOptions {
  * entry records a whiteout; a directory created where a lower one was deleted is opaque.
  * Renaming a lower directory copies its subtree up and makes it opaque (no EXDEV).
  *
- * Symlinks are resolved inside the view: absolute targets start at the view's root and
- * ".." stops there, so nothing outside the view is ever reached; the upper's host paths
+ * Paths resolve as the kernel resolves them (path_resolution(7)), one part at a time:
+ * a ".." after a symlink steps back from the symlink's target. Symlinks are resolved
+ * inside the view: absolute targets start at the view's root and ".." stops there (as
+ * in a chroot), so nothing outside the view is ever reached; the upper's host paths
  * are only ever used after resolution, so a symlink in the upper is never followed on
  * the host. Errors are Node-style UnionErrors (ENOENT, ENOTDIR, EISDIR, EEXIST…).
  * A view without an upper (an image's) is read-only: writes throw EROFS.
@@ -58,11 +71,26 @@ export class UnionView {
     private readonly lowerTree: Tree,
     /** The upper's host directory; undefined for a read-only view. */
     readonly upperRoot: string | undefined,
+    /** Set while the container is mounted: writes go through the mount, never to the upper. */
+    private readonly through: MountWriter | undefined,
   ) {}
 
-  /** A view of `lowerRoot` (a merged tree) with `upperRoot` as its writable layer, if given. */
-  static async open(store: Store, lowerRoot: Digest, upperRoot?: string): Promise<UnionView> {
-    return new UnionView(store, lowerRoot, await store.getTree(lowerRoot), upperRoot);
+  /**
+   * A view of `lowerRoot` (a merged tree) with `upperRoot` as its writable layer, if given;
+   * with `through`, the container is mounted and its writes go through the mount.
+   */
+  static async open(store: Store, lowerRoot: Digest, upperRoot?: string, through?: MountWriter): Promise<UnionView> {
+    return new UnionView(store, lowerRoot, await store.getTree(lowerRoot), upperRoot, through);
+  }
+
+  /** Lets go of the mount (the process that writes through it keeps it busy). */
+  async close(): Promise<void> {
+    await this.through?.close();
+  }
+
+  /** Whether writes go through a kernel mount of the container. */
+  get mounted(): boolean {
+    return this.through !== undefined;
   }
 
   /** How the upper is kept on disk (the store's form). */
@@ -74,17 +102,17 @@ export class UnionView {
 
   /** The entry at `p`, not following a final symlink. */
   async lstat(p: ViewPath): Promise<ViewEntry> {
-    return this.existing(await this.resolve(p, false, 'lstat'), 'lstat', p);
+    return this.existing(await this.resolve(p, 'lstat', 'lstat'), 'lstat', p);
   }
 
   /** The entry at `p`, following symlinks inside the view. */
   async stat(p: ViewPath): Promise<ViewEntry> {
-    return this.existing(await this.resolve(p, true, 'stat'), 'stat', p);
+    return this.existing(await this.resolve(p, 'follow', 'stat'), 'stat', p);
   }
 
   /** The canonical path of `p` with every symlink resolved inside the view. */
   async realpath(p: ViewPath): Promise<ViewPath> {
-    const loc = await this.resolve(p, true, 'realpath');
+    const loc = await this.resolve(p, 'follow', 'realpath');
     this.existing(loc, 'realpath', p);
     return joinParts(loc.parts);
   }
@@ -92,7 +120,7 @@ export class UnionView {
   /** Whether `p` exists (not following a final symlink). */
   async exists(p: ViewPath): Promise<boolean> {
     try {
-      return (await this.resolve(p, false, 'lstat')).entry !== undefined;
+      return (await this.resolve(p, 'lstat', 'lstat')).entry !== undefined;
     } catch (err) {
       if (err instanceof UnionError && (err.code === 'ENOENT' || err.code === 'ENOTDIR')) return false;
       throw err;
@@ -104,7 +132,7 @@ export class UnionView {
    * lower's that the upper neither shadows nor whites out, unless the upper is opaque.
    */
   async readdir(p: ViewPath): Promise<ViewEntry[]> {
-    const loc = await this.resolve(p, true, 'scandir');
+    const loc = await this.resolve(p, 'follow', 'scandir');
     const entry = this.existing(loc, 'scandir', p);
     if (entry.kind !== 'dir') throw fsError('ENOTDIR', 'scandir', p);
     return this.list(loc.inside!);
@@ -137,7 +165,14 @@ export class UnionView {
    */
   async writeFile(p: ViewPath, data: Buffer | {readonly hostFile: string}, options: WriteOptions = {}): Promise<void> {
     const upper = this.writable('open', p);
-    const loc = await this.resolve(p, true, 'open');
+    if (this.through) return this.through.writeFile(this.creatable(p, 'open'), data, options.mode ?? 0o644);
+    // open(2) with O_CREAT refuses a path ending in "/" (or ".", ".."), whatever is there,
+    // once the directories before it were found.
+    if (endsAtDirectory(p)) {
+      await this.resolve(p, 'name', 'open');
+      throw fsError('EISDIR', 'open', p);
+    }
+    const loc = await this.resolve(p, 'follow', 'open');
     const entry = loc.entry;
     if (entry && entry.kind === 'dir') throw fsError('EISDIR', 'open', p);
     if (entry && entry.kind !== 'file') throw fsError('EINVAL', 'open', p);
@@ -166,18 +201,20 @@ export class UnionView {
   /** Creates a directory; with `parents`, creates missing parents and accepts an existing directory. */
   async mkdir(p: ViewPath, options: {mode?: number; parents?: boolean} = {}): Promise<void> {
     const upper = this.writable('mkdir', p);
+    if (this.through && !options.parents) return this.through.mkdir(this.creatable(p, 'mkdir'), options.mode ?? 0o755);
     if (options.parents) {
       const parts = splitViewPath(p);
       for (let i = 1; i <= parts.length; i++) {
         const sub = joinParts(parts.slice(0, i));
-        const loc = await this.resolve(sub, true, 'mkdir');
+        const loc = await this.resolve(sub, 'follow', 'mkdir');
         if (loc.entry?.kind === 'dir') continue;
         if (loc.entry) throw fsError('EEXIST', 'mkdir', sub);
-        await this.makeDir(loc, upper, options.mode ?? 0o755, sub);
+        if (this.through) await this.through.mkdir(this.creatable(sub, 'mkdir'), options.mode ?? 0o755);
+        else await this.makeDir(loc, upper, options.mode ?? 0o755, sub);
       }
       return;
     }
-    const loc = await this.resolve(p, false, 'mkdir');
+    const loc = await this.resolve(p, 'name', 'mkdir');
     if (loc.entry) throw fsError('EEXIST', 'mkdir', p);
     await this.makeDir(loc, upper, options.mode ?? 0o755, p);
   }
@@ -185,8 +222,10 @@ export class UnionView {
   /** Creates a symlink at `p` pointing to `target` (stored as given; resolved inside the view when followed). */
   async symlink(target: string, p: ViewPath): Promise<void> {
     const upper = this.writable('symlink', p);
-    const loc = await this.resolve(p, false, 'symlink');
+    if (this.through) return this.through.symlink(target, this.creatable(p, 'symlink'));
+    const loc = await this.resolve(p, 'name', 'symlink');
     if (loc.entry) throw fsError('EEXIST', 'symlink', p);
+    if (loc.slash) throw fsError('ENOENT', 'symlink', p); // a new name with "/" after it asks for a directory
     if (target === '' || target.includes('\0')) throw fsError('EINVAL', 'symlink', p);
     const host = path.join(await this.ensureUpperDir(loc.parts.slice(0, -1), upper), this.creatableName(loc, 'symlink', p));
     this.clearWhiteout(host);
@@ -196,11 +235,13 @@ export class UnionView {
   /** Creates a hardlink `p` to the file `existing` (copying it up first if it is in the lower). */
   async link(existing: ViewPath, p: ViewPath): Promise<void> {
     const upper = this.writable('link', p);
-    const src = await this.resolve(existing, false, 'link');
+    if (this.through) return this.through.link(existing, this.creatable(p, 'link'));
+    const src = await this.resolve(existing, 'lstat', 'link');
     const entry = this.existing(src, 'link', existing);
     // link(2) looks up the new name before it checks the old one's type (fs/namei.c do_linkat).
-    const dst = await this.resolve(p, false, 'link');
+    const dst = await this.resolve(p, 'name', 'link');
     if (dst.entry) throw fsError('EEXIST', 'link', p);
+    if (dst.slash) throw fsError('ENOENT', 'link', p);
     if (entry.kind === 'dir') throw fsError('EPERM', 'link', existing);
     const name = this.creatableName(dst, 'link', p);
     const srcHost = await this.copyUp(src, upper);
@@ -215,9 +256,18 @@ export class UnionView {
    */
   async remove(p: ViewPath, options: {recursive?: boolean} = {}): Promise<void> {
     const upper = this.writable('rm', p);
-    const loc = await this.resolve(p, false, 'rm');
+    if (this.through) return this.through.remove(p, options.recursive === true);
+    const loc = await this.resolve(p, 'name', 'rm');
     const entry = this.existing(loc, 'rm', p);
-    if (loc.parts.length === 0) throw fsError('EBUSY', 'rm', p); // rmdir(2) of a root
+    // rmdir(2) of "/", "d/." and "d/.." (fs/namei.c do_rmdir).
+    if (loc.last === 'root') throw fsError('EBUSY', 'rmdir', p);
+    if (loc.last === 'dot') throw fsError('EINVAL', 'rmdir', p);
+    if (loc.last === 'dotdot') throw fsError('ENOTEMPTY', 'rmdir', p);
+    if (loc.slash && entry.kind !== 'dir') {
+      // "x/" must be a directory: a symlink is looked at through, then refused as rmdir(2) does.
+      if (entry.kind === 'symlink') this.existing(await this.resolve(p, 'lstat', 'rm'), 'rm', p);
+      throw fsError('ENOTDIR', entry.kind === 'symlink' ? 'rmdir' : 'rm', p);
+    }
     if (entry.kind === 'dir' && !options.recursive && (await this.list(loc.inside!)).length > 0) throw fsError('ENOTEMPTY', 'rmdir', p);
     await this.erase(loc, upper);
   }
@@ -229,16 +279,19 @@ export class UnionView {
    */
   async rename(from: ViewPath, to: ViewPath): Promise<void> {
     const upper = this.writable('rename', from);
+    if (this.through) return this.through.rename(from, this.creatable(to, 'rename'));
     // rename(2)'s order (fs/namei.c do_renameat2): both parents, then the old name, then
     // ancestry, then "same file" (a no-op), then the types of the two names.
-    const src = await this.resolve(from, false, 'rename');
-    const dst = await this.resolve(to, false, 'rename');
+    const src = await this.resolve(from, 'name', 'rename');
+    const dst = await this.resolve(to, 'name', 'rename');
+    if (src.last !== 'name') throw fsError('EBUSY', 'rename', from);
+    if (dst.last !== 'name') throw fsError('EBUSY', 'rename', to);
     const entry = this.existing(src, 'rename', from);
-    if (src.parts.length === 0) throw fsError('EBUSY', 'rename', from);
+    if (entry.kind !== 'dir' && (src.slash || dst.slash)) throw fsError('ENOTDIR', 'rename', src.slash ? from : to);
     const srcKey = src.parts.join('/'), dstKey = dst.parts.join('/');
     if (srcKey === dstKey) return;
     if (dstKey.startsWith(`${srcKey}/`)) throw fsError('EINVAL', 'rename', to);
-    if (srcKey.startsWith(`${dstKey}/`) || dst.parts.length === 0) throw fsError('ENOTEMPTY', 'rename', to);
+    if (srcKey.startsWith(`${dstKey}/`)) throw fsError('ENOTEMPTY', 'rename', to);
     const name = this.creatableName(dst, 'rename', to);
     // Two links of one upper file: rename(2) leaves both. Lower links are separate files
     // in a view (a copy-up breaks them), as overlayfs without its inode index shows them.
@@ -260,69 +313,85 @@ export class UnionView {
   /** Sets permission bits (following symlinks); copies the entry up first. */
   async chmod(p: ViewPath, mode: number): Promise<void> {
     const upper = this.writable('chmod', p);
-    fs.chmodSync(await this.copyUp(await this.existingLoc(p, true, 'chmod'), upper), mode & 0o7777);
+    if (this.through) return this.through.chmod(p, mode & 0o7777);
+    fs.chmodSync(await this.copyUp(await this.existingLoc(p, 'follow', 'chmod'), upper), mode & 0o7777);
   }
 
-  /** Sets owner and group (following symlinks); copies the entry up first. */
+  /**
+   * Sets owner and group (following symlinks); copies the entry up first. Without the
+   * right to chown, the owner is recorded beside the file (`setRecordedOwner`).
+   */
   async chown(p: ViewPath, uid: number, gid: number): Promise<void> {
     const upper = this.writable('chown', p);
-    fs.lchownSync(await this.copyUp(await this.existingLoc(p, true, 'chown'), upper), uid, gid);
+    if (this.through) return this.through.chown(p, uid, gid);
+    const host = await this.copyUp(await this.existingLoc(p, 'follow', 'chown'), upper);
+    setRecordedOwner(host, fs.lstatSync(host), uid, gid);
   }
 
   /** Sets the modification time, in seconds (following symlinks); copies the entry up first. */
   async utimes(p: ViewPath, mtime: number): Promise<void> {
     const upper = this.writable('utime', p);
-    const host = await this.copyUp(await this.existingLoc(p, true, 'utime'), upper);
+    if (this.through) return this.through.utimes(p, mtime);
+    const host = await this.copyUp(await this.existingLoc(p, 'follow', 'utime'), upper);
     fs.utimesSync(host, mtime, mtime);
   }
 
   // ---- resolution ---------------------------------------------------------------------
 
   /**
-   * Walks `p` from the root, one component at a time, following symlinks in the middle
-   * (and at the end when `followLast`). Throws ENOENT for a missing middle component,
-   * ENOTDIR for a middle one that is not a directory, ELOOP past 40 links.
+   * Walks `p` from the root one part at a time, as path_resolution(7) does: a symlink met
+   * on the way is replaced by its target and the walk goes on from there, so a ".." after
+   * it steps back from the target; ".." stops at the root. The last name is followed when
+   * it is a symlink and `final` is 'follow', or 'lstat' with a trailing "/"; 'name' (for
+   * creating, removing, renaming) never follows it. Outside 'name', a trailing "/" on a
+   * non-directory is ENOTDIR. Throws ENOENT for a missing middle part, ENOTDIR for a
+   * middle part that is not a directory, ELOOP past 40 links.
    */
-  private async resolve(p: ViewPath, followLast: boolean, syscall: string): Promise<Located> {
+  private async resolve(p: ViewPath, final: Final, syscall: string): Promise<Located> {
     let todo = splitViewPath(p);
     let done: string[] = [];
     const root = this.rootState();
     let states: DirState[] = [root];
     let links = 0;
-    let last: Located | undefined;
-    while (todo.length > 0) {
-      const name = todo.shift()!;
-      if (name === '' || name === '.') continue;
-      if (name === '..') {
-        if (done.length > 0) { done.pop(); states.pop(); }
-        last = undefined;
+    for (let name = todo.shift(); name !== undefined; name = todo.shift()) {
+      const slash = todo.length > 0 && todo.every(n => n === '');
+      const isLast = todo.length === 0 || slash;
+      if (name === '') continue;
+      if (name === '.' || name === '..') {
+        if (name === '..' && done.length > 0) { done.pop(); states.pop(); }
+        if (isLast) return {...(await this.directoryAt(done, syscall)), last: name === '.' ? 'dot' : 'dotdot'};
         continue;
       }
       const state = states[states.length - 1]!;
       const step = await this.step(state, name);
-      const isLast = todo.every(n => n === '' || n === '.');
       if (!step.entry) {
-        if (isLast) return {parts: [...done, name], entry: undefined, parent: state, lowerHere: step.lowerHere, inside: undefined};
+        if (isLast) return {parts: [...done, name], entry: undefined, parent: state, lowerHere: step.lowerHere, inside: undefined, last: 'name', slash};
         throw fsError('ENOENT', syscall, p);
       }
-      if (step.entry.kind === 'symlink' && (!isLast || followLast)) {
+      if (step.entry.kind === 'symlink' && (!isLast || final === 'follow' || (slash && final === 'lstat'))) {
         if (++links > MAX_SYMLINKS) throw fsError('ELOOP', syscall, p);
         const target = step.entry.target!;
         if (target.startsWith('/')) { done = []; states = [root]; }
         todo = [...target.split('/'), ...todo];
-        last = undefined;
         continue;
       }
-      if (isLast) return {parts: [...done, name], entry: step.entry, parent: state, lowerHere: step.lowerHere, inside: step.inside};
+      if (isLast) {
+        if (slash && final !== 'name' && step.entry.kind !== 'dir') throw fsError('ENOTDIR', syscall, p);
+        return {parts: [...done, name], entry: step.entry, parent: state, lowerHere: step.lowerHere, inside: step.inside, last: 'name', slash};
+      }
       if (step.entry.kind !== 'dir') throw fsError('ENOTDIR', syscall, p);
       done.push(name);
       states.push(step.inside!);
-      last = {parts: [...done], entry: step.entry, parent: state, lowerHere: step.lowerHere, inside: step.inside};
     }
-    if (last) return last;
-    // The path ended at a directory reached through ".." or a symlink, or at the root.
-    if (done.length === 0) return {parts: [], entry: this.rootEntry(root), parent: root, lowerHere: undefined, inside: root};
-    return this.resolve(joinParts(done), false, syscall);
+    // The root, or a symlink whose target is "/".
+    return {...(await this.directoryAt(done, syscall)), last: done.length === 0 ? 'root' : 'dot'};
+  }
+
+  /** The directory at canonical `parts` (every one a directory, none a symlink). */
+  private async directoryAt(parts: readonly string[], syscall: string): Promise<Located> {
+    if (parts.length > 0) return this.resolve(joinParts(parts), 'name', syscall);
+    const root = this.rootState();
+    return {parts: [], entry: this.rootEntry(root), parent: root, lowerHere: undefined, inside: root, last: 'root', slash: false};
   }
 
   private rootState(): DirState {
@@ -390,23 +459,30 @@ export class UnionView {
     return loc.entry;
   }
 
-  private async existingLoc(p: ViewPath, follow: boolean, syscall: string): Promise<Located> {
-    const loc = await this.resolve(p, follow, syscall);
+  private async existingLoc(p: ViewPath, final: Final, syscall: string): Promise<Located> {
+    const loc = await this.resolve(p, final, syscall);
     this.existing(loc, syscall, p);
     return loc;
   }
 
   private async fileEntry(p: ViewPath, syscall: string): Promise<ViewEntry> {
-    const entry = this.existing(await this.resolve(p, true, syscall), syscall, p);
+    const entry = this.existing(await this.resolve(p, 'follow', syscall), syscall, p);
     if (entry.kind === 'dir') throw fsError('EISDIR', 'read', p);
     if (entry.kind !== 'file') throw fsError('EINVAL', 'read', p);
     return entry;
   }
 
+  /** A path whose last name is about to be created through the mount: whiteout names are refused as in `creatableName`. */
+  private creatable(p: ViewPath, syscall: string): ViewPath {
+    if (path.posix.basename(p).startsWith(WHITEOUT_PREFIX))
+      throw new UnionError('EINVAL', `${p}: names starting with ${WHITEOUT_PREFIX} are reserved for whiteouts`, {syscall, path: p});
+    return p;
+  }
+
   /** The last name of a path that is about to be created; whiteout names are reserved. */
   private creatableName(loc: Located, syscall: string, p: ViewPath): string {
     const name = loc.parts[loc.parts.length - 1];
-    if (name === undefined) throw fsError('EEXIST', syscall, p);
+    if (name === undefined || loc.last !== 'name') throw fsError('EEXIST', syscall, p);
     // The kernel takes such a name, but no OCI layer can hold it (its whiteout markers).
     if (name.startsWith(WHITEOUT_PREFIX))
       throw new UnionError('EINVAL', `${p}: names starting with ${WHITEOUT_PREFIX} are reserved for whiteouts`, {syscall, path: p});
@@ -456,7 +532,7 @@ export class UnionView {
         break;
       case 'symlink':
         fs.symlinkSync(entry.target!, host);
-        fs.lchownSync(host, entry.uid, entry.gid);
+        setRecordedOwner(host, fs.lstatSync(host), entry.uid, entry.gid);
         if (entry.xattrs) writeXattrsSync(host, entry.xattrs);
         fs.lutimesSync(host, entry.mtime, entry.mtime);
         return;
@@ -520,6 +596,11 @@ export class UnionView {
   }
 }
 
+/** Whether a path's last part is not a name: it ends in "/", "/." or "/..", or is the root. */
+function endsAtDirectory(p: ViewPath): boolean {
+  return p === ROOT || p.endsWith('/') || p.endsWith('/.') || p.endsWith('/..');
+}
+
 /**
  * Runs a copy-up step inside an upper directory and puts the directory's times back:
  * a copy-up is no change to the directory, and overlayfs restores them too
@@ -531,10 +612,13 @@ function keepTimes(dirHost: string, fn: () => void): void {
   fs.utimesSync(dirHost, before.atime, before.mtime);
 }
 
-/** Gives a host entry the metadata of a view entry. */
+/**
+ * Gives a host entry the metadata of a view entry: the owner first, since chown clears
+ * the setuid and setgid bits (chown(2)); recorded beside it when strata may not chown.
+ */
 function applyMeta(host: string, e: ViewEntry): void {
+  setRecordedOwner(host, fs.lstatSync(host), e.uid, e.gid);
   fs.chmodSync(host, e.mode);
-  fs.lchownSync(host, e.uid, e.gid);
   // After the owner: chown clears file capabilities (security.capability).
   if (e.xattrs) writeXattrsSync(host, e.xattrs);
   fs.utimesSync(host, e.mtime, e.mtime);

@@ -1,5 +1,5 @@
 import type {Stats} from 'node:fs';
-import type {Digest, Tree, TreeEntry, Xattrs} from '@strata/store';
+import {type Digest, type Tree, type TreeEntry, type Xattrs, recordedOwner} from '@strata/store';
 
 /** What a path is in a view. Whiteouts never show; a hardlink shows as the file it is. */
 export type ViewKind = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo';
@@ -41,8 +41,9 @@ export interface ViewEntry {
 export function entryFromStats(name: string, st: Stats, hostPath: string, target?: string): ViewEntry {
   const kind: ViewKind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isCharacterDevice() ? 'char'
     : st.isBlockDevice() ? 'block' : st.isFIFO() ? 'fifo' : 'file';
+  const {uid, gid} = recordedOwner(hostPath, st); // the owner it shows, when strata could not chown it
   return {
-    name, kind, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000),
+    name, kind, mode: st.mode & 0o7777, uid, gid, mtime: Math.floor(st.mtimeMs / 1000),
     size: kind === 'file' ? st.size : 0, source: 'upper', hostPath, nlink: st.nlink, ino: st.ino,
     ...(target !== undefined ? {target} : {}),
   };

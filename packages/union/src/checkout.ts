@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import {randomBytes} from 'node:crypto';
 // Names are bytes (a name that is not UTF-8 is written as it is): hostFs converts at the fs calls.
-import {type Store, type Xattrs, hostFs as fs, makeDirs, readXattrsSync, writeXattrsSync} from '@strata/store';
+import {type Store, type Xattrs, OWNER_XATTR, hostFs as fs, makeDirs, readXattrsSync, writeXattrsSync} from '@strata/store';
 import {UnionError} from './errors.js';
 import type {UnionView} from './UnionView.js';
 import type {ViewEntry} from './ViewEntry.js';
@@ -31,7 +31,8 @@ export async function checkout(store: Store, view: UnionView, dir: string, optio
   dir = path.resolve(dir);
   const existing = fs.existsSync(dir) ? fs.readdirSync(dir) : undefined;
   if (existing && existing.length > 0) throw new UnionError('EEXIST', `${dir} is not empty; checkout needs a new or empty directory`, {path: dir});
-  const from = options.from ?? ROOT;
+  // Canonical, so the paths of the walk match the layer paths that lower hardlinks name.
+  const from = await view.realpath(options.from ?? ROOT);
   const top = await view.stat(from);
   if (top.kind !== 'dir') throw new UnionError('ENOTDIR', `ENOTDIR: not a directory, scandir '${from}'`, {syscall: 'scandir', path: from});
   const madeParent = makeDirs(path.dirname(dir));
@@ -57,12 +58,13 @@ async function writeTree(store: Store, view: UnionView, from: ViewPath, top: Vie
   const lowerLinks: [ViewPath, string, ViewEntry][] = [];
   const byPath = new Map<string, {host: string; blob: string | undefined}>();
   // As root every xattr is restored; otherwise only user.* (trusted.* and security.* need
-  // privilege). An upper entry's are read from its host file, less overlayfs's own.
+  // privilege). An upper entry's are read from its host file, less overlayfs's own and
+  // strata's owner record (the owner is the entry's uid:gid already).
   const setXattrs = (host: string, e: ViewEntry) => {
     const upper = e.source === 'upper' && e.hostPath !== undefined;
     const all: Xattrs | undefined = upper ? readXattrsSync(e.hostPath!) : e.xattrs;
     if (!all) return;
-    const kept = Object.entries(all).filter(([n]) => (root || n.startsWith('user.')) && !(upper && /^(trusted|user)\.overlay\./.test(n)));
+    const kept = Object.entries(all).filter(([n]) => (root || n.startsWith('user.')) && !(upper && (/^(trusted|user)\.overlay\./.test(n) || n === OWNER_XATTR)));
     if (kept.length > 0) writeXattrsSync(host, Object.fromEntries(kept));
   };
 

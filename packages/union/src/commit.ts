@@ -1,5 +1,5 @@
 import {StoreError, type ContainerRecord, type Digest, type ImportResult, type Store, type TagRef, importDirectory} from '@strata/store';
-import {flattenLayers} from './flatten.js';
+import {stackImage} from './stackImage.js';
 
 export interface CommitResult extends ImportResult {
   /** The new image: the container's image layers plus the new layer. */
@@ -22,10 +22,9 @@ export async function commitContainer(store: Store, c: ContainerRecord, options:
     allowMissing: true,
     source: `commit of container ${c.name ?? c.id}`,
   });
-  const history = [...(base.config.history ?? []), {createdBy: 'strata commit', ...(options.message ? {comment: options.message} : {})}];
-  const layers = [...base.layers, result.layer.id];
   // The platform stays the image's: a container's changes are for the platform it runs.
-  const image = await store.putImage({layers, config: {...base.config, history}, ...(base.platform ? {platform: base.platform} : {})}, options.tag);
-  await flattenLayers(store, layers); // the next container of this image is then O(1)
-  return {...result, image};
+  const {id} = await stackImage(store, result.layer.id, {
+    base, createdBy: 'strata commit', ...(options.message ? {comment: options.message} : {}), ...(options.tag ? {tag: options.tag} : {}),
+  });
+  return {...result, image: id};
 }

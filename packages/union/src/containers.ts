@@ -1,8 +1,10 @@
 import {randomBytes} from 'node:crypto';
 import * as fs from 'node:fs';
-import {type ContainerRecord, type Digest, type Store, StoreError} from '@strata/store';
+import {type ContainerRecord, type Digest, type Store, StoreError, setRecordedOwner} from '@strata/store';
 import {UnionError} from './errors.js';
 import {flattenLayers} from './flatten.js';
+import {findContainerMount} from './mount/mountContainer.js';
+import {MountWriter} from './mount/MountWriter.js';
 import {UnionView} from './UnionView.js';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
@@ -28,8 +30,8 @@ export async function createContainer(store: Store, options: {image: string; nam
   fs.mkdirSync(upper, {recursive: true});
   // The upper's root starts as the image's root, so an unchanged container diffs empty.
   const root = await store.getTree(lowerRoot);
+  setRecordedOwner(upper, fs.statSync(upper), root.uid, root.gid);
   fs.chmodSync(upper, root.mode);
-  fs.lchownSync(upper, root.uid, root.gid);
   fs.utimesSync(upper, root.mtime, root.mtime);
   const record: ContainerRecord = {id, image: imageId, created: new Date().toISOString(), ...(options.name ? {name: options.name} : {})};
   await store.putContainer(record);
@@ -63,11 +65,15 @@ export async function imageRoot(store: Store, imageId: Digest): Promise<Digest> 
   return flattenLayers(store, image.layers);
 }
 
-/** A container's view: its writable layer over its image. */
+/**
+ * A container's view: its writable layer over its image. While the container is mounted
+ * (as /proc/self/mountinfo says now), its writes go through the mount.
+ */
 export async function openContainerView(store: Store, c: ContainerRecord): Promise<UnionView> {
   if (!(await store.getImage(c.image)))
     throw new StoreError('OBJECT_MISSING', `container ${c.name ?? c.id} is based on image ${c.image}, which is missing; "strata verify" says more`);
-  return UnionView.open(store, await imageRoot(store, c.image), store.upperDir(c.id));
+  const mounted = findContainerMount(store, c.id);
+  return UnionView.open(store, await imageRoot(store, c.image), store.upperDir(c.id), mounted && new MountWriter(mounted.mountPoint));
 }
 
 /** A read-only view of an image. */

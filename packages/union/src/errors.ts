@@ -7,7 +7,13 @@ import {StrataError} from '@strata/store';
 export type Errno = 'ENOENT' | 'ENOTDIR' | 'EISDIR' | 'EEXIST' | 'ENOTEMPTY' | 'EINVAL' | 'ELOOP' | 'EPERM' | 'EROFS' | 'EBUSY';
 
 /** Codes of union's own rules, which no filesystem has: containers, names, view paths. */
-export type UnionDomainCode = 'UNKNOWN_CONTAINER' | 'AMBIGUOUS_ID' | 'NAME_TAKEN' | 'BAD_NAME' | 'ESCAPE' | 'UNKNOWN_VIEW';
+export type UnionDomainCode = 'UNKNOWN_CONTAINER' | 'AMBIGUOUS_ID' | 'NAME_TAKEN' | 'BAD_NAME' | 'UNKNOWN_VIEW'
+  | 'MOUNTED'          // the container is mounted (rm without --force)
+  | 'MOUNT_FAILED'     // mount(2) or umount(2) refused
+  | 'MOUNT_BUSY'       // the mount point is taken, or a process still uses the mount
+  | 'RUNNING'          // a process still runs in the container
+  | 'NO_KERNEL_MOUNT'  // this host cannot mount containers (not root, no erofs, no data-only overlay lowers)
+  | 'RUN_FAILED';      // the runtime (runc) could not start the container
 
 export type UnionErrorCode = Errno | UnionDomainCode;
 

@@ -1,5 +1,5 @@
 export {UnionError, type UnionErrorCode} from './errors.js';
-export {type ViewPath, parseViewPath, childPath} from './viewPath.js';
+export {type ViewPath, parseViewPath, childPath, baseName} from './viewPath.js';
 export {type ViewEntry, type ViewKind} from './ViewEntry.js';
 export {UnionView, type WriteOptions} from './UnionView.js';
 export {flattenLayers} from './flatten.js';
@@ -7,3 +7,13 @@ export {createContainer, resolveContainer, removeContainer, openContainerView, o
 export {diffViews, type Change, type ChangeKind} from './diff.js';
 export {commitContainer, type CommitResult} from './commit.js';
 export {checkout, type CheckoutResult} from './checkout.js';
+export {copyIntoView, copyOutOfView, type CopyCounts, type CopyOptions} from './copy.js';
+export {stackImage, type StackOptions} from './stackImage.js';
+export {type WritableLayers, type LayerUsage} from './WritableLayers.js';
+export {ContainerLayers, type MetaImageBuilder} from './ContainerLayers.js';
+export {containerDirs} from './mount/containerDirs.js';
+export {type Mount} from './mount/kernelMount.js';
+export {type ContainerMount, mountContainer, unmountContainer, findContainerMount, runningPid} from './mount/mountContainer.js';
+export {probeMountSupport, requireKernelMounts} from './mount/probe.js';
+export {runContainer, type RunOptions} from './run/runContainer.js';
+export {mkfsMetaImage, metaImagePath} from './mount/mkfsMetaImage.js';

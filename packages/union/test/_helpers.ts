@@ -65,8 +65,8 @@ export function writeLayerDir(root: string, spec: LayerSpec, form: 'oci' | 'over
 }
 
 function own(host: string, o: Owner, mode: number): void {
+  fs.chownSync(host, o.uid ?? 0, o.gid ?? 0); // first: chown clears setuid and setgid bits
   fs.chmodSync(host, o.mode ?? mode);
-  fs.chownSync(host, o.uid ?? 0, o.gid ?? 0);
 }
 
 function setTimes(dir: string): void {

@@ -13,6 +13,8 @@ import {type Info, type LayerSpec, type Outcome, type Step, type Subject, hostTr
  * A directory rename refused with EXDEV (overlayfs without redirect_dir) is done as
  * tools do it: make the new directory, move each entry (recursing into directories the
  * kernel will not rename), give it the old one's mode and owner, remove the old one.
+ * A recursive removal of a path ending in "." or ".." is refused as rm -r refuses it,
+ * before anything inside is removed, with the error rmdir(2) gives for it.
  */
 const DRIVER = String.raw`
 use strict; use warnings; use Errno; use Fcntl ':mode';
@@ -62,7 +64,7 @@ while (my $line = <STDIN>) {
   if ($op eq 'write') { if (open(my $f, '>:raw', $a[0])) { $ok = (print $f $a[1]) && close($f); } }
   elsif ($op eq 'mkdir') { $ok = mkdir($a[0], 0755); }
   elsif ($op eq 'rm') { if (lstat($a[0])) { $ok = -d _ ? rmdir($a[0]) : unlink($a[0]); } }
-  elsif ($op eq 'rmr') { $ok = rmtree($a[0]); }
+  elsif ($op eq 'rmr') { $ok = $a[0] =~ m{(?:^|/)\.\.?$} ? rmdir($a[0]) : rmtree($a[0]); }
   elsif ($op eq 'rename') {
     $ok = rename($a[0], $a[1]);
     if (!$ok && $!{EXDEV}) { $ok = movetree($a[0], $a[1]); $exdev++ if $ok; }
@@ -129,6 +131,17 @@ export async function kernelSubject(t: ExecutionContext, lowers: readonly string
   const upper = options.upper ?? fresh;
   const mountOptions = `lowerdir=${[...lowers].reverse().join(':')},upperdir=${upper},workdir=${work},redirect_dir=off,index=off,metacopy=off`;
   run('mount', ['-t', 'overlay', 'overlay', '-o', mountOptions, merged]);
+  return chrootedSubject(t, 'kernel overlayfs', merged, () => {
+    if (spawnSync('umount', [merged]).status !== 0) run('umount', ['-l', merged]);
+  });
+}
+
+/**
+ * The steps done by the Perl driver chrooted into `root` (any mounted container root), as
+ * a Subject; `unmount` runs when it is closed (also when the test ends).
+ */
+export function chrootedSubject(t: ExecutionContext, name: string, root: string, unmount: () => void | Promise<void>): KernelSubject {
+  const merged = root;
   const driver = spawn('perl', ['-e', DRIVER, merged], {stdio: ['pipe', 'pipe', 'pipe']}) as ChildProcessWithoutNullStreams;
   const exited = new Promise<void>(resolve => driver.on('close', () => resolve()));
   let stderr = '';
@@ -137,7 +150,7 @@ export async function kernelSubject(t: ExecutionContext, lowers: readonly string
   const close = () => closed ??= (async () => {
     driver.stdin.end();
     await exited;
-    if (spawnSync('umount', [merged]).status !== 0) run('umount', ['-l', merged]);
+    await unmount();
   })();
   t.teardown(close);
   const answers = createInterface({input: driver.stdout})[Symbol.asyncIterator]();
@@ -154,7 +167,7 @@ export async function kernelSubject(t: ExecutionContext, lowers: readonly string
   };
   let exdevFallbacks = 0;
   return {
-    name: 'kernel overlayfs',
+    name,
     get exdevFallbacks() { return exdevFallbacks; },
     async run(step: Step): Promise<Outcome> {
       const [op, ...args] = step;

@@ -1,6 +1,7 @@
 import test from 'ava';
-import type {Store} from '@strata/store';
+import {type Store, parseTag, removeImages} from '@strata/store';
 import {commitContainer} from '../src/commit.js';
+import {stackImage} from '../src/stackImage.js';
 import {createContainer, openContainerView, openImageView} from '../src/containers.js';
 import {diffViews} from '../src/diff.js';
 import type {UnionView} from '../src/UnionView.js';
@@ -93,4 +94,28 @@ test('a container\'s changes reach neither its image nor another container of it
   t.deepEqual(await snapshot(other), before);
   t.deepEqual(await snapshot(await openImageView(store, image)), before);
   t.notDeepEqual(await snapshot(view), before);
+});
+
+test('an image a container uses cannot be deleted through the store, so the container still commits', async t => {
+  const {store, image, container} = await containerFrom(t, BASE);
+  await t.throwsAsync(store.deleteImage(image), {code: 'IN_USE'});
+  await t.throwsAsync(removeImages(store, [image]), {code: 'IN_USE'});
+  await (await openContainerView(store, container)).writeFile(vp('/etc/new'), Buffer.from('n'));
+  const r = await commitContainer(store, container);
+  t.deepEqual((await store.getImage(r.image))?.layers.length, 3);
+});
+
+test('stackImage puts a layer on an image: its layers, config and platform, one more history entry, flattened once', async t => {
+  const {store, image, layers} = await containerFrom(t, BASE);
+  const base = (await store.getImage(image))!;
+  const platform = {architecture: 'arm64', os: 'linux', variant: 'v8'};
+  const {id: onArm} = await stackImage(store, layers[1]!, {base: {...base, platform, config: {env: ['A=1']}}, createdBy: 'strata import', comment: 'x'});
+  const stacked = (await store.getImage(onArm))!;
+  t.deepEqual(stacked, {layers: [...layers, layers[1]!], config: {env: ['A=1'], history: [{createdBy: 'strata import', comment: 'x'}]}, platform});
+  t.truthy(await store.getFlat(stacked.layers), 'the stack is flattened when it is stored');
+  // The same stacking gives the same id (no timestamp); no base: one layer, the given platform.
+  t.is((await stackImage(store, layers[1]!, {base: {...base, platform, config: {env: ['A=1']}}, createdBy: 'strata import', comment: 'x'})).id, onArm);
+  const alone = await stackImage(store, layers[0]!, {platform: {architecture: 'amd64', os: 'linux'}, createdBy: 'strata import', tag: parseTag('alone:1')});
+  t.deepEqual(alone.image, {layers: [layers[0]!], config: {history: [{createdBy: 'strata import'}]}, platform: {architecture: 'amd64', os: 'linux'}});
+  t.is(await store.getTag(parseTag('alone:1')), alone.id);
 });

@@ -9,19 +9,21 @@ const STACK: readonly LayerSpec[] = [
   {
     '/f1': 'one', '/f2': {file: 'two', mode: 0o600, uid: 1000, gid: 1000}, '/d1/x': 'x1', '/d1/y': 'y1', '/d1/sub/z': 'z1',
     '/d2/p': 'p', '/h1': 'hard', '/h2': {link: '/h1'}, '/s1': {symlink: 'f1'}, '/sa': {symlink: '/d1/x'},
-    '/su': {symlink: '../../d1'}, '/t1/k': 'k', '/d3': {dir: true, mode: 0o700, uid: 5, gid: 6},
+    '/su': {symlink: '../../d1'}, '/sn': {symlink: 'd1/sub'}, '/t1/k': 'k', '/d3': {dir: true, mode: 0o700, uid: 5, gid: 6},
   },
   {'/f1': 'one v2', '/d1/y': WHITEOUT, '/d2': OPAQUE, '/d2/q': 'q', '/t1': 'was a dir', '/f2': DIR, '/f2/x': 'in f2', '/d3/m': 'm'},
   {'/d1/sub/w': 'w', '/sl': {symlink: 'sl'}, '/d4': DIR},
 ];
 
-const TOP = ['f1', 'f2', 'd1', 'd2', 'd3', 'd4', 't1', 'h1', 'h2', 's1', 'sa', 'su', 'sl', 'n'];
-const DIRS = ['d1', 'd2', 'd3', 'f2', 'n', 'su', 'sa'];
+const TOP = ['f1', 'f2', 'd1', 'd2', 'd3', 'd4', 't1', 'h1', 'h2', 's1', 'sa', 'su', 'sn', 'sl', 'n'];
+const DIRS = ['d1', 'd2', 'd3', 'f2', 'n', 'su', 'sa', 'sn'];
 const INNER = ['x', 'y', 'sub', 'q', 'n'];
 const PATHS = [
   ...TOP.map(a => `/${a}`),
   ...DIRS.flatMap(a => INNER.map(b => `/${a}/${b}`)),
   '/d1/sub/z', '/d1/sub/w', '/d1/sub/n', '/n/n/n',
+  // ".." after a symlink steps back from its target (/sn/../x is /d1/x, not /x), and stops at the root.
+  '/sn/../x', '/sn/../y', '/sn/../sub/w', '/sn/../n', '/sn/..', '/su/../f1', '/sa/../x', '/d1/../d2/q', '/../n', '/n/../d4/n',
 ];
 
 const path = fc.constantFrom(...PATHS);

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import {Command, Option, UsageError} from 'clipanion';
-import type {Digest, Image, Store, TagRef} from '@strata/store';
+import type {Digest, Store, TagRef} from '@strata/store';
 import {parseTagArgument} from '../arguments.js';
 import {importProgressBar} from '../progress.js';
 import {formatBytes, plural} from '../render.js';
@@ -68,21 +68,13 @@ export class ImportCommand extends BaseCommand {
     const stored = {entries: layer.entries, bytes: layer.bytes, newBytes: result.newBytes, newObjects: result.newObjects};
     let report: ImportReport = {layer: layer.id, ...stored};
     if (tag) {
-      const image: Image = {
-        layers: [...(base?.image.layers ?? []), layer.id],
-        config: {
-          ...base?.image.config,
-          // No timestamp: the same import gives the same image id.
-          history: [...(base?.image.config.history ?? []), {createdBy: 'strata import', ...(this.message !== undefined ? {comment: this.message} : {})}],
-        },
-        // A layer on --on runs where --on's layers do; a directory or tar alone is taken to be
-        // for the host it came from (as docker import does).
-        platform: base ? base.image.platform : hostPlatform(),
-      };
-      const id = await store.putImage(image, tag);
-      // Merge the stack now, once, so that creating a container of it costs nothing more.
-      const {flattenLayers} = await import('@strata/union');
-      await flattenLayers(store, image.layers);
+      const {stackImage} = await import('@strata/union');
+      // A layer on --on runs where --on's layers do; a directory or tar alone is taken to be
+      // for the host it came from (as docker import does).
+      const {id, image} = await stackImage(store, layer.id, {
+        ...(base ? {base: base.image} : {platform: hostPlatform()}),
+        createdBy: 'strata import', ...(this.message !== undefined ? {comment: this.message} : {}), tag,
+      });
       report = {layer: layer.id, image: id, tag, layers: image.layers.length, ...stored};
     }
     this.print(this.json, report, r =>

@@ -6,6 +6,9 @@ import {CreateCommand} from './container/create.js';
 import {DiffCommand} from './container/diff.js';
 import {PsCommand} from './container/ps.js';
 import {RmCommand} from './container/rm.js';
+import {MountCommand} from './container/mount.js';
+import {RunCommand} from './container/run.js';
+import {UmountCommand} from './container/umount.js';
 import {FsCatCommand} from './fs/cat.js';
 import {FsChmodCommand} from './fs/chmod.js';
 import {FsLnCommand} from './fs/ln.js';
@@ -57,6 +60,9 @@ export const commands = [
   CreateCommand,
   PsCommand,
   RmCommand,
+  RunCommand,
+  MountCommand,
+  UmountCommand,
   FsLsCommand,
   FsCatCommand,
   FsStatCommand,

@@ -12,6 +12,7 @@ import type {Meta, Xattrs} from '../objects/tree.js';
 import {nameToBytes} from '../objects/names.js';
 import {type UpperForm, deviceNumbers} from '../containers/upperForm.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
+import {OWNER_XATTR, recordedOwner} from '../containers/ownerRecord.js';
 
 export interface DirectoryImportOptions extends ImportOptions {
   /**
@@ -21,7 +22,8 @@ export interface DirectoryImportOptions extends ImportOptions {
   readonly whiteoutNames?: boolean;
   /**
    * Read the directory as a container's writable layer in this form (whiteouts, opaque
-   * directories, device nodes made in the container). A `.wh.` name in it cannot be
+   * directories, device nodes made in the container, owners recorded where strata could
+   * not chown: `recordedOwner`). A `.wh.` name in it cannot be
    * expressed in a layer: refused (WHITEOUT_NAME), naming the path inside the layer.
    */
   readonly upper?: UpperForm;
@@ -61,7 +63,7 @@ async function readDirectory(store: Store, dir: string, options: DirectoryImport
     throw sourceError(err, dir);
   }
   if (!rootStat.isDirectory()) throw new StoreError('SOURCE_MISSING', `${dir} is not a directory`);
-  builder.dir([], {...metaOf(rootStat), ...xattrsAt(dir, options)});
+  builder.dir([], {...metaOf(rootStat, dir, options), ...xattrsAt(dir, options)});
   if (options.upper?.isOpaque(dir)) builder.opaque([]);
   walk(dir, [], builder, files, options);
 
@@ -119,11 +121,11 @@ async function readDirectory(store: Store, dir: string, options: DirectoryImport
   }
   for (const job of toHash) {
     const {digest, size} = hashed.get(job)!;
-    builder.leaf(job.parts, {kind: 'file', ...metaOf(job.stat), ...(job.xattrs ? {xattrs: job.xattrs} : {}), size, blob: digest});
+    builder.leaf(job.parts, {kind: 'file', ...metaOf(job.stat, job.hostPath, options), ...(job.xattrs ? {xattrs: job.xattrs} : {}), size, blob: digest});
   }
   for (const [job, first] of links) {
     const {digest, size} = hashed.get(first)!;
-    builder.leaf(job.parts, {kind: 'hardlink', ...metaOf(job.stat), ...(job.xattrs ? {xattrs: job.xattrs} : {}), size, blob: digest, target: `/${first.parts.join('/')}`});
+    builder.leaf(job.parts, {kind: 'hardlink', ...metaOf(job.stat, job.hostPath, options), ...(job.xattrs ? {xattrs: job.xattrs} : {}), size, blob: digest, target: `/${first.parts.join('/')}`});
   }
   return finishImport(store, builder, {...options, source: options.source ?? path.resolve(dir)}, before);
 }
@@ -162,7 +164,7 @@ function walk(hostDir: string, parts: string[], builder: LayerBuilder, files: Fi
       continue;
     }
     const xattrs = xattrsAt(hostPath, options);
-    const meta = {...metaOf(st), ...xattrs};
+    const meta = {...metaOf(st, hostPath, options), ...xattrs};
     if (st.isCharacterDevice() || st.isBlockDevice()) {
       builder.leaf(childParts, {kind: st.isCharacterDevice() ? 'char' : 'block', ...meta, ...deviceNumbers(st.rdev)});
     } else if (st.isDirectory()) {
@@ -202,7 +204,8 @@ const stampOf = (st: Stats): FileStamp => ({size: st.size, mtimeMs: st.mtimeMs, 
 /**
  * A host entry's xattrs, as a layer keeps them: all but `security.selinux` (a label of
  * this host's policy, which runtimes set again in a container) and, in a writable layer,
- * overlayfs's own `trusted.overlay.*` / `user.overlay.*` bookkeeping (format.md).
+ * overlayfs's own `trusted.overlay.*` / `user.overlay.*` bookkeeping (format.md) and
+ * strata's owner record (`OWNER_XATTR`, read by `metaOf`).
  */
 function xattrsAt(hostPath: string, options: DirectoryImportOptions): {xattrs?: Xattrs} {
   let all: Xattrs | undefined;
@@ -213,12 +216,14 @@ function xattrsAt(hostPath: string, options: DirectoryImportOptions): {xattrs?: 
     throw sourceError(err, hostPath);
   }
   if (!all) return {};
-  const kept = Object.entries(all).filter(([n]) => n !== 'security.selinux' && !options.upper?.isOverlayXattr(n));
+  const kept = Object.entries(all).filter(([n]) => n !== 'security.selinux' && !(options.upper && (options.upper.isOverlayXattr(n) || n === OWNER_XATTR)));
   return kept.length > 0 ? {xattrs: Object.fromEntries(kept)} : {};
 }
 
-export function metaOf(st: Stats): Meta {
-  return {mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000)};
+/** A host entry's mode, owner and mtime; in a writable layer, the owner it records (`recordedOwner`). */
+export function metaOf(st: Stats, hostPath: string, options: DirectoryImportOptions): Meta {
+  const {uid, gid} = options.upper ? recordedOwner(hostPath, st) : st;
+  return {mode: st.mode & 0o7777, uid, gid, mtime: Math.floor(st.mtimeMs / 1000)};
 }
 
 /** Runs `fn` over items with at most `limit` in flight; the first failure stops new work and is thrown. */

@@ -7,9 +7,10 @@ import {isLeaseAlive, isProcessAlive, listLeases} from './leases.js';
 import type {Store} from '../objects/Store.js';
 import type {IndexOp} from '../index/Index.js';
 import {PREFIX, blobKey, blobReposKey, containerKey, flatKey, imageKey, imageSourceKey, layerKey, leaseKey, treeKey} from '../index/keys.js';
+import {type DerivedKind, sweepDerived} from '../meta/sweepDerived.js';
 
 /** What gc removes, by kind. */
-export type GcKind = 'blob' | 'tree' | 'layer' | 'image' | 'flat' | 'registry' | 'lease' | 'orphanFile' | 'tmpFile' | 'containerDir';
+export type GcKind = 'blob' | 'tree' | 'layer' | 'image' | 'flat' | 'registry' | 'lease' | 'orphanFile' | 'tmpFile' | 'containerDir' | DerivedKind;
 
 export interface GcReport {
   readonly dryRun: boolean;
@@ -28,7 +29,7 @@ export interface GcOptions {
   readonly dryRun?: boolean;
 }
 
-const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', 'lease', 'orphanFile', 'tmpFile', 'containerDir'];
+const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', 'lease', 'orphanFile', 'tmpFile', 'containerDir', 'metaImage', 'smallFile'];
 
 /**
  * Mark and sweep. Roots: the images of tags and containers, pinned images and layers,
@@ -36,7 +37,8 @@ const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', '
  * flattened stacks) -> trees -> blobs; the sweep deletes every other content entry of the
  * index in ONE atomic, fsynced batch, then unlinks the object files of deleted blobs, then
  * object files that no entry names (left by a crash between rename and index), temporary
- * files of dead processes, and writable-layer directories of containers with no record.
+ * files of dead processes, writable-layer directories of containers with no record, and
+ * derived files (metadata images, spilled small blobs) of trees and blobs no longer live.
  *
  * Crash safety: the index changes all at once or not at all, so no kill leaves a kept
  * object naming a deleted one; files go only after the index stopped naming them, and a
@@ -110,6 +112,8 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   await sweepOrphanFiles(store, liveFiles, new Set(doomedFiles.map(d => d.slice(3))), dryRun, count);
   await sweepTmp(store, dryRun, count);
   await sweepContainerDirs(store, live, dryRun, count);
+  // Metadata images and spilled small files of trees and blobs that are gone: derived, rebuilt on use.
+  sweepDerived(store, live, dryRun, count);
 
   const objects = KINDS.reduce((n, k) => n + byKind[k].count, 0);
   const bytes = KINDS.reduce((n, k) => n + byKind[k].bytes, 0);
@@ -150,8 +154,13 @@ async function sweepTmp(store: Store, dryRun: boolean, count: (k: GcKind, b: num
 /** A container directory with no record: a kill came between removing the record and the files. */
 async function sweepContainerDirs(store: Store, live: Set<string>, dryRun: boolean, count: (k: GcKind, b: number) => void): Promise<void> {
   const dir = path.join(store.dir, 'containers');
+  // A kernel mount under a container directory is left alone: deleting through it would
+  // reach into the overlay (and the metadata image's read-only mount) rather than unlink.
+  const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).split('\n').map(l => l.split(' ')[4] ?? '');
+  const real = await fs.realpath(dir).catch(() => dir);
   for (const id of await readdirOrEmpty(dir)) {
     if (live.has(containerKey(id))) continue;
+    if (mounts.some(m => m.startsWith(`${path.join(real, id)}/`))) continue;
     count('containerDir', 0);
     if (!dryRun) await fs.rm(path.join(dir, id), {recursive: true, force: true});
   }

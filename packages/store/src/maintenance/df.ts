@@ -6,6 +6,7 @@ import {type IndexGraph, edgesOf, loadGraph} from './graph.js';
 import {isLeaseAlive, listLeases} from './leases.js';
 import type {Store} from '../objects/Store.js';
 import {containerKey, digestOf, imageKey, leaseKey} from '../index/keys.js';
+import {type DerivedKind, derivedUsage} from '../meta/sweepDerived.js';
 
 /** Space one image takes. All figures are bytes of file content. */
 export interface ImageUsage {
@@ -51,6 +52,8 @@ export interface DiskUsage {
   readonly metadata: number;
   readonly blobs: number;
   readonly trees: number;
+  /** Derived files (metadata images, spilled small blobs): rebuilt on use, so never counted as content. */
+  readonly derived: Record<DerivedKind, {count: number; bytes: number}>;
   readonly images: ImageUsage[];
   readonly containers: ContainerUsage[];
 }
@@ -138,7 +141,7 @@ export async function diskUsage(store: Store): Promise<DiskUsage> {
   for (const n of g.treeBytes.values()) metadata += n;
   return {
     logical, stored, referenced, ratio: referenced === 0 ? 1 : logical / referenced, garbage, metadata,
-    blobs: g.blobs.size, trees: g.trees.size, images, containers,
+    blobs: g.blobs.size, trees: g.trees.size, derived: derivedUsage(store), images, containers,
   };
 }
 

@@ -308,6 +308,19 @@ export class Store {
     return {size: v.size, inline: !v.file};
   }
 
+  /**
+   * blobValue without a thread hop, for walks that ask about every file of a tree (a
+   * metadata image of 100,000 files): a point lookup in LevelDB's block cache takes a few
+   * µs, the async call several times that. Throws OBJECT_MISSING, OBJECT_CORRUPT.
+   */
+  blobValueSync(d: Digest): BlobValue {
+    const v = this.index.getSync(blobKey(d));
+    if (!v) throw new StoreError('OBJECT_MISSING', `blob ${d} is missing`);
+    const value = decodeBlobValue(v);
+    if (!value) throw new StoreError('OBJECT_CORRUPT', `blob ${d}: its index entry is malformed; "strata verify --repair" removes it`);
+    return value;
+  }
+
   /** A blob's bytes in memory, checked against its digest. Throws OBJECT_MISSING, OBJECT_CORRUPT. */
   async readBlob(d: Digest): Promise<Buffer> {
     const v = await this.getBlobValue(d);
@@ -499,8 +512,13 @@ export class Store {
     return this.getTag(tag);
   }
 
-  /** Deletes an image record and the tags that name it (its content stays until gc). */
+  /**
+   * Deletes an image record and the tags that name it (its content stays until gc).
+   * Throws IN_USE when a container uses the image: its view and commit need the record.
+   */
   async deleteImage(id: Digest): Promise<TagRef[]> {
+    const user = (await this.listContainers()).find(c => c.image === id);
+    if (user) throw new StoreError('IN_USE', `image ${id} is used by container ${user.name ?? user.id}; remove the container first`);
     const tags = (await this.listTags()).filter(t => t.image === id).map(t => t.tag);
     await this.index.commit([{type: 'del', key: imageKey(id)}, ...tags.map(t => ({type: 'del' as const, key: tagKey(t)}))]);
     return tags;

@@ -127,6 +127,15 @@ function writeObject(dirs: BlobDirs, digest: Digest, data: Uint8Array): string |
  * indexed) before its bytes are on disk.
  */
 export function placeStaged(dir: string, staged: readonly {readonly digest: Digest; readonly staged: string}[]): void {
+  placeFilesDurably(dir, staged.map(s => ({staged: s.staged, dest: objectPathIn(dir, s.digest)})));
+}
+
+/**
+ * placeStaged for any destination in the store (object files, derived files): one
+ * `syncfs` (or an fsync per file where `sync -f` fails), then each staged file renamed to
+ * its destination, or dropped when the destination exists (same name, same bytes).
+ */
+export function placeFilesDurably(dir: string, staged: readonly {readonly staged: string; readonly dest: string}[]): void {
   if (staged.length === 0) return;
   const r = spawnSync('sync', ['-f', path.join(dir, 'tmp')], {stdio: 'ignore'});
   if (r.error || r.status !== 0) {
@@ -136,9 +145,8 @@ export function placeStaged(dir: string, staged: readonly {readonly digest: Dige
     }
   }
   for (const s of staged) {
-    const dest = objectPathIn(dir, s.digest);
-    if (fs.existsSync(dest)) fs.rmSync(s.staged, {force: true}); // two files of one import with the same bytes
-    else place(s.staged, dest);
+    if (fs.existsSync(s.dest)) fs.rmSync(s.staged, {force: true}); // two files of one import with the same bytes
+    else place(s.staged, s.dest);
   }
 }
 

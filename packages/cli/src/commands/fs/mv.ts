@@ -18,11 +18,11 @@ export class FsMvCommand extends FsCommand {
 
   async run(): Promise<number> {
     await this.withView([this.from, this.to], async (view, [from, to]) => {
-      const {childPath} = await import('@strata/union');
+      const {baseName, childPath} = await import('@strata/union');
       const src = await view.lstat(from!);
       const dst = await view.stat(to!).catch(() => undefined);
       // As mv(1): a file moved onto a directory goes into it.
-      const target = dst?.kind === 'dir' && src.kind !== 'dir' ? childPath(to!, from!.slice(from!.lastIndexOf('/') + 1)) : to!;
+      const target = dst?.kind === 'dir' && src.kind !== 'dir' ? childPath(to!, baseName(from!)) : to!;
       await view.rename(from!, target);
     });
     return 0;

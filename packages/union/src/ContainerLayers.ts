@@ -1,0 +1,92 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type {ContainerRecord, Digest, Store, TagRef} from '@strata/store';
+import {type CommitResult, commitContainer} from './commit.js';
+import {createContainer, imageRoot, openContainerView, removeContainer} from './containers.js';
+import {UnionError} from './errors.js';
+import type {Mount} from './mount/kernelMount.js';
+import {type ContainerMount, findContainerMount, unmountContainer} from './mount/mountContainer.js';
+import {containerDirs} from './mount/containerDirs.js';
+import type {UnionView} from './UnionView.js';
+import type {LayerUsage, WritableLayers} from './WritableLayers.js';
+
+/** Builds (once, memoised by the tree's digest) the EROFS metadata image of a merged tree; returns its path. */
+export type MetaImageBuilder = (store: Store, tree: Digest) => Promise<string>;
+
+/**
+ * The writable layers of one store's containers: userspace uppers in the store, served
+ * by the kernel through `mountContainer`. See `WritableLayers` for the lifecycle.
+ */
+export class ContainerLayers implements WritableLayers {
+  constructor(readonly store: Store, readonly metaImage?: MetaImageBuilder) {}
+
+  prepare(image: string, options: {name?: string} = {}): Promise<ContainerRecord> {
+    return createContainer(this.store, {image, ...(options.name !== undefined ? {name: options.name} : {})});
+  }
+
+  /** The container's view; while it is mounted, its writes go through the mount. */
+  async view(c: ContainerRecord): Promise<UnionView> {
+    return openContainerView(this.store, c);
+  }
+
+  /** Where the container is mounted now, read from /proc/self/mountinfo; undefined when it is not. */
+  mounted(c: ContainerRecord): ContainerMount | undefined {
+    return findContainerMount(this.store, c.id);
+  }
+
+  /** The metadata image (erofs, read-only), then overlayfs over it and the objects, at `target`. */
+  async mounts(c: ContainerRecord, target: string): Promise<Mount[]> {
+    if (!this.metaImage) throw new UnionError('NO_KERNEL_MOUNT', 'this strata has no metadata image builder, so containers cannot be mounted');
+    const dirs = containerDirs(this.store, c.id);
+    const image = await this.metaImage(this.store, await imageRoot(this.store, c.image));
+    const options = [
+      `lowerdir=${dirs.meta}::${path.join(dirs.store, 'objects')}`, `upperdir=${dirs.upper}`, `workdir=${dirs.work}`,
+      // Directory renames give EXDEV rather than redirects, and copy-up copies whole files:
+      // the upper stays a plain layer (research/mounts.md §1.3). Data-only lowers follow
+      // the metadata image's file redirects even so.
+      'redirect_dir=nofollow', 'index=off', 'metacopy=off',
+      ...(this.store.upper.userxattr ? ['userxattr'] : []),
+    ];
+    for (const p of [image, dirs.meta, dirs.upper, dirs.work, target])
+      if (/[,:\\]/.test(p)) throw new UnionError('MOUNT_FAILED', `${p}: overlayfs options cannot name a path with ",", ":" or "\\"`);
+    return [
+      {type: 'erofs', source: image, target: dirs.meta, options: ['ro']},
+      {type: 'overlay', source: 'overlay', target, options},
+    ];
+  }
+
+  commit(c: ContainerRecord, options: {tag?: TagRef; message?: string} = {}): Promise<CommitResult> {
+    return commitContainer(this.store, c, options);
+  }
+
+  /** Removes the container; a mounted one only with `force`, which unmounts it first. Throws MOUNTED, RUNNING. */
+  async remove(c: ContainerRecord, options: {force?: boolean} = {}): Promise<void> {
+    const mounted = this.mounted(c);
+    if (mounted && !options.force)
+      throw new UnionError('MOUNTED', `container ${c.name ?? c.id.slice(0, 12)} is mounted at ${mounted.mountPoint}; "strata umount" it first, or rm --force`);
+    if (mounted) unmountContainer(this.store, c, {force: true});
+    await removeContainer(this.store, c.id);
+  }
+
+  async usage(c: ContainerRecord): Promise<LayerUsage> {
+    let bytes = 0, entries = 0;
+    const seen = new Set<number>();
+    const walk = (dir: string) => {
+      for (const d of fs.readdirSync(dir, {withFileTypes: true})) {
+        const p = path.join(dir, d.name);
+        entries++;
+        if (d.isDirectory()) walk(p);
+        else if (d.isFile()) {
+          const st = fs.lstatSync(p);
+          if (st.nlink > 1 && seen.has(st.ino)) continue;
+          seen.add(st.ino);
+          bytes += st.size;
+        }
+      }
+    };
+    const upper = this.store.upperDir(c.id);
+    if (fs.existsSync(upper)) walk(upper);
+    return {bytes, entries};
+  }
+}
+

@@ -1,0 +1,123 @@
+import {spawnSync} from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type {ContainerRecord, Store} from '@strata/store';
+import type {ContainerLayers} from '../ContainerLayers.js';
+import {containerDirs} from './containerDirs.js';
+import {UnionError} from '../errors.js';
+import {performMount, performUnmount} from './kernelMount.js';
+import {readMountInfo} from './mountinfo.js';
+import {requireKernelMounts} from './probe.js';
+
+/** A container's live kernel mount, as mountinfo shows it. */
+export interface ContainerMount {
+  readonly mountPoint: string;
+  /** The metadata image's own mount, if it is still attached. */
+  readonly metaMountPoint?: string;
+}
+
+/** The runc container id of a strata container: unique on the host, recognisable in `runc list`. */
+export function runtimeId(c: {id: string}): string {
+  return `strata-${c.id}`;
+}
+
+/** Finds the container's overlay mount by its upperdir in /proc/self/mountinfo. */
+export function findContainerMount(store: Store, id: string): ContainerMount | undefined {
+  if (!fs.existsSync(store.upperDir(id))) return undefined;
+  const dirs = containerDirs(store, id);
+  const mounts = readMountInfo();
+  const overlay = mounts.find(m => m.fstype === 'overlay' && m.superOptions.get('upperdir') === dirs.upper);
+  if (!overlay) return undefined;
+  const meta = mounts.find(m => m.mountPoint === dirs.meta);
+  return {mountPoint: overlay.mountPoint, ...(meta ? {metaMountPoint: meta.mountPoint} : {})};
+}
+
+/**
+ * Mounts a container at `dir` (default `containers/<id>/rootfs` in the store) and returns
+ * where. Idempotent: a mounted container answers with its mount point. Throws MOUNT_BUSY
+ * (already mounted elsewhere, or `dir` is a mount point or not empty), NO_KERNEL_MOUNT,
+ * MOUNT_FAILED. A failure part-way unmounts what it mounted.
+ */
+export async function mountContainer(layers: ContainerLayers, c: ContainerRecord, dir?: string): Promise<ContainerMount & {fresh: boolean}> {
+  const store = layers.store;
+  const dirs = containerDirs(store, c.id);
+  const existing = findContainerMount(store, c.id);
+  const label = c.name ?? c.id.slice(0, 12);
+  if (existing) {
+    if (dir !== undefined && realOrResolved(dir) !== existing.mountPoint)
+      throw new UnionError('MOUNT_BUSY', `container ${label} is already mounted at ${existing.mountPoint}`);
+    return {...existing, fresh: false};
+  }
+  requireKernelMounts();
+  fs.mkdirSync(dir ?? dirs.rootfs, {recursive: true});
+  const target = fs.realpathSync(dir ?? dirs.rootfs);
+  if (readMountInfo().some(m => m.mountPoint === target)) throw new UnionError('MOUNT_BUSY', `${target} is already a mount point`);
+  if (fs.readdirSync(target).length > 0) throw new UnionError('MOUNT_BUSY', `${target} is not empty; give an empty directory to mount on`);
+  const [meta, overlay] = await layers.mounts(c, target);
+  fs.mkdirSync(dirs.work, {recursive: true});
+  fs.mkdirSync(dirs.meta, {recursive: true});
+  // A metadata mount left by a kill between the two mounts is replaced.
+  if (readMountInfo().some(m => m.mountPoint === dirs.meta)) performUnmount(dirs.meta);
+  performMount(meta!);
+  try {
+    performMount(overlay!);
+  } catch (err) {
+    performUnmount(dirs.meta);
+    throw err;
+  }
+  return {mountPoint: target, metaMountPoint: dirs.meta, fresh: true};
+}
+
+/**
+ * Unmounts a container (the overlay, then its metadata image). Refuses (RUNNING) while a
+ * process runs in it, unless `force`, which kills it first; a process that still has files
+ * open in the mount makes it MOUNT_BUSY. Returns false when it was not mounted.
+ */
+export function unmountContainer(store: Store, c: ContainerRecord, options: {force?: boolean} = {}): boolean {
+  const mounted = findContainerMount(store, c.id);
+  const dirs = containerDirs(store, c.id);
+  const label = c.name ?? c.id.slice(0, 12);
+  if (!mounted) {
+    if (readMountInfo().some(m => m.mountPoint === dirs.meta)) performUnmount(dirs.meta);
+    return false;
+  }
+  const pid = runningPid(c);
+  if (pid !== undefined) {
+    if (!options.force) throw new UnionError('RUNNING', `a process (pid ${pid}) still runs in container ${label}; stop it first`);
+    spawnSync('runc', ['kill', runtimeId(c), 'KILL'], {stdio: 'ignore'});
+    for (let i = 0; i < 100 && runningPid(c) !== undefined; i++) spawnSync('sleep', ['0.05']);
+    spawnSync('runc', ['delete', '--force', runtimeId(c)], {stdio: 'ignore'});
+  }
+  // --force detaches a mount that is still busy (umount -l): the kernel lets go of it when the last user does.
+  performUnmount(mounted.mountPoint, options.force === true);
+  if (readMountInfo().some(m => m.mountPoint === dirs.meta)) performUnmount(dirs.meta, options.force === true);
+  // Another strata (rm --force beside the run that mounted it) may have removed it already.
+  if (mounted.mountPoint === dirs.rootfs) {
+    try {
+      fs.rmdirSync(dirs.rootfs);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  return true;
+}
+
+/** The pid of the container's process when runc says it is running (asked live, never remembered). */
+export function runningPid(c: {id: string}): number | undefined {
+  const r = spawnSync('runc', ['state', runtimeId(c)], {encoding: 'utf8'});
+  if (r.status !== 0) return undefined;
+  try {
+    const state = JSON.parse(r.stdout) as {status?: string; pid?: number};
+    return state.status === 'running' || state.status === 'created' || state.status === 'paused' ? state.pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function realOrResolved(dir: string): string {
+  try {
+    return fs.realpathSync(dir);
+  } catch {
+    return path.resolve(dir);
+  }
+}

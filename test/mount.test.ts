@@ -1,0 +1,89 @@
+import {spawn, spawnSync} from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import test, {type ExecutionContext} from 'ava';
+import {strata, tempDir, tempStore} from './_cli.js';
+import {busyboxRoot, requirePeers} from './_busybox.js';
+import {jsonOf} from './_fixtures.js';
+
+async function withContainer(t: ExecutionContext): Promise<string> {
+  requirePeers('mkfs.erofs', 'perl');
+  const store = await tempStore(t);
+  const root = busyboxRoot(path.join(await tempDir(t), 'root'), {'etc/motd': 'hello\n'});
+  for (const args of [['import', root, '--tag', 'bb:1'], ['create', 'bb:1', '--name', 'web']])
+    t.is((await strata(args, {store})).code, 0);
+  t.teardown(() => strata(['umount', 'web'], {store}));
+  return store;
+}
+
+test('mount prints the mount point, is idempotent, and the kernel serves the container there', async t => {
+  const store = await withContainer(t);
+  const first = await strata(['mount', 'web'], {store});
+  t.is(first.code, 0, first.stderr);
+  const at = first.stdout.trim();
+  t.is((await strata(['mount', 'web'], {store})).stdout.trim(), at);
+  t.is(fs.readFileSync(path.join(at, 'etc', 'motd'), 'utf8'), 'hello\n');
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(l => l.includes(at));
+  t.is(mounts.length, 1);
+  t.regex(mounts[0]!, /overlay overlay .*lowerdir=.*::.*\/objects,upperdir=.*redirect_dir=nofollow/);
+  const ps = jsonOf<{status: string; mountPoint: string}[]>(t, await strata(['ps', '--json'], {store}));
+  t.like(ps[0], {status: 'mounted', mountPoint: at});
+  // strata's own writes go through the mount, and the process side sees them at once.
+  t.is((await strata(['fs', 'web', 'write', '/etc/new'], {store, input: 'via strata\n'})).code, 0);
+  t.is(fs.readFileSync(path.join(at, 'etc', 'new'), 'utf8'), 'via strata\n');
+  fs.writeFileSync(path.join(at, 'etc', 'made'), 'by a process\n');
+  t.is((await strata(['fs', 'web', 'cat', '/etc/made'], {store})).stdout, 'by a process\n');
+  t.is((await strata(['diff', 'web'], {store})).stdout, 'C /etc\nA /etc/made\nA /etc/new\n');
+  t.is((await strata(['umount', 'web'], {store})).code, 0);
+  t.deepEqual(fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(l => l.includes(fs.realpathSync(store))), []);
+  t.is((await strata(['diff', 'web'], {store})).stdout, 'C /etc\nA /etc/made\nA /etc/new\n', 'the changes stay in the writable layer');
+});
+
+test('mount refuses an unknown container, another directory while mounted, and a busy mount point', async t => {
+  const store = await withContainer(t);
+  const unknown = await strata(['mount', 'nosuch'], {store});
+  t.is(unknown.code, 1);
+  t.regex(unknown.stderr, /there is no container "nosuch"/);
+  const dir = await tempDir(t);
+  const busy = path.join(dir, 'busy');
+  fs.mkdirSync(busy);
+  fs.writeFileSync(path.join(busy, 'file'), 'x');
+  const notEmpty = await strata(['mount', 'web', busy], {store});
+  t.is(notEmpty.code, 1);
+  t.regex(notEmpty.stderr, /is not empty/);
+  const taken = path.join(dir, 'taken');
+  fs.mkdirSync(taken);
+  t.is(spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', taken]).status, 0);
+  t.teardown(() => { spawnSync('umount', [taken]); });
+  const mountPoint = await strata(['mount', 'web', taken], {store});
+  t.is(mountPoint.code, 1);
+  t.regex(mountPoint.stderr, /already a mount point/);
+  const mine = path.join(dir, 'mine');
+  t.is((await strata(['mount', 'web', mine], {store})).stdout.trim(), fs.realpathSync(mine));
+  const elsewhere = await strata(['mount', 'web', path.join(dir, 'other')], {store});
+  t.is(elsewhere.code, 1);
+  t.regex(elsewhere.stderr, /already mounted at/);
+  const rm = await strata(['rm', 'web'], {store});
+  t.is(rm.code, 1);
+  t.regex(rm.stderr, /is mounted at .*rm --force/);
+  // A process with its working directory in the mount keeps it busy.
+  const holder = spawn('sleep', ['60'], {cwd: mine, stdio: 'ignore'});
+  const gone = new Promise(resolve => holder.on('close', resolve));
+  const umount = await strata(['umount', 'web'], {store});
+  t.is(umount.code, 1);
+  t.regex(umount.stderr, /is busy/);
+  holder.kill();
+  await gone;
+  t.is((await strata(['umount', 'web'], {store})).code, 0);
+});
+
+test('gc keeps everything a mounted container uses, and what it still reads', async t => {
+  const store = await withContainer(t);
+  const at = (await strata(['mount', 'web'], {store})).stdout.trim();
+  t.is((await strata(['image', 'rm', 'bb:1'], {store})).code, 1, 'an image a container uses is kept');
+  const gc = await strata(['gc'], {store});
+  t.is(gc.code, 0, gc.stderr);
+  t.is(fs.readFileSync(path.join(at, 'bin', 'busybox')).length > 100_000, true);
+  t.is(fs.readFileSync(path.join(at, 'etc', 'motd'), 'utf8'), 'hello\n');
+  t.is((await strata(['verify'], {store})).code, 0);
+});
