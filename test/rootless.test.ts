@@ -36,7 +36,7 @@ test('a store made without root keeps its writable layers in the rootless form; 
     const r = await asUser(args, store);
     t.is(r.code, 0, `strata ${args.join(' ')}: ${r.stderr}`);
   }
-  t.deepEqual(JSON.parse(fs.readFileSync(path.join(store, 'strata.json'), 'utf8')), {format: 2, userxattr: true});
+  t.deepEqual(JSON.parse(fs.readFileSync(path.join(store, 'strata.json'), 'utf8')), {format: 3, userxattr: true});
   const upper = path.join(store, 'containers', fs.readdirSync(path.join(store, 'containers'))[0]!, 'upper');
   const motd = fs.lstatSync(path.join(upper, 'etc', 'motd'));
   t.true(motd.isCharacterDevice() && motd.rdev === 0, 'an unprivileged whiteout is a 0/0 device too');
