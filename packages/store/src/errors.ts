@@ -12,6 +12,7 @@ export type StoreErrorCode =
   | 'UNKNOWN_LAYER'      // no layer by that id
   | 'AMBIGUOUS_ID'       // an id prefix that matches more than one object
   | 'UNSAFE_PATH'        // a path that is absolute, climbs out with .., or links out of the tree
+  | 'NAME_TOO_LONG'      // a name over NAME_MAX or a path over PATH_MAX bytes, which no checkout could write
   | 'UNSUPPORTED_ENTRY'  // a socket or another kind strata cannot store
   | 'BAD_ARCHIVE'        // a truncated or malformed tar
   | 'SOURCE_MISSING'     // an import source that does not exist or cannot be read

@@ -63,6 +63,18 @@ test('a NUL byte inside a pax path, link path or record name is refused', async 
   }
 });
 
+test('a name over NAME_MAX bytes or a path over PATH_MAX is refused at import, in one short line', async t => {
+  const store = await openTempStore(t);
+  const dir = await tempDir(t);
+  for (const name of ['a'.repeat(256), `d/${'é'.repeat(128)}`, `${'d/'.repeat(2100)}f`]) {
+    const file = await packTar(dir, [{name, body: 'x'}]);
+    const err = await t.throwsAsync(importTarFile(store, file), {code: 'NAME_TOO_LONG'}, name.slice(0, 20));
+    t.true(err!.message.length < 200, err!.message);
+  }
+  const ok = await packTar(dir, [{name: 'a'.repeat(255), body: 'x'}]); // exactly NAME_MAX is a valid name
+  t.is((await importTarFile(store, ok)).layer.entries, 1);
+});
+
 test('a whiteout member that names no entry (dir/.wh. or dir/.wh..) is refused, not a whiteout of dir', async t => {
   const store = await openTempStore(t);
   const dir = await tempDir(t);
