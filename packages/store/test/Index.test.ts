@@ -96,3 +96,30 @@ test('a holder hands the index over to a process that waits for it, and takes it
   t.true(first.holdsLock, 'its next write took the index back');
   t.deepEqual(await first.get('tag:second:1'), Buffer.from('2'), 'and it sees what the other wrote');
 });
+
+test('a snapshot taken while another handle writes and compacts holds every commit that had returned', async t => {
+  const {index: writer, location} = await openTempIndex(t);
+  let committed = 0;
+  let writing = true;
+  const big = Buffer.alloc(2000, 1);
+  // Commits, with content batches of ~10 MB between them, so LevelDB switches logs and compacts meanwhile.
+  const writes = (async () => {
+    for (let i = 0; writing; i++) {
+      for (let j = 0; j < 5000; j++) writer.queue(`b:${i}:${j}`, big);
+      await writer.commit([{type: 'put', key: `tag:n:${String(i).padStart(6, '0')}`, value: Buffer.from(String(i))}]);
+      committed = i + 1;
+    }
+  })();
+  for (let round = 0; round < 8; round++) {
+    await new Promise(r => setTimeout(r, 150));
+    const before = committed;
+    const reader = await open(location); // the writer holds the index: a snapshot
+    t.false(reader.holdsLock);
+    const tags = (await reader.scan('tag:n:')).length;
+    await reader.close();
+    t.true(tags >= before, `round ${round}: the snapshot has ${tags} commits of the ${before} that had returned`);
+  }
+  writing = false;
+  await writes;
+  t.true(committed >= 3, `the writer committed ${committed} times meanwhile`);
+});
