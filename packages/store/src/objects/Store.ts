@@ -689,7 +689,8 @@ export class Store {
     if (!/^[0-9a-f]{1,64}$/.test(hex)) return undefined;
     const full = `b3:${hex}`;
     const key = kind === 'layer' ? layerKey : imageKey;
-    if (isDigest(full)) return (await this.index.has(key(full))) ? full : undefined;
+    // A read, not `has`: resolving a name must not wait for the index (a snapshot answers).
+    if (isDigest(full)) return (await this.index.get(key(full))) !== undefined ? full : undefined;
     // A key of a partial digest: the bounds of a prefix scan, never stored.
     const keys = await this.index.keysStartingWith(key(full as Digest), 2);
     if (keys.length > 1) throw new StoreError('AMBIGUOUS_ID', `"${ref}" matches more than one ${kind}; give more digits`);
