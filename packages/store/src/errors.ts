@@ -29,7 +29,8 @@ export type StoreErrorCode =
   | 'TARGET_EXISTS'      // an export target that already exists
   | 'WHITEOUT_NAME'      // a writable layer holds a file named .wh.*, which no OCI layer can express
   | 'BAD_SETTING'        // an environment setting strata cannot use (STRATA_LOCK_TIMEOUT_MS=soon)
-  | 'STORE_READONLY';    // the store cannot be written by this user (read-only filesystem, another owner)
+  | 'STORE_READONLY'     // the store cannot be written by this user (read-only filesystem, another owner)
+  | 'HASH_UNAVAILABLE';  // the native BLAKE3 addon does not load on this platform (STRATA_HASH=wasm)
 
 /**
  * An error strata explains to its user: a stable code and a one-line message that names

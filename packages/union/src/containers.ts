@@ -31,7 +31,7 @@ export async function createContainer(store: Store, options: {image: string; nam
   fs.mkdirSync(upper, {recursive: true});
   // The upper's root starts as the image's root, so an unchanged container diffs empty.
   const root = await store.getTree(lowerRoot);
-  setRecordedOwner(upper, fs.statSync(upper), root.uid, root.gid);
+  setRecordedOwner(upper, fs.statSync(upper), root.uid, root.gid, {fresh: true});
   fs.chmodSync(upper, root.mode);
   fs.utimesSync(upper, root.mtime, root.mtime);
   const record: ContainerRecord = {id, image: imageId, created: new Date().toISOString(), ...(options.name ? {name: options.name} : {})};
