@@ -44,6 +44,12 @@ const fromBundle = file => {
 const keepPlaces = {
   name: 'strata-keep-places',
   setup(build) {
+    // clipanion and typanion ship ES modules beside their CommonJS (`.mjs`, not named in
+    // package.json): bundled as ESM, the parts strata does not use are left out.
+    build.onResolve({filter: /^(clipanion|typanion)$/}, args => {
+      const main = createRequire(args.importer).resolve(args.path);
+      return {path: fs.realpathSync(main.replace(/\.js$/, '.mjs'))};
+    });
     const outside = args => ({path: fromBundle(fs.realpathSync(createRequire(args.importer).resolve(args.path))), external: true});
     build.onResolve({filter: EXTERNAL}, outside);
     build.onResolve({filter: /^\.\/binding$/}, args => (isLevelBinding(args) ? outside(args) : undefined));
