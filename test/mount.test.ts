@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import test, {type ExecutionContext} from 'ava';
 import {strata, tempDir, tempStore} from './_cli.js';
 import {busyboxRoot, requirePeers} from './_busybox.js';
-import {jsonOf} from './_fixtures.js';
+import {jsonOf, paxRecords, writeTar} from './_fixtures.js';
 
 async function withContainer(t: ExecutionContext): Promise<string> {
   requirePeers('mkfs.erofs', 'perl');
@@ -124,4 +124,26 @@ test('verify re-hashes spilled files: a damaged one is a problem, and --repair m
   t.is(fs.readFileSync(path.join(at, 'etc', 'big.conf'), 'utf8'), content, 'the next mount serves the right bytes');
   const after = await strata(['verify'], {store});
   t.is(after.code, 0, after.stdout + after.stderr);
+});
+
+test('a tree EROFS cannot hold is NOT_MOUNTABLE: one line, exit 1, the store unchanged', async t => {
+  requirePeers('perl');
+  const store = await tempStore(t);
+  // An xattr outside the namespaces EROFS names (user., trusted., security., system.posix_acl_*): tar keeps it, a layer too.
+  const tar = await writeTar(path.join(await tempDir(t), 'odd.tar'), [
+    {name: 'PaxHeaders/odd', type: 'x', content: paxRecords({'SCHILY.xattr.other.note': 'v'})},
+    {name: 'odd', content: 'odd\n'},
+  ]);
+  for (const args of [['import', tar, '--tag', 'odd:1'], ['create', 'odd:1', '--name', 'odd']]) {
+    const r = await strata(args, {store});
+    t.is(r.code, 0, r.stderr);
+  }
+  t.teardown(() => strata(['umount', 'odd'], {store}));
+  const r = await strata(['mount', 'odd'], {store});
+  t.is(r.code, 1, r.stderr);
+  t.is(r.stdout, '');
+  t.regex(r.stderr, /^strata: tree b3:[0-9a-f]{64} cannot be mounted: .*xattr "other\.note", which has no prefix EROFS can store .*\(EROFS_BAD_XATTR\)\n$/);
+  t.notRegex(r.stderr, /\bat .*:\d+:\d+/);
+  t.deepEqual(fs.readdirSync(path.join(store, 'tmp')), [], 'nothing half-written is left');
+  t.is((await strata(['cat', 'odd:1', '/odd'], {store})).stdout, 'odd\n', 'the image still reads');
 });

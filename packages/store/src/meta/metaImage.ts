@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {type ErofsMeta, type ErofsNode, ErofsTree, type FileContent, writeErofsFile} from '@strata/erofs';
+import {ErofsError, type ErofsMeta, type ErofsNode, ErofsTree, type FileContent, writeErofsFile} from '@strata/erofs';
 import type {Digest} from '../objects/digest.js';
 import {StoreError, rethrowNoSpace} from '../errors.js';
 import type {Store} from '../objects/Store.js';
@@ -76,7 +76,8 @@ export {smallObjectPath};
  * function writes it again. Whiteouts in `tree` are left out (a merged tree has none).
  *
  * Throws OBJECT_MISSING / OBJECT_CORRUPT for a missing or damaged tree or blob, NO_SPACE,
- * and ErofsError (EROFS_BAD_XATTR: an xattr EROFS cannot name) for trees it cannot express.
+ * and NOT_MOUNTABLE (an ErofsError as its cause: an xattr EROFS cannot name) for trees
+ * EROFS cannot express.
  */
 export async function ensureMetaImage(store: Store, tree: Digest, options: MetaImageOptions = {}): Promise<MetaImage | MetaImageBuild> {
   const image = metaImagePath(store, tree);
@@ -89,7 +90,7 @@ export async function ensureMetaImage(store: Store, tree: Digest, options: MetaI
 export async function buildMetaImage(store: Store, tree: Digest, options: MetaImageOptions = {}): Promise<MetaImageBuild> {
   const inlineMax = options.inlineMax ?? META_INLINE_MAX;
   const image = metaImagePath(store, tree);
-  const {erofs, spills, counts} = await describeTree(store, tree, inlineMax);
+  const {erofs, spills, counts} = await describeTree(store, tree, inlineMax).catch(err => { throw notMountable(err, tree); });
 
   let spilledNew;
   try {
@@ -107,7 +108,7 @@ export async function buildMetaImage(store: Store, tree: Digest, options: MetaIm
     fs.renameSync(tmp, image);
   } catch (err) {
     fs.rmSync(tmp, {force: true});
-    rethrowNoSpace(err, `the metadata image of tree ${tree}`);
+    rethrowNoSpace(notMountable(err, tree), `the metadata image of tree ${tree}`);
   }
   return {tree, path: image, objects: path.join(store.dir, 'objects'), built: true, bytes: stats.bytes, inodes: stats.inodes, ...counts, spilledNew};
 }
@@ -183,6 +184,16 @@ async function describeTree(store: Store, root: Digest, inlineMax: number) {
     else files.set(p, {node: erofs.addFile(parent, nameToBytes(entry.name), metaOf(entry), content(entry)), blob: entry.blob});
   }
   return {erofs, spills, counts};
+}
+
+/**
+ * An ErofsError (the writer's rule for what EROFS can hold) as the store's NOT_MOUNTABLE:
+ * the tree is fine as a layer, exports and checks out, but the kernel cannot be given it.
+ * @strata/erofs stays free of the store; the erofs code stays in the message.
+ */
+function notMountable(err: unknown, tree: Digest): unknown {
+  if (!(err instanceof ErofsError)) return err;
+  return new StoreError('NOT_MOUNTABLE', `tree ${tree} cannot be mounted: ${err.message} (${err.code})`, {cause: err});
 }
 
 function metaOf(m: Meta): ErofsMeta {
