@@ -199,6 +199,37 @@ test('a token registry: --creds and an auth file work, a wrong password is one l
   t.deepEqual(JSON.parse(await fs.readFile(authfile, 'utf8')), {auths: {}});
 });
 
+test('a Basic-auth registry: login --creds stores the credential that push and pull then use; a wrong password is one line; logout removes it', async t => {
+  const reg = await startRegistry(t, {htpasswd: {username: 'strata', password: 'secret'}});
+  const store = await storeWithImage(t);
+  const dir = await tempDir(t);
+  const authfile = path.join(dir, 'auth.json');
+  const env = {REGISTRY_AUTH_FILE: authfile};
+  const anonymous = await strata(['push', 'base:1', `${reg.host}/team/base:1`, INSECURE], {store, env});
+  t.is(anonymous.code, 1);
+  t.regex(anonymous.stderr, new RegExp(`^strata: ${reg.host}: .* answered 401 .*; give --creds USER:PASS or run "strata login ${reg.host}"\n$`));
+  const wrong = await strata(['login', reg.host, '--creds', 'strata:wrong', INSECURE], {env});
+  t.is(wrong.code, 1);
+  t.is(wrong.stderr, `strata: ${reg.host} refused the credentials of strata (GET /v2/ answered 401)\n`);
+  await t.throwsAsync(fs.access(authfile), {code: 'ENOENT'}); // nothing stored
+  const both = await strata(['login', reg.host, '--creds', 'strata:secret', '-u', 'strata', INSECURE], {env});
+  t.is(both.code, 2);
+  const login = await strata(['login', reg.host, '--creds', 'strata:secret', INSECURE], {env});
+  t.is(login.code, 0, login.stderr);
+  t.deepEqual(JSON.parse(await fs.readFile(authfile, 'utf8')), {auths: {[reg.host]: {auth: Buffer.from('strata:secret').toString('base64')}}});
+  t.is((await fs.stat(authfile)).mode & 0o777, 0o600);
+  const push = await strata(['push', 'base:1', `${reg.host}/team/base:1`, INSECURE], {store, env});
+  t.is(push.code, 0, push.stderr);
+  const pull = await strata(['pull', `${reg.host}/team/base:1`, INSECURE], {store: await tempStore(t), env});
+  t.is(pull.code, 0, pull.stderr);
+  t.is(push.stdout.trim(), peer(t, 'skopeo', ['inspect', INSECURE, '--authfile', authfile, '--format', '{{.Digest}}', `docker://${reg.host}/team/base:1`]).trim());
+  const logout = await strata(['logout', reg.host], {env});
+  t.is(logout.code, 0, logout.stderr);
+  t.deepEqual(JSON.parse(await fs.readFile(authfile, 'utf8')), {auths: {}});
+  const after = await strata(['pull', `${reg.host}/team/base:1`, INSECURE], {store: await tempStore(t), env});
+  t.is(after.code, 1);
+});
+
 test('a blob cut mid-way is resumed; wrong bytes and a missing blob are refused and leave the store as it was', async t => {
   const reg = await startRegistry(t);
   const src = await storeWithImage(t);

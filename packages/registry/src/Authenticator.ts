@@ -49,6 +49,11 @@ export class Authenticator {
     return this.challenge !== undefined;
   }
 
+  /** True when the registry asked for Basic auth: a 401 then means the credentials themselves were refused. */
+  get basic(): boolean {
+    return this.challenge?.scheme === 'basic';
+  }
+
   /**
    * The Authorization header for a request needing `scopes`, or undefined when the
    * registry asked for none. `stale` drops a cached token first (it was just refused).

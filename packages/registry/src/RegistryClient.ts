@@ -205,7 +205,8 @@ export class RegistryClient {
     let message = `${this.domain}: ${method} ${what} answered ${res.status}${detail ? ` (${detail})` : ''}`;
     if (code === 'UNAUTHORIZED') {
       const who = await this.auth.who();
-      message += who ? `; the credentials of ${who} are not enough` : '; give --creds USER:PASS or run "strata login"';
+      if (who && this.auth.basic) message = `${this.domain} refused the credentials of ${who} (${method} ${what} answered ${res.status})`;
+      else message += who ? `; the credentials of ${who} are not enough` : `; give --creds USER:PASS or run "strata login ${this.domain}"`;
     }
     return new RegistryError(code, message, {status: res.status});
   }
@@ -217,7 +218,7 @@ export class RegistryClient {
   async checkCredentials(): Promise<void> {
     await this.ping();
     if (!this.auth.required) return; // a registry that asks for nothing accepts anyone
-    const res = await this.request('GET', '/v2/', {scopes: [], ok: [200], what: 'a login'});
+    const res = await this.request('GET', '/v2/', {scopes: [], ok: [200], what: '/v2/'});
     await res.body?.cancel();
   }
 

@@ -1,5 +1,5 @@
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process';
-import {createHash, randomUUID, sign} from 'node:crypto';
+import {createHash, randomBytes, randomUUID, sign} from 'node:crypto';
 import {once} from 'node:events';
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
@@ -39,6 +39,8 @@ export interface TestRegistry {
 export interface RegistryOptions {
   /** Put the registry behind a token server (`auth.token`) with this user and password. */
   readonly token?: {readonly username: string; readonly password: string};
+  /** Put the registry behind Basic auth (`auth.htpasswd`) with this user and password. */
+  readonly htpasswd?: {readonly username: string; readonly password: string};
 }
 
 /** A free TCP port on 127.0.0.1 (the kernel's choice: ephemeral, never one fetch refuses). */
@@ -67,6 +69,10 @@ export async function startRegistry(t: Teardown, options: RegistryOptions = {}):
   if (options.token) {
     const tokens = await startTokenServer(t, dir, options.token);
     auth = `auth:\n  token:\n    realm: http://127.0.0.1:${tokens.port}/token\n    service: strata-test\n    issuer: strata-test-issuer\n    rootcertbundle: ${path.join(dir, 'cert.pem')}\n`;
+  } else if (options.htpasswd) {
+    const file = path.join(dir, 'htpasswd');
+    await fs.writeFile(file, `${options.htpasswd.username}:${bcrypt(options.htpasswd.password)}\n`);
+    auth = `auth:\n  htpasswd:\n    realm: strata-test\n    path: ${file}\n`;
   }
   await fs.writeFile(path.join(dir, 'config.yml'), [
     'version: 0.1',
@@ -177,6 +183,19 @@ async function startTokenServer(t: Teardown, dir: string, user: {username: strin
   await once(server, 'listening');
   t.teardown(() => new Promise(r => server.close(r)));
   return {port: (server.address() as net.AddressInfo).port};
+}
+
+/**
+ * A bcrypt hash (the only form distribution's htpasswd reads), by the C library's crypt(3)
+ * through Perl (perl-base is essential in Debian; libxcrypt does `$2b$`). Cost 5: a test's
+ * every request checks it.
+ */
+function bcrypt(password: string): string {
+  const salt = randomBytes(16).toString('base64').replace(/[^A-Za-z0-9]/g, '.').slice(0, 22);
+  const r = spawnSync('perl', ['-e', 'print crypt($ARGV[0], $ARGV[1])', password, `$2b$05$${salt}`], {encoding: 'utf8'});
+  if (r.error) throw new Error(`perl is not installed: ${r.error.message}`);
+  if (r.status !== 0 || !r.stdout.startsWith('$2b$')) throw new Error(`this C library's crypt(3) has no bcrypt: ${r.stderr || r.stdout}`);
+  return r.stdout;
 }
 
 /** sha256 of bytes as a descriptor digest. */

@@ -41,3 +41,19 @@ test('credentials are looked up lazily, once', async t => {
   await c.pushBlob('lab/app', () => Readable.from([Buffer.from('two')]));
   t.is(asked, 1);
 });
+
+test('a Basic-auth registry: the user pushes and reads back, a wrong password and no credentials are refused', async t => {
+  const reg = await startRegistry(t, {htpasswd: USER});
+  const c = new RegistryClient(reg.host, {tlsVerify: false, credentials: USER, retry: FAST});
+  await c.checkCredentials();
+  const bytes = randomBytes(20_000);
+  const {digest} = await c.pushBlob('lab/app', () => Readable.from([bytes]));
+  t.is(await c.blobSize('lab/app', digest), bytes.length);
+  // After the ping's challenge, every request of the user's carried the credentials.
+  t.deepEqual((await reg.accessLog()).filter(e => e.status === 401 && e.path !== '/v2/'), []);
+  const wrong = new RegistryClient(reg.host, {tlsVerify: false, credentials: {username: 'strata', password: 'wrong'}, retry: FAST});
+  const err = await t.throwsAsync(wrong.checkCredentials(), {code: 'UNAUTHORIZED'});
+  t.is(err!.message, `${reg.host} refused the credentials of strata (GET /v2/ answered 401)`);
+  const anon = new RegistryClient(reg.host, {tlsVerify: false, retry: FAST});
+  await t.throwsAsync(anon.blobSize('lab/app', digest), {code: 'UNAUTHORIZED'});
+});

@@ -5,6 +5,7 @@ export {type Digest, hashBytes, hashBackend} from './objects/digest.js';
 export {type EntryKind, type Meta, type Tree, type TreeEntry, type Xattrs, findEntry, sortEntries, compareNames, emptyTree} from './objects/tree.js';
 export * as hostFs from './host/hostFs.js';
 export {readXattrsSync, writeXattrsSync} from './host/hostXattrs.js';
+export {HostWriter, type HostEntryJob} from './host/HostWriter.js';
 export {type Image, type ImageConfig, type Platform} from './objects/image.js';
 export {type TagRef, parseTag} from './objects/refs.js';
 export {removeImages, type RemovedImage} from './objects/removeImages.js';

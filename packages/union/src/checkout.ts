@@ -1,10 +1,10 @@
 import * as path from 'node:path';
 import {randomBytes} from 'node:crypto';
 // Names are bytes (a name that is not UTF-8 is written as it is): hostFs converts at the fs calls.
-import {type Store, type Xattrs, OWNER_XATTR, hostFs as fs, makeDirs, readXattrsSync, writeXattrsSync} from '@strata/store';
+import {type HostEntryJob, type Store, type Tree, type Xattrs, HostWriter, OWNER_XATTR, hostFs as fs, makeDirs, readXattrsSync, writeXattrsSync} from '@strata/store';
 import {UnionError} from './errors.js';
 import type {UnionView} from './UnionView.js';
-import type {ViewEntry} from './ViewEntry.js';
+import {type ViewEntry, entryFromTree} from './ViewEntry.js';
 import {type ViewPath, ROOT, childPath} from './viewPath.js';
 
 export interface CheckoutResult {
@@ -54,85 +54,141 @@ async function writeTree(store: Store, view: UnionView, from: ViewPath, top: Vie
   const counts = {files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0};
   const skipped: string[] = [];
   const root = process.getuid?.() === 0;
-  const upperLinks = new Map<number, string>();
-  const lowerLinks: [ViewPath, string, ViewEntry][] = [];
-  const byPath = new Map<string, {host: string; blob: string | undefined}>();
-  // As root every xattr is restored; otherwise only user.* (trusted.* and security.* need
-  // privilege). An upper entry's are read from its host file, less overlayfs's own and
-  // strata's owner record (the owner is the entry's uid:gid already).
-  const setXattrs = (host: string, e: ViewEntry) => {
-    const upper = e.source === 'upper' && e.hostPath !== undefined;
-    const all: Xattrs | undefined = upper ? readXattrsSync(e.hostPath!) : e.xattrs;
-    if (!all) return;
-    const kept = Object.entries(all).filter(([n]) => (root || n.startsWith('user.')) && !(upper && (/^(trusted|user)\.overlay\./.test(n) || n === OWNER_XATTR)));
-    if (kept.length > 0) writeXattrsSync(host, Object.fromEntries(kept));
+  const written = {files: 0, bytes: 0};
+  const progress = (files: number, bytes: number) => {
+    written.files += files;
+    written.bytes += bytes;
+    onProgress?.(written.files, written.bytes);
   };
+  const writer = new HostWriter(store.dir, {owners: root}, progress);
+  // Set after every file is written, deepest first: a directory's mtime then survives
+  // its entries, and a directory without write permission is filled before it gets its mode.
+  const dirs: {host: string; e: ViewEntry}[] = [];
+  // Hardlinks are made after the files they name are written (by other threads).
+  const upperFirst = new Map<number, string>();
+  const upperLinks: {first: string; host: string}[] = [];
+  const lowerLinks: {host: string; e: ViewEntry}[] = [];
 
-  const write = async (p: ViewPath, e: ViewEntry, host: string) => {
+  const visit = async (p: ViewPath, e: ViewEntry, host: string, tree?: Tree): Promise<void> => {
     switch (e.kind) {
       case 'dir':
         fs.mkdirSync(host);
         counts.dirs++;
-        for (const child of await view.readdir(p)) await write(childPath(p, child.name), child, path.join(host, child.name));
-        break;
-      case 'file': {
-        const first = e.ino !== undefined && (e.nlink ?? 1) > 1 ? upperLinks.get(e.ino) : undefined;
-        const sibling = e.linkOf ? byPath.get(e.linkOf) : undefined;
-        const link = first ?? (sibling && sibling.blob === e.blob ? sibling.host : undefined);
-        if (link) {
-          fs.linkSync(link, host);
-          counts.hardlinks++;
+        dirs.push({host, e});
+        // A lower directory the upper adds nothing to is read from its tree, without the view's lookups.
+        if (e.source === 'lower' && e.tree) await visitTree(tree ?? store.getTreeSync(e.tree, {cache: false}), p, host);
+        else for (const child of await view.readdir(p)) await visit(childPath(p, child.name), child, path.join(host, child.name));
+        return;
+      case 'file':
+        if (e.ino !== undefined && (e.nlink ?? 1) > 1) {
+          const first = upperFirst.get(e.ino);
+          if (first) {
+            upperLinks.push({first, host});
+            return;
+          }
+          upperFirst.set(e.ino, host);
+        }
+        if (e.linkOf) {
+          lowerLinks.push({host, e});
           return;
         }
-        if (e.hostPath) fs.copyFileSync(e.hostPath, host, fs.constants.COPYFILE_FICLONE);
-        else await store.copyBlob(e.blob!, host); // checked against its digest: damage is never checked out
-        if (e.ino !== undefined && (e.nlink ?? 1) > 1) upperLinks.set(e.ino, host);
-        if (e.linkOf) lowerLinks.push([p, host, e]);
-        byPath.set(p, {host, blob: e.blob});
+        await writer.write(fileJob(store, e, host, xattrsOf(e)));
         counts.files++;
         counts.bytes += e.size;
-        onProgress?.(counts.files, counts.bytes);
-        break;
-      }
+        return;
       case 'symlink':
-        fs.symlinkSync(e.target!, host);
-        if (root) fs.lchownSync(host, e.uid, e.gid);
-        setXattrs(host, e);
-        fs.lutimesSync(host, e.mtime, e.mtime);
+        await writer.write({kind: 'symlink', dest: host, target: e.target!, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: 0, ...xattrsOf(e)});
         counts.symlinks++;
         return;
-      default: {
+      default:
         if (!fs.mknodSync(host, e.kind as 'fifo' | 'char' | 'block', e.devmajor ?? 0, e.devminor ?? 0)) {
           skipped.push(p);
           return;
         }
-      }
+        setMeta(host, e);
     }
-    // chown before chmod: chown clears the setuid and setgid bits; and before the xattrs,
-    // since it clears file capabilities (security.capability) too.
+  };
+  const visitTree = async (tree: Tree, p: ViewPath, host: string): Promise<void> => {
+    for (const t of tree.entries) {
+      if (t.kind === 'whiteout') continue;
+      const sub = t.kind === 'dir' ? store.getTreeSync(t.tree, {cache: false}) : undefined;
+      await visit(childPath(p, t.name), entryFromTree(t, sub), path.join(host, t.name), sub);
+    }
+  };
+  // As root every xattr is restored; otherwise only user.* (trusted.* and security.* need
+  // privilege). An upper entry's are read from its host file, less overlayfs's own and
+  // strata's owner record (the owner is the entry's uid:gid already).
+  const xattrsOf = (e: ViewEntry): {xattrs?: Xattrs} => {
+    const upper = e.source === 'upper' && e.hostPath !== undefined;
+    const all: Xattrs | undefined = upper ? readXattrsSync(e.hostPath!) : e.xattrs;
+    if (!all) return {};
+    const kept = Object.entries(all).filter(([n]) => (root || n.startsWith('user.')) && !(upper && (/^(trusted|user)\.overlay\./.test(n) || n === OWNER_XATTR)));
+    return kept.length > 0 ? {xattrs: Object.fromEntries(kept)} : {};
+  };
+  // chown before chmod: chown clears the setuid and setgid bits; and before the xattrs,
+  // since it clears file capabilities (security.capability) too.
+  const setMeta = (host: string, e: ViewEntry) => {
     if (root) fs.lchownSync(host, e.uid, e.gid);
     fs.chmodSync(host, e.mode);
-    setXattrs(host, e);
+    const {xattrs} = xattrsOf(e);
+    if (xattrs) writeXattrsSync(host, xattrs);
     fs.utimesSync(host, e.mtime, e.mtime);
   };
 
-  for (const child of await view.readdir(from)) await write(childPath(from, child.name), child, path.join(dir, child.name));
-  // Lower hardlinks whose first path came later in the walk: link them now, if that path
-  // still holds the same file, and give the parent back its mtime.
-  for (const [p, host, e] of lowerLinks) {
-    const target = byPath.get(e.linkOf!);
-    if (!target || target.host === host || target.blob !== e.blob) continue;
-    fs.rmSync(host);
-    fs.linkSync(target.host, host);
-    counts.hardlinks++;
-    counts.files--;
-    counts.bytes -= e.size;
-    const parent = await view.lstat(path.posix.dirname(p) as ViewPath);
-    fs.utimesSync(path.dirname(host), parent.mtime, parent.mtime);
+  try {
+    for (const child of await view.readdir(from)) await visit(childPath(from, child.name), child, path.join(dir, child.name));
+    await writer.finish();
+  } catch (err) {
+    await writer.stop();
+    throw err;
   }
-  if (root) fs.lchownSync(dir, top.uid, top.gid);
-  fs.chmodSync(dir, top.mode);
-  setXattrs(dir, top);
-  fs.utimesSync(dir, top.mtime, top.mtime);
+  for (const {first, host} of upperLinks) fs.linkSync(first, host);
+  counts.hardlinks += upperLinks.length;
+  // A lower hardlink is one file with its first path when that path, in this checkout,
+  // still holds the same blob (a higher layer may have replaced it), as in a metadata
+  // image (metaImage.ts); otherwise it is a file of its own.
+  const copies = new HostWriter(store.dir, {owners: root}, progress);
+  for (const {host, e} of lowerLinks) {
+    const target = await linkTarget(view, from, dir, e);
+    if (target) {
+      fs.linkSync(target, host);
+      counts.hardlinks++;
+    } else {
+      await copies.write(fileJob(store, e, host, xattrsOf(e)));
+      counts.files++;
+      counts.bytes += e.size;
+    }
+  }
+  await copies.finish();
+  for (let i = dirs.length - 1; i >= 0; i--) setMeta(dirs[i]!.host, dirs[i]!.e);
+  setMeta(dir, top);
   return {...counts, skipped};
+}
+
+/** A file's job: an upper file is copied from its host path, a lower one from its blob (inline bytes or object file). */
+function fileJob(store: Store, e: ViewEntry, host: string, xattrs: {xattrs?: Xattrs}): HostEntryJob {
+  const meta = {kind: 'file' as const, dest: host, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, ...xattrs};
+  if (e.hostPath) return {...meta, hostFile: e.hostPath, size: e.size};
+  const v = store.blobValueSync(e.blob!);
+  return v.file ? {...meta, blob: e.blob!, object: v.size, size: v.size} : {...meta, blob: e.blob!, inline: v.data, size: v.size};
+}
+
+/**
+ * The host path a lower hardlink joins: its first path's, when that path is inside the
+ * checkout, is reached without symlinks, and shows a lower file (not itself a link) with
+ * the same blob. Undefined otherwise.
+ */
+async function linkTarget(view: UnionView, from: ViewPath, dir: string, e: ViewEntry): Promise<string | undefined> {
+  const target = e.linkOf! as ViewPath;
+  const rel = path.posix.relative(from, target);
+  if (rel === '' || rel.startsWith('..') || path.posix.isAbsolute(rel)) return undefined;
+  try {
+    const parent = path.posix.dirname(target) as ViewPath;
+    if ((await view.realpath(parent)) !== parent) return undefined;
+    const t = await view.lstat(target);
+    return t.kind === 'file' && t.source === 'lower' && !t.linkOf && t.blob === e.blob ? path.join(dir, rel) : undefined;
+  } catch (err) {
+    if (err instanceof UnionError && (err.code === 'ENOENT' || err.code === 'ENOTDIR')) return undefined;
+    throw err;
+  }
 }

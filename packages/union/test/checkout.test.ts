@@ -40,3 +40,38 @@ test('a checkout is independent of the store', async t => {
   fs.writeFileSync(path.join(dir, 'big'), 'changed');
   t.is((await (await openImageView(store, image)).readFile(vp('/big'))).toString(), BIG);
 });
+
+test('a lower hardlink is one file with its first path only where that path still holds its blob, inside the checkout', async t => {
+  const {store, image} = await containerFrom(t, [
+    {'/a/first': BIG, '/a/second': {link: '/a/first'}, '/b/first': 'old', '/b/second': {link: '/b/first'}, '/c/first': 'c', '/d/second': {link: '/c/first'}},
+    {'/b/first': 'new'},
+  ]);
+  const view = await openImageView(store, image);
+  const dir = path.join(tempDir(t), 'out');
+  const result = await checkout(store, view, dir);
+  const st = (p: string) => fs.statSync(path.join(dir, p));
+  t.is(st('a/second').ino, st('a/first').ino, 'same blob at the first path: one inode');
+  t.not(st('b/second').ino, st('b/first').ino, 'the first path was replaced: a file of its own');
+  t.is(fs.readFileSync(path.join(dir, 'b/second'), 'utf8'), 'old');
+  t.is(fs.readFileSync(path.join(dir, 'b/first'), 'utf8'), 'new');
+  t.deepEqual([result.hardlinks, result.files], [2, 4]);
+  // Checked out from /d alone, the link's first path is outside: the file is written whole.
+  const part = path.join(tempDir(t), 'part');
+  const sub = await checkout(store, view, part, {from: vp('/d')});
+  t.deepEqual([sub.files, sub.hardlinks, fs.readFileSync(path.join(part, 'second'), 'utf8')], [1, 0, 'c']);
+  t.is(fs.statSync(path.join(dir, 'b')).mtimeMs, (await view.lstat(vp('/b'))).mtime * 1000, 'directory times are set after the links');
+});
+
+test('a checkout of hundreds of files goes through the writing threads and matches the view', async t => {
+  const spec: Record<string, string | {file: string; mode: number}> = {};
+  for (let i = 0; i < 300; i++) spec[`/d${i % 7}/f${i}`] = i % 50 ? `file ${i}\n`.repeat(i) : {file: BIG + i, mode: 0o751};
+  const {store, view} = await containerFrom(t, [spec, {'/d0/f0': 'changed in a layer'}]);
+  const s = strataSubject(view);
+  t.true('ok' in (await s.run(['write', '/d1/upper', 'from the upper'])));
+  const dir = path.join(tempDir(t), 'out');
+  const progress: number[] = [];
+  const result = await checkout(store, view, dir, {onProgress: files => progress.push(files)});
+  t.deepEqual(hostTree(dir), await s.tree());
+  t.is(result.files, 301);
+  t.is(progress.at(-1), 301, 'progress counts every file written');
+});

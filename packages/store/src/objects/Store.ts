@@ -400,14 +400,24 @@ export class Store {
 
   /** Reads a tree; trees never change, so they are cached. Throws OBJECT_MISSING, OBJECT_CORRUPT. */
   async getTree(d: Digest): Promise<Tree> {
-    const cached = this.treeCache.get(d);
-    if (cached) return cached;
-    const bytes = await this.index.get(treeKey(d));
+    return this.treeCache.get(d) ?? this.treeFrom(d, await this.index.get(treeKey(d)));
+  }
+
+  /**
+   * getTree without a thread hop, for walks that visit every directory (checkout). With
+   * `cache: false` the tree is not kept: a walk reads each tree once, and caching them
+   * would hold the whole tree of a million files in memory.
+   */
+  getTreeSync(d: Digest, options: {cache?: boolean} = {}): Tree {
+    return this.treeCache.get(d) ?? this.treeFrom(d, this.index.getSync(treeKey(d)), options.cache ?? true);
+  }
+
+  private treeFrom(d: Digest, bytes: Buffer | undefined, cache = true): Tree {
     if (!bytes) throw new StoreError('OBJECT_MISSING', `tree ${d} is missing`);
     // Checked as read (once per handle: trees are cached), so a damaged tree is never walked or exported.
     if (hashBytes(bytes) !== d) throw new StoreError('OBJECT_CORRUPT', `tree ${d} is damaged: its bytes do not hash to its name; "strata verify" says more`);
     const tree = decodeTree(bytes, `tree ${d}`);
-    this.cacheTree(d, tree);
+    if (cache) this.cacheTree(d, tree);
     return tree;
   }
 

@@ -8,6 +8,14 @@ export type Compression = 'gzip' | 'zstd' | 'none';
 /** gzip level 6 (zlib's default) and zstd level 3 (zstd's default): fixed, so output repeats byte for byte. */
 const GZIP_LEVEL = 6;
 const ZSTD_LEVEL = 3;
+/**
+ * zlib's output buffer. Node's gzip stream goes back to the main thread each time the
+ * buffer fills; at zlib's default 16 KiB a 20 MiB layer takes 1,300 round trips, and any
+ * that waits on a busy main thread (the tar being written) leaves the compressing thread
+ * idle: 1 MiB made a 34 MiB layer's gzip 20% faster. deflate's output does not depend on
+ * how it is buffered, so the bytes are the same.
+ */
+const GZIP_CHUNK = 1024 * 1024;
 
 /**
  * A compressing stage for a pipeline. gzip through zlib (its header carries no time or
@@ -16,6 +24,6 @@ const ZSTD_LEVEL = 3;
  */
 export function createCompressor(compression: Compression): Duplex {
   if (compression === 'none') return new PassThrough();
-  if (compression === 'gzip') return createGzip({level: GZIP_LEVEL});
+  if (compression === 'gzip') return createGzip({level: GZIP_LEVEL, chunkSize: GZIP_CHUNK});
   return createZstdCompressor(ZSTD_LEVEL);
 }

@@ -15,10 +15,11 @@ export class LoginCommand extends RegistryCommand {
     category: 'Registries',
     description: 'log in to a registry',
     details: `
-      Checks USER and PASSWORD against REGISTRY (\`HOST[:PORT]\`) and stores them in the first auth file: \`--authfile\`, else \`$REGISTRY_AUTH_FILE\`, else \`$XDG_RUNTIME_DIR/containers/auth.json\`, the file podman and skopeo write. The password comes from \`--password-stdin\` (safer: it stays out of the process list) or \`--password\`.
+      Checks USER and PASSWORD against REGISTRY (\`HOST[:PORT]\`) and stores them in the first auth file: \`--authfile\`, else \`$REGISTRY_AUTH_FILE\`, else \`$XDG_RUNTIME_DIR/containers/auth.json\`, the file podman and skopeo write. The user comes from \`--username\` and the password from \`--password-stdin\` (safer: it stays out of the process list) or \`--password\`; or both from \`--creds USER:PASSWORD\`.
     `,
     examples: [
       ['Log in with the password read from a file on stdin', '$0 login quay.io --username me --password-stdin < token.txt'],
+      ['Log in to a plain-HTTP registry with USER:PASSWORD', '$0 login localhost:5000 --creds me:secret --tls-verify=false'],
     ],
   });
 
@@ -29,7 +30,12 @@ export class LoginCommand extends RegistryCommand {
 
   async run(): Promise<number> {
     const registry = await registryArgument(this.registry);
-    if (this.username === undefined) throw new UsageError('login needs --username');
+    const given = this.givenCredentials();
+    if (given) {
+      if (this.username !== undefined || this.password !== undefined || this.passwordStdin) throw new UsageError('give --creds or --username with a password, not both');
+      return this.login(registry, given);
+    }
+    if (this.username === undefined) throw new UsageError('login needs --username (or --creds USER:PASSWORD)');
     if (this.password !== undefined && this.passwordStdin) throw new UsageError('give --password or --password-stdin, not both');
     let password = this.password;
     if (this.passwordStdin) {
@@ -38,11 +44,15 @@ export class LoginCommand extends RegistryCommand {
       password = text.replace(/\r?\n$/, '');
     }
     if (password === undefined) throw new UsageError('login needs --password-stdin or --password');
+    return this.login(registry, {username: this.username, password});
+  }
+
+  /** Checks the credentials with the registry, then stores them. */
+  private async login(registry: string, creds: {username: string; password: string}): Promise<number> {
     const {RegistryClient, storeCredentials} = await import('@strata/registry');
-    const creds = {username: this.username, password};
     await new RegistryClient(registry, {tlsVerify: this.verifyTls(), credentials: creds}).checkCredentials();
     const file = await storeCredentials(registry, creds, this.authfile !== undefined ? {authfile: this.authfile} : {});
-    this.context.stdout.write(`logged in to ${registry} as ${this.username} (${file})\n`);
+    this.context.stdout.write(`logged in to ${registry} as ${creds.username} (${file})\n`);
     return 0;
   }
 }
