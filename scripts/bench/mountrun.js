@@ -5,7 +5,9 @@
 //     against one of a 10-file image (the metadata image already built): goal <= 1.2, flat;
 //   run: `strata run --rm IMAGE true` against `runc run` of an unpacked bundle of the same
 //     busybox image (the floor: the runtime alone).
+//     `node -e 0` in the same rounds: what is left of strata's own cost, after runc and Node's start.
 //   npm run bench -- mountrun [--runs N]       (root, runc, busybox-static)
+//   STRATA_BIN=path/to/another/strata times another build the same way.
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,7 +18,7 @@ const argv = process.argv.slice(2);
 const runsAt = argv.indexOf('--runs');
 const RUNS = runsAt >= 0 ? Number(argv[runsAt + 1]) : 7;
 const BIG = Number(process.env.BENCH_BIG_FILES ?? 100_000);
-const STRATA = path.join(root, 'node_modules', '.bin', 'strata');
+const STRATA = process.env.STRATA_BIN ?? path.join(root, 'node_modules', '.bin', 'strata');
 for (const p of ['runc', 'busybox']) {
   if (spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0) {
     console.error(`bench: ${p} is not installed (npm run setup installs it as root)`);
@@ -97,10 +99,11 @@ config.process.terminal = false;
 config.process.args = ['true'];
 fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(config));
 seconds(STRATA, ['run', '--rm', 'small:1', '--', 'true']); // warm-up
-const run = [], runc = [];
+const run = [], runc = [], node = [];
 for (let r = 0; r < RUNS; r++) {
   run.push(seconds(STRATA, ['run', '--rm', 'small:1', '--', 'true']));
   runc.push(seconds('runc', ['run', '--bundle', bundle, `strata-bench-${process.pid}-${r}`]));
+  node.push(seconds(process.execPath, ['-e', '0']));
 }
 
 console.log(`load average ${os.loadavg().map(l => l.toFixed(1)).join(' ')}; ${RUNS} runs each, medians in seconds`);
@@ -109,3 +112,5 @@ console.log('| what | strata | reference | ratio |');
 console.log('|---|---|---|---|');
 console.log(`| later mount + umount, ${BIG}-file image vs 10-file image | ${median(mountBig).toFixed(3)} | ${median(mountSmall).toFixed(3)} | ${(median(mountBig) / median(mountSmall)).toFixed(2)} |`);
 console.log(`| strata run --rm IMAGE true vs runc run of an unpacked bundle | ${median(run).toFixed(3)} | ${median(runc).toFixed(3)} | ${(median(run) / median(runc)).toFixed(2)} |`);
+const own = median(run) - median(runc);
+console.log(`| strata's own part of run --rm (run - runc) vs node -e 0 | ${own.toFixed(3)} | ${median(node).toFixed(3)} | ${(own / median(node)).toFixed(2)} |`);
