@@ -18,6 +18,7 @@ export type StoreErrorCode =
   | 'SOURCE_MISSING'     // an import source that does not exist or cannot be read
   | 'SOURCE_CHANGED'     // a file of an import source changed while strata read it
   | 'IN_USE'             // an object still referenced (e.g. an image used by a container)
+  | 'NAME_TAKEN'         // a container name another container has (taken meanwhile by another process)
   | 'NO_SPACE'           // the disk filled while writing
   | 'NOT_PINNED'         // unpinning an image or layer that has no pin
   | 'INDEX_CORRUPT'      // LevelDB's own files are damaged (strata verify --repair rebuilds them)

@@ -1,5 +1,6 @@
 import {randomBytes} from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import {type ContainerRecord, type Digest, type Store, StoreError, setRecordedOwner} from '@strata/store';
 import {UnionError} from './errors.js';
 import {flattenLayers} from './flatten.js';
@@ -34,7 +35,12 @@ export async function createContainer(store: Store, options: {image: string; nam
   fs.chmodSync(upper, root.mode);
   fs.utimesSync(upper, root.mtime, root.mtime);
   const record: ContainerRecord = {id, image: imageId, created: new Date().toISOString(), ...(options.name ? {name: options.name} : {})};
-  await store.putContainer(record);
+  try {
+    await store.putContainer(record);
+  } catch (err) {
+    fs.rmSync(path.dirname(upper), {recursive: true, force: true});
+    throw err;
+  }
   return record;
 }
 
