@@ -112,7 +112,7 @@ if (lib.outputFiles.length !== 1 || cli.outputFiles.length !== 1 || !libOut || !
 const libName = `lib-${createHash('sha256').update(libOut.contents).digest('hex').slice(0, 16)}.cjs`;
 // Node 20's vm loses the import() callback of a script compiled from a code cache, so every
 // import() of the bundle is the loader's: `__strataPackage(LIB, NAME)` for a package,
-// `__strataImport(PATH)` for a file beside the bundle (the wasm fallback of BLAKE3).
+// `__strataImport(SPECIFIER)` for the rest (a file beside the bundle: the wasm fallback of BLAKE3; a builtin).
 const viaLoader = text => text
   .replace(/\bimport\("@strata\/(\w+)"\)/g, (_, name) => `__strataPackage(${JSON.stringify(libName)}, ${JSON.stringify(name)})`)
   .replace(/\bimport\(("[^"\n]+")\)/g, '__strataImport($1)');

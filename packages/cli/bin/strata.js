@@ -24,9 +24,9 @@ function importPackage(file, name) {
   return libs.get(file).packages[name]();
 }
 
-/** The bundle's import() of a file beside it. */
+/** The bundle's import() of anything else: a path relative to the bundle, or a builtin (`node:…`). */
 function importFile(specifier) {
-  return import(pathToFileURL(path.join(bundle, specifier)).href);
+  return import(specifier.startsWith('.') ? pathToFileURL(path.join(bundle, specifier)).href : specifier);
 }
 
 /**
