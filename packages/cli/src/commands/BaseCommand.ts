@@ -153,7 +153,9 @@ function quietOnClosedPipe(out: NodeJS.WritableStream): void {
   if (stream[QUIET] || typeof stream.on !== 'function') return;
   stream[QUIET] = true;
   stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
+    // Any other error is for whoever else listens (a pipeline that copies into stdout
+    // reports its source's damage so); with nobody else, it stays an error.
+    if (err.code !== 'EPIPE' && (stream.listenerCount?.('error') ?? 1) <= 1) throw err;
   });
 }
 const QUIET = Symbol('strata.quietOnClosedPipe');
