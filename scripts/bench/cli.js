@@ -141,9 +141,9 @@ const cpuOf = label => cpu.get(label) / ROUNDS;
 console.log(`${'command'.padEnd(26)} ${'wall ms'.padStart(8)}  ratio to node -e 0   ${'cpu ms'.padStart(7)}  cpu ratio`);
 for (const [label, ms] of m) console.log(`${label.padEnd(26)} ${ms.toFixed(1).padStart(8)}  ${(ms / node).toFixed(2).padStart(18)}   ${cpuOf(label).toFixed(0).padStart(7)}  ${(cpuOf(label) / cpuOf('node -e 0')).toFixed(2)}`);
 if (hasOstree) {
-  console.log(`strata init / ostree init: ${(m.get('strata init') / m.get('ostree init')).toFixed(2)}`);
+  console.log(`strata init / ostree init: wall ${(m.get('strata init') / m.get('ostree init')).toFixed(2)}, cpu ${(cpuOf('strata init') / cpuOf('ostree init')).toFixed(2)}`);
   if (BEFORE) console.log(`strata init (before) / ostree init: ${(m.get('strata init (before)') / m.get('ostree init')).toFixed(2)}`);
 }
 else console.log('ostree is not installed: no peer figure for init');
-if (hasPodman) for (const c of ['create', 'diff', 'commit']) console.log(`strata ${c} / podman ${c}: ${(m.get(`strata ${c}`) / m.get(`podman ${c}`)).toFixed(2)}`);
+if (hasPodman) for (const c of ['create', 'diff', 'commit']) console.log(`strata ${c} / podman ${c}: wall ${(m.get(`strata ${c}`) / m.get(`podman ${c}`)).toFixed(2)}, cpu ${(cpuOf(`strata ${c}`) / cpuOf(`podman ${c}`)).toFixed(2)}`);
 else console.log('podman is not installed: no peer figures for create, diff and commit');

@@ -30,6 +30,7 @@ export type StoreErrorCode =
   | 'WHITEOUT_NAME'      // a writable layer holds a file named .wh.*, which no OCI layer can express
   | 'BAD_SETTING'        // an environment setting strata cannot use (STRATA_LOCK_TIMEOUT_MS=soon)
   | 'STORE_READONLY'     // the store cannot be written by this user (read-only filesystem, another owner)
+  | 'NOT_MOUNTABLE'      // a tree a kernel EROFS metadata image cannot hold (an xattr name with no prefix EROFS knows)
   | 'HASH_UNAVAILABLE';  // the native BLAKE3 addon does not load on this platform (STRATA_HASH=wasm)
 
 /**
