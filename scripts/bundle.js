@@ -3,19 +3,33 @@
 // with esbuild, so that a command loads a few files instead of ~100 modules (each a
 // resolution, a package.json read, a compile): docs/benchmarks.md, "Fixed cost of a command".
 //
-// - Code splitting keeps every lazy `import()` lazy: the store and union are chunks that
-//   only commands opening a store load, so `--help` loads neither LevelDB nor BLAKE3.
-//   (A single-file bundle hoists them to the top: slower than no bundle.)
+// Two CommonJS files, each compiled from V8's code cache beside it by packages/cli/bin/strata.js
+// (which writes the cache on a first run; V8 itself rejects a cache of another file or V8):
+// - **strata.cjs**: the command line (the commands, clipanion, rendering).
+// - **lib-<hash>.cjs**: the store, union and registry packages (with LevelDB's JavaScript,
+//   tar and the rest), each evaluated when the command line first imports it; only
+//   commands that open a store load the file. Named by its content, so that a strata
+//   process started before a rebuild still loads the packages it was built with.
+// CommonJS because Node starts its ES module loader only for a module that needs one
+// (~9 ms), and because only a script (vm.Script) can be compiled from a code cache on
+// Node 20; together they take ~15-40 ms off a command (docs/benchmarks.md). Node 20's vm
+// loses the import() callback of a script compiled from a cache, so each `import()` of
+// the bundle becomes a call of a function the loader passes in.
 // - Native and wasm packages (BLAKE3, xattr, zstd, hash-wasm, LevelDB's binding) stay
 //   outside: each is imported by a path relative to the bundle, resolved from the package
 //   that uses it.
 // - `import.meta.url` of a bundled module is replaced by its original file's URL (relative
 //   to the bundle, so the tree may move), so `createRequire` and worker URLs resolve as
 //   they do unbundled.
+// - clipanion and typanion ship ES modules beside their CommonJS (`.mjs`, not named in
+//   package.json): bundled from those, the parts strata does not use are left out.
 // packages/cli/bin/strata.js runs the bundle only when it is newer than every package's
 // build, so a `tsc -b` without this step never runs stale code.
+import {spawnSync} from 'node:child_process';
+import {createHash} from 'node:crypto';
 import {createRequire} from 'node:module';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import {fileURLToPath} from 'node:url';
 
@@ -26,6 +40,7 @@ const outdir = path.join(root, 'packages', 'cli', 'dist', 'bundle');
 // bundled; only classic-level's binding.js, which loads the addon from its own directory, stays out.
 const EXTERNAL = /^(@napi-rs\/[^/]+|@mongodb-js\/zstd|hash-wasm)(\/.*)?$/;
 const isLevelBinding = args => args.path === './binding' && /[/\\]classic-level[/\\]/.test(args.importer);
+const LIB_PACKAGES = ['store', 'union', 'registry'];
 
 let esbuild;
 try {
@@ -35,57 +50,99 @@ try {
   process.exit(0);
 }
 
-/** A relative import specifier from the bundle directory to `file`. */
-const fromBundle = file => {
-  const rel = path.relative(outdir, file).split(path.sep).join('/');
+/** A relative import specifier from `dir` to `file`. */
+const relative = (dir, file) => {
+  const rel = path.relative(dir, file).split(path.sep).join('/');
   return rel.startsWith('.') ? rel : `./${rel}`;
 };
 
-const keepPlaces = {
+/** The plugin of both builds; `dir` is where the build's files go, `front` whether it is the command line's. */
+const keepPlaces = (dir, front) => ({
   name: 'strata-keep-places',
   setup(build) {
-    const outside = args => ({path: fromBundle(fs.realpathSync(createRequire(args.importer).resolve(args.path))), external: true});
+    build.onResolve({filter: /^(clipanion|typanion)$/}, args => {
+      const main = createRequire(args.importer).resolve(args.path);
+      return {path: fs.realpathSync(main.replace(/\.js$/, '.mjs'))};
+    });
+    const outside = args => ({path: relative(dir, fs.realpathSync(createRequire(args.importer).resolve(args.path))), external: true});
     build.onResolve({filter: EXTERNAL}, outside);
     build.onResolve({filter: /^\.\/binding$/}, args => (isLevelBinding(args) ? outside(args) : undefined));
+    // The command line reaches the packages through lib/.
+    if (front) build.onResolve({filter: /^@strata\/(store|union|registry)$/}, args => ({path: args.path, external: true}));
     build.onLoad({filter: /[/\\]packages[/\\][^/\\]+[/\\]dist[/\\].*\.js$/}, async args => {
       const source = await fs.promises.readFile(args.path, 'utf8');
       if (!source.includes('import.meta.url')) return undefined;
-      const url = `new URL(${JSON.stringify(fromBundle(args.path))}, import.meta.url).href`;
-      return {contents: source.replaceAll('import.meta.url', url), loader: 'js'};
+      const rel = JSON.stringify(relative(dir, args.path));
+      return {contents: source.replaceAll('import.meta.url', `__strataUrl(${rel})`), loader: 'js'};
     });
   },
-};
+});
 
 const started = Date.now();
-const result = await esbuild.build({
+const shared = {
+  bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning', write: false,
+  // What `import.meta.url` of a bundled module becomes: its original file's URL. A name of the
+  // file's top level, as a module's own `require` may shadow Node's.
+  banner: {js: "const __strataUrl = rel => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;"},
+};
+// The packages, each evaluated only when the command line first imports it (esbuild keeps
+// a module that is only imported dynamically lazy).
+const lib = await esbuild.build({
+  ...shared,
+  stdin: {
+    contents: `export const packages = {${LIB_PACKAGES.map(p => `${p}: () => import('@strata/${p}')`).join(', ')}};`,
+    resolveDir: path.join(root, 'packages', 'cli', 'dist', 'src'),
+    sourcefile: 'strata-lib.js',
+  },
+  outfile: path.join(outdir, 'lib.cjs'), // written under its content's name, below
+  plugins: [keepPlaces(outdir, false)],
+});
+const cli = await esbuild.build({
+  ...shared,
   entryPoints: {strata: path.join(root, 'packages', 'cli', 'dist', 'src', 'bin.js')},
   outdir,
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  // CommonJS dependencies (clipanion, tar-stream) call require() for Node's builtins.
-  banner: {js: "import {createRequire as __strataRequire} from 'node:module'; const require = __strataRequire(import.meta.url);"},
-  plugins: [keepPlaces],
-  logLevel: 'warning',
-  write: false,
+  outExtension: {'.js': '.cjs'},
+  plugins: [keepPlaces(outdir, true)],
 });
-// Replace the bundle under running strata processes safely: chunks are named by their
-// content, so new ones are written beside the old; the entry is renamed into place last;
-// chunks no entry has named for ten minutes go.
+const [libOut] = lib.outputFiles;
+const [cliOut] = cli.outputFiles;
+if (lib.outputFiles.length !== 1 || cli.outputFiles.length !== 1 || !libOut || !cliOut) throw new Error('bundle: esbuild wrote more files than strata.cjs and lib.cjs');
+// The packages' file is named by its content, so a strata process that started before a
+// rebuild still finds the packages its command line was built with.
+const libName = `lib-${createHash('sha256').update(libOut.contents).digest('hex').slice(0, 16)}.cjs`;
+// Node 20's vm loses the import() callback of a script compiled from a code cache, so every
+// import() of the bundle is the loader's: `__strataPackage(LIB, NAME)` for a package,
+// `__strataImport(SPECIFIER)` for the rest (a file beside the bundle: the wasm fallback of BLAKE3; a builtin).
+const viaLoader = text => text
+  .replace(/\bimport\("@strata\/(\w+)"\)/g, (_, name) => `__strataPackage(${JSON.stringify(libName)}, ${JSON.stringify(name)})`)
+  .replace(/\bimport\(("[^"\n]+")\)/g, '__strataImport($1)');
+
+// Replace the bundle under running strata processes safely: the packages' new file is
+// written beside the old, the command line renamed into place last; files no build has
+// written for ten minutes go (with their code caches).
 fs.mkdirSync(outdir, {recursive: true});
-const entry = path.join(outdir, 'strata.js');
+const entry = path.join(outdir, 'strata.cjs');
 const written = new Set();
-for (const f of [...result.outputFiles].sort((a, b) => (a.path === entry) - (b.path === entry))) {
-  written.add(f.path);
-  const tmp = `${f.path}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, f.contents);
-  fs.renameSync(tmp, f.path);
+for (const [file, text] of [[path.join(outdir, libName), libOut.text], [entry, cliOut.text]]) {
+  written.add(file);
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, viaLoader(text));
+  fs.renameSync(tmp, file);
 }
+fs.rmSync(`${entry}.cache`, {force: true});
 for (const name of fs.readdirSync(outdir)) {
   const file = path.join(outdir, name);
-  if (!written.has(file) && Date.now() - fs.statSync(file).mtimeMs > 10 * 60_000) fs.rmSync(file, {force: true});
+  const st = fs.statSync(file);
+  if (st.isFile() && !written.has(file.replace(/\.cache$/, '')) && Date.now() - st.mtimeMs > 10 * 60_000) fs.rmSync(file, {force: true});
 }
-if (!written.has(entry)) throw new Error('bundle: esbuild wrote no strata.js');
+// The first runs write the code caches (packages/cli/bin/strata.js): the command line's from
+// the functions `--help` compiles, the packages' from those `init` and `ps` compile.
+const bin = path.join(root, 'packages', 'cli', 'bin', 'strata.js');
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bundle-'));
+try {
+  for (const args of [['--help'], ['init', '--store', scratch], ['ps', '--store', scratch]])
+    spawnSync(process.execPath, [bin, ...args], {stdio: 'ignore', env: {...process.env, NO_COLOR: '1'}});
+} finally {
+  fs.rmSync(scratch, {recursive: true, force: true});
+}
 console.error(`bundle: packages/cli/dist/bundle in ${Date.now() - started} ms`);

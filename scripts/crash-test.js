@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Crash test: runs real `strata` commands on one store (import --tag; create, fs write, commit, rm;
-// gc) and SIGKILLs them at random moments (seeded), many times; after every kill, `strata verify`
+// gc; and all three at once, as separate processes) and SIGKILLs them at random moments (seeded),
+// many times; after every kill, `strata verify`
 // must pass, every tag that existed before the kill must still name the same image, and a known
 // file of the first image must read back unchanged through `strata cat` (every tenth iteration
 // and after the last; verify re-hashes every object after each one).
@@ -53,13 +54,13 @@ function strata(dir, argv, {killAt, input} = {}) {
   });
 }
 
-/** Runs the steps one after another; the kill lands `delay` ms into the whole sequence. */
+/** Runs the steps one after another; the kill lands `delay` ms into the whole sequence (none when undefined). */
 async function sequence(dir, steps, delay) {
   let left = delay, r;
   for (const [argv, input] of steps) {
     r = await strata(dir, argv, {killAt: left, input});
     if (r.killed || r.code !== 0) return r;
-    left = Math.max(0, left - r.ms);
+    if (left !== undefined) left = Math.max(0, left - r.ms);
   }
   return r;
 }
@@ -86,31 +87,42 @@ try {
   let before = await tags(dir);
   for (let i = 0; i < iterations; i++) {
     const pick = random();
-    const op = pick < 0.4 ? 'import' : pick < 0.8 ? 'commit' : 'gc';
+    const op = pick < 0.3 ? 'import' : pick < 0.6 ? 'commit' : pick < 0.75 ? 'gc' : 'together';
     const delay = Math.floor(random() * maxDelay);
     const seed = 100 + i;
-    let r;
-    if (op === 'import') {
+    const importing = async killAt => {
       const src = path.join(tmp, `src-${seed}`);
       await generateTree(src, seed);
-      r = await strata(dir, ['import', src, '--tag', `op-${seed}:1`], {killAt: delay});
+      const r = await strata(dir, ['import', src, '--tag', `op-${seed}:1`], {killAt});
       await fs.rm(src, {recursive: true, force: true});
-    } else if (op === 'commit') {
+      return r;
+    };
+    const committing = killAt => {
       const names = [...before.keys()];
       const base = names[Math.floor(random() * names.length)];
       const c = `c${seed}`;
-      r = await sequence(dir, [
+      return sequence(dir, [
         [['create', base, '--name', c]],
         [['fs', 'write', c, `/changed-${seed}`], `commit ${seed}\n`.repeat(50)],
         [['fs', 'write', c, `/big-${seed}`], Buffer.alloc(100_000, seed % 13)],
         [['commit', c, '--tag', `commit-${seed}:1`]],
         [['rm', c]],
-      ], delay);
-    } else {
-      r = await strata(dir, ['gc'], {killAt: delay});
+      ], killAt);
+    };
+    const collecting = killAt => strata(dir, ['gc'], {killAt});
+    let results;
+    if (op === 'import') results = [await importing(delay)];
+    else if (op === 'commit') results = [await committing(delay)];
+    else if (op === 'gc') results = [await collecting(delay)];
+    // Three processes at once, one of them (chosen by the seed) killed, the others left to finish.
+    else {
+      const victim = Math.floor(random() * 3);
+      const at = k => (k === victim ? delay : undefined);
+      results = await Promise.all([importing(at(0)), committing(at(1)), collecting(at(2))]);
     }
-    if (r.killed) killed++;
-    else if (r.code !== 0) fail(i, `${op} (${r.argv.join(' ')}) exited ${r.code}: ${r.stderr.trim()}`);
+    if (results.some(r => r.killed)) killed++;
+    for (const r of results) if (!r.killed && r.code !== 0) fail(i, `${op} (${r.argv.join(' ')}) exited ${r.code}: ${r.stderr.trim()}`);
+    const r = results.find(x => x.killed) ?? results[0];
     const v = await strata(dir, ['verify']);
     if (v.code !== 0) fail(i, `verify after ${op} killed at ${delay} ms (${r.argv.join(' ')}) exited ${v.code}: ${v.stdout.trim()} ${v.stderr.trim()}`);
     const after = await tags(dir);

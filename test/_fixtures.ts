@@ -18,10 +18,10 @@ export async function writeTree(root: string, files: Record<string, string | nul
   }
 }
 
-/** One member of a hand-made tar: '0' file, '1' hardlink, '2' symlink, '5' directory. */
+/** One member of a hand-made tar: '0' file, '1' hardlink, '2' symlink, '5' directory, 'x' pax records (`content`) for the next member. */
 export interface TarMember {
   readonly name: string;
-  readonly type?: '0' | '1' | '2' | '5';
+  readonly type?: '0' | '1' | '2' | '5' | 'x';
   readonly content?: string;
   readonly linkname?: string;
   readonly mode?: number;
@@ -35,7 +35,7 @@ export function tarOf(members: readonly TarMember[]): Buffer {
   const blocks: Buffer[] = [];
   for (const m of members) {
     const type = m.type ?? '0';
-    const body = Buffer.from(type === '0' ? m.content ?? '' : '', 'utf8');
+    const body = Buffer.from(type === '0' || type === 'x' ? m.content ?? '' : '', 'utf8');
     const h = Buffer.alloc(512);
     const put = (s: string, at: number, len: number) => { h.write(s, at, Math.min(len, Buffer.byteLength(s)), 'utf8'); };
     const octal = (n: number, at: number, len: number) => put(`${n.toString(8).padStart(len - 1, '0')}\0`, at, len);
@@ -56,6 +56,16 @@ export function tarOf(members: readonly TarMember[]): Buffer {
   }
   blocks.push(Buffer.alloc(1024));
   return Buffer.concat(blocks);
+}
+
+/** Pax records as a pax header's body: `<length> <key>=<value>\n`, the length counting itself. */
+export function paxRecords(records: Record<string, string>): string {
+  return Object.entries(records).map(([k, v]) => {
+    const rest = ` ${k}=${v}\n`;
+    let n = Buffer.byteLength(rest) + 1;
+    while (String(n).length + Buffer.byteLength(rest) !== n) n++;
+    return `${n}${rest}`;
+  }).join('');
 }
 
 /** Writes `members` as a tar (gzip-compressed when the name ends in .gz) and returns its path. */

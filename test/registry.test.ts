@@ -5,7 +5,7 @@ import {fileURLToPath} from 'node:url';
 import test, {type ExecutionContext} from 'ava';
 import type * as Harness from '../packages/registry/test/_registry.js';
 import type * as Proxy from '../packages/registry/test/_proxy.js';
-import {strata, tempDir, tempStore} from './_cli.js';
+import {strata, strataOnTerminal, tempDir, tempStore} from './_cli.js';
 import {jsonOf, storeState, writeTar, writeTree} from './_fixtures.js';
 import {peer, snapshot} from './_peers.js';
 
@@ -262,6 +262,54 @@ test('a blob cut mid-way is resumed; wrong bytes and a missing blob are refused 
   t.is(ranges.length, 1, cutting.seen.join('\n'));
   const co = await strata(['cat', `${cutting.host}/team/app:1`, '/data/new'], {store});
   t.is(co.stdout, 'new');
+});
+
+test('a cut that cannot be resumed (the server ignores Range) is one line and leaves the store as it was; two cuts are resumed twice', async t => {
+  const reg = await startRegistry(t);
+  const src = await storeWithImage(t);
+  const layers = jsonOf<{blobs: {digest: string; size: number}[]}>(t, await strata(['push', 'app:1', `${reg.host}/team/app:1`, INSECURE, '--json'], {store: src})).blobs.slice(1);
+  const big = layers.reduce((a, b) => (a.size >= b.size ? a : b));
+  const blob = new RegExp(`/blobs/${big.digest}`);
+  const store = await tempStore(t);
+  const before = await storeState(t, store);
+  const stubborn = await startFaultProxy(t, reg.host);
+  stubborn.add({method: 'GET', path: blob, fault: {kind: 'cut', after: 50_000}});
+  stubborn.add({method: 'GET', path: blob, fault: {kind: 'ignore-range'}});
+  const failed = await strata(['pull', `${stubborn.host}/team/app:1`, INSECURE], {store});
+  t.is(failed.code, 1);
+  t.regex(failed.stderr, new RegExp(`^strata: ${stubborn.host} answered the whole of blob team/app@${big.digest} to a request for its bytes from \\d+ on; it cannot be resumed\n$`));
+  t.deepEqual(await storeState(t, store), before);
+
+  const flaky = await startFaultProxy(t, reg.host);
+  flaky.add({method: 'GET', path: blob, fault: {kind: 'cut', after: 40_000}});
+  flaky.add({method: 'GET', path: blob, fault: {kind: 'cut', after: 40_000}});
+  const pulled = await strata(['pull', `${flaky.host}/team/app:1`, INSECURE, '--json'], {store});
+  t.is(pulled.code, 0, pulled.stderr);
+  const starts = flaky.seen.filter(s => blob.test(s)).map(s => Number(/ bytes=(\d+)-$/.exec(s)?.[1] ?? 0));
+  t.is(starts.length, 3, flaky.seen.join('\n'));
+  t.true(starts[0] === 0 && starts[1]! > 0 && starts[2]! > starts[1]!, starts.join(' '));
+  t.is(jsonOf<{fetchedBytes: number}>(t, pulled).fetchedBytes, layers.reduce((n, l) => n + l.size, 0));
+});
+
+test('pull and push show progress in bytes on a terminal', async t => {
+  const reg = await startRegistry(t);
+  const src = await storeWithImage(t);
+  const env = {STRATA_PROGRESS_AFTER_MS: '0'};
+  const frames = (output: string, verb: string) => output.replace(/\x1b\[0K|\x1b[78]|\x1b\[2K/g, '').split(/\x1b\[1G|\r|\n/).filter(l => l.startsWith(`${verb} `));
+  const push = await strataOnTerminal(['push', 'app:1', `${reg.host}/team/app:1`, INSECURE], {store: src, env});
+  t.is(push.code, 0, push.output);
+  const pushed = frames(push.output, 'pushing');
+  t.true(pushed.length > 0, push.output);
+  for (const f of pushed) t.regex(f, /^pushing .* layer [0-2]\/2 \| [\d.]+ (B|KiB|MiB) uploaded$/);
+  const pull = await strataOnTerminal(['pull', `${reg.host}/team/app:1`, INSECURE], {store: await tempStore(t), env});
+  t.is(pull.code, 0, pull.output);
+  const pulled = frames(pull.output, 'pulling');
+  t.true(pulled.length > 0, pull.output);
+  for (const f of pulled) {
+    const m = /^pulling .* (\d+)% \| [\d.]+ (B|KiB|MiB)\/[\d.]+ (B|KiB|MiB) \| 2 of 2/.exec(f); // the rest may be cut at the terminal's width
+    t.truthy(m, f);
+    t.true(Number(m![1]) <= 100, f);
+  }
 });
 
 test('a registry that goes away mid-push fails the push in one line, and the next push completes', async t => {

@@ -123,3 +123,37 @@ test('ps says running while a process runs; umount and rm refuse then; rm --forc
   t.deepEqual(JSON.parse(await ok(t, ['ps', '--json'], store)), []);
   t.deepEqual(mountsOf(store), []);
 });
+
+/** The super options of the root mount a process in the container sees (its own mountinfo). */
+function rootMountOptions(mountinfo: string): string[] {
+  const root = mountinfo.split('\n').find(l => l.split(' ')[4] === '/');
+  return root?.split(' - ')[1]?.split(' ')[2]?.split(',') ?? [];
+}
+
+/** Whether overlayfs says it skips syncs: `volatile`, or `fsync=volatile` as Linux 6.x shows it. */
+const isVolatile = (options: string[]) => options.includes('volatile') || options.includes('fsync=volatile');
+
+test('run --rm mounts the container volatile (no syncs of a layer that goes); run without --rm does not', async t => {
+  const {store} = await template.copy(t);
+  t.true(isVolatile(rootMountOptions(await ok(t, ['run', '--rm', 'bb:1', '--', 'cat', '/proc/self/mountinfo'], store))));
+  const kept = rootMountOptions(await ok(t, ['run', '--name', 'kept', 'bb:1', '--', 'cat', '/proc/self/mountinfo'], store));
+  const [record] = jsonOf<{id: string}[]>(t, await strata(['ps', '--json'], {store}));
+  t.true(kept.includes(`upperdir=${path.join(fs.realpathSync(store), 'containers', record!.id, 'upper')}`), kept.join(','));
+  t.false(isVolatile(kept));
+  // The kept container mounts again (no volatile mark in its work dir).
+  t.is(await ok(t, ['run', 'kept', '--', 'cat', '/srv/a'], store), 'a\n');
+});
+
+test('a container left by a run --rm that did not finish is refused by mount in one line; rm removes it', async t => {
+  const {store} = await template.copy(t);
+  await ok(t, ['create', 'bb:1', '--name', 'left'], store);
+  const [record] = jsonOf<{id: string}[]>(t, await strata(['ps', '--json'], {store}));
+  // The mark the kernel leaves in the work dir of a volatile overlay mount (overlayfs.rst, "Volatile mount").
+  fs.mkdirSync(path.join(store, 'containers', record!.id, 'work', 'work', 'incompat', 'volatile'), {recursive: true});
+  const r = await strata(['mount', 'left'], {store});
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^strata: container left was left by a "strata run --rm" that did not finish.*"strata rm" it\n$/);
+  t.deepEqual(mountsOf(store), []);
+  await ok(t, ['rm', 'left'], store);
+  t.deepEqual(JSON.parse(await ok(t, ['ps', '--json'], store)), []);
+});

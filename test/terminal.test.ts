@@ -9,23 +9,42 @@ import {peer} from './_peers.js';
 // What a person at a terminal sees (a pseudo-terminal through util-linux `script`):
 // progress of a multi-image import, and a command waiting for a busy store.
 
-/** A strata process holding the store: `import -` with standard input left open. */
+/**
+ * A strata process holding the store and unable to let go: `import -` with standard input
+ * left open, stopped (SIGSTOP, as a job suspended at a shell) once it has the lock. A
+ * running holder hands the store over to a writer that asks; a stopped one cannot.
+ */
 async function holdStore(t: ExecutionContext, store: string): Promise<ChildProcess> {
   const child = spawn(STRATA_BIN, ['import', '-'], {env: {...process.env, STRATA_STORE: store}, stdio: ['pipe', 'ignore', 'ignore']});
   t.teardown(() => { child.kill('SIGKILL'); });
   // The holder file names it once it has the lock.
   for (let i = 0; i < 200; i++) {
     const holder = await fs.readFile(path.join(store, 'holder'), 'utf8').catch(() => '');
-    if (holder.includes(`"pid":${child.pid}`)) return child;
+    if (holder.includes(`"pid":${child.pid}`)) {
+      child.kill('SIGSTOP');
+      return child;
+    }
     await new Promise(r => setTimeout(r, 50));
   }
   throw new Error('the holding strata import never took the store');
 }
 
-test.serial('a command waiting for a busy store says for whom on a terminal, then exits 75 naming the holder', async t => {
+/** A store with an image to tag: a write that needs the store's lock. */
+async function storeWithImage(t: ExecutionContext): Promise<string> {
   const store = await tempStore(t);
+  const src = await tempDir(t);
+  await fs.writeFile(path.join(src, 'a'), 'a\n');
+  t.is((await strata(['import', src, '--tag', 'base:1'], {store})).code, 0);
+  return store;
+}
+
+test.serial('a write waiting for a busy store says for whom on a terminal, then exits 75 naming the holder; a read does not wait', async t => {
+  const store = await storeWithImage(t);
   const holder = await holdStore(t, store);
-  const r = await strataOnTerminal(['images'], {store, env: {STRATA_LOCK_TIMEOUT_MS: '2500'}});
+  const read = await strataOnTerminal(['images'], {store, env: {STRATA_LOCK_TIMEOUT_MS: '2500'}});
+  t.is(read.code, 0, read.output);
+  t.notRegex(read.output, /waiting/);
+  const r = await strataOnTerminal(['image', 'tag', 'base:1', 'other:1'], {store, env: {STRATA_LOCK_TIMEOUT_MS: '2500'}});
   t.is(r.code, 75, r.output);
   const who = `strata process ${holder.pid} \\(strata import -, since \\d\\d:\\d\\d:\\d\\d UTC\\)`;
   t.regex(r.output, new RegExp(`strata: waiting for the store ${store}: ${who} is using it\\r?\\n`));
@@ -33,16 +52,18 @@ test.serial('a command waiting for a busy store says for whom on a terminal, the
 });
 
 test.serial('in a pipe the wait is quiet, and exit 75 still names the holder', async t => {
-  const store = await tempStore(t);
+  const store = await storeWithImage(t);
   const holder = await holdStore(t, store);
-  const r = await strata(['ps'], {store, env: {STRATA_LOCK_TIMEOUT_MS: '1500'}});
+  const r = await strata(['image', 'tag', 'base:1', 'other:1'], {store, env: {STRATA_LOCK_TIMEOUT_MS: '1500'}});
   t.is(r.code, 75);
   t.is(r.stdout, '');
   t.regex(r.stderr, new RegExp(`^strata: the store is busy: strata process ${holder.pid} \\(strata import -, since [\\d:]+ UTC\\) has held it longer than 2 s \\(set STRATA_LOCK_TIMEOUT_MS to wait longer\\)\\n$`));
-  // Once the holder lets go, the same command runs.
+  // Once the holder runs again, it lets go when asked, and the same command runs.
+  holder.kill('SIGCONT');
+  const again = await strata(['image', 'tag', 'base:1', 'other:1'], {store});
+  t.is(again.code, 0, again.stderr);
   holder.stdin!.end();
   await new Promise(r => holder.on('close', r));
-  t.is((await strata(['ps'], {store})).code, 0);
 });
 
 test('a STRATA_LOCK_TIMEOUT_MS that is not a number of milliseconds is a usage error', async t => {

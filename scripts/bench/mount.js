@@ -4,11 +4,14 @@
 // same tree into a fresh directory: the peer's way to give a process a root without
 // copying file data. Same run, same files: each tree is imported into a strata store and
 // committed to a bare ostree repo once (both kept under .bench/mount/), then each side is
-// timed RUNS times (median). The image is built both ways research/mounts.md weighs:
-//   B: every inline (LevelDB) blob, up to 16 KiB, in the image;
-//   C: blobs up to 64 B in the image, the other inline ones spilled to objects/small/
-//      (timed from scratch, and "again": a second image once the spilled files exist).
-//   npm run bench -- mount [5k|100k ...] [--runs N]
+// timed RUNS times (median), ostree right after each build so that both see the same load.
+// The image is built at several thresholds: blobs up to N bytes go into the image (up to
+// 2 KiB beside their inode, larger ones in a block of their own), the other inline
+// (LevelDB, <= 16 KiB) blobs are spilled to objects/small/ (strata's default N is
+// META_INLINE_MAX); 16384 keeps every inline blob in the image (research option B). Each is
+// timed from scratch ("first": no image, no spilled file) and "again" (a second image
+// once the spilled files exist).
+//   npm run bench -- mount [5k|100k ...] [--runs N] [--inline 64,2048,...]
 import {spawnSync} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import * as fs from 'node:fs';
@@ -19,6 +22,9 @@ import {fmtBytes, prng, scratch, store as S, time} from './_common.js';
 const argv = process.argv.slice(2);
 const runsAt = argv.indexOf('--runs');
 const RUNS = runsAt >= 0 ? Number(argv.splice(runsAt, 2)[1]) : 3;
+const inlineAt = argv.indexOf('--inline');
+// Sizes up to which blobs go into the image; the rest of the inline (LevelDB) blobs are spilled.
+const THRESHOLDS = inlineAt >= 0 ? argv.splice(inlineAt, 2)[1].split(',').map(Number) : [...new Set([64, 512, S.META_INLINE_MAX, 4096, S.INLINE_MAX])];
 const only = argv.length > 0 ? argv : ['5k', '100k'];
 // 5k: about a debootstrap minbase rootfs (5,237 files, 120 MB): small files mostly, some large.
 // 100k: many small files, 20 per directory (the research's 100k tree, with real bytes).
@@ -108,35 +114,34 @@ for (const name of only) {
     fs.rmSync(path.join(storeDir, 'objects', 'small'), {recursive: true, force: true});
     spawnSync('sync');
   };
-  const strata = [], rebuild = [], ostree = [], mounts = [], inlineAll = [];
-  let build, optionB;
-  for (let r = 0; r < RUNS; r++) {
-    fresh();
-    const b = await timed(() => S.buildMetaImage(s, digest, {inlineMax: 64}));
-    strata.push(b);
-    build = b.value;
-    // A second image in the same store finds the spilled files in place.
-    fs.rmSync(path.join(storeDir, 'meta'), {recursive: true, force: true});
-    rebuild.push(await timed(() => S.buildMetaImage(s, digest, {inlineMax: 64})));
-
-    const out = path.join(dir, 'checkout');
-    fs.rmSync(out, {recursive: true, force: true});
-    spawnSync('sync');
-    ostree.push(timedCommand('ostree', ['checkout', '--repo', repo, '-H', 'bench', out]));
-    fs.rmSync(out, {recursive: true, force: true});
-
-    fresh();
-    const bb = await timed(() => S.buildMetaImage(s, digest, {inlineMax: S.INLINE_MAX}));
-    inlineAll.push(bb);
-    optionB = bb.value;
-    if (root) mounts.push(mountOnce(optionB.path, optionB.objects, dir));
+  const perThreshold = [];
+  let mount;
+  for (const inlineMax of THRESHOLDS) {
+    const first = [], again = [], ostree = [];
+    let build;
+    for (let r = 0; r < RUNS; r++) {
+      fresh();
+      const b = await timed(() => S.buildMetaImage(s, digest, {inlineMax}));
+      first.push(b);
+      build = b.value;
+      // A second image in the same store finds the spilled files in place.
+      fs.rmSync(path.join(storeDir, 'meta'), {recursive: true, force: true});
+      again.push(await timed(() => S.buildMetaImage(s, digest, {inlineMax})));
+      // The peer right after, so that both see the same load.
+      const out = path.join(dir, 'checkout');
+      fs.rmSync(out, {recursive: true, force: true});
+      spawnSync('sync');
+      ostree.push(timedCommand('ostree', ['checkout', '--repo', repo, '-H', 'bench', out]));
+      fs.rmSync(out, {recursive: true, force: true});
+      if (root && inlineMax === THRESHOLDS[0] && r === 0) mount = mountOnce(build.path, build.objects, dir);
+    }
+    const med = (xs, k) => median(xs.map(x => x[k]));
+    perThreshold.push({inlineMax, build, first: med(first, 'seconds'), firstCpu: med(first, 'cpu'), again: med(again, 'seconds'), againCpu: med(again, 'cpu'),
+      ostree: med(ostree, 'seconds'), ostreeCpu: med(ostree, 'cpu')});
   }
   fresh();
   await s.close();
-  const med = (xs, k) => median(xs.map(x => x[k]));
-  rows.push({name, build, optionB, mount: mounts.length ? median(mounts) : undefined,
-    strata: med(strata, 'seconds'), strataCpu: med(strata, 'cpu'), rebuild: med(rebuild, 'seconds'), rebuildCpu: med(rebuild, 'cpu'),
-    ostree: med(ostree, 'seconds'), ostreeCpu: med(ostree, 'cpu'), inlineAll: med(inlineAll, 'seconds'), inlineAllCpu: med(inlineAll, 'cpu')});
+  rows.push({name, mount, perThreshold});
 }
 
 function mountOnce(image, objects, dir) {
@@ -155,11 +160,13 @@ function mountOnce(image, objects, dir) {
 
 const pair = (w, c) => `${w.toFixed(2)} (${c.toFixed(2)})`;
 const ratio = (a, ac, r) => `${(a / r.ostree).toFixed(2)} (${(ac / r.ostreeCpu).toFixed(2)})`;
-console.log('\nseconds as wall (cpu); ratios are strata / ostree checkout -H');
-console.log('| tree | files | ostree -H | B: image | B: build | B / ostree | C: image | C: spilled | C: build | C / ostree | C again | C again / ostree | mounts |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
-for (const r of rows) {
-  const b = r.build;
-  console.log(`| ${r.name} | ${b.inlined + b.redirected + b.spilledRefs} | ${pair(r.ostree, r.ostreeCpu)} | ${fmtBytes(r.optionB.bytes)} | ${pair(r.inlineAll, r.inlineAllCpu)} | ${ratio(r.inlineAll, r.inlineAllCpu, r)} | ${fmtBytes(b.bytes)} | ${b.spilledRefs} | ${pair(r.strata, r.strataCpu)} | ${ratio(r.strata, r.strataCpu, r)} | ${pair(r.rebuild, r.rebuildCpu)} | ${ratio(r.rebuild, r.rebuildCpu, r)} | ${r.mount === undefined ? '-' : r.mount.toFixed(3)} |`);
+console.log('\nseconds as wall (cpu); ratios are strata / ostree checkout -H of the same run');
+console.log('| tree | in image up to | ostree -H | image | in image | spilled | first build | first / ostree | again | again / ostree |');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
+for (const row of rows) {
+  for (const r of row.perThreshold) {
+    const b = r.build;
+    console.log(`| ${row.name} | ${r.inlineMax} B | ${pair(r.ostree, r.ostreeCpu)} | ${fmtBytes(b.bytes)} | ${b.inlined} | ${b.spilledRefs} | ${pair(r.first, r.firstCpu)} | ${ratio(r.first, r.firstCpu, r)} | ${pair(r.again, r.againCpu)} | ${ratio(r.again, r.againCpu, r)} |`);
+  }
 }
-console.log('\nmounts: mount -t erofs (loop) + mount -t overlay of the B image, util-linux processes included.');
+for (const row of rows) if (row.mount !== undefined) console.log(`${row.name}: the two mounts (mount -t erofs with a loop device, mount -t overlay; util-linux processes included) ${row.mount.toFixed(3)} s`);

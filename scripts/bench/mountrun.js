@@ -5,7 +5,9 @@
 //     against one of a 10-file image (the metadata image already built): goal <= 1.2, flat;
 //   run: `strata run --rm IMAGE true` against `runc run` of an unpacked bundle of the same
 //     busybox image (the floor: the runtime alone).
+//     `node -e 0` in the same rounds: what is left of strata's own cost, after runc and Node's start.
 //   npm run bench -- mountrun [--runs N]       (root, runc, busybox-static)
+//   STRATA_BIN=path/to/another/strata times another build the same way.
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,7 +18,7 @@ const argv = process.argv.slice(2);
 const runsAt = argv.indexOf('--runs');
 const RUNS = runsAt >= 0 ? Number(argv[runsAt + 1]) : 7;
 const BIG = Number(process.env.BENCH_BIG_FILES ?? 100_000);
-const STRATA = path.join(root, 'node_modules', '.bin', 'strata');
+const STRATA = process.env.STRATA_BIN ?? path.join(root, 'node_modules', '.bin', 'strata');
 for (const p of ['runc', 'busybox']) {
   if (spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0) {
     console.error(`bench: ${p} is not installed (npm run setup installs it as root)`);
@@ -42,11 +44,26 @@ function strata(...args) {
   return r.stdout;
 }
 
-function seconds(cmd, args) {
+/**
+ * CPU seconds of finished children so far (cutime + cstime of /proc/self/stat, 10 ms
+ * ticks): what a command and its children (runc, perl) used, which a busy machine's
+ * scheduling and disk do not inflate as they do wall time.
+ */
+function childCpu() {
+  const f = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100;
+}
+
+/** Wall seconds of one command; its CPU seconds are added to `cpu[label]` when a label is given. */
+const cpu = {};
+function seconds(cmd, args, label) {
+  const c0 = childCpu();
   const start = process.hrtime.bigint();
   const r = spawnSync(cmd, args, {env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8'});
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
-  return Number(process.hrtime.bigint() - start) / 1e9;
+  const wall = Number(process.hrtime.bigint() - start) / 1e9;
+  if (label) cpu[label] = (cpu[label] ?? 0) + childCpu() - c0;
+  return wall;
 }
 
 const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -97,10 +114,11 @@ config.process.terminal = false;
 config.process.args = ['true'];
 fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(config));
 seconds(STRATA, ['run', '--rm', 'small:1', '--', 'true']); // warm-up
-const run = [], runc = [];
+const run = [], runc = [], node = [];
 for (let r = 0; r < RUNS; r++) {
-  run.push(seconds(STRATA, ['run', '--rm', 'small:1', '--', 'true']));
-  runc.push(seconds('runc', ['run', '--bundle', bundle, `strata-bench-${process.pid}-${r}`]));
+  run.push(seconds(STRATA, ['run', '--rm', 'small:1', '--', 'true'], 'run'));
+  runc.push(seconds('runc', ['run', '--bundle', bundle, `strata-bench-${process.pid}-${r}`], 'runc'));
+  node.push(seconds(process.execPath, ['-e', '0'], 'node'));
 }
 
 console.log(`load average ${os.loadavg().map(l => l.toFixed(1)).join(' ')}; ${RUNS} runs each, medians in seconds`);
@@ -109,3 +127,8 @@ console.log('| what | strata | reference | ratio |');
 console.log('|---|---|---|---|');
 console.log(`| later mount + umount, ${BIG}-file image vs 10-file image | ${median(mountBig).toFixed(3)} | ${median(mountSmall).toFixed(3)} | ${(median(mountBig) / median(mountSmall)).toFixed(2)} |`);
 console.log(`| strata run --rm IMAGE true vs runc run of an unpacked bundle | ${median(run).toFixed(3)} | ${median(runc).toFixed(3)} | ${(median(run) / median(runc)).toFixed(2)} |`);
+const own = median(run) - median(runc);
+console.log(`| strata's own part of run --rm (run - runc) vs node -e 0 | ${own.toFixed(3)} | ${median(node).toFixed(3)} | ${(own / median(node)).toFixed(2)} |`);
+const perRun = label => cpu[label] / RUNS;
+console.log(`| CPU seconds, run --rm (strata, perl, runc) vs runc run | ${perRun('run').toFixed(3)} | ${perRun('runc').toFixed(3)} | ${(perRun('run') / perRun('runc')).toFixed(2)} |`);
+console.log(`| CPU seconds, strata's own part of run --rm vs node -e 0 | ${(perRun('run') - perRun('runc')).toFixed(3)} | ${perRun('node').toFixed(3)} | ${((perRun('run') - perRun('runc')) / perRun('node')).toFixed(2)} |`);

@@ -11,10 +11,16 @@
 //   - cold pull: `strata pull` into an empty store vs `skopeo copy docker:// oci:` followed
 //     by `strata image import`;
 //   - the update pulled onto a store that has upd:1: bytes fetched (registry access log).
+//   - cold push with zstd vs `skopeo copy --dest-compress-format zstd` of the plain export;
+//   - cold pull vs `podman pull` (vfs storage, a fresh root per run) when podman is installed;
+//   - the phases of a cold push without the network: the layer's tar alone, tar + gzip and
+//     tar + zstd (`strata layer export`, the push's pipeline writing to a file).
+// With --compare DIR, a cold push by the strata built in checkout DIR runs in the same
+// loop (e.g. main before a change), so the two builds meet the same load.
 // Times are medians of --runs N (default 3) wall-clock runs, CLI start-up included; bytes
 // and requests come from the registry's access log. skopeo's blob-info cache is removed
 // before each skopeo run, so it cannot mount from a repository an earlier run filled.
-// Usage: npm run bench -- registry [--runs N] [--files N]
+// Usage: npm run bench -- registry [--runs N] [--files N] [--compare DIR]
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import {loadavg} from 'node:os';
@@ -26,6 +32,13 @@ const argv = process.argv.slice(2);
 const arg = (name, fallback) => { const i = argv.indexOf(name); return i >= 0 ? Number(argv[i + 1]) : fallback; };
 const RUNS = arg('--runs', 3);
 const FILES = arg('--files', 3000);
+const compareAt = argv.indexOf('--compare');
+const OTHER = compareAt >= 0 ? path.join(path.resolve(argv[compareAt + 1]), 'node_modules', '.bin', 'strata') : undefined;
+if (OTHER && !fs.existsSync(OTHER)) {
+  console.error(`bench: ${OTHER} does not exist (install and build that checkout first)`);
+  process.exit(1);
+}
+const hasPodman = spawnSync('sh', ['-c', 'command -v podman']).status === 0;
 const base = path.join(root, '.bench', 'registry');
 const SKOPEO_CACHE = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
 
@@ -135,6 +148,15 @@ await pair('cold push (vs skopeo copy --dest-compress)',
   () => { const s = coldCopy(); const r = repo('s'); return () => time(() => sh(STRATA, ['push', 'upd:1', `${reg.host}/${r}:1`, '--tls-verify=false', '--store', s])); },
   () => { const r = repo('k'); return () => time(() => skopeo(['copy', '--dest-tls-verify=false', '--dest-compress', `oci:${plain}:upd:1`, `docker://${reg.host}/${r}:1`])); },
   uploads);
+await pair('cold push --compress zstd (vs skopeo zstd)',
+  () => { const s = coldCopy(); const r = repo('s'); return () => time(() => sh(STRATA, ['push', 'upd:1', `${reg.host}/${r}:1`, '--tls-verify=false', '--compress', 'zstd', '--store', s])); },
+  () => { const r = repo('k'); return () => time(() => skopeo(['copy', '--dest-tls-verify=false', '--dest-compress-format', 'zstd', `oci:${plain}:upd:1`, `docker://${reg.host}/${r}:1`])); },
+  uploads);
+if (OTHER)
+  await pair('cold push (vs the --compare build)',
+    () => { const s = coldCopy(); const r = repo('s'); return () => time(() => sh(STRATA, ['push', 'upd:1', `${reg.host}/${r}:1`, '--tls-verify=false', '--store', s])); },
+    () => { const s = coldCopy(); const r = repo('o'); return () => time(() => sh(OTHER, ['push', 'upd:1', `${reg.host}/${r}:1`, '--tls-verify=false', '--store', s])); },
+    uploads);
 await pair('warm re-push (vs skopeo warm re-push)',
   () => () => time(() => sh(STRATA, ['push', 'upd:1', `${reg.host}/src/upd:1`, '--tls-verify=false', '--store', store0])),
   () => () => time(() => skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:upd:1`, `docker://${reg.host}/src/upd:1`])),
@@ -143,6 +165,24 @@ await pair('cold pull (vs skopeo copy + image import)',
   () => { const s = freshStore(); return () => time(() => sh(STRATA, ['pull', `${reg.host}/src/upd:1`, '--tls-verify=false', '--store', s])); },
   () => { const s = freshStore(); const o = fresh(path.join(base, 'pulled')); return () => time(() => { skopeo(['copy', '--src-tls-verify=false', `docker://${reg.host}/src/upd:1`, `oci:${o}:upd`]); sh(STRATA, ['image', 'import', o, '--store', s]); }); },
   log => sum(log, isBlobGet));
+
+if (hasPodman) {
+  const podRoot = path.join(base, 'podman');
+  cleanups.push(() => fs.rmSync(podRoot, {recursive: true, force: true}));
+  await pair('cold pull (vs podman pull)',
+    () => { const s = freshStore(); return () => time(() => sh(STRATA, ['pull', `${reg.host}/src/upd:1`, '--tls-verify=false', '--store', s])); },
+    () => { fresh(podRoot); return () => time(() => sh('podman', ['--root', path.join(podRoot, 'root'), '--runroot', path.join(podRoot, 'run'), '--storage-driver', 'vfs', 'pull', '-q', '--tls-verify=false', `docker://${reg.host}/src/upd:1`])); },
+    log => sum(log, isBlobGet));
+}
+// The phases of a cold push, without the network: the tar, and the tar compressed.
+const layerId = JSON.parse(sh(STRATA, ['image', 'inspect', 'upd:1', '--store', coldTemplate, '--json'])).layers[0].id;
+const phases = [];
+for (const compress of ['none', 'gzip', 'zstd']) {
+  const out = path.join(base, 'phase.tar');
+  const seconds = median(Array.from({length: RUNS}, () => { fs.rmSync(out, {force: true}); return time(() => sh(STRATA, ['layer', 'export', layerId, out, '--compress', compress, '--store', coldTemplate])); }));
+  phases.push({compress, seconds, size: fs.statSync(out).size});
+  fs.rmSync(out, {force: true});
+}
 
 // The update, onto a store that has upd:1.
 const onto = () => { const s = freshStore(); sh(STRATA, ['pull', `${reg.host}/src/upd:1`, '--tls-verify=false', '--store', s]); return s; };
@@ -161,6 +201,7 @@ console.log(`registry bench: one layer of ${FILES + 4} files, ${fmtBytes(layerBy
 for (const r of results)
   console.log(`${r.name.padEnd(48)} strata ${r.strata.toFixed(2)} s  reference ${r.reference.toFixed(2)} s  ratio ${(r.strata / r.reference).toFixed(2)}  requests ${r.requests[0]} / ${r.requests[1]}${r.name.includes('pull') ? `  fetched ${fmtBytes(r.bytes[0])} / ${fmtBytes(r.bytes[1])}` : `  uploads ${r.bytes[0]} / ${r.bytes[1]}`}`);
 console.log(`${'strata images (start-up and store open)'.padEnd(48)} ${floor.toFixed(2)} s`);
+for (const p of phases) console.log(`${`layer export --compress ${p.compress}`.padEnd(48)} ${p.seconds.toFixed(2)} s  ${fmtBytes(p.size)}`);
 for (const u of updates)
   console.log(`update ${u.name.padEnd(41)} fetched ${fmtBytes(u.fetched)} (${(100 * u.fetched / whole).toFixed(1)}% of the rebuilt layer, ${fmtBytes(whole)}) in ${u.seconds.toFixed(2)} s`);
 for (const fn of cleanups.reverse()) await fn();

@@ -1,4 +1,4 @@
-import {Cli, type BaseContext, type Command} from 'clipanion';
+import {Cli, type BaseContext, type Command, formatMarkdownish} from 'clipanion';
 import {groupFor} from './commands/index.js';
 import {EXIT} from './exitCodes.js';
 
@@ -52,7 +52,7 @@ export class StrataCli extends Cli<BaseContext> {
    */
   groupHelp(group: readonly string[]): string {
     const prefix = ['strata', ...group].join(' ');
-    const defs = this.definitions({colored: false}).filter(d => d.path === prefix || d.path.startsWith(`${prefix} `));
+    const defs = this.summaries().filter(d => d.path === prefix || d.path.startsWith(`${prefix} `));
     const categories = [...new Set(defs.map(d => d.category?.trim() ?? ''))];
     const lines = [`strata - ${this.binaryVersion ?? ''}`, '', `  $ ${prefix} <command>${group.length === 0 ? '' : ' ...'}`, ''];
     for (const category of categories) {
@@ -61,6 +61,21 @@ export class StrataCli extends Cli<BaseContext> {
     }
     lines.push('Every command takes --store DIR (else $STRATA_STORE, else $XDG_DATA_HOME/strata).', `Run "${prefix === 'strata' ? 'strata COMMAND' : `${prefix} COMMAND`} --help" for a command's options and examples.`, '');
     return lines.join('\n');
+  }
+
+  /**
+   * Each documented command's path, usage, category and description, as `definitions()`
+   * gives them, without what group help does not show (`definitions()` also formats every
+   * command's details and examples: a few milliseconds of `strata --help`).
+   */
+  private summaries(): {path: string; usage: string; category?: string; description?: string}[] {
+    const plain = (text: string | undefined) => text === undefined ? undefined : formatMarkdownish(text, {format: this.format(false), paragraphs: false});
+    return [...this.registrations].flatMap(([commandClass, {index}]) => {
+      if (commandClass.usage === undefined) return [];
+      const {usage: path} = this.getUsageByIndex(index, {detailed: false});
+      const {usage} = this.getUsageByIndex(index, {detailed: true, inlineOptions: false});
+      return [{path, usage, category: plain(commandClass.usage.category), description: plain(commandClass.usage.description)}];
+    });
   }
 }
 

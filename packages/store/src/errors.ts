@@ -18,6 +18,7 @@ export type StoreErrorCode =
   | 'SOURCE_MISSING'     // an import source that does not exist or cannot be read
   | 'SOURCE_CHANGED'     // a file of an import source changed while strata read it
   | 'IN_USE'             // an object still referenced (e.g. an image used by a container)
+  | 'NAME_TAKEN'         // a container name another container has (taken meanwhile by another process)
   | 'NO_SPACE'           // the disk filled while writing
   | 'NOT_PINNED'         // unpinning an image or layer that has no pin
   | 'INDEX_CORRUPT'      // LevelDB's own files are damaged (strata verify --repair rebuilds them)
@@ -28,7 +29,9 @@ export type StoreErrorCode =
   | 'TARGET_EXISTS'      // an export target that already exists
   | 'WHITEOUT_NAME'      // a writable layer holds a file named .wh.*, which no OCI layer can express
   | 'BAD_SETTING'        // an environment setting strata cannot use (STRATA_LOCK_TIMEOUT_MS=soon)
-  | 'STORE_READONLY';    // the store cannot be written by this user (read-only filesystem, another owner)
+  | 'STORE_READONLY'     // the store cannot be written by this user (read-only filesystem, another owner)
+  | 'NOT_MOUNTABLE'      // a tree a kernel EROFS metadata image cannot hold (an xattr name with no prefix EROFS knows)
+  | 'HASH_UNAVAILABLE';  // the native BLAKE3 addon does not load on this platform (STRATA_HASH=wasm)
 
 /**
  * An error strata explains to its user: a stable code and a one-line message that names

@@ -5,7 +5,10 @@ import {Index} from '../src/index/Index.js';
 import {tempDir} from './_helpers.js';
 
 /** Opens an index; the directory above it stands for the store (where the holder file goes). */
-const open = (location: string, lockTimeoutMs?: number) => Index.open(location, {holderDir: path.dirname(location), ...(lockTimeoutMs === undefined ? {} : {lockTimeoutMs})});
+const open = (location: string, lockTimeoutMs?: number) => {
+  const dir = path.dirname(location);
+  return Index.open(location, {holderDir: dir, snapshotDir: path.join(dir, 'tmp'), waitDir: path.join(dir, 'waiting'), ...(lockTimeoutMs === undefined ? {} : {lockTimeoutMs})});
+};
 
 async function openTempIndex(t: import('ava').ExecutionContext): Promise<{index: Index; location: string}> {
   const location = path.join(await tempDir(t, 'strata-index-'), 'index');
@@ -56,20 +59,67 @@ test('a commit is applied at once, and a deleted key is no longer known', async 
   t.deepEqual((await index.scan('')).map(([k]) => k), ['tag:a:1']);
 });
 
-test('an index held by another handle is refused with STORE_LOCKED after the timeout', async t => {
-  const {location} = await openTempIndex(t);
+test('an index held by another handle opens at once as a snapshot; a write waits for a holder that cannot let go, then is refused with STORE_LOCKED', async t => {
+  const {index: holder, location} = await openTempIndex(t);
+  await holder.commit([{type: 'put', key: 'tag:a:1', value: Buffer.from('one')}]);
+  let done!: () => void;
+  const busy = holder.exclusive(() => new Promise<void>(r => { done = r; })); // a check-and-commit that takes long
+  t.teardown(() => { done(); return busy; });
   const started = Date.now();
-  await t.throwsAsync(open(location, 300), {code: 'STORE_LOCKED'});
+  const reader = await open(location, 300);
+  t.teardown(() => reader.close());
+  t.true(Date.now() - started < 300, 'opening does not wait');
+  t.false(reader.holdsLock, 'it reads a snapshot');
+  t.deepEqual(await reader.get('tag:a:1'), Buffer.from('one'), 'the snapshot has what was committed');
+  await t.throwsAsync(reader.commit([{type: 'put', key: 'tag:b:1', value: Buffer.from('two')}]), {code: 'STORE_LOCKED', message: /busy.*held it longer than 300 ms/});
   t.true(Date.now() - started >= 300, 'it waits for its turn first');
 });
 
-test('an index opens as soon as the handle that held it closes', async t => {
+test('a holder hands the index over to a process that waits for it, and takes it back for its next write', async t => {
   const location = path.join(await tempDir(t, 'strata-index-'), 'index');
   const first = await open(location);
-  const second = open(location, 30_000);
-  await new Promise(r => setTimeout(r, 100));
-  await first.close();
-  const index = await second;
-  t.teardown(() => index.close());
-  t.true(index.isOpen);
+  t.teardown(() => first.close());
+  t.true(first.holdsLock);
+  first.queue('b:pending', Buffer.from('p')); // not yet flushed: the hand-over flushes it
+  const second = await open(location, 30_000);
+  t.teardown(() => second.close());
+  t.false(second.holdsLock);
+  const started = Date.now();
+  await second.commit([{type: 'put', key: 'tag:second:1', value: Buffer.from('2')}]);
+  t.true(Date.now() - started < 10_000, 'the write did not wait for the holder to close');
+  t.true(second.holdsLock);
+  t.false(first.holdsLock, 'the holder reads a snapshot now');
+  t.deepEqual(await first.get('b:pending'), Buffer.from('p'), 'its own writes are in its snapshot');
+  t.deepEqual(await second.get('b:pending'), Buffer.from('p'), 'and reached the index before it let go');
+  const back = first.commit([{type: 'put', key: 'tag:first:1', value: Buffer.from('1')}]);
+  await back;
+  t.true(first.holdsLock, 'its next write took the index back');
+  t.deepEqual(await first.get('tag:second:1'), Buffer.from('2'), 'and it sees what the other wrote');
+});
+
+test('a snapshot taken while another handle writes and compacts holds every commit that had returned', async t => {
+  const {index: writer, location} = await openTempIndex(t);
+  let committed = 0;
+  let writing = true;
+  const big = Buffer.alloc(2000, 1);
+  // Commits, with content batches of ~10 MB between them, so LevelDB switches logs and compacts meanwhile.
+  const writes = (async () => {
+    for (let i = 0; writing; i++) {
+      for (let j = 0; j < 5000; j++) writer.queue(`b:${i}:${j}`, big);
+      await writer.commit([{type: 'put', key: `tag:n:${String(i).padStart(6, '0')}`, value: Buffer.from(String(i))}]);
+      committed = i + 1;
+    }
+  })();
+  for (let round = 0; round < 8; round++) {
+    await new Promise(r => setTimeout(r, 150));
+    const before = committed;
+    const reader = await open(location); // the writer holds the index: a snapshot
+    t.false(reader.holdsLock);
+    const tags = (await reader.scan('tag:n:')).length;
+    await reader.close();
+    t.true(tags >= before, `round ${round}: the snapshot has ${tags} commits of the ${before} that had returned`);
+  }
+  writing = false;
+  await writes;
+  t.true(committed >= 3, `the writer committed ${committed} times meanwhile`);
 });

@@ -28,7 +28,7 @@ test('flushes never overlap: blobs of a batch in flight stay visible while a sec
   // Real LevelDB batches, each held a little before it is written, so flushes would overlap.
   let inFlight = 0, most = 0;
   // LevelDB under the index, reached past its privacy: the test holds each batch a while.
-  const db = (store.index as unknown as {db: {batch: (...args: unknown[]) => unknown}}).db;
+  const db = (store.index as unknown as {handle: {db: {batch: (...args: unknown[]) => unknown}}}).handle.db;
   const realBatch = db.batch.bind(db) as () => {write(): Promise<void>};
   db.batch = (...args: unknown[]) => {
     if (args.length > 0) return (realBatch as unknown as (...a: unknown[]) => unknown)(...args);

@@ -2,8 +2,8 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import test from 'ava';
 import {type Digest, collectGarbage, hashBytes, INLINE_MAX, addPin, listPins, removePin} from '../src/index.js';
-import {blobKey, imageKey, layerKey, leaseKey, treeKey} from '../src/index/keys.js';
-import {Lease} from '../src/maintenance/leases.js';
+import {blobKey, imageKey, layerKey, treeKey} from '../src/index/keys.js';
+import {Lease, leaseDir} from '../src/maintenance/leases.js';
 import {mark} from '../src/maintenance/gc.js';
 import {bytesOf, imageOf, indexKeys} from './_images.js';
 import {openTempStore} from './_helpers.js';
@@ -123,15 +123,16 @@ test('containers keep their image and their writable layer; a directory without 
 test('a live lease keeps what it protects; a lease of a dead process expires', async t => {
   const store = await openTempStore(t);
   const held = await imageOf(t, store, {'a': 'in progress'});
-  const lease = await Lease.acquire(store, 'test');
-  await lease.protect([layerKey(held.layer)]);
-  const dead = {id: 'dead', pid: 2147483646, host: (await import('node:os')).hostname(), created: new Date().toISOString(), label: 'killed', keys: [imageKey(held.image)]};
-  await store.index.commit([{type: 'put', key: leaseKey('dead'), value: Buffer.from(JSON.stringify(dead))}]);
+  const lease = Lease.acquire(store.dir, 'test');
+  lease.protect([layerKey(held.layer)]);
+  const dead = {pid: 2147483646, host: (await import('node:os')).hostname(), created: new Date().toISOString(), label: 'killed'};
+  await fs.writeFile(path.join(leaseDir(store.dir), '2147483646-dead'), `${JSON.stringify(dead)}\n${imageKey(held.image)}\n`);
   const report = await collectGarbage(store);
   t.is(report.byKind.lease.count, 1);
   t.is(report.byKind.image.count, 1);
   t.truthy(await store.getLayer(held.layer));
-  await lease.release();
+  t.deepEqual(await fs.readdir(leaseDir(store.dir)).then(names => names.filter(n => n.startsWith('2147483646-'))), [], 'the dead lease is removed');
+  lease.release();
   t.is((await collectGarbage(store)).byKind.layer.count, 1);
 });
 

@@ -34,24 +34,31 @@ export class ContainerLayers implements WritableLayers {
     return findContainerMount(this.store, c.id);
   }
 
-  /** The metadata image (erofs, read-only), then overlayfs over it and the objects, at `target`. */
-  async mounts(c: ContainerRecord, target: string): Promise<Mount[]> {
+  /**
+   * The metadata image (erofs, read-only), then overlayfs over it and the objects, at
+   * `target`. `volatile`: overlayfs's `volatile`, for a container that is removed after
+   * this mount (`run --rm`, as podman does): no sync of the upper, so an unmount does not
+   * wait for the whole upper filesystem's dirty data (~50–100 ms on a busy disk). The
+   * kernel then marks the work dir, and refuses to mount that upper again.
+   */
+  async mounts(c: ContainerRecord, target: string, options: {volatile?: boolean} = {}): Promise<Mount[]> {
     if (!this.metaImage) throw new UnionError('NO_KERNEL_MOUNT', 'this strata has no metadata image builder, so containers cannot be mounted');
     const dirs = containerDirs(this.store, c.id);
     const image = await this.metaImage(this.store, await imageRoot(this.store, c.image));
-    const options = [
+    const overlayOptions = [
       `lowerdir=${dirs.meta}::${path.join(dirs.store, 'objects')}`, `upperdir=${dirs.upper}`, `workdir=${dirs.work}`,
       // Directory renames give EXDEV rather than redirects, and copy-up copies whole files:
       // the upper stays a plain layer (research/mounts.md §1.3). Data-only lowers follow
       // the metadata image's file redirects even so.
       'redirect_dir=nofollow', 'index=off', 'metacopy=off',
       ...(this.store.upper.userxattr ? ['userxattr'] : []),
+      ...(options.volatile ? ['volatile'] : []),
     ];
     for (const p of [image, dirs.meta, dirs.upper, dirs.work, target])
       if (/[,:\\]/.test(p)) throw new UnionError('MOUNT_FAILED', `${p}: overlayfs options cannot name a path with ",", ":" or "\\"`);
     return [
       {type: 'erofs', source: image, target: dirs.meta, options: ['ro']},
-      {type: 'overlay', source: 'overlay', target, options},
+      {type: 'overlay', source: 'overlay', target, options: overlayOptions},
     ];
   }
 

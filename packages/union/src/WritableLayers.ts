@@ -25,7 +25,8 @@ export interface LayerUsage {
  *   read-only, and overlayfs with that image and the store's `objects/` as lowers
  *   (`lowerdir=META::OBJECTS`, the objects a data-only layer) and the upper on top.
  *   Performing them is `mountContainer`; the live state is always read back from
- *   /proc/self/mountinfo, never from a record.
+ *   /proc/self/mountinfo, never from a record. A *volatile* mount (for a container that is
+ *   removed afterwards: `run --rm`) skips every sync of the upper, the unmount's included.
  * - `commit` freezes the upper into a read-only layer and an image.
  * - `remove` forgets the container and its upper (refused while it is mounted, unless forced).
  * - `usage` is what its upper takes on disk.
@@ -36,7 +37,7 @@ export interface LayerUsage {
 export interface WritableLayers {
   prepare(image: string, options?: {name?: string}): Promise<ContainerRecord>;
   view(container: ContainerRecord): Promise<UnionView>;
-  mounts(container: ContainerRecord, target: string): Promise<Mount[]>;
+  mounts(container: ContainerRecord, target: string, options?: {volatile?: boolean}): Promise<Mount[]>;
   commit(container: ContainerRecord, options?: {tag?: TagRef; message?: string}): Promise<CommitResult>;
   remove(container: ContainerRecord, options?: {force?: boolean}): Promise<void>;
   usage(container: ContainerRecord): Promise<LayerUsage>;

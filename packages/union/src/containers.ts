@@ -1,5 +1,6 @@
 import {randomBytes} from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import {type ContainerRecord, type Digest, type Store, StoreError, setRecordedOwner} from '@strata/store';
 import {UnionError} from './errors.js';
 import {flattenLayers} from './flatten.js';
@@ -30,11 +31,16 @@ export async function createContainer(store: Store, options: {image: string; nam
   fs.mkdirSync(upper, {recursive: true});
   // The upper's root starts as the image's root, so an unchanged container diffs empty.
   const root = await store.getTree(lowerRoot);
-  setRecordedOwner(upper, fs.statSync(upper), root.uid, root.gid);
+  setRecordedOwner(upper, fs.statSync(upper), root.uid, root.gid, {fresh: true});
   fs.chmodSync(upper, root.mode);
   fs.utimesSync(upper, root.mtime, root.mtime);
   const record: ContainerRecord = {id, image: imageId, created: new Date().toISOString(), ...(options.name ? {name: options.name} : {})};
-  await store.putContainer(record);
+  try {
+    await store.putContainer(record);
+  } catch (err) {
+    fs.rmSync(path.dirname(upper), {recursive: true, force: true});
+    throw err;
+  }
   return record;
 }
 

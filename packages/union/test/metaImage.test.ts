@@ -40,7 +40,7 @@ async function file(store: Store, data: Buffer, meta: Meta = m(0o644)): Promise<
 
 /** An image with every entry kind, files of every size class, long names, deep nesting and two layers. */
 async function everyKindImage(store: Store): Promise<{image: Digest; layers: Digest[]}> {
-  const sizes = [1, 63, 64, 65, 1000, 4096, 16 * 1024, 16 * 1024 + 1, 100_000, 1 << 20];
+  const sizes = [1, 63, 64, 65, 1000, 2048, 2049, 4096, 16 * 1024, 16 * 1024 + 1, 100_000, 1 << 20];
   const passwd = Buffer.from('root:x:0:0:root:/root:/bin/sh\n');
   const base: [string, LeafEntry | Meta | 'opaque'][] = [
     ['/etc', m(0o755, {mtime: T - 100})],
@@ -132,7 +132,7 @@ const mountsAsCheckout = test.macro(async (t, inlineMax?: number) => {
   const tree = await flattenLayers(store, layers);
   const built = await ensureMetaImage(store, tree, {inlineMax});
   t.true(built.built);
-  t.is(fs.existsSync(path.join(store.dir, 'objects', 'small')), inlineMax === undefined, 'the default threshold (64 B) spills; 16 KiB does not');
+  t.is(fs.existsSync(path.join(store.dir, 'objects', 'small')), inlineMax === undefined, 'the default threshold (2 KiB) spills; 16 KiB does not');
   run('fsck.erofs', ['--extract', built.path]);
   const merged = mountMeta(t, built.path, built.objects);
 
@@ -144,7 +144,7 @@ const mountsAsCheckout = test.macro(async (t, inlineMax?: number) => {
   t.is((seen['empty'] as {mtime: number}).mtime, -5);
   (written['empty'] as {mtime: number}).mtime = -5;
   t.deepEqual(seen, written);
-  t.is(Object.keys(seen).length, 21 + (60 + 1) + (1 + 10) + (1 + 2000), 'every path, none hidden or added');
+  t.is(Object.keys(seen).length, 23 + (60 + 1) + (1 + 10) + (1 + 2000), 'every path, none hidden or added');
   t.false('old' in seen);
   t.true('bytes-\xff' in seen, 'a name that is not UTF-8 keeps its bytes');
   t.is((seen['keeps'] as {sameAs?: string}).sameAs, undefined, 'a hardlink whose target a higher layer replaced is a file of its own');
@@ -167,14 +167,14 @@ test('a metadata image is memoised by its tree, reproducible, and rebuilt after 
   const bytesOf = () => fs.readFileSync(metaImagePath(store, tree));
   const firstBytes = bytesOf();
   t.false((await ensureMetaImage(store, tree)).built, 'the second call finds the image');
-  const small = smallObjectPath(store, await store.putBlob(bytes(65, 65)));
-  t.true(fs.existsSync(small), 'a 65-byte inline blob is spilled to objects/small');
-  t.false(fs.existsSync(smallObjectPath(store, await store.putBlob(bytes(64, 64)))), 'a 64-byte one is kept in the image');
+  const small = smallObjectPath(store, await store.putBlob(bytes(2049, 2049)));
+  t.true(fs.existsSync(small), 'a 2049-byte inline blob is spilled to objects/small');
+  t.false(fs.existsSync(smallObjectPath(store, await store.putBlob(bytes(2048, 2048)))), 'a 2048-byte one is kept in the image');
 
   const derived = (await diskUsage(store)).derived;
   t.is(derived.metaImage.count, 1);
   t.is(derived.metaImage.bytes, firstBytes.length);
-  t.is(derived.smallFile.count, 5, 'df counts the spilled files: 65 B, 70 B, 1000 B, 4 KiB, 16 KiB');
+  t.is(derived.smallFile.count, 3, 'df counts the spilled files: 2049 B, 4 KiB, 16 KiB');
   // Live: gc keeps the image and the spilled files.
   t.is((await collectGarbage(store)).byKind.metaImage.count, 0);
   t.true(fs.existsSync(first.path) && fs.existsSync(small));

@@ -1,5 +1,5 @@
 import type {Stats} from 'node:fs';
-import {getAttributeSync, removeAttributeSync} from '@napi-rs/xattr';
+import {xattrBinding} from '../host/xattrBinding.js';
 import {lchownSync} from '../host/hostFs.js';
 import {readXattrsSync, writeXattrsSync} from '../host/hostXattrs.js';
 import {fsPath} from '../objects/names.js';
@@ -19,7 +19,7 @@ export const OWNER_XATTR = 'user.strata.owner';
 export function recordedOwner(hostPath: string, st: Stats): {uid: number; gid: number} {
   if (!st.isFile() && !st.isDirectory()) return {uid: st.uid, gid: st.gid};
   // A path whose bytes are all UTF-8 is read directly (one lgetxattr); others by their bytes.
-  const value = fsPath(hostPath) === hostPath ? getAttributeSync(hostPath, OWNER_XATTR) : readXattrsSync(hostPath)?.[OWNER_XATTR];
+  const value = fsPath(hostPath) === hostPath ? xattrBinding().getAttributeSync(hostPath, OWNER_XATTR) : readXattrsSync(hostPath)?.[OWNER_XATTR];
   const m = value && /^(\d+):(\d+)$/.exec(Buffer.from(value).toString('latin1'));
   return m ? {uid: Number(m[1]), gid: Number(m[2])} : {uid: st.uid, gid: st.gid};
 }
@@ -27,9 +27,10 @@ export function recordedOwner(hostPath: string, st: Stats): {uid: number; gid: n
 /**
  * Gives a host entry of a writable layer the owner it must show: lchown where the process
  * may (and then drops an owner record it had), else, for a file or directory, an owner
- * record. A symlink that cannot be chowned keeps its owner.
+ * record. A symlink that cannot be chowned keeps its owner. `fresh`: the caller has just made
+ * the entry, so it has no record to drop.
  */
-export function setRecordedOwner(hostPath: string, st: Stats, uid: number, gid: number): void {
+export function setRecordedOwner(hostPath: string, st: Stats, uid: number, gid: number, options: {fresh?: boolean} = {}): void {
   try {
     lchownSync(hostPath, uid, gid);
   } catch (err) {
@@ -37,6 +38,7 @@ export function setRecordedOwner(hostPath: string, st: Stats, uid: number, gid: 
     if (st.isFile() || st.isDirectory()) writeXattrsSync(hostPath, {[OWNER_XATTR]: Buffer.from(`${uid}:${gid}`)});
     return;
   }
-  if ((st.isFile() || st.isDirectory()) && fsPath(hostPath) === hostPath && getAttributeSync(hostPath, OWNER_XATTR))
-    removeAttributeSync(hostPath, OWNER_XATTR);
+  // A fresh entry (just made by the caller) has no record to clear, and the check would load the xattr addon.
+  if (!options.fresh && (st.isFile() || st.isDirectory()) && fsPath(hostPath) === hostPath && xattrBinding().getAttributeSync(hostPath, OWNER_XATTR))
+    xattrBinding().removeAttributeSync(hostPath, OWNER_XATTR);
 }

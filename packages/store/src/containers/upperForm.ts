@@ -1,7 +1,7 @@
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {getAttributeSync} from '@napi-rs/xattr';
+import {xattrBinding} from '../host/xattrBinding.js';
 import {readXattrsSync, writeXattrsSync} from '../host/hostXattrs.js';
 import {fsPath} from '../objects/names.js';
 import {StoreError} from '../errors.js';
@@ -52,7 +52,7 @@ export class UpperForm {
   /** Whether an upper directory is opaque (hides the lower's entries at its path). */
   isOpaque(dir: string): boolean {
     // A path with bytes that are not UTF-8 goes through hostXattrs (@napi-rs/xattr takes text).
-    const value = fsPath(dir) === dir ? getAttributeSync(dir, this.opaqueXattr) : readXattrsSync(dir)?.[this.opaqueXattr];
+    const value = fsPath(dir) === dir ? xattrBinding().getAttributeSync(dir, this.opaqueXattr) : readXattrsSync(dir)?.[this.opaqueXattr];
     return value?.toString('latin1') === 'y';
   }
 

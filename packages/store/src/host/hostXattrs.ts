@@ -1,7 +1,7 @@
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {getAttributeSync, listAttributesSync, setAttributeSync} from '@napi-rs/xattr';
+import {xattrBinding} from './xattrBinding.js';
 import {StoreError} from '../errors.js';
 import {fsPath, nameFromBytes} from '../objects/names.js';
 import type {Xattrs} from '../objects/tree.js';
@@ -22,14 +22,14 @@ export function readXattrsSync(p: string): Xattrs | undefined {
   const read = (plain: string): Xattrs | undefined => {
     let names: string[];
     try {
-      names = listAttributesSync(plain);
+      names = xattrBinding().listAttributesSync(plain);
     } catch (err) {
       if (NONE.test((err as Error).message)) return undefined;
       throw err;
     }
     const out: Record<string, Buffer> = {};
     for (const n of names) {
-      const v = getAttributeSync(plain, n);
+      const v = xattrBinding().getAttributeSync(plain, n);
       if (v) out[n] = Buffer.from(v);
     }
     return Object.keys(out).length > 0 ? out : undefined;
@@ -41,7 +41,7 @@ export function readXattrsSync(p: string): Xattrs | undefined {
 export function writeXattrsSync(p: string, xattrs: Xattrs): void {
   const names = Object.keys(xattrs);
   if (names.length === 0) return;
-  withPlainPath(p, plain => { for (const n of names) setAttributeSync(plain, n, xattrs[n]!); }, () => {
+  withPlainPath(p, plain => { for (const n of names) xattrBinding().setAttributeSync(plain, n, xattrs[n]!); }, () => {
     for (const n of names) attrTool('setfattr', p, ['-h', '-n', n, '-v', `0x${xattrs[n]!.toString('hex')}`]);
   });
 }

@@ -1,9 +1,12 @@
 import {AsyncLocalStorage} from 'node:async_hooks';
+import * as fs_ from 'node:fs';
 import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
 import {Level} from 'level';
 import {StoreError, isLevelLocked, isNoSpace, rethrowNoSpace} from '../errors.js';
 import {snapshotIndex} from '../objects/readOnlyIndex.js';
 import {type LockWait, lockTimeoutFromEnv, recordHolder, waitForLock} from '../objects/storeLock.js';
+import {isProcessAlive} from '../maintenance/leases.js';
 
 /** Pending index writes are flushed past either bound (measured: 1k–10k ops per batch is fastest). */
 const FLUSH_OPS = 5000;
@@ -22,14 +25,60 @@ type LevelDB = Level<string, Buffer>;
 /** One write of a commit, as LevelDB's batch takes it. Keys come from keys.ts, values from values.ts. */
 export type IndexOp = {type: 'put'; key: string; value: Buffer} | {type: 'del'; key: string};
 
+/** How often a holder looks whether another process waits for the index (a stat of one directory). */
+const WANT_POLL_MS = 20;
+
+/** An open LevelDB handle and the operations running on it, so it is closed only when idle. */
+interface Handle {
+  readonly db: LevelDB;
+  /** True for the shared index (this process holds its lock); false for a private snapshot. */
+  readonly live: boolean;
+  inflight: number;
+  /** Removes a snapshot's directory once the handle is closed. */
+  readonly dispose?: () => Promise<void>;
+}
+
+/** Where a store keeps what the index needs beside LevelDB's own directory. */
+export interface IndexPlaces {
+  /** The store directory: the holder file goes there. */
+  readonly holderDir: string;
+  /**
+   * Where snapshots are made: hard links to the table files, so on the index's filesystem.
+   * Unset (a read-only store): one snapshot in the system's temporary directory, for good.
+   */
+  readonly snapshotDir?: string;
+  /** Where a process that waits for the index leaves a note for the holder. */
+  readonly waitDir?: string;
+}
+
+export interface IndexOpenOptions extends IndexPlaces {
+  readonly lockTimeoutMs?: number;
+  /** Told once, after a second, whom a wait for the index waits for. */
+  readonly onWait?: (wait: LockWait) => void;
+}
+
 /**
  * The store's LevelDB index and the only code that touches LevelDB: the lock, buffered
  * content writes, durable commits, reads and scans.
  *
- * Two kinds of write: content (blobs, trees) is `queue`d, buffered, and becomes visible
- * at `flush()` (content is idempotent, so a flush cut short only leaves garbage); refs go
- * through `commit`, which flushes content first and then writes its ops atomically with
- * fsync, so a ref never names content the index lacks. Reads see queued writes at once.
+ * Many processes, one LevelDB. LevelDB admits one process at a time, so a process holds
+ * the index (its lock) only while it has to and otherwise reads a private snapshot:
+ * - `open` takes the index when it is free, and otherwise opens a snapshot at once: a
+ *   reader never waits for a writer.
+ * - A write (`flush`, `commit`) and `exclusive` work take the index, waiting for it
+ *   (STORE_LOCKED past the timeout); a process that waits leaves a file in the wait
+ *   directory, and the holder, which looks every WANT_POLL_MS, flushes its pending writes,
+ *   moves its reads to a fresh snapshot and lets go (`handOver`) as soon as nothing of its
+ *   own is using the index: long work in one process never holds up another's short one.
+ * Content (blobs, trees) never changes, so reads from a snapshot are right for anything a
+ * ref or this process's lease protects (docs/design.md, "Many processes on one store").
+ * Checks that must agree with the current index (a name is free, an image exists) run in
+ * `exclusive`, which holds the index from the check to the commit.
+ *
+ * Two kinds of write: content is `queue`d, buffered, and becomes visible at `flush()`
+ * (content is idempotent, so a flush cut short only leaves garbage); refs go through
+ * `commit`, which flushes content first and then writes its ops atomically with fsync, so
+ * a ref never names content the index lacks. Reads see queued writes at once.
  */
 export class Index {
   /** Content writes not yet in LevelDB, key -> value (content is only ever put). */
@@ -39,48 +88,54 @@ export class Index {
   private writing: Map<string, Buffer> | undefined;
   /** Keys known to exist, so a repeated `has` needs no lookup. */
   private readonly known = new Set<string>();
+  /** Keys this process found in the shared index and relies on since its last write (`knows`). */
+  private relied = new Set<string>();
   private flushChain: Promise<void> = Promise.resolve();
   private flushQueued = false;
   private flushError: Error | undefined;
   private readonly deleteListeners: ((key: string) => void)[] = [];
+  /** Called under the lock before each content batch is written (the store's lease, its object files). */
+  private beforeWrite: ((batch: ReadonlyMap<string, Buffer>, relied: ReadonlySet<string>) => void | Promise<void>) | undefined;
 
-  /** Removes the private snapshot a read-only store was opened from (`openSnapshot`), at close. */
-  private dispose: (() => Promise<void>) | undefined;
+  private handle: Handle;
+  /** Work that must see the shared index from start to end (`exclusive`, a batch being written). */
+  private pinned = 0;
+  private acquiring: Promise<void> | undefined;
+  private handingOver: Promise<void> | undefined;
+  /** A hand-over is moving reads to a snapshot: `pin` waits for it, then takes the index again. */
+  private swapping = false;
+  private wantTimer: NodeJS.Timeout | undefined;
+  private wantSeen = -1;
+  /** The name of this handle's note in the wait directory while it waits. */
+  private myNote: string | undefined;
+  private closed = false;
 
   /** Keys the running `undoOnFailure` operation added (each has its own, through AsyncLocalStorage). */
   private readonly journal = new AsyncLocalStorage<Set<string>>();
   private readonly journals = new Set<Set<string>>();
 
-  private constructor(private readonly db: LevelDB, private readonly location: string) {}
+  private constructor(handle: Handle, private readonly location: string, private readonly places: IndexPlaces | undefined,
+    private readonly lockTimeoutMs: number, private readonly onWait: ((wait: LockWait) => void) | undefined) {
+    this.handle = handle;
+    this.watchForWaiters();
+  }
 
   /**
-   * Opens the index at `location`, waiting while another process holds its lock
-   * (objects/storeLock.ts: backing off up to 100 ms, telling `onWait` whom it waits for).
-   * LevelDB admits one process; strata commands are short, so waiting for a turn
-   * serialises them without a daemon. Once open, this process is recorded as the holder of
-   * the store in `holderDir`. Throws STORE_LOCKED past `lockTimeoutMs` (default:
-   * STRATA_LOCK_TIMEOUT_MS, else 60 s; BAD_SETTING when that is not a number), NO_SPACE,
-   * INDEX_CORRUPT.
+   * Opens the index at `location`: the shared LevelDB when no other process holds it,
+   * otherwise a snapshot of it, at once. Throws NO_SPACE, INDEX_CORRUPT, BAD_SETTING (a
+   * malformed STRATA_LOCK_TIMEOUT_MS).
    */
-  static async open(location: string, options: {holderDir: string; lockTimeoutMs?: number; onWait?: (wait: LockWait) => void}): Promise<Index> {
+  static async open(location: string, options: IndexOpenOptions): Promise<Index> {
     const timeoutMs = options.lockTimeoutMs ?? lockTimeoutFromEnv();
-    const db = await waitForLock(options.holderDir, async () => {
-      const db: LevelDB = new Level<string, Buffer>(location, {keyEncoding: 'utf8', valueEncoding: 'buffer'});
-      try {
-        await db.open();
-        return db;
-      } catch (err) {
-        if (isNoSpace(err))
-          throw new StoreError('NO_SPACE', `the disk is full: the index at ${location} needs a little free space to open; free some, then "strata gc" reclaims what a failed write left`, {cause: err});
-        if (isLevelLocked(err)) throw err;
-        const code = (err as {code?: string}).code;
-        if (code === 'LEVEL_DATABASE_NOT_OPEN')
-          throw new StoreError('INDEX_CORRUPT', `the index at ${location} cannot be opened (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
-        throw err;
-      }
-    }, isLevelLocked, {timeoutMs, ...(options.onWait ? {onWait: options.onWait} : {})});
-    recordHolder(options.holderDir);
-    return new Index(db, location);
+    let handle: Handle;
+    try {
+      handle = {db: await openShared(location), live: true, inflight: 0};
+      recordHolder(options.holderDir);
+    } catch (err) {
+      if (!isLevelLocked(err)) throw err;
+      handle = await openSnapshotHandle(location, options.holderDir, options.snapshotDir);
+    }
+    return new Index(handle, location, options, timeoutMs, options.onWait);
   }
 
   /**
@@ -89,17 +144,7 @@ export class Index {
    * snapshot and vanish at `close`. Throws INDEX_CORRUPT when LevelDB cannot read it.
    */
   static async openSnapshot(location: string, dir: string): Promise<Index> {
-    const snapshot = await snapshotIndex(location);
-    const db: LevelDB = new Level<string, Buffer>(snapshot.location, {keyEncoding: 'utf8', valueEncoding: 'buffer'});
-    try {
-      await db.open();
-    } catch (err) {
-      await snapshot.dispose();
-      throw new StoreError('INDEX_CORRUPT', `the index of the read-only store at ${dir} cannot be read (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message})`, {cause: err});
-    }
-    const index = new Index(db, snapshot.location);
-    index.dispose = snapshot.dispose;
-    return index;
+    return new Index(await openSnapshotHandle(location, dir, undefined), location, undefined, 0, undefined);
   }
 
   /**
@@ -121,36 +166,103 @@ export class Index {
   }
 
   get isOpen(): boolean {
-    return this.db.status === 'open';
+    return !this.closed;
+  }
+
+  /** Whether this process holds the shared index now (rather than reading a snapshot). */
+  get holdsLock(): boolean {
+    return this.handle.live;
+  }
+
+  /** Whether this index is shared with other processes (false: a read-only store's private snapshot). */
+  private get shared(): boolean {
+    return this.places?.snapshotDir !== undefined;
+  }
+
+  /** The hook the store runs under the lock before each content batch (its lease and object files). */
+  setBeforeWrite(hook: (batch: ReadonlyMap<string, Buffer>, relied: ReadonlySet<string>) => void | Promise<void>): void {
+    this.beforeWrite = hook;
+  }
+
+  /**
+   * Runs `work` holding the shared index from start to end: reads inside it see the index
+   * as it is, and nobody else writes until it returns. For a check and the commit that
+   * depends on it. Waits for the index (STORE_LOCKED past the timeout).
+   */
+  async exclusive<T>(work: () => Promise<T>): Promise<T> {
+    await this.pin();
+    try {
+      return await work();
+    } finally {
+      this.pinned--;
+    }
+  }
+
+  /**
+   * Lets go of the shared index now (its pending writes flushed first) and reads a fresh
+   * snapshot: for long read-only work, such as gc's mark, that others must not wait for.
+   */
+  async release(): Promise<void> {
+    if (this.handle.live && this.shared) await this.handOver();
   }
 
   /** Flushes pending writes and lets go of the lock. */
   async close(): Promise<void> {
-    if (!this.isOpen) return;
-    await this.flush();
-    await this.db.close();
-    await this.dispose?.();
+    if (this.closed) return;
+    try {
+      await this.flush();
+    } finally {
+      this.closed = true;
+      if (this.wantTimer) clearInterval(this.wantTimer);
+      await this.handingOver?.catch(() => {});
+      await closeHandle(this.handle);
+    }
   }
 
   /** A key's value, pending writes included; undefined when absent. */
   async get(key: string): Promise<Buffer | undefined> {
-    return this.pending.get(key) ?? this.writing?.get(key) ?? this.db.get(key);
+    const mine = this.pending.get(key) ?? this.writing?.get(key);
+    if (mine) return mine;
+    return this.using(h => h.db.get(key));
   }
 
   /** `get` without a thread hop (LevelDB's getSync): for lookups by the thousand on the main thread. */
   getSync(key: string): Buffer | undefined {
-    return this.pending.get(key) ?? this.writing?.get(key) ?? this.db.getSync(key);
+    return this.pending.get(key) ?? this.writing?.get(key) ?? this.handle.db.getSync(key);
   }
 
-  /** Whether a key exists, pending writes included. */
+  /**
+   * Whether a key exists, pending writes included, in the index as it is now: from a
+   * snapshot this takes the shared index first (waiting for it). Use `knows` where a
+   * wrong "no" only costs a write.
+   */
   async has(key: string): Promise<boolean> {
     if (this.journals.size > 0) this.claim(key);
     if (this.known.has(key) || this.pending.has(key) || this.writing?.has(key)) return true;
+    await this.acquire();
+    return this.knows(key);
+  }
+
+  /**
+   * Whether this process may rely on `key` existing without writing it: it is pending, was
+   * written or confirmed by this process, or is in the shared index this process holds now
+   * (then it joins this process's lease at the next write, so gc keeps it). From a snapshot
+   * the answer is "no" for anything else: the caller writes it again, which is harmless
+   * (content is idempotent), whereas trusting a snapshot could trust something a
+   * concurrent gc has just deleted.
+   */
+  knows(key: string): boolean {
+    if (this.journals.size > 0) this.claim(key);
+    if (this.known.has(key) || this.pending.has(key) || this.writing?.has(key)) return true;
+    if (!this.handle.live) return false;
     // getSync, not has(): classic-level's has() builds a LevelDB iterator on the main thread
     // (~45 µs each, measured by profiling `npm run bench -- import`), while a point lookup
     // of a key that is mostly in the block cache is a few µs and needs no thread hop.
-    const found = this.db.getSync(key) !== undefined;
-    if (found) this.known.add(key);
+    const found = this.handle.db.getSync(key) !== undefined;
+    if (found) {
+      this.known.add(key);
+      this.relied.add(key);
+    }
     return found;
   }
 
@@ -185,17 +297,30 @@ export class Index {
 
   private async writeBatch(): Promise<void> {
     if (this.flushError) throw this.flushError;
-    if (this.pending.size === 0) return;
+    if (this.pending.size === 0 && this.relied.size === 0) return;
+    await this.pin();
+    try {
+      await this.writeBatchHeld();
+    } finally {
+      this.pinned--;
+    }
+  }
+
+  private async writeBatchHeld(): Promise<void> {
     await this.ensureRoom(this.pendingBytes);
     const writing = this.pending;
+    const relied = this.relied;
     this.pending = new Map();
     this.pendingBytes = 0;
+    this.relied = new Set();
     this.writing = writing;
-    const batch = this.db.batch();
-    for (const [key, value] of writing) batch.put(key, value);
     try {
+      await this.beforeWrite?.(writing, relied);
+      const batch = this.handle.db.batch();
+      for (const [key, value] of writing) batch.put(key, value);
       await batch.write();
     } catch (err) {
+      for (const key of relied) this.relied.add(key);
       // Back into pending: nothing is lost, and undoOnFailure finds what to remove there.
       for (const [key, value] of writing) if (!this.pending.has(key)) { this.pending.set(key, value); this.pendingBytes += value.length; }
       rethrowNoSpace(err, 'the index');
@@ -207,13 +332,15 @@ export class Index {
 
   /** Flushes content, then applies `ops` atomically with fsync: the commit point of a command. Throws NO_SPACE. */
   async commit(ops: readonly IndexOp[]): Promise<void> {
-    await this.flush();
-    await this.ensureRoom(ops.reduce((n, op) => n + (op.type === 'put' ? op.key.length + op.value.length : 0), 0));
-    try {
-      await this.db.batch([...ops], {sync: true});
-    } catch (err) {
-      rethrowNoSpace(err, 'the index');
-    }
+    await this.exclusive(async () => {
+      await this.flush();
+      await this.ensureRoom(ops.reduce((n, op) => n + (op.type === 'put' ? op.key.length + op.value.length : 0), 0));
+      try {
+        await this.handle.db.batch([...ops], {sync: true});
+      } catch (err) {
+        rethrowNoSpace(err, 'the index');
+      }
+    });
     for (const op of ops) if (op.type === 'del') this.forget(op.key);
   }
 
@@ -278,7 +405,7 @@ export class Index {
         this.pendingBytes -= value.length;
         unindexed.push([key, value]);
       } else {
-        const stored = this.db.getSync(key);
+        const stored = this.handle.db.getSync(key);
         if (stored !== undefined) indexed.push([key, stored]);
       }
       this.known.delete(key);
@@ -286,7 +413,7 @@ export class Index {
     this.flushError = undefined; // the failure is the caller's to report; what it left is gone
     for (const [key, value] of unindexed) await removed(key, value);
     if (indexed.length === 0) return;
-    await this.db.batch(indexed.map(([key]) => ({type: 'del' as const, key})), {sync: true});
+    await this.exclusive(() => this.handle.db.batch(indexed.map(([key]) => ({type: 'del' as const, key})), {sync: true}));
     for (const [key, value] of indexed) {
       this.forget(key);
       await removed(key, value);
@@ -300,8 +427,9 @@ export class Index {
 
   /** Every key and value under a prefix, in key order, in memory: for the small families (tags, pins…). */
   async scan(prefix: string): Promise<[string, Buffer][]> {
-    await this.flush();
-    return this.db.iterator({gte: prefix, lt: `${prefix}\xff`}).all();
+    const out: [string, Buffer][] = [];
+    await this.scanEach(prefix, (k, v) => { out.push([k, v]); });
+    return out;
   }
 
   /**
@@ -310,32 +438,157 @@ export class Index {
    * Throws INDEX_CORRUPT when LevelDB cannot read a table.
    */
   async scanEach(prefix: string, each: (key: string, value: Buffer) => void | Promise<void>): Promise<void> {
-    await this.flush();
-    const it = this.db.iterator({gte: prefix, lt: `${prefix}\xff`});
-    try {
-      for (;;) {
-        const step = await it.nextv(SCAN_STEP);
-        if (step.length === 0) return;
-        for (const [k, v] of step) await each(k, v);
-      }
-    } catch (err) {
-      throw indexError(err);
-    } finally {
-      await it.close();
+    await this.flushIfHeld();
+    // One step at a time, each on the handle of the moment: when this process hands the
+    // index over between two steps, the scan goes on in the snapshot after the last key.
+    let after: string | undefined;
+    for (;;) {
+      const step = await this.using(async h => {
+        const it = h.db.iterator(after === undefined ? {gte: prefix, lt: `${prefix}\xff`} : {gt: after, lt: `${prefix}\xff`});
+        try {
+          return await it.nextv(SCAN_STEP);
+        } catch (err) {
+          throw indexError(err);
+        } finally {
+          await it.close();
+        }
+      });
+      if (step.length === 0) return;
+      for (const [k, v] of step) await each(k, v);
+      after = step[step.length - 1]![0];
     }
   }
 
   /** Up to `limit` keys that start with `prefix`, in key order (an id prefix's matches). */
   async keysStartingWith(prefix: string, limit: number): Promise<string[]> {
-    await this.flush();
-    return this.db.keys({gte: prefix, lt: `${prefix}\xff`, limit}).all();
+    await this.flushIfHeld();
+    return this.using(h => h.db.keys({gte: prefix, lt: `${prefix}\xff`, limit}).all());
   }
 
   /** Compacts all of LevelDB's tables: for benchmarks that measure a settled index. */
   async compact(): Promise<void> {
     await this.flush();
+    await this.acquire();
     // classic-level (what `level` is in Node) has compactRange; `level`'s types do not say so.
-    await (this.db as unknown as {compactRange(start: string, end: string): Promise<void>}).compactRange('\x00', '\xff');
+    await (this.handle.db as unknown as {compactRange(start: string, end: string): Promise<void>}).compactRange('\x00', '\xff');
+  }
+
+  /**
+   * Pending writes reach LevelDB before a scan when this process holds the index; from a
+   * snapshot a scan sees this process's flushed writes and the others' up to the snapshot.
+   */
+  private async flushIfHeld(): Promise<void> {
+    if (this.handle.live || !this.shared) await this.flush();
+  }
+
+  /** Runs a read on the current handle, which stays open until the read is done. */
+  private async using<T>(read: (h: Handle) => Promise<T>): Promise<T> {
+    const h = this.handle;
+    h.inflight++;
+    try {
+      return await read(h);
+    } finally {
+      h.inflight--;
+    }
+  }
+
+  /**
+   * Takes the shared index (no-op when held, or for a read-only store's private snapshot):
+   * leaves a note in the wait directory so that the holder lets go, waits for LevelDB's
+   * lock, then moves reads to it and closes the snapshot once its reads are done.
+   */
+  private async acquire(): Promise<void> {
+    for (;;) {
+      if (this.swapping) {
+        await this.handingOver?.catch(() => {});
+        continue;
+      }
+      if (this.handle.live || !this.shared) return;
+      this.acquiring ??= this.takeShared().finally(() => { this.acquiring = undefined; });
+      await this.acquiring;
+    }
+  }
+
+  /**
+   * Takes the shared index and keeps it until the caller's `pinned--`: the check that the
+   * handle is shared and the count go together, synchronously, so a hand-over cannot start
+   * in between (it looks at `pinned` and sets `swapping` in one step too).
+   */
+  private async pin(): Promise<void> {
+    for (;;) {
+      await this.acquire();
+      if (!this.shared || (this.handle.live && !this.swapping)) break;
+    }
+    this.pinned++;
+  }
+
+  private async takeShared(): Promise<void> {
+    if (this.handle.live) return;
+    const places = this.places!;
+    const note = announceWait(places.waitDir!);
+    this.myNote = path.basename(note);
+    let db: LevelDB;
+    try {
+      db = await waitForLock(places.holderDir, () => openShared(this.location), isLevelLocked,
+        {timeoutMs: this.lockTimeoutMs, ...(this.onWait ? {onWait: this.onWait} : {}), maxDelayMs: 20});
+    } finally {
+      withdrawWait(note);
+      this.myNote = undefined;
+    }
+    recordHolder(places.holderDir);
+    const old = this.handle;
+    this.handle = {db, live: true, inflight: 0};
+    void closeWhenIdle(old);
+  }
+
+  /**
+   * Looks every WANT_POLL_MS whether another process waits for the index (a stat of the
+   * wait directory; its listing only when it changed) and hands the index over when one does.
+   */
+  private watchForWaiters(): void {
+    const dir = this.places?.waitDir;
+    if (!this.shared || !dir) return;
+    this.wantTimer = setInterval(() => {
+      if (!this.handle.live || this.handingOver || this.closed) return;
+      let mtime: number;
+      try {
+        mtime = fs_.statSync(dir).mtimeMs;
+      } catch {
+        return; // nobody has waited yet
+      }
+      if (mtime === this.wantSeen) return;
+      if (!othersWaiting(dir, this.myNote)) {
+        this.wantSeen = mtime;
+        return;
+      }
+      if (this.pinned > 0) return; // a write or an exclusive section first: next tick
+      void this.handOver().catch(err => { this.flushError ??= err as Error; });
+    }, WANT_POLL_MS);
+    this.wantTimer.unref();
+  }
+
+  /**
+   * Lets another process have the index: flushes this one's pending writes, opens a
+   * snapshot (which then holds them and everything committed before), moves reads to it,
+   * and closes the shared handle once the reads running on it are done.
+   */
+  private handOver(): Promise<void> {
+    this.handingOver ??= (async () => {
+      await this.flush();
+      // Nothing of this process may be using the shared index: a write or an exclusive
+      // section keeps it (the next tick tries again). From here `pin` waits for the swap.
+      if (!this.handle.live || this.pinned > 0 || this.closed) return;
+      this.swapping = true;
+      try {
+        const snapshot = await openSnapshotHandle(this.location, this.places!.holderDir, this.places!.snapshotDir);
+        const old = this.handle;
+        this.handle = snapshot;
+        void closeWhenIdle(old);
+      } finally {
+        this.swapping = false;
+      }
+    })().finally(() => { this.handingOver = undefined; });
+    return this.handingOver;
   }
 
   /** Starts a flush in the background (at most one queued); its failure is reported by the next flush() or commit(). */
@@ -354,4 +607,77 @@ function indexError(err: unknown): unknown {
   if (typeof code === 'string' && /^LEVEL_(CORRUPTION|IO_ERROR|ITERATOR_NOT_OPEN|DATABASE_NOT_OPEN)/.test(code))
     return new StoreError('INDEX_CORRUPT', `the index cannot be read (${(err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
   return err;
+}
+
+async function openShared(location: string): Promise<LevelDB> {
+  const db: LevelDB = new Level<string, Buffer>(location, {keyEncoding: 'utf8', valueEncoding: 'buffer'});
+  try {
+    await db.open();
+    return db;
+  } catch (err) {
+    if (isNoSpace(err))
+      throw new StoreError('NO_SPACE', `the disk is full: the index at ${location} needs a little free space to open; free some, then "strata gc" reclaims what a failed write left`, {cause: err});
+    if (isLevelLocked(err)) throw err;
+    const code = (err as {code?: string}).code;
+    if (code === 'LEVEL_DATABASE_NOT_OPEN')
+      throw new StoreError('INDEX_CORRUPT', `the index at ${location} cannot be opened (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message}); "strata verify --repair" rebuilds it`, {cause: err});
+    throw err;
+  }
+}
+
+/**
+ * A private snapshot of the index at `location` as a handle: in `snapshotDir` with hard links
+ * to the tables when given (a holder's compaction cannot take them away), else in the
+ * system's temporary directory with symbolic links (a read-only store, which nobody changes).
+ */
+async function openSnapshotHandle(location: string, storeDir: string, snapshotDir: string | undefined): Promise<Handle> {
+  const snapshot = await snapshotIndex(location, snapshotDir ? {into: snapshotDir, link: 'hard'} : {link: 'symbolic'});
+  const db: LevelDB = new Level<string, Buffer>(snapshot.location, {keyEncoding: 'utf8', valueEncoding: 'buffer'});
+  try {
+    await db.open();
+  } catch (err) {
+    await snapshot.dispose();
+    throw new StoreError('INDEX_CORRUPT', `the index of the store at ${storeDir} cannot be read (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message})`, {cause: err});
+  }
+  return {db, live: false, inflight: 0, dispose: snapshot.dispose};
+}
+
+async function closeHandle(h: Handle): Promise<void> {
+  if (h.db.status === 'open') await h.db.close();
+  await h.dispose?.();
+}
+
+/** Closes a handle the index has moved away from, once the reads still running on it end. */
+async function closeWhenIdle(h: Handle): Promise<void> {
+  while (h.inflight > 0) await new Promise(r => setTimeout(r, 2));
+  await closeHandle(h);
+}
+
+/** Leaves a note `<pid>-<random>` in the wait directory: "this process waits for the index". */
+function announceWait(dir: string): string {
+  fs_.mkdirSync(dir, {recursive: true});
+  const note = path.join(dir, `${process.pid}-${Math.random().toString(16).slice(2, 10)}`);
+  fs_.writeFileSync(note, '');
+  return note;
+}
+
+function withdrawWait(note: string): void {
+  fs_.rmSync(note, {force: true});
+}
+
+/** Whether a live process has a note in the wait directory, other than `mine` (another handle of this process counts). */
+function othersWaiting(dir: string, mine: string | undefined): boolean {
+  let names: string[];
+  try {
+    names = fs_.readdirSync(dir);
+  } catch {
+    return false;
+  }
+  for (const name of names) {
+    if (name === mine) continue;
+    const pid = Number(name.split('-')[0]);
+    if (isProcessAlive(pid)) return true;
+    fs_.rmSync(path.join(dir, name), {force: true}); // its process died waiting
+  }
+  return false;
 }

@@ -2,11 +2,12 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type {Digest} from '../objects/digest.js';
 import {mark} from './gc.js';
-import {edgesOf, loadGraph} from './graph.js';
-import {isLeaseAlive, isProcessAlive, listLeases} from './leases.js';
+import {type IndexGraph, edgesOf, loadGraph, loadNode, loadRoots} from './graph.js';
+import {isLeaseAlive, isProcessAlive, listLeases, removeLease} from './leases.js';
+import {emptyTrash, makeTrash, moveToTrash} from './trash.js';
 import type {Store} from '../objects/Store.js';
 import type {IndexOp} from '../index/Index.js';
-import {PREFIX, blobKey, blobReposKey, containerKey, flatKey, imageKey, imageSourceKey, layerKey, leaseKey, treeKey} from '../index/keys.js';
+import {PREFIX, parseKey, blobKey, blobReposKey, containerKey, flatKey, imageKey, imageSourceKey, layerKey, treeKey} from '../index/keys.js';
 import {type DerivedKind, sweepDerived} from '../meta/sweepDerived.js';
 
 /** What gc removes, by kind. */
@@ -32,19 +33,33 @@ export interface GcOptions {
 const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', 'lease', 'orphanFile', 'tmpFile', 'containerDir', 'metaImage', 'smallFile'];
 
 /**
- * Mark and sweep. Roots: the images of tags and containers, pinned images and layers,
- * and the keys of live leases. The mark (gc.ts) follows images -> layers (and their
- * flattened stacks) -> trees -> blobs; the sweep deletes every other content entry of the
- * index in ONE atomic, fsynced batch, then unlinks the object files of deleted blobs, then
- * object files that no entry names (left by a crash between rename and index), temporary
- * files of dead processes, writable-layer directories of containers with no record, and
- * derived files (metadata images, spilled small blobs) of trees and blobs no longer live.
+ * Mark and sweep, while other processes go on working (docs/design.md, "Many processes on
+ * one store", has the argument).
+ *
+ * 1. Mark without the index's lock: gc lets go of the index (`release`) and reads a
+ *    snapshot: every content entry and record (`loadGraph`), and what the roots of that
+ *    moment reach (images of tags and containers, pins). Others read and write meanwhile.
+ * 2. Decide at one moment, holding the lock (`exclusive`): read the roots again and every
+ *    live lease (maintenance/leases.ts: what processes at work have written or rely on),
+ *    and mark what they reach beyond step 1's marks (new images, new content, against the
+ *    index as it is now). Only entries that step 1 saw can go, and of those only what
+ *    neither mark reached: an entry written after the snapshot is not a candidate, an entry
+ *    a writer relies on is in its lease, and a lease is written under the lock before the
+ *    content it covers, so none of them is lost.
+ * 3. Still holding the lock: delete the chosen entries in ONE atomic, fsynced batch, then
+ *    move their object files, and object files no entry names now, to the trash
+ *    (maintenance/trash.ts), which is emptied when no process that could still need a file
+ *    is running.
+ * 4. Without the lock: temporary files of dead processes, writable-layer directories of
+ *    containers with no record, derived files (metadata images, spilled small blobs) of
+ *    trees and blobs no longer live, leases of dead processes, old trash.
  *
  * Crash safety: the index changes all at once or not at all, so no kill leaves a kept
  * object naming a deleted one; files go only after the index stopped naming them, and a
  * file a kill leaves behind is an orphan the next gc removes.
  * Cost: one sequential scan per key prefix, a mark linear in what is live, a walk of
- * objects/ and tmp/.
+ * objects/ and tmp/; the lock is held for the re-read of the roots, the second mark (what
+ * changed since the snapshot) and the deletes.
  */
 export async function collectGarbage(store: Store, options: GcOptions = {}): Promise<GcReport> {
   const dryRun = options.dryRun ?? false;
@@ -52,87 +67,144 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   const count = (kind: GcKind, bytes: number) => { byKind[kind].count++; byKind[kind].bytes += bytes; };
 
   const g = await loadGraph(store);
-  const leases = await listLeases(store);
-  const liveLeases = leases.filter(l => isLeaseAlive(l));
+  // Nodes the first mark reached but could not follow, because the scan of their family had
+  // passed before they were written (a tag read late names an image read too early): the
+  // second mark follows them in the index as it is then.
+  const unfollowed = new Set<string>();
+  const firstEdges = edgesOf(g);
+  const live = mark(rootsOf(g), node => {
+    if (!inGraph(g, node)) {
+      unfollowed.add(node);
+      return [];
+    }
+    return firstEdges(node);
+  });
 
+  const decided = await store.index.exclusive(async () => {
+    const now = await loadRoots(store);
+    const leases = listLeases(store.dir);
+    // This handle's own lease is left out: what it wrote, it has named by now or given up.
+    const liveLeases = leases.filter(l => l.id !== store.leaseId && isLeaseAlive(l));
+    const roots = [...rootsOf(now)];
+    for (const l of liveLeases) roots.push(...l.keys);
+    // What the roots of now reach beyond the first mark: read from the index as it is.
+    const current: IndexGraph = {...g, tags: now.tags, containers: now.containers, containerNames: now.containerNames, pins: now.pins};
+    const edges = edgesOf(current);
+    const start = [...roots.filter(r => !live.has(r)), ...unfollowed];
+    for (const key of mark(start, node => {
+      if (live.has(node) && !unfollowed.has(node)) return []; // the first mark followed it, and all below it
+      loadNode(store, current, node);
+      return edges(node);
+    })) live.add(key);
+
+    const dels: IndexOp[] = [];
+    const doomedFiles: Digest[] = [];
+    const liveFiles = new Set<string>();
+    let kept = 0;
+    // The sweep reads the graph loaded for the mark, not the index again.
+    const sweep = (key: string, kind: GcKind, bytes: number): boolean => {
+      if (live.has(key)) {
+        kept++;
+        return false;
+      }
+      count(kind, bytes);
+      dels.push({type: 'del', key});
+      return true;
+    };
+    for (const [d, info] of g.blobs) {
+      if (sweep(blobKey(d), 'blob', info.size)) {
+        if (info.file) doomedFiles.push(d);
+      } else if (info.file) {
+        liveFiles.add(d.slice(3));
+      }
+    }
+    for (const [d, n] of g.treeBytes) sweep(treeKey(d), 'tree', n);
+    for (const d of g.layers) sweep(layerKey(d), 'layer', g.recordBytes.get(layerKey(d)) ?? 0);
+    for (const d of g.images.keys()) sweep(imageKey(d), 'image', g.recordBytes.get(imageKey(d)) ?? 0);
+    for (const d of g.flats.keys()) sweep(flatKey(d), 'flat', g.recordBytes.get(flatKey(d)) ?? 0);
+    // Registry metadata is about a layer, image or blob and goes with it; it keeps nothing alive.
+    const metaDel = (key: string) => { count('registry', g.recordBytes.get(key) ?? 0); dels.push({type: 'del', key}); };
+    const keptConfigs = new Set<string>();
+    for (const [d, src] of g.sources) {
+      if (live.has(imageSourceKey(d))) keptConfigs.add(src.config);
+      else metaDel(imageSourceKey(d));
+    }
+    const keptShas = new Set<string>();
+    for (const [key, layer] of g.layerMeta) {
+      if (!live.has(layerKey(layer))) metaDel(key);
+      else if (key.startsWith(PREFIX.blobLayer)) keptShas.add(key.slice(PREFIX.blobLayer.length));
+    }
+    for (const sha of g.blobRepos) if (!keptShas.has(sha) && !keptConfigs.has(sha)) metaDel(blobReposKey(sha));
+    // Lease records in the index are from stores made before leases moved to files.
+    for (const key of g.oldLeases) {
+      count('lease', 0);
+      dels.push({type: 'del', key});
+    }
+    // Through the store's index, so its memory of what exists forgets the deleted keys too.
+    if (!dryRun && dels.length > 0) await store.index.commit(dels);
+
+    const trash = dryRun ? undefined : makeTrash(store.dir);
+    if (trash) for (const d of doomedFiles) moveToTrash(trash, store.objectPath(d), d.slice(3));
+    await sweepOrphanFiles(store, liveFiles, new Set(doomedFiles.map(d => d.slice(3))), trash, count);
+    return {leases, liveLeases, kept, roots: new Set(roots).size};
+  });
+
+  for (const l of decided.leases) {
+    if (l.id === store.leaseId || decided.liveLeases.includes(l)) continue;
+    count('lease', 0);
+    if (!dryRun) removeLease(store.dir, l.id);
+  }
+  await sweepTmp(store, dryRun, count);
+  const othersStart = Math.min(Date.now(), ...decided.liveLeases.filter(l => l.pid !== process.pid).map(l => Date.parse(l.created)));
+  await sweepContainerDirs(store, live, othersStart, dryRun, count);
+  // Metadata images and spilled small files of trees and blobs that are gone: derived, rebuilt on use.
+  sweepDerived(store, live, dryRun, count);
+  if (!dryRun) emptyTrash(store.dir, othersStart);
+
+  const objects = KINDS.reduce((n, k) => n + byKind[k].count, 0);
+  const bytes = KINDS.reduce((n, k) => n + byKind[k].bytes, 0);
+  return {dryRun, objects, bytes, byKind, roots: decided.roots, kept: decided.kept};
+}
+
+/** Whether the graph holds what `edgesOf` needs to follow `node` (a tree, image or flat read by the scan). */
+function inGraph(g: IndexGraph, node: string): boolean {
+  const key = parseKey(node);
+  switch (key?.kind) {
+    case 'tree': return g.trees.has(key.id as Digest);
+    case 'image': return g.images.has(key.id as Digest);
+    case 'flat': return g.flats.has(key.id as Digest);
+    default: return true;
+  }
+}
+
+/** The roots of a graph: the images of tags and containers, the containers, the pins. */
+function rootsOf(g: Pick<IndexGraph, 'tags' | 'containers' | 'pins'>): string[] {
   const roots: string[] = [];
   for (const image of g.tags.values()) roots.push(imageKey(image));
   for (const c of g.containers.values()) roots.push(imageKey(c.image), containerKey(c.id));
   roots.push(...g.pins);
-  for (const l of liveLeases) roots.push(...l.keys);
-  const live = mark(roots, edgesOf(g));
-
-  const dels: IndexOp[] = [];
-  const doomedFiles: Digest[] = [];
-  const liveFiles = new Set<string>();
-  let kept = 0;
-  // The sweep reads the graph loaded for the mark, not the index again.
-  const sweep = (key: string, kind: GcKind, bytes: number): boolean => {
-    if (live.has(key)) {
-      kept++;
-      return false;
-    }
-    count(kind, bytes);
-    dels.push({type: 'del', key});
-    return true;
-  };
-  for (const [d, info] of g.blobs) {
-    if (sweep(blobKey(d), 'blob', info.size)) {
-      if (info.file) doomedFiles.push(d);
-    } else if (info.file) {
-      liveFiles.add(d.slice(3));
-    }
-  }
-  for (const [d, n] of g.treeBytes) sweep(treeKey(d), 'tree', n);
-  for (const d of g.layers) sweep(layerKey(d), 'layer', g.recordBytes.get(layerKey(d)) ?? 0);
-  for (const d of g.images.keys()) sweep(imageKey(d), 'image', g.recordBytes.get(imageKey(d)) ?? 0);
-  for (const d of g.flats.keys()) sweep(flatKey(d), 'flat', g.recordBytes.get(flatKey(d)) ?? 0);
-  // Registry metadata is about a layer, image or blob and goes with it; it keeps nothing alive.
-  const metaDel = (key: string) => { count('registry', g.recordBytes.get(key) ?? 0); dels.push({type: 'del', key}); };
-  const keptConfigs = new Set<string>();
-  for (const [d, src] of g.sources) {
-    if (live.has(imageSourceKey(d))) keptConfigs.add(src.config);
-    else metaDel(imageSourceKey(d));
-  }
-  const keptShas = new Set<string>();
-  for (const [key, layer] of g.layerMeta) {
-    if (!live.has(layerKey(layer))) metaDel(key);
-    else if (key.startsWith(PREFIX.blobLayer)) keptShas.add(key.slice(PREFIX.blobLayer.length));
-  }
-  for (const sha of g.blobRepos) if (!keptShas.has(sha) && !keptConfigs.has(sha)) metaDel(blobReposKey(sha));
-  for (const l of leases) {
-    if (liveLeases.includes(l)) continue;
-    count('lease', 0);
-    dels.push({type: 'del', key: leaseKey(l.id)});
-  }
-  // Through the store's index, so its memory of what exists forgets the deleted keys too.
-  if (!dryRun && dels.length > 0) await store.index.commit(dels);
-
-  if (!dryRun) for (const d of doomedFiles) await fs.rm(store.objectPath(d), {force: true});
-  await sweepOrphanFiles(store, liveFiles, new Set(doomedFiles.map(d => d.slice(3))), dryRun, count);
-  await sweepTmp(store, dryRun, count);
-  await sweepContainerDirs(store, live, dryRun, count);
-  // Metadata images and spilled small files of trees and blobs that are gone: derived, rebuilt on use.
-  sweepDerived(store, live, dryRun, count);
-
-  const objects = KINDS.reduce((n, k) => n + byKind[k].count, 0);
-  const bytes = KINDS.reduce((n, k) => n + byKind[k].bytes, 0);
-  return {dryRun, objects, bytes, byKind, roots: new Set(roots).size, kept};
+  return roots;
 }
 
-/** Object files whose digest the index does not name: a crash came between rename and index write. */
-async function sweepOrphanFiles(store: Store, liveFiles: Set<string>, doomed: Set<string>, dryRun: boolean, count: (k: GcKind, b: number) => void): Promise<void> {
+/**
+ * Object files whose digest the index does not name: a crash came between rename and index
+ * write. Runs under the lock, and asks the index as it is (not the snapshot of the mark),
+ * since a writer may have named a file since; one it is still about to name comes back
+ * from the trash when its batch is checked.
+ */
+async function sweepOrphanFiles(store: Store, liveFiles: Set<string>, doomed: Set<string>, trash: string | undefined, count: (k: GcKind, b: number) => void): Promise<void> {
   const base = path.join(store.dir, 'objects', 'b3');
   for (const fan of await readdirOrEmpty(base)) {
     const dir = path.join(base, fan);
     for (const name of await readdirOrEmpty(dir)) {
       const hex = fan + name;
       if (liveFiles.has(hex) || doomed.has(hex)) continue; // doomed ones were counted as blobs
+      if (store.index.getSync(blobKey(`b3:${hex}` as Digest)) !== undefined) continue;
       const file = path.join(dir, name);
       const st = await fs.lstat(file).catch(() => undefined);
       if (!st?.isFile()) continue;
       count('orphanFile', st.size);
-      if (!dryRun) await fs.rm(file, {force: true});
+      if (trash) moveToTrash(trash, file, hex);
     }
   }
 }
@@ -151,16 +223,23 @@ async function sweepTmp(store: Store, dryRun: boolean, count: (k: GcKind, b: num
   }
 }
 
-/** A container directory with no record: a kill came between removing the record and the files. */
-async function sweepContainerDirs(store: Store, live: Set<string>, dryRun: boolean, count: (k: GcKind, b: number) => void): Promise<void> {
+/**
+ * A container directory with no record: a kill came between removing the record and the
+ * files. One made since another process still running began may be a container being
+ * created (its directory comes before its record), so it stays for a later gc.
+ */
+async function sweepContainerDirs(store: Store, live: Set<string>, othersStart: number, dryRun: boolean, count: (k: GcKind, b: number) => void): Promise<void> {
   const dir = path.join(store.dir, 'containers');
   // A kernel mount under a container directory is left alone: deleting through it would
   // reach into the overlay (and the metadata image's read-only mount) rather than unlink.
   const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).split('\n').map(l => l.split(' ')[4] ?? '');
   const real = await fs.realpath(dir).catch(() => dir);
+  const records = await loadRoots(store);
   for (const id of await readdirOrEmpty(dir)) {
-    if (live.has(containerKey(id))) continue;
+    if (live.has(containerKey(id)) || records.containers.has(id)) continue;
     if (mounts.some(m => m.startsWith(`${path.join(real, id)}/`))) continue;
+    const st = await fs.stat(path.join(dir, id)).catch(() => undefined);
+    if (!st || st.birthtimeMs >= othersStart || st.ctimeMs >= othersStart) continue;
     count('containerDir', 0);
     if (!dryRun) await fs.rm(path.join(dir, id), {recursive: true, force: true});
   }

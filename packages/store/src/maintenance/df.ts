@@ -65,7 +65,7 @@ export interface DiskUsage {
  */
 export async function diskUsage(store: Store): Promise<DiskUsage> {
   const g = await loadGraph(store);
-  const leases = await listLeases(store);
+  const leases = listLeases(store.dir);
   const edges = edgesOf(g);
   const blobsOf = (roots: string[]): Digest[] => {
     const out: Digest[] = [];
@@ -103,7 +103,7 @@ export async function diskUsage(store: Store): Promise<DiskUsage> {
   for (const id of rootedImages) own(imageKey(id), imageBlobs.get(id) ?? []);
   for (const c of g.containers.values()) own(containerKey(c.id), imageBlobs.get(c.image) ?? blobsOf([imageKey(c.image)]));
   for (const p of g.pins) if (digestOf(p, 'layer')) own(p, blobsOf([p]));
-  for (const l of leases) if (isLeaseAlive(l)) own(leaseKey(l.id), blobsOf([...l.keys]));
+  for (const l of leases) if (l.id !== store.leaseId && isLeaseAlive(l)) own(leaseKey(l.id), blobsOf([...l.keys]));
 
   const images: ImageUsage[] = [];
   const tagsOf = new Map<Digest, string[]>();

@@ -100,6 +100,8 @@ export interface IndexGraph extends ObjectGraph {
   readonly layerMeta: Map<string, Digest>;
   /** sha256 digests with recorded locations (`rs:`). */
   readonly blobRepos: Set<string>;
+  /** `lease:` records, which stores kept in the index before leases moved to files (leases.ts). */
+  readonly oldLeases: string[];
 }
 
 /**
@@ -111,7 +113,7 @@ export async function loadGraph(store: Store): Promise<IndexGraph> {
   const g: IndexGraph = {
     blobs: new Map(), trees: new Map(), treeBytes: new Map(), treeFileBytes: new Map(), layers: new Set(),
     images: new Map(), flats: new Map(), tags: new Map(), containers: new Map(), containerNames: new Map(), pins: new Set(), recordBytes: new Map(),
-    sources: new Map(), layerMeta: new Map(), blobRepos: new Set(),
+    sources: new Map(), layerMeta: new Map(), blobRepos: new Set(), oldLeases: [],
   };
   const {index} = store;
   await index.scanEach(PREFIX.blob, (k, v) => {
@@ -161,7 +163,63 @@ export async function loadGraph(store: Store): Promise<IndexGraph> {
     g.blobRepos.add(k.slice(PREFIX.blobRepos.length));
     g.recordBytes.set(k, v.length);
   });
+  await index.scanEach(PREFIX.lease, k => { g.oldLeases.push(k); });
   return g;
+}
+
+/** The roots as the index holds them now: tags, containers and their names, pins (small families, scanned). */
+export async function loadRoots(store: Store): Promise<Pick<IndexGraph, 'tags' | 'containers' | 'containerNames' | 'pins'>> {
+  const roots = {tags: new Map<string, Digest>(), containers: new Map<string, ContainerRecord>(), containerNames: new Map<string, string>(), pins: new Set<string>()};
+  const {index} = store;
+  await index.scanEach(PREFIX.tag, (k, v) => { roots.tags.set(k.slice(PREFIX.tag.length), decodeText<Digest>(v)); });
+  await index.scanEach(PREFIX.container, (k, v) => { roots.containers.set(k.slice(PREFIX.container.length), decodeRecord<ContainerRecord>(v)); });
+  await index.scanEach(PREFIX.containerName, (k, v) => { roots.containerNames.set(k.slice(PREFIX.containerName.length), decodeText(v)); });
+  await index.scanEach(PREFIX.pin, k => { roots.pins.add(pinnedKey(k)); });
+  return roots;
+}
+
+/**
+ * Reads one node the graph lacks (a tree, image, flat or source record written after the
+ * graph was loaded) from the index into the graph, so `edgesOf` can follow it. For an
+ * image, the flattened stacks of its prefixes too. Throws OBJECT_CORRUPT as `loadGraph`.
+ */
+export function loadNode(store: Store, g: IndexGraph, node: string): void {
+  const key = parseKey(node);
+  const {index} = store;
+  switch (key?.kind) {
+    case 'tree': {
+      const d = key.id as Digest;
+      if (g.trees.has(d)) return;
+      const v = index.getSync(node);
+      if (v) g.trees.set(d, treeRefs(v, `tree ${d}`).refs);
+      return;
+    }
+    case 'image': {
+      const d = key.id as Digest;
+      if (!g.images.has(d)) {
+        const v = index.getSync(node);
+        if (!v) return;
+        g.images.set(d, decodeImage(v, `image ${d}`));
+      }
+      if (!g.sources.has(d)) {
+        const src = index.getSync(imageSourceKey(d));
+        if (src) {
+          const rec = decodeRecord<ImageSource>(src);
+          g.sources.set(d, {blobs: sourceBlobs(rec), config: rec.config.digest});
+        }
+      }
+      let chain: Digest | undefined;
+      for (const l of g.images.get(d)!.layers) {
+        chain = chain ? chainId([chain, l])! : l;
+        if (g.flats.has(chain)) continue;
+        const flat = index.getSync(flatKey(chain));
+        if (flat) g.flats.set(chain, decodeText<Digest>(flat));
+      }
+      return;
+    }
+    default:
+      return; // blobs are leaves; layers, tags, containers, pins need nothing beyond their key or the roots
+  }
 }
 
 /** The index keys an encoded tree names (objects/tree.ts, forEachTreeRef) and its regular files' bytes. Throws OBJECT_CORRUPT. */

@@ -1,61 +1,81 @@
+import * as fs from 'node:fs';
 import {randomBytes} from 'node:crypto';
 import * as os from 'node:os';
-import type {Store} from '../objects/Store.js';
-import {PREFIX, leaseKey} from '../index/keys.js';
-import {decodeRecord, encodeRecord} from '../index/values.js';
+import * as path from 'node:path';
 
 /** How long a lease taken on another host counts as alive: its pid cannot be checked from here. */
 export const FOREIGN_LEASE_MS = 24 * 60 * 60 * 1000;
 
-/** A lease's index record (`lease:<id>`). */
+/** A lease as gc reads it: who holds it and the index keys it keeps alive (with what they reach). */
 export interface LeaseRecord {
   readonly id: string;
   readonly pid: number;
   readonly host: string;
   readonly created: string;
-  /** What holds it, for people: "import ./rootfs", "commit web"… */
+  /** What holds it, for people: "strata import ./rootfs"… */
   readonly label: string;
-  /** Index keys it keeps alive (`t:…`, `b:…`, `l:…`, `i:…`, `c:<id>`), with what they reach. */
+  /** Index keys it keeps alive (`b:…`, `t:…`, `l:…`, `i:…`), with what they reach. */
   readonly keys: readonly string[];
 }
 
+/** Where a store's leases are: one file per process that writes (docs/format.md). */
+export function leaseDir(storeDir: string): string {
+  return path.join(storeDir, 'leases');
+}
+
 /**
- * A root held by work in progress: an import, commit or checkout that has written objects
- * it has not yet referenced from a tag or an image. While the lease lives, `collectGarbage`
- * keeps everything its keys reach. The holder calls `release()` when its refs are
- * committed; a lease whose process died is expired by the next gc (pid liveness), so a
- * crash never pins garbage forever.
+ * A root held by work in progress (Nix's temporary roots, containerd's leases): the keys a
+ * process has written to the index or relies on finding there, from before it writes or
+ * relies on them until its refs name them and it ends. While its process lives, gc keeps
+ * everything the keys reach; a lease whose process died is ignored and removed by the
+ * next gc, so a crash never pins garbage for good.
  *
- * Reserved: no strata command takes a lease yet (only the gc tests do). gc and df already
- * honour lease records, so the concurrency work can have import, commit and checkout hold
- * one without changing the collector.
+ * On disk, `leases/<pid>-<hex>`: a JSON header line (`pid`, `host`, `created`, `label`),
+ * then one key per line, appended. A file rather than index entries: a lease grows by
+ * one key per object written, and appending to a file costs one write per batch, where
+ * index entries would be as many puts again (and as many deletes at the end). Appends are
+ * made under the index's lock, just before the batch they cover, and gc reads leases under
+ * that lock too (docs/design.md, "Many processes on one store"), so gc never reads half a
+ * batch's keys: it sees a lease's keys before their content, or not the content at all.
  */
 export class Lease {
-  private keys: string[] = [];
+  private fd: number | undefined;
 
-  private constructor(private readonly store: Store, readonly id: string, private readonly label: string, private readonly created: string) {}
+  private constructor(readonly file: string, readonly header: string) {}
 
-  /** Writes an empty lease for this process, durably. */
-  static async acquire(store: Store, label: string): Promise<Lease> {
-    const lease = new Lease(store, `${process.pid}-${randomBytes(6).toString('hex')}`, label, new Date().toISOString());
-    await lease.write();
+  /** The lease's name in listLeases (its file's name). */
+  get id(): string {
+    return path.basename(this.file);
+  }
+
+  /**
+   * Takes a lease for this process in the store at `storeDir`, empty: its file exists from
+   * now on, so gc knows from when this process may rely on what it finds (trash.ts).
+   */
+  static acquire(storeDir: string, label: string): Lease {
+    const id = `${process.pid}-${randomBytes(6).toString('hex')}`;
+    const header = JSON.stringify({pid: process.pid, host: os.hostname(), created: new Date().toISOString(), label});
+    const lease = new Lease(path.join(leaseDir(storeDir), id), header);
+    fs.mkdirSync(path.dirname(lease.file), {recursive: true});
+    lease.fd = fs.openSync(lease.file, 'wx');
+    fs.writeSync(lease.fd, `${header}\n`);
     return lease;
   }
 
-  /** Adds index keys to the lease and commits it (content written so far is flushed first). */
-  async protect(keys: readonly string[]): Promise<void> {
-    this.keys.push(...keys);
-    await this.write();
+  /** Adds keys (appended at once: a reader in another process sees them when this returns). */
+  protect(keys: Iterable<string>): void {
+    if (this.fd === undefined) return; // released
+    let text = '';
+    for (const k of keys) text += `${k}\n`;
+    if (text !== '') fs.writeSync(this.fd, text);
   }
 
-  /** Deletes the lease; what it protected is garbage from now on unless a ref names it. */
-  async release(): Promise<void> {
-    await this.store.index.commit([{type: 'del', key: leaseKey(this.id)}]);
-  }
-
-  private async write(): Promise<void> {
-    const record: LeaseRecord = {id: this.id, pid: process.pid, host: os.hostname(), created: this.created, label: this.label, keys: this.keys};
-    await this.store.index.commit([{type: 'put', key: leaseKey(this.id), value: encodeRecord(record)}]);
+  /** Removes the lease; what it protected is garbage from now on unless a ref names it. */
+  release(): void {
+    if (this.fd === undefined) return;
+    fs.closeSync(this.fd);
+    this.fd = undefined;
+    fs.rmSync(this.file, {force: true});
   }
 }
 
@@ -81,7 +101,48 @@ export function isProcessAlive(pid: number): boolean {
   }
 }
 
-/** Every lease record in the store. */
-export async function listLeases(store: Store): Promise<LeaseRecord[]> {
-  return (await store.index.scan(PREFIX.lease)).map(([, v]) => decodeRecord<LeaseRecord>(v));
+/**
+ * Every lease of the store at `storeDir`. A file whose header cannot be read (its process
+ * was killed while writing it) is a lease of nobody: pid 0, never alive.
+ */
+export function listLeases(storeDir: string): LeaseRecord[] {
+  const dir = leaseDir(storeDir);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const out: LeaseRecord[] = [];
+  for (const id of names) {
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(dir, id), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile
+      throw err;
+    }
+    const lines = text.split('\n');
+    // The last line is whole only when the text ends with a newline: a torn append is not a key.
+    const keys = lines.slice(1, -1);
+    let header: {pid?: unknown; host?: unknown; created?: unknown; label?: unknown} = {};
+    try {
+      header = JSON.parse(lines[0] ?? '') as typeof header;
+    } catch { /* torn header: nobody's */ }
+    out.push({
+      id,
+      pid: typeof header.pid === 'number' ? header.pid : 0,
+      host: typeof header.host === 'string' ? header.host : os.hostname(),
+      created: typeof header.created === 'string' ? header.created : new Date(0).toISOString(),
+      label: typeof header.label === 'string' ? header.label : '',
+      keys,
+    });
+  }
+  return out;
+}
+
+/** Removes a lease file (of a process that died). */
+export function removeLease(storeDir: string, id: string): void {
+  fs.rmSync(path.join(leaseDir(storeDir), id), {force: true});
 }

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {type ErofsMeta, type ErofsNode, ErofsTree, type FileContent, writeErofsFile} from '@strata/erofs';
+import {ErofsError, type ErofsMeta, type ErofsNode, ErofsTree, type FileContent, writeErofsFile} from '@strata/erofs';
 import type {Digest} from '../objects/digest.js';
 import {StoreError, rethrowNoSpace} from '../errors.js';
 import type {Store} from '../objects/Store.js';
-import {placeFilesDurably} from '../objects/storeFileSync.js';
+import {smallObjectPath, spillSmallBlobs} from './spillSmall.js';
 import {checkBlobBytes} from '../objects/verifiedRead.js';
 import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
 import {nameToBytes} from '../objects/names.js';
@@ -12,13 +12,13 @@ import {nameToBytes} from '../objects/names.js';
 /**
  * Blobs up to this size go into the metadata image itself; larger inline (LevelDB) blobs
  * are spilled once per store to `objects/small/` and redirected there (research/mounts.md
- * option C, composefs's default). Measured by `npm run bench -- mount` (docs/benchmarks.md)
- * against keeping every inline blob in the image (option B, `inlineMax: INLINE_MAX`): B
- * builds faster on a 5,000-file tree, but its image holds every small file's bytes (246 MiB
- * against 19.8 MiB for the 100,000-file tree), unshared between images and cached again by
- * each EROFS mount, and C's builds after the first (spilled files in place) are faster there.
+ * option C with a larger cut). 2 KiB is half an EROFS block, the most the writer packs
+ * beside a file's inode, so such a file costs the image its bytes and no block of its
+ * own. Chosen by `npm run bench -- mount` (docs/benchmarks.md): creating a file is what a
+ * first mount pays for each spilled blob, and at 2 KiB half as many are spilled as at
+ * composefs's 64 B, for about 1% of a root filesystem's bytes in each image.
  */
-export const META_INLINE_MAX = 64;
+export const META_INLINE_MAX = 2048;
 
 /** A tree's metadata image: what overlayfs needs to serve it. */
 export interface MetaImage {
@@ -56,11 +56,7 @@ export function metaImagePath(store: Store, tree: Digest): string {
   return path.join(store.dir, 'meta', `${tree.slice(3)}.erofs`);
 }
 
-/** `objects/small/<2 hex>/<62 hex>`: a spilled copy of an inline blob, for the data-only lower. */
-export function smallObjectPath(store: Store, blob: Digest): string {
-  const hex = blob.slice(3);
-  return path.join(store.dir, 'objects', 'small', hex.slice(0, 2), hex.slice(2));
-}
+export {smallObjectPath};
 
 /**
  * The metadata image of a merged tree (a flattened image's tree, `@strata/union`
@@ -72,14 +68,16 @@ export function smallObjectPath(store: Store, blob: Digest): string {
  * overlayfs with `lowerdir=META::<objects>` (objects as a data-only lower) and the
  * container's upperdir and workdir (research/mounts.md, "Each start").
  *
- * Durable before visible: spilled small files are staged in tmp/, made durable with one
- * syncfs and renamed into place, then the image is written to tmp/, fsynced and renamed;
+ * Durable before visible: spilled small files are written in a build directory in tmp/,
+ * made durable with one syncfs and renamed into place (spillSmallBlobs), then the image is
+ * written to tmp/, fsynced and renamed;
  * an image under its name is complete and all its redirects resolve. Everything here is
  * derived data: `sweepDerived` (gc) removes what no live tree or blob needs, and this
  * function writes it again. Whiteouts in `tree` are left out (a merged tree has none).
  *
  * Throws OBJECT_MISSING / OBJECT_CORRUPT for a missing or damaged tree or blob, NO_SPACE,
- * and ErofsError (EROFS_BAD_XATTR: an xattr EROFS cannot name) for trees it cannot express.
+ * and NOT_MOUNTABLE (an ErofsError as its cause: an xattr EROFS cannot name) for trees
+ * EROFS cannot express.
  */
 export async function ensureMetaImage(store: Store, tree: Digest, options: MetaImageOptions = {}): Promise<MetaImage | MetaImageBuild> {
   const image = metaImagePath(store, tree);
@@ -92,20 +90,12 @@ export async function ensureMetaImage(store: Store, tree: Digest, options: MetaI
 export async function buildMetaImage(store: Store, tree: Digest, options: MetaImageOptions = {}): Promise<MetaImageBuild> {
   const inlineMax = options.inlineMax ?? META_INLINE_MAX;
   const image = metaImagePath(store, tree);
-  const {erofs, spills, counts} = await describeTree(store, tree, inlineMax);
+  const {erofs, spills, counts} = await describeTree(store, tree, inlineMax).catch(err => { throw notMountable(err, tree); });
 
-  const staged: {staged: string; dest: string}[] = [];
+  let spilledNew;
   try {
-    for (const [blob, data] of spills) {
-      const dest = smallObjectPath(store, blob);
-      if (fs.existsSync(dest)) continue;
-      const tmp = store.tmpPath('small');
-      staged.push({staged: tmp, dest});
-      fs.writeFileSync(tmp, data, {mode: 0o444, flag: 'wx'});
-    }
-    placeFilesDurably(store.dir, staged);
+    spilledNew = spillSmallBlobs(store, spills);
   } catch (err) {
-    for (const s of staged) fs.rmSync(s.staged, {force: true});
     rethrowNoSpace(err, `the spilled files of tree ${tree}`);
   }
 
@@ -118,9 +108,9 @@ export async function buildMetaImage(store: Store, tree: Digest, options: MetaIm
     fs.renameSync(tmp, image);
   } catch (err) {
     fs.rmSync(tmp, {force: true});
-    rethrowNoSpace(err, `the metadata image of tree ${tree}`);
+    rethrowNoSpace(notMountable(err, tree), `the metadata image of tree ${tree}`);
   }
-  return {tree, path: image, objects: path.join(store.dir, 'objects'), built: true, bytes: stats.bytes, inodes: stats.inodes, ...counts, spilledNew: staged.length};
+  return {tree, path: image, objects: path.join(store.dir, 'objects'), built: true, bytes: stats.bytes, inodes: stats.inodes, ...counts, spilledNew};
 }
 
 /** The tree as an ErofsTree, and the inline blobs it needs spilled (digest -> bytes). */
@@ -194,6 +184,16 @@ async function describeTree(store: Store, root: Digest, inlineMax: number) {
     else files.set(p, {node: erofs.addFile(parent, nameToBytes(entry.name), metaOf(entry), content(entry)), blob: entry.blob});
   }
   return {erofs, spills, counts};
+}
+
+/**
+ * An ErofsError (the writer's rule for what EROFS can hold) as the store's NOT_MOUNTABLE:
+ * the tree is fine as a layer, exports and checks out, but the kernel cannot be given it.
+ * @strata/erofs stays free of the store; the erofs code stays in the message.
+ */
+function notMountable(err: unknown, tree: Digest): unknown {
+  if (!(err instanceof ErofsError)) return err;
+  return new StoreError('NOT_MOUNTABLE', `tree ${tree} cannot be mounted: ${err.message} (${err.code})`, {cause: err});
 }
 
 function metaOf(m: Meta): ErofsMeta {

@@ -33,7 +33,7 @@ export function derivedUsage(store: Store): Record<DerivedKind, {count: number; 
 }
 
 /** Every derived file with the index key it derives from (`t:<digest>` for an image, `b:<digest>` for a spilled blob). */
-function eachDerived(store: Store, fn: (kind: DerivedKind, file: string, key: string, bytes: number) => void): void {
+export function eachDerived(store: Store, fn: (kind: DerivedKind, file: string, key: string, bytes: number) => void): void {
   const visit = (kind: DerivedKind, file: string, key: string) => {
     const st = fs.lstatSync(file, {throwIfNoEntry: false});
     if (st?.isFile()) fn(kind, file, key, st.size);

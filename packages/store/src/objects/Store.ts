@@ -1,4 +1,4 @@
-import {createReadStream} from 'node:fs';
+import {createReadStream, existsSync} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import {Readable} from 'node:stream';
@@ -7,7 +7,9 @@ import {StoreError, rethrowNoSpace} from '../errors.js';
 import {type Image, chainId, decodeImage, hashImage} from './image.js';
 import {type TagRef, parseTag} from './refs.js';
 import {whyNotWritable} from './readOnlyIndex.js';
-import type {LockWait} from './storeLock.js';
+import {type LockWait, ownCommand} from './storeLock.js';
+import {Lease} from '../maintenance/leases.js';
+import {restoreFromTrash} from '../maintenance/trash.js';
 import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';
 import {type Tree, decodeTree, hashTree} from './tree.js';
 import {Index, type IndexOp} from '../index/Index.js';
@@ -115,8 +117,15 @@ export class Store {
    */
   readonly index: Index;
 
-  private constructor(readonly dir: string, index: Index, private readonly inlineMax: number, userxattr: boolean) {
+  /** This process's lease on a shared store (maintenance/leases.ts): what it writes, gc keeps. */
+  private readonly lease: Lease | undefined;
+
+  private constructor(readonly dir: string, index: Index, private readonly inlineMax: number, userxattr: boolean, shared = true) {
     this.index = index;
+    if (shared) {
+      this.lease = Lease.acquire(dir, ownCommand());
+      index.setBeforeWrite((batch, relied) => this.beforeWrite(batch, relied));
+    }
     // A tree deleted by a commit (gc, repair) must not be served from the cache afterwards.
     index.onDelete(key => {
       const tree = digestOf(key, 'tree');
@@ -157,28 +166,74 @@ export class Store {
       if (!options.readOnly) throw new StoreError('STORE_READONLY', `the store at ${dir} is ${unwritable}, and this command changes it`);
       if (marker.format < FORMAT_VERSION) throw new StoreError('STORE_READONLY', `the store at ${dir} has format ${marker.format} and needs an upgrade to ${FORMAT_VERSION}, but it is ${unwritable}`);
       // Nothing can change a store nobody may write, so no lock is needed: read a private snapshot of its index.
-      return new Store(dir, await Index.openSnapshot(path.join(dir, 'index'), dir), options.inlineMax ?? INLINE_MAX, marker.userxattr === true);
+      return new Store(dir, await Index.openSnapshot(path.join(dir, 'index'), dir), options.inlineMax ?? INLINE_MAX, marker.userxattr === true, false);
     }
-    const index = await Index.open(path.join(dir, 'index'), {holderDir: dir, ...options});
-    // Read again under the lock: the process we waited for may have upgraded it.
-    if (marker.format < FORMAT_VERSION) marker = (await readMarker(dir)) ?? marker;
-    checkFormat(dir, marker);
+    const index = await Index.open(path.join(dir, 'index'), {
+      holderDir: dir, snapshotDir: path.join(dir, 'tmp'), waitDir: path.join(dir, 'waiting'), ...options,
+    });
     const store = new Store(dir, index, options.inlineMax ?? INLINE_MAX, marker.userxattr === true);
     if (marker.format < FORMAT_VERSION) {
       try {
-        await upgradeStore(store, marker.format);
+        await index.exclusive(async () => {
+          // Read again under the lock: the process we waited for may have upgraded it.
+          const now = (await readMarker(dir)) ?? marker!;
+          checkFormat(dir, now);
+          if (now.format >= FORMAT_VERSION) return;
+          await upgradeStore(store, now.format);
+          await writeMarker(dir, {...now, format: FORMAT_VERSION});
+        });
       } catch (err) {
-        await index.close();
+        await store.close();
         throw err;
       }
-      await writeMarker(dir, {...marker, format: FORMAT_VERSION});
     }
     return store;
   }
 
-  /** Flushes pending writes and lets go of the lock. */
+  /** The id of this handle's lease (maintenance/leases.ts); gc and df run by this handle leave it out. */
+  get leaseId(): string | undefined {
+    return this.lease?.id;
+  }
+
+  /** Flushes pending writes, lets go of the index and ends this process's lease. */
   async close(): Promise<void> {
-    await this.index.close();
+    try {
+      await this.index.close();
+    } finally {
+      this.lease?.release();
+    }
+  }
+
+  /**
+   * Keeps `keys` (index keys, with all they reach) from gc until this store is closed:
+   * for work that reads objects a ref may stop naming meanwhile (a checkout of an image
+   * being removed). Taken under the index's lock, after checking that they exist, so gc
+   * either ran before (and the caller gets UNKNOWN_OBJECT) or keeps them.
+   */
+  async protect(keys: readonly string[]): Promise<void> {
+    if (!this.lease) return; // a read-only store: nothing can remove them
+    await this.index.exclusive(async () => {
+      for (const key of keys) if (!(await this.index.has(key))) throw new StoreError('OBJECT_MISSING', `${key} is not in the store (removed meanwhile?)`);
+      this.lease!.protect(keys);
+    });
+  }
+
+  /**
+   * Runs under the index's lock before each content batch: the batch's keys, and those
+   * this process relied on finding, join its lease (gc keeps them from now on); and the
+   * object file of every file blob in the batch is checked, since a gc may have moved one
+   * to the trash after this process found it in place (maintenance/trash.ts).
+   */
+  private beforeWrite(batch: ReadonlyMap<string, Buffer>, relied: ReadonlySet<string>): void {
+    this.lease?.protect([...batch.keys(), ...relied]);
+    for (const [key, value] of batch) {
+      if (value[0] !== 1 || !key.startsWith(PREFIX.blob)) continue;
+      const d = digestOf(key, 'blob');
+      if (!d || !decodeBlobValue(value)?.file) continue;
+      const file = this.objectPath(d);
+      if (existsSync(file) || restoreFromTrash(this.dir, d.slice(3), file)) continue;
+      throw new StoreError('OBJECT_MISSING', `blob ${d}: its object file went missing before it was indexed; nothing was committed, run the command again`);
+    }
   }
 
   // ---- blobs -------------------------------------------------------------------------
@@ -205,7 +260,7 @@ export class Store {
   }
 
   private async putHashedBlob(d: Digest, data: Buffer): Promise<void> {
-    if (await this.hasBlob(d)) return;
+    if (this.index.knows(blobKey(d))) return;
     if (data.length <= this.inlineMax) {
       this.queue(blobKey(d), inlineBlobValue(data), data.length);
     } else {
@@ -256,7 +311,7 @@ export class Store {
         }
         digest = hasher.digest();
         // Bytes the store has already are dropped, so they need no fsync.
-        if (size > this.inlineMax && !(await this.hasBlob(digest))) await fh.sync();
+        if (size > this.inlineMax && !this.index.knows(blobKey(digest))) await fh.sync();
       } finally {
         await fh.close();
       }
@@ -264,7 +319,7 @@ export class Store {
       await fs.rm(tmp, {force: true});
       rethrowNoSpace(err, 'a blob');
     }
-    if (await this.hasBlob(digest!)) {
+    if (this.index.knows(blobKey(digest!))) {
       await fs.rm(tmp, {force: true});
     } else if (size <= this.inlineMax) {
       this.queue(blobKey(digest), inlineBlobValue(await fs.readFile(tmp)), size);
@@ -283,7 +338,7 @@ export class Store {
   /** Indexes a blob that `storeFileSync` read: its bytes inline, or its object file (already in place). */
   async indexFileBlob(blob: FileBlob): Promise<void> {
     const key = blobKey(blob.digest);
-    if (await this.index.has(key)) return;
+    if (this.index.knows(key)) return;
     if (blob.data) {
       this.queue(key, inlineBlobValue(blob.data), blob.size);
     } else {
@@ -393,7 +448,7 @@ export class Store {
   /** Stores a tree (entries sorted, names valid) once; returns its digest. */
   async putTree(tree: Tree): Promise<Digest> {
     const {digest, bytes} = hashTree(tree);
-    if (!(await this.index.has(treeKey(digest)))) this.queue(treeKey(digest), bytes);
+    if (!this.index.knows(treeKey(digest))) this.queue(treeKey(digest), bytes);
     this.cacheTree(digest, tree);
     return digest;
   }
@@ -431,7 +486,9 @@ export class Store {
 
   /** Records a root tree as a layer (its id is the tree's digest) and commits durably. */
   async putLayer(record: LayerRecord): Promise<void> {
-    if (!(await this.index.has(layerKey(record.id)))) await this.index.commit([{type: 'put', key: layerKey(record.id), value: encodeRecord(record)}]);
+    await this.index.exclusive(async () => {
+      if (!(await this.index.has(layerKey(record.id)))) await this.index.commit([{type: 'put', key: layerKey(record.id), value: encodeRecord(record)}]);
+    });
   }
 
   async getLayer(id: Digest): Promise<LayerRecord | undefined> {
@@ -454,12 +511,15 @@ export class Store {
 
   /** Stores an image (its layers must exist) and, with `tag`, points the tag at it, atomically. */
   async putImage(image: Image, tag?: TagRef): Promise<Digest> {
-    for (const l of image.layers)
-      if (!(await this.index.has(layerKey(l)))) throw new StoreError('UNKNOWN_LAYER', `image names layer ${l}, which the store does not have`);
     const {digest, bytes} = hashImage(image);
-    const ops: IndexOp[] = [{type: 'put', key: imageKey(digest), value: bytes}];
-    if (tag) ops.push({type: 'put', key: tagKey(tag), value: encodeText(digest)});
-    await this.index.commit(ops);
+    // The check and the commit at one moment: a gc in another process cannot take a layer in between.
+    await this.index.exclusive(async () => {
+      for (const l of image.layers)
+        if (!(await this.index.has(layerKey(l)))) throw new StoreError('UNKNOWN_LAYER', `image names layer ${l}, which the store does not have`);
+      const ops: IndexOp[] = [{type: 'put', key: imageKey(digest), value: bytes}];
+      if (tag) ops.push({type: 'put', key: tagKey(tag), value: encodeText(digest)});
+      await this.index.commit(ops);
+    });
     return digest;
   }
 
@@ -478,8 +538,10 @@ export class Store {
   }
 
   async setTag(tag: TagRef, image: Digest): Promise<void> {
-    if (!(await this.index.has(imageKey(image)))) throw new StoreError('UNKNOWN_IMAGE', `there is no image ${image}`);
-    await this.index.commit([{type: 'put', key: tagKey(tag), value: encodeText(image)}]);
+    await this.index.exclusive(async () => {
+      if (!(await this.index.has(imageKey(image)))) throw new StoreError('UNKNOWN_IMAGE', `there is no image ${image}`);
+      await this.index.commit([{type: 'put', key: tagKey(tag), value: encodeText(image)}]);
+    });
   }
 
   async getTag(tag: TagRef): Promise<Digest | undefined> {
@@ -488,9 +550,11 @@ export class Store {
   }
 
   async deleteTag(tag: TagRef): Promise<boolean> {
-    if (!(await this.index.has(tagKey(tag)))) return false;
-    await this.index.commit([{type: 'del', key: tagKey(tag)}]);
-    return true;
+    return this.index.exclusive(async () => {
+      if (!(await this.index.has(tagKey(tag)))) return false;
+      await this.index.commit([{type: 'del', key: tagKey(tag)}]);
+      return true;
+    });
   }
 
   async listTags(): Promise<{tag: TagRef; image: Digest}[]> {
@@ -528,11 +592,13 @@ export class Store {
    * Throws IN_USE when a container uses the image: its view and commit need the record.
    */
   async deleteImage(id: Digest): Promise<TagRef[]> {
-    const user = (await this.listContainers()).find(c => c.image === id);
-    if (user) throw new StoreError('IN_USE', `image ${id} is used by container ${user.name ?? user.id}; remove the container first`);
-    const tags = (await this.listTags()).filter(t => t.image === id).map(t => t.tag);
-    await this.index.commit([{type: 'del', key: imageKey(id)}, ...tags.map(t => ({type: 'del' as const, key: tagKey(t)}))]);
-    return tags;
+    return this.index.exclusive(async () => {
+      const user = (await this.listContainers()).find(c => c.image === id);
+      if (user) throw new StoreError('IN_USE', `image ${id} is used by container ${user.name ?? user.id}; remove the container first`);
+      const tags = (await this.listTags()).filter(t => t.image === id).map(t => t.tag);
+      await this.index.commit([{type: 'del', key: imageKey(id)}, ...tags.map(t => ({type: 'del' as const, key: tagKey(t)}))]);
+      return tags;
+    });
   }
 
   // ---- flattened stacks ----------------------------------------------------------------
@@ -557,10 +623,19 @@ export class Store {
     return path.join(this.dir, 'containers', id, 'upper');
   }
 
+  /**
+   * Records a container, checking under the index's lock that its image exists and its
+   * name is free (another process may have taken either meanwhile). Throws UNKNOWN_IMAGE, NAME_TAKEN.
+   */
   async putContainer(c: ContainerRecord): Promise<void> {
     const ops: IndexOp[] = [{type: 'put', key: containerKey(c.id), value: encodeRecord(c)}];
     if (c.name) ops.push({type: 'put', key: containerNameKey(c.name), value: encodeText(c.id)});
-    await this.index.commit(ops);
+    await this.index.exclusive(async () => {
+      if (!(await this.index.has(imageKey(c.image)))) throw new StoreError('UNKNOWN_IMAGE', `image ${c.image} was removed meanwhile`);
+      if (c.name && (await this.index.has(containerNameKey(c.name))))
+        throw new StoreError('NAME_TAKEN', `the name "${c.name}" is already used by a container`);
+      await this.index.commit(ops);
+    });
   }
 
   async getContainer(id: string): Promise<ContainerRecord | undefined> {
@@ -615,7 +690,8 @@ export class Store {
     if (!/^[0-9a-f]{1,64}$/.test(hex)) return undefined;
     const full = `b3:${hex}`;
     const key = kind === 'layer' ? layerKey : imageKey;
-    if (isDigest(full)) return (await this.index.has(key(full))) ? full : undefined;
+    // A read, not `has`: resolving a name must not wait for the index (a snapshot answers).
+    if (isDigest(full)) return (await this.index.get(key(full))) !== undefined ? full : undefined;
     // A key of a partial digest: the bounds of a prefix scan, never stored.
     const keys = await this.index.keysStartingWith(key(full as Digest), 2);
     if (keys.length > 1) throw new StoreError('AMBIGUOUS_ID', `"${ref}" matches more than one ${kind}; give more digits`);

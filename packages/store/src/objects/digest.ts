@@ -37,23 +37,21 @@ export function shortDigest(d: Digest): string {
   return d.slice(3, 15);
 }
 
-/** The native addon's streaming factory and one-shot hash, or undefined where it cannot load. */
-function loadNative(): {factory: HasherFactory; oneShot: (data: Uint8Array) => Digest} | undefined {
-  try {
-    const require = createRequire(import.meta.url);
-    const {Blake3Hasher, blake3} = require('@napi-rs/blake-hash') as typeof import('@napi-rs/blake-hash');
-    const oneShot = (data: Uint8Array) => `b3:${blake3(data).toString('hex')}` as Digest;
-    return {oneShot, factory: () => {
-      const h = new Blake3Hasher();
-      const hasher: Hasher = {
-        update(data) { h.update(data); return hasher; },
-        digest() { return `b3:${h.digest('hex')}` as Digest; },
-      };
-      return hasher;
-    }};
-  } catch {
-    return undefined;
-  }
+type NativeHash = {factory: HasherFactory; oneShot: (data: Uint8Array) => Digest};
+
+/** The native addon's streaming factory and one-shot hash. Throws when the addon cannot load. */
+function loadNative(): NativeHash {
+  const require = createRequire(import.meta.url);
+  const {Blake3Hasher, blake3} = require('@napi-rs/blake-hash') as typeof import('@napi-rs/blake-hash');
+  const oneShot = (data: Uint8Array) => `b3:${blake3(data).toString('hex')}` as Digest;
+  return {oneShot, factory: () => {
+    const h = new Blake3Hasher();
+    const hasher: Hasher = {
+      update(data) { h.update(data); return hasher; },
+      digest() { return `b3:${h.digest('hex')}` as Digest; },
+    };
+    return hasher;
+  }};
 }
 
 /**
@@ -76,31 +74,48 @@ export async function wasmHasherFactory(): Promise<HasherFactory> {
   };
 }
 
-const nativeHash = process.env.STRATA_HASH === 'wasm' ? undefined : loadNative();
-const native = nativeHash?.factory;
-let factory: HasherFactory | undefined = native;
+// The native addon is loaded on first use, not when the store opens: most commands (ps,
+// create, diff, init) hash nothing, and loading it costs ~5 ms (docs/benchmarks.md).
+const wantWasm = () => process.env.STRATA_HASH === 'wasm';
+let native: NativeHash | undefined;
+let wasm: HasherFactory | undefined;
+
+/** The native hash, loaded now if it is not yet; undefined when the wasm build is in use. */
+function nativeHash(): NativeHash | undefined {
+  if (native) return native;
+  if (wasm) return undefined;
+  if (wantWasm()) throw new TypeError('assertion failed: ensureHasher() was not awaited');
+  try {
+    native = loadNative();
+  } catch (err) {
+    throw new StoreError('HASH_UNAVAILABLE', `the native BLAKE3 addon (@napi-rs/blake-hash) does not load here (${(err as Error).message.split('\n')[0]}); STRATA_HASH=wasm uses the WebAssembly build`, {cause: err});
+  }
+  return native;
+}
 
 /** Which BLAKE3 implementation `createHasher` uses. */
 export function hashBackend(): 'native' | 'wasm' {
-  return factory === native && native ? 'native' : 'wasm';
+  return wantWasm() || wasm ? 'wasm' : 'native';
 }
 
 /**
- * Loads the fallback when the native addon is missing. Called by `Store.open`, so
- * every hashing caller after it is synchronous.
+ * Loads the WebAssembly build when STRATA_HASH=wasm asks for it (the native addon is
+ * loaded on first use instead). Called by `Store.open`, so every hashing caller after it
+ * is synchronous.
  */
 export async function ensureHasher(): Promise<void> {
-  if (!factory) factory = await wasmHasherFactory();
+  if (wantWasm() && !wasm && !native) wasm = await wasmHasherFactory();
 }
 
-/** A streaming BLAKE3 hasher. */
+/** A streaming BLAKE3 hasher. Throws HASH_UNAVAILABLE when the native addon cannot load. */
 export function createHasher(): Hasher {
-  if (!factory) throw new TypeError('assertion failed: ensureHasher() was not awaited');
-  return factory();
+  const n = nativeHash();
+  return n ? n.factory() : wasm!();
 }
 
 export function hashBytes(data: Uint8Array): Digest {
   // The addon's one-shot call skips making a hasher object: ~2.5 µs vs ~9 µs for 200 bytes.
-  if (nativeHash && factory === native) return nativeHash.oneShot(data);
+  const n = nativeHash();
+  if (n) return n.oneShot(data);
   return createHasher().update(data).digest();
 }

@@ -21,6 +21,11 @@ export interface RemovedImage {
  * AMBIGUOUS_ID, IN_USE.
  */
 export async function removeImages(store: Store, refs: readonly string[]): Promise<RemovedImage[]> {
+  // Checks and removals at one moment: no container can take an image between them.
+  return store.index.exclusive(() => planAndRemove(store, refs));
+}
+
+async function planAndRemove(store: Store, refs: readonly string[]): Promise<RemovedImage[]> {
   const tags = await store.listTags();
   const containers = await store.listContainers();
   const tagsOf = (id: Digest) => tags.filter(t => t.image === id).map(t => t.tag);

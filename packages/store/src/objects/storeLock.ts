@@ -38,7 +38,7 @@ export function lockTimeoutFromEnv(value = process.env.STRATA_LOCK_TIMEOUT_MS): 
 }
 
 /** The command line of this process as a user typed it: `strata ps --json`. */
-function ownCommand(): string {
+export function ownCommand(): string {
   const args = process.argv.slice(2).map(a => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a)));
   return ['strata', ...args].join(' ').slice(0, 200);
 }
@@ -82,12 +82,12 @@ export interface LockWait {
 
 /**
  * Calls `attempt` until it stops failing with a lock error (`isLocked`), backing off from
- * 5 ms up to 100 ms, for at most `timeoutMs`; `onWait` is told once, after `noticeAfterMs`,
+ * 5 ms up to `maxDelayMs` (100 ms), for at most `timeoutMs`; `onWait` is told once, after `noticeAfterMs`,
  * whom the caller waits for. Then fails with STORE_LOCKED naming the holder. Any other
  * error of `attempt` is thrown as it is.
  */
 export async function waitForLock<T>(dir: string, attempt: () => Promise<T>, isLocked: (err: unknown) => boolean,
-  options: {timeoutMs: number; onWait?: (w: LockWait) => void; noticeAfterMs?: number}): Promise<T> {
+  options: {timeoutMs: number; onWait?: (w: LockWait) => void; noticeAfterMs?: number; maxDelayMs?: number}): Promise<T> {
   const started = Date.now();
   const noticeAfter = options.noticeAfterMs ?? 1000;
   let noticed = false;
@@ -107,7 +107,7 @@ export async function waitForLock<T>(dir: string, attempt: () => Promise<T>, isL
         throw new StoreError('STORE_LOCKED', `the store is busy: ${describeHolder(readHolder(dir))} has held it longer than ${secs} (set STRATA_LOCK_TIMEOUT_MS to wait longer)`, {cause: err});
       }
       await new Promise(r => setTimeout(r, Math.min(delay, Math.max(1, options.timeoutMs - waited))));
-      delay = Math.min(delay * 2, 100);
+      delay = Math.min(delay * 2, options.maxDelayMs ?? 100);
     }
   }
 }

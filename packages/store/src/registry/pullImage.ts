@@ -84,7 +84,11 @@ export async function pullImage(store: Store, client: RegistryClient, options: P
   const fetched = new Map<string, ImportedLayer>();
   await runParallel(unique, options.concurrency ?? PULL_CONCURRENCY, async ({d, j}) => {
     const stream = client.fetchBlob(repo, d.digest, {size: d.size, onBytes: n => { received.set(d.digest, n); report(); }});
-    const layer = await importLayerBlob(store, stream, `${where}@${d.digest}`);
+    // When the registry's stream fails (a cut that cannot be resumed, wrong bytes), the
+    // importer sees a truncated archive; the registry's error is the one that says why.
+    let fetchError: unknown;
+    stream.once('error', err => { fetchError = err; });
+    const layer = await importLayerBlob(store, stream, `${where}@${d.digest}`).catch(err => { throw fetchError ?? err; });
     // The client checked the bytes against the digest; the importer hashed what it read too.
     expectDigest(`layer ${d.digest} of ${where}`, d.digest, layer.digest);
     expectDigest(`layer ${d.digest} of ${where} (uncompressed)`, diffIds[j]!, layer.diffId);

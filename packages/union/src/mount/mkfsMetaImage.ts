@@ -1,10 +1,14 @@
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {setAttributeSync} from '@napi-rs/xattr';
+import {createRequire} from 'node:module';
 import type {Digest, Store, Tree} from '@strata/store';
 import type {MetaImageBuilder} from '../ContainerLayers.js';
 import {UnionError} from '../errors.js';
+
+/** @napi-rs/xattr, loaded when this builder runs: loading it costs every command that imports the union ~5 ms. */
+let xattrAddon: typeof import('@napi-rs/xattr') | undefined;
+const xattr = () => (xattrAddon ??= createRequire(import.meta.url)('@napi-rs/xattr') as typeof import('@napi-rs/xattr'));
 
 function run(cmd: string, args: readonly string[]): void {
   const r = spawnSync(cmd, args, {encoding: 'utf8'});
@@ -57,6 +61,7 @@ export const mkfsMetaImage: MetaImageBuilder = async (store: Store, tree: Digest
             else {
               fs.writeFileSync(p, '');
               fs.truncateSync(p, e.size);
+              const {setAttributeSync} = xattr();
               setAttributeSync(p, 'trusted.overlay.metacopy', Buffer.alloc(0));
               setAttributeSync(p, 'trusted.overlay.redirect', `/b3/${e.blob.slice(3, 5)}/${e.blob.slice(5)}`);
             }

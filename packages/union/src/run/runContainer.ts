@@ -16,6 +16,11 @@ export interface RunOptions {
   readonly interactive?: boolean;
   /** A terminal for the process (`-t`); stdin must be one. */
   readonly terminal?: boolean;
+  /**
+   * The container is removed when the process ends (`--rm`): its mount is volatile (no
+   * syncs of the upper; see `ContainerLayers.mounts`).
+   */
+  readonly removeAfter?: boolean;
   /** Called once everything is in place, just before the process starts (e.g. to let go of the store's lock). */
   readonly beforeStart?: () => Promise<void>;
 }
@@ -41,7 +46,7 @@ export async function runContainer(layers: ContainerLayers, c: ContainerRecord, 
   if (options.terminal && !process.stdin.isTTY) throw new UnionError('RUN_FAILED', '-t needs a terminal on stdin');
   const image = await store.getImage(c.image);
   if (!image) throw new TypeError(`assertion failed: container ${c.id} names image ${c.image}, which is missing`);
-  const mount = await mountContainer(layers, c);
+  const mount = await mountContainer(layers, c, undefined, {volatile: options.removeAfter === true});
   try {
     const view = await layers.view(c);
     const spec = await runtimeSpec(mount.mountPoint, image.config, view, {

@@ -42,7 +42,7 @@ export class RunCommand extends BaseCommand {
     // strata commands (diff, ps) can look at the running container.
     let code: number;
     try {
-      code = await runContainer(layers, container, {command, interactive: this.interactive, terminal: this.tty, beforeStart: () => this.closeStore()});
+      code = await runContainer(layers, container, {command, interactive: this.interactive, terminal: this.tty, removeAfter: this.rm, beforeStart: () => this.closeStore()});
     } finally {
       if (this.rm) {
         const again = await this.openStore();

@@ -1,0 +1,59 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import test, {type ExecutionContext} from 'ava';
+import {strata, tempDir} from './_cli.js';
+import {mustRun, storeTemplate, writeTree} from './_fixtures.js';
+
+// Loading a native addon is a few milliseconds of every command that loads it
+// (docs/benchmarks.md, "Fixed cost of a command"), so each is loaded when first used.
+// What a real strata process has loaded is read from its own /proc/self/maps as it exits,
+// by a preload given through NODE_OPTIONS.
+const PRELOAD = `process.on('exit', () => {
+  const maps = require('fs').readFileSync('/proc/self/maps', 'utf8');
+  const addons = new Set(maps.split('\\n').map(l => l.split(/\\s+/)[5] ?? '').filter(p => p.endsWith('.node')).map(p => require('path').basename(p)));
+  require('fs').writeFileSync(process.env.STRATA_TEST_ADDONS, [...addons].sort().join('\\n'));
+});
+`;
+
+/** Which kinds of addon (leveldb, blake3, xattr, zstd) a strata run loaded. */
+async function addonsOf(t: ExecutionContext, args: string[], store?: string, input?: string): Promise<string[]> {
+  const dir = await tempDir(t, 'strata-addons-');
+  const preload = path.join(dir, 'preload.cjs');
+  const out = path.join(dir, 'addons');
+  fs.writeFileSync(preload, PRELOAD);
+  const r = await strata(args, {store, input, env: {NODE_OPTIONS: `--require=${preload}`, STRATA_TEST_ADDONS: out}});
+  t.is(r.code, 0, `strata ${args.join(' ')}: ${r.stderr}`);
+  const kinds: Record<string, RegExp> = {leveldb: /^classic-level/, blake3: /^blake\./, xattr: /^xattr\./, zstd: /zstd/};
+  const files = fs.readFileSync(out, 'utf8').split('\n').filter(Boolean);
+  return Object.keys(kinds).filter(k => files.some(f => kinds[k]!.test(f)));
+}
+
+const template = storeTemplate(async (store, scratch) => {
+  const src = path.join(scratch, 'src');
+  await writeTree(src, {'etc/hostname': 'base\n'});
+  await mustRun(['import', src, '--tag', 'base:1'], store);
+  await mustRun(['create', 'base:1', '--name', 'web'], store);
+});
+
+test('strata --help loads no native addon', async t => {
+  t.deepEqual(await addonsOf(t, ['--help']), []);
+  t.deepEqual(await addonsOf(t, ['create', '--help']), []);
+});
+
+test('init, ps and images load LevelDB alone: no BLAKE3, no xattr', async t => {
+  const {store} = await template.copy(t);
+  t.deepEqual(await addonsOf(t, ['init', '--store', path.join(await tempDir(t), 'fresh')]), ['leveldb']);
+  t.deepEqual(await addonsOf(t, ['ps'], store), ['leveldb']);
+  t.deepEqual(await addonsOf(t, ['images'], store), ['leveldb']);
+});
+
+test('create loads BLAKE3 (it checks the image it reads) but no xattr', async t => {
+  const {store} = await template.copy(t);
+  t.deepEqual(await addonsOf(t, ['create', 'base:1', '--name', 'other'], store), ['leveldb', 'blake3']);
+});
+
+test('a command that reads a writable layer loads xattr when it needs it (diff, fs write)', async t => {
+  const {store} = await template.copy(t);
+  t.deepEqual(await addonsOf(t, ['fs', 'web', 'write', '/etc/motd'], store, 'hi\n'), ['leveldb', 'blake3', 'xattr']);
+  t.deepEqual(await addonsOf(t, ['diff', 'web'], store), ['leveldb', 'blake3', 'xattr']);
+});
