@@ -153,3 +153,22 @@ test('a symlinked blob in a layout is named as a link, not as missing', async t 
   t.is(r.code, 1);
   t.regex(r.stderr, /the layer blob sha256:[0-9a-f]{64} is a symbolic link; strata reads only regular files in a layout/);
 });
+
+test('a reader that goes away (strata … | head) ends the command quietly, with its exit code', async t => {
+  const store = await tempStore(t);
+  const src = await tempDir(t);
+  for (let i = 0; i < 300; i++) await fs.writeFile(path.join(src, `file-${i}`), `${i}\n`);
+  t.is((await strata(['import', src, '--tag', 'base:1'], {store})).code, 0);
+  // The reader closes its end before strata writes: every write meets EPIPE.
+  for (const args of [['ls', 'base:1', '/'], ['images', '--json'], ['gc']]) {
+    const {spawn} = await import('node:child_process');
+    const {STRATA_BIN} = await import('./_cli.js');
+    const child = spawn(STRATA_BIN, args, {env: {...process.env, STRATA_STORE: store}, stdio: ['ignore', 'pipe', 'pipe']});
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', d => { stderr += d; });
+    const code = await new Promise<number | null>(r => child.on('close', c => r(c)));
+    t.is(code, 0, `${args.join(' ')}: ${stderr}`);
+    t.is(stderr, '', args.join(' '));
+  }
+});

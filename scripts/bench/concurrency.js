@@ -5,7 +5,7 @@
 //    the same store idle (goal <= 1.5x);
 // 2. 4 imports of distinct trees (FILES/4 files each) run at once, against the same 4 run one
 //    after another (goal <= 0.8x on 2 cores).
-// `npm run bench -- concurrency [FILES]` (default 100000). Medians; the load average is printed.
+// `npm run bench -- concurrency [FILES [ROUNDS]]` (default 100000 files, 3 rounds of part 2). Medians; the load average is printed.
 import {spawn} from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
@@ -14,6 +14,7 @@ import {root, scratch} from './_common.js';
 
 const STRATA = process.env.STRATA_BIN ?? path.join(root, 'node_modules', '.bin', 'strata');
 const FILES = Number(process.argv[2] ?? 100_000);
+const ROUNDS = Number(process.argv[3] ?? 3);
 const env = {...process.env, NO_COLOR: '1'};
 delete env.STRATA_STORE;
 
@@ -89,7 +90,7 @@ const freshStore = async name => {
   return dir;
 };
 const serialRuns = [], parallelRuns = [];
-for (let round = 0; round < 3; round++) {
+for (let round = 0; round < ROUNDS; round++) {
   let s = await freshStore('serial');
   let start = process.hrtime.bigint();
   for (const [i, t] of trees.entries()) await strata(['import', t, '--tag', `q${i}:1`, '--store', s]);

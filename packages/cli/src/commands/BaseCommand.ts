@@ -29,6 +29,7 @@ export abstract class BaseCommand extends Command {
   abstract run(): Promise<number | void>;
 
   async execute(): Promise<number> {
+    quietOnClosedPipe(this.context.stdout);
     try {
       return (await this.run()) ?? EXIT.ok;
     } catch (err) {
@@ -140,6 +141,24 @@ export abstract class BaseCommand extends Command {
     throw err; // a bug: keep the stack
   }
 }
+
+/**
+ * A reader that went away (`strata images | head -1`) is not an error: what is left of the
+ * report has nobody to read it, and the command's work and exit code stand, as for cat(1)
+ * and `writeOut`. Without a listener, Node reports the stream's EPIPE as an uncaught error
+ * with a stack trace.
+ */
+function quietOnClosedPipe(out: NodeJS.WritableStream): void {
+  const stream = out as NodeJS.WritableStream & {listenerCount?: (e: string) => number; [QUIET]?: true};
+  if (stream[QUIET] || typeof stream.on !== 'function') return;
+  stream[QUIET] = true;
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    // Any other error is for whoever else listens (a pipeline that copies into stdout
+    // reports its source's damage so); with nobody else, it stays an error.
+    if (err.code !== 'EPIPE' && (stream.listenerCount?.('error') ?? 1) <= 1) throw err;
+  });
+}
+const QUIET = Symbol('strata.quietOnClosedPipe');
 
 /** A full disk is the user's to fix wherever strata met it, inside the store or out. */
 const DISK_FULL = new Set(['ENOSPC', 'EDQUOT']);

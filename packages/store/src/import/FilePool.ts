@@ -24,7 +24,10 @@ export interface FileJob {
  * calls (docs/benchmarks.md, "import"). New object files are made durable together and
  * only then put in place (`placeStaged`). Small jobs run in the calling thread.
  * Returns each job's blob, in job order, once every object file is in place; the caller
- * indexes them (the main thread alone holds the LevelDB handle). `toError` names a failed
+ * indexes them (the main thread alone holds the LevelDB handle). An inline blob's bytes
+ * are handed to `onStored` alone and left out of the result (`data` absent, size at most
+ * `dirs.inlineMax`): the caller indexes those as they come, so memory holds a digest and a
+ * size per file, not every small file's bytes until the end. `toError` names a failed
  * file; the first failure stops the run, and staged files are removed.
  */
 export async function storeFiles(
@@ -44,6 +47,7 @@ export async function storeFiles(
           throw toError(job, err as NodeJS.ErrnoException);
         }
         onStored?.(job, results[i]!);
+        results[i] = withoutData(results[i]!);
       });
     } else {
       await onThreads(jobs, staging, results, toError, onStored);
@@ -82,7 +86,7 @@ async function onThreads(
         mine.forEach((jobIndex, k) => {
           const o = outcomes[k]!;
           if ('error' in o) failed ??= toError(jobs[jobIndex]!, o.error);
-          else { results[jobIndex] = o; onStored?.(jobs[jobIndex]!, o); }
+          else { onStored?.(jobs[jobIndex]!, o); results[jobIndex] = withoutData(o); }
         });
       }
     }));
@@ -90,6 +94,10 @@ async function onThreads(
     await Promise.all(workers.map(w => w.terminate()));
   }
   if (failed) throw failed;
+}
+
+function withoutData(blob: FileBlob): FileBlob {
+  return blob.data ? {digest: blob.digest, size: blob.size} : blob;
 }
 
 function ask(worker: Worker, req: HashRequest): Promise<readonly HashOutcome[]> {

@@ -101,7 +101,10 @@ async function readDirectory(store: Store, dir: string, options: DirectoryImport
       if (err.code === 'ENOSPC') return new StoreError('NO_SPACE', `the disk is full while storing ${f.path}`, {cause: e});
       if (err.code === 'SOURCE_CHANGED') return changedError(f.path);
       return sourceError(e, f.path);
-    }, (f, blob) => stored(byPath.get(f.path)!, blob.size)),
+    }, (f, blob) => {
+      if (blob.data) store.indexFileBlob(blob); // now, so its bytes need not stay until the end
+      stored(byPath.get(f.path)!, blob.size);
+    }),
     runPool(huge, 2, async job => {
       try {
         hashed.set(job, await store.putBlobFromFile(job.hostPath, job.stat.size));
@@ -116,7 +119,8 @@ async function readDirectory(store: Store, dir: string, options: DirectoryImport
     }),
   ]);
   for (const [i, blob] of blobs.entries()) {
-    await store.indexFileBlob(blob);
+    // Object files are in place now; inline blobs were indexed as they came (FilePool).
+    if (blob.size > store.blobDirs().inlineMax) store.indexFileBlob(blob);
     hashed.set(rest[i]!, blob);
   }
   for (const job of toHash) {

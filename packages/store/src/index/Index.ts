@@ -438,24 +438,46 @@ export class Index {
    * Throws INDEX_CORRUPT when LevelDB cannot read a table.
    */
   async scanEach(prefix: string, each: (key: string, value: Buffer) => void | Promise<void>): Promise<void> {
+    await this.scanSteps(prefix, true, each as (key: string, value: Buffer | undefined) => void | Promise<void>);
+  }
+
+  /** `scanEach` of the keys alone: LevelDB still reads the values' blocks, but none is copied out. */
+  async scanKeys(prefix: string, each: (key: string) => void | Promise<void>): Promise<void> {
+    await this.scanSteps(prefix, false, each);
+  }
+
+  private async scanSteps(prefix: string, values: boolean, each: (key: string, value: Buffer | undefined) => void | Promise<void>): Promise<void> {
     await this.flushIfHeld();
-    // One step at a time, each on the handle of the moment: when this process hands the
-    // index over between two steps, the scan goes on in the snapshot after the last key.
+    // One iterator for as long as the handle stays; when this process hands the index over
+    // between two steps, the scan goes on in the snapshot after the last key it read.
     let after: string | undefined;
     for (;;) {
-      const step = await this.using(async h => {
-        const it = h.db.iterator(after === undefined ? {gte: prefix, lt: `${prefix}\xff`} : {gt: after, lt: `${prefix}\xff`});
-        try {
-          return await it.nextv(SCAN_STEP);
-        } catch (err) {
-          throw indexError(err);
-        } finally {
-          await it.close();
+      const h = this.handle;
+      h.inflight++;
+      const range = after === undefined ? {gte: prefix, lt: `${prefix}\xff`} : {gt: after, lt: `${prefix}\xff`};
+      const it = values ? h.db.iterator(range) : h.db.keys(range);
+      try {
+        for (;;) {
+          const step = await it.nextv(SCAN_STEP);
+          if (step.length === 0) return;
+          for (const entry of step) {
+            if (values) {
+              const [k, v] = entry as [string, Buffer];
+              await each(k, v);
+              after = k;
+            } else {
+              await each(entry as string, undefined);
+              after = entry as string;
+            }
+          }
+          if (this.handle !== h) break; // handed over: on in the new handle
         }
-      });
-      if (step.length === 0) return;
-      for (const [k, v] of step) await each(k, v);
-      after = step[step.length - 1]![0];
+      } catch (err) {
+        throw indexError(err);
+      } finally {
+        await it.close();
+        h.inflight--;
+      }
     }
   }
 

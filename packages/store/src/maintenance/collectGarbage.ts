@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type {Digest} from '../objects/digest.js';
 import {mark} from './gc.js';
-import {type IndexGraph, edgesOf, loadGraph, loadNode, loadRoots} from './graph.js';
+import {type IndexGraph, UNREAD_BLOB, blobInfo, edgesOf, loadGraph, loadNode, loadRoots} from './graph.js';
 import {isLeaseAlive, isProcessAlive, listLeases, removeLease} from './leases.js';
 import {emptyTrash, makeTrash, moveToTrash} from './trash.js';
 import type {Store} from '../objects/Store.js';
@@ -66,7 +66,10 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   const byKind = Object.fromEntries(KINDS.map(k => [k, {count: 0, bytes: 0}])) as GcReport['byKind'];
   const count = (kind: GcKind, bytes: number) => { byKind[kind].count++; byKind[kind].bytes += bytes; };
 
-  const g = await loadGraph(store);
+  const g = await loadGraph(store, {blobValues: false});
+  // The object files on disk, listed before the lock is taken (a file placed later is not
+  // a candidate); which are garbage is decided under the lock.
+  const filesOnDisk = await listObjectFiles(store);
   // Nodes the first mark reached but could not follow, because the scan of their family had
   // passed before they were written (a tag read late names an image read too early): the
   // second mark follows them in the index as it is then.
@@ -111,12 +114,19 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
       dels.push({type: 'del', key});
       return true;
     };
-    for (const [d, info] of g.blobs) {
-      if (sweep(blobKey(d), 'blob', info.size)) {
-        if (info.file) doomedFiles.push(d);
-      } else if (info.file) {
-        liveFiles.add(d.slice(3));
+    for (const d of g.blobs.keys()) {
+      const key = blobKey(d);
+      if (live.has(key)) {
+        kept++;
+        if (filesOnDisk.has(d.slice(3))) liveFiles.add(d.slice(3));
+        continue;
       }
+      // Only now the value: its size, and whether its bytes are an object file.
+      const v = store.index.getSync(key);
+      const info = v ? blobInfo(v, d) : UNREAD_BLOB;
+      count('blob', info.size);
+      dels.push({type: 'del', key});
+      if (info.file) doomedFiles.push(d);
     }
     for (const [d, n] of g.treeBytes) sweep(treeKey(d), 'tree', n);
     for (const d of g.layers) sweep(layerKey(d), 'layer', g.recordBytes.get(layerKey(d)) ?? 0);
@@ -145,7 +155,7 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
 
     const trash = dryRun ? undefined : makeTrash(store.dir);
     if (trash) for (const d of doomedFiles) moveToTrash(trash, store.objectPath(d), d.slice(3));
-    await sweepOrphanFiles(store, liveFiles, new Set(doomedFiles.map(d => d.slice(3))), trash, count);
+    await sweepOrphanFiles(store, filesOnDisk, liveFiles, new Set(doomedFiles.map(d => d.slice(3))), trash, count);
     return {leases, liveLeases, kept, roots: new Set(roots).size};
   });
 
@@ -168,6 +178,7 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
 
 /** Whether the graph holds what `edgesOf` needs to follow `node` (a tree, image or flat read by the scan). */
 function inGraph(g: IndexGraph, node: string): boolean {
+  if (node.startsWith(PREFIX.blob)) return true; // leaves, most of the nodes: no parse
   const key = parseKey(node);
   switch (key?.kind) {
     case 'tree': return g.trees.has(key.id as Digest);
@@ -192,21 +203,29 @@ function rootsOf(g: Pick<IndexGraph, 'tags' | 'containers' | 'pins'>): string[] 
  * since a writer may have named a file since; one it is still about to name comes back
  * from the trash when its batch is checked.
  */
-async function sweepOrphanFiles(store: Store, liveFiles: Set<string>, doomed: Set<string>, trash: string | undefined, count: (k: GcKind, b: number) => void): Promise<void> {
+async function sweepOrphanFiles(store: Store, filesOnDisk: Set<string>, liveFiles: Set<string>, doomed: Set<string>, trash: string | undefined, count: (k: GcKind, b: number) => void): Promise<void> {
+  for (const hex of filesOnDisk) {
+    if (liveFiles.has(hex) || doomed.has(hex)) continue; // doomed ones were counted as blobs
+    if (store.index.getSync(blobKey(`b3:${hex}` as Digest)) !== undefined) continue;
+    const file = path.join(store.dir, 'objects', 'b3', hex.slice(0, 2), hex.slice(2));
+    const st = await fs.lstat(file).catch(() => undefined);
+    if (!st) continue;
+    count('orphanFile', st.size);
+    if (trash) moveToTrash(trash, file, hex);
+  }
+}
+
+/** Every object file under objects/b3, by its hex digest. */
+async function listObjectFiles(store: Store): Promise<Set<string>> {
+  const out = new Set<string>();
   const base = path.join(store.dir, 'objects', 'b3');
   for (const fan of await readdirOrEmpty(base)) {
     const dir = path.join(base, fan);
-    for (const name of await readdirOrEmpty(dir)) {
-      const hex = fan + name;
-      if (liveFiles.has(hex) || doomed.has(hex)) continue; // doomed ones were counted as blobs
-      if (store.index.getSync(blobKey(`b3:${hex}` as Digest)) !== undefined) continue;
-      const file = path.join(dir, name);
-      const st = await fs.lstat(file).catch(() => undefined);
-      if (!st?.isFile()) continue;
-      count('orphanFile', st.size);
-      if (trash) moveToTrash(trash, file, hex);
+    for (const e of await fs.readdir(dir, {withFileTypes: true}).catch(() => [])) {
+      if (e.isFile()) out.add(fan + e.name);
     }
   }
+  return out;
 }
 
 /** Temporary files are named `<label>-<pid>-<random>`; those of processes that ended are stale. */

@@ -109,14 +109,17 @@ export interface IndexGraph extends ObjectGraph {
  * object). Throws OBJECT_CORRUPT when a tree or an image does not decode: a collector
  * must not guess what an unreadable object references.
  */
-export async function loadGraph(store: Store): Promise<IndexGraph> {
+export async function loadGraph(store: Store, options: {blobValues?: boolean} = {}): Promise<IndexGraph> {
   const g: IndexGraph = {
     blobs: new Map(), trees: new Map(), treeBytes: new Map(), treeFileBytes: new Map(), layers: new Set(),
     images: new Map(), flats: new Map(), tags: new Map(), containers: new Map(), containerNames: new Map(), pins: new Set(), recordBytes: new Map(),
     sources: new Map(), layerMeta: new Map(), blobRepos: new Set(), oldLeases: [],
   };
   const {index} = store;
-  await index.scanEach(PREFIX.blob, (k, v) => {
+  // Without values (gc), a blob's info is unknown (UNREAD_BLOB): an inline blob's value is its
+  // bytes, most of the index by size, and gc reads only those it removes.
+  if (options.blobValues === false) await index.scanKeys(PREFIX.blob, k => { g.blobs.set(digestOf(k, 'blob')!, UNREAD_BLOB); });
+  else await index.scanEach(PREFIX.blob, (k, v) => {
     const d = digestOf(k, 'blob')!;
     g.blobs.set(d, blobInfo(v, d));
   });
@@ -229,8 +232,11 @@ export function treeRefs(buf: Buffer, what: string): {refs: string[]; fileBytes:
   return {refs, fileBytes};
 }
 
+/** The info of a blob whose value `loadGraph` did not read (`blobValues: false`). */
+export const UNREAD_BLOB: BlobInfo = Object.freeze({size: 0, file: false});
+
 /** What gc and df need of a blob value. Throws OBJECT_CORRUPT for a value of neither form. */
-function blobInfo(v: Buffer, d: Digest): BlobInfo {
+export function blobInfo(v: Buffer, d: Digest): BlobInfo {
   const value = decodeBlobValue(v);
   if (!value) throw new StoreError('OBJECT_CORRUPT', `blob ${d}: its index entry is malformed; "strata verify --repair" removes it`);
   return {size: value.size, file: value.file};

@@ -336,7 +336,7 @@ export class Store {
   }
 
   /** Indexes a blob that `storeFileSync` read: its bytes inline, or its object file (already in place). */
-  async indexFileBlob(blob: FileBlob): Promise<void> {
+  indexFileBlob(blob: FileBlob): void {
     const key = blobKey(blob.digest);
     if (this.index.knows(key)) return;
     if (blob.data) {

@@ -72,24 +72,89 @@ export async function snapshotIndex(indexDir: string, how: {link: 'hard'; into: 
   }
 }
 
-/** Copies (and links) the index's files into `location`; false when its manifest changed meanwhile. */
+/**
+ * Copies the index's manifest and logs into `location` and links the tables its manifest
+ * names; false when the manifest changed meanwhile.
+ *
+ * Only the tables the manifest names: a table LevelDB is still writing (a compaction's
+ * output, not yet in the manifest) has a file number at or above the manifest's next file
+ * number, the first number the snapshot's own LevelDB then gives its new files, and a
+ * hard link of that name would let it truncate the holder's file (measured: "Corruption:
+ * bad block type" in the holder, before this rule).
+ */
 async function copyIndex(indexDir: string, location: string, link: 'hard' | 'symbolic'): Promise<boolean> {
   const manifestBefore = await manifestState(indexDir);
+  const current = manifestBefore.split(':')[0]!;
+  await fs.copyFile(path.join(indexDir, 'CURRENT'), path.join(location, 'CURRENT'));
+  await fs.copyFile(path.join(indexDir, current), path.join(location, current));
+  const tables = liveTables(await fs.readFile(path.join(location, current)));
   const names = await fs.readdir(indexDir);
-  const tables = names.filter(n => /\.(ldb|sst)$/.test(n));
-  const mutable = names.filter(n => !tables.includes(n) && n !== 'LOCK' && n !== 'LOG' && n !== 'LOG.old');
-  // Tables first: a log is copied after the tables its earlier records were compacted into.
-  for (const name of tables) {
+  for (const name of names) {
+    const m = /^(\d+)\.(ldb|sst)$/.exec(name);
+    if (!m || !tables.has(Number(m[1]))) continue;
     const from = path.join(indexDir, name);
     if (link === 'hard') await fs.link(from, path.join(location, name));
     else await fs.symlink(from, path.join(location, name));
   }
-  for (const name of mutable) {
-    const from = path.join(indexDir, name);
-    if ((await fs.lstat(from)).isFile()) await fs.copyFile(from, path.join(location, name));
-  }
+  // Logs after the tables: a log is copied after the tables its earlier records went into.
+  for (const name of names) if (/^\d+\.log$/.test(name)) await fs.copyFile(path.join(indexDir, name), path.join(location, name));
   const manifestAfter = await manifestState(indexDir);
   return manifestBefore === manifestAfter;
+}
+
+/**
+ * The file numbers of the tables a LevelDB manifest names: its records (LevelDB's log
+ * format: 32 KiB blocks of fragments, each with a 7-byte header) are version edits, and
+ * the live tables are those added by a `NewFile` field and not removed by a `DeletedFile`
+ * one since (leveldb's db/version_edit.cc and db/log_format.h give the encoding).
+ */
+export function liveTables(manifest: Buffer): Set<number> {
+  const live = new Set<number>();
+  for (const record of logRecords(manifest)) {
+    let at = 0;
+    const varint = (): number => {
+      let n = 0, shift = 0;
+      for (;;) {
+        const b = record[at++]!;
+        n += (b & 0x7f) * 2 ** shift;
+        if (b < 0x80) return n;
+        shift += 7;
+      }
+    };
+    const slice = () => { const n = varint(); at += n; }; // not `at += varint()`: that reads `at` first
+    while (at < record.length) {
+      switch (varint()) {
+        case 1: slice(); break; // comparator
+        case 2: case 3: case 4: case 9: varint(); break; // log number, next file, last sequence, previous log
+        case 5: varint(); slice(); break; // compact pointer: level, key
+        case 6: varint(); live.delete(varint()); break; // deleted file: level, number
+        case 7: { varint(); const n = varint(); varint(); slice(); slice(); live.add(n); break; } // new file: level, number, size, smallest, largest
+        default: return live; // a field this reader does not know: stop rather than guess
+      }
+    }
+  }
+  return live;
+}
+
+/** The records of a LevelDB log file, fragments joined; a torn last record is left out. */
+function logRecords(buf: Buffer): Buffer[] {
+  const BLOCK = 32 * 1024;
+  const out: Buffer[] = [];
+  let parts: Buffer[] = [];
+  for (let at = 0; at + 7 <= buf.length;) {
+    const left = BLOCK - (at % BLOCK);
+    if (left < 7) { at += left; continue; } // a block's trailer
+    const length = buf.readUInt16LE(at + 4);
+    const type = buf[at + 6]!;
+    const data = buf.subarray(at + 7, at + 7 + length);
+    if (type === 0 || data.length < length) break; // zero padding, or the torn end
+    at += 7 + length;
+    if (type === 1) out.push(data); // FULL
+    else if (type === 2) parts = [data]; // FIRST
+    else if (type === 3) parts.push(data); // MIDDLE
+    else if (type === 4) { parts.push(data); out.push(Buffer.concat(parts)); parts = []; } // LAST
+  }
+  return out;
 }
 
 /** CURRENT's content and the size of the manifest it names: they change with every version edit. */
