@@ -83,7 +83,12 @@ const shared = {
   bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning', write: false,
   // What `import.meta.url` of a bundled module becomes: its original file's URL. A name of the
   // file's top level, as a module's own `require` may shadow Node's.
-  banner: {js: "const __strataUrl = rel => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;"},
+  // `__strataBuiltin`: one namespace object per Node builtin (see `viaLoader`).
+  banner: {js: [
+    "const __strataUrl = rel => require('node:url').pathToFileURL(require('node:path').join(__dirname, rel)).href;",
+    'const __strataBuiltins = new Map();',
+    'const __strataBuiltin = id => { let ns = __strataBuiltins.get(id); if (!ns) __strataBuiltins.set(id, ns = __toESM(require(id), 1)); return ns; };',
+  ].join('\n')},
 };
 // The packages, each evaluated only when the command line first imports it (esbuild keeps
 // a module that is only imported dynamically lazy).
@@ -113,7 +118,11 @@ const libName = `lib-${createHash('sha256').update(libOut.contents).digest('hex'
 // Node 20's vm loses the import() callback of a script compiled from a code cache, so every
 // import() of the bundle is the loader's: `__strataPackage(LIB, NAME)` for a package,
 // `__strataImport(SPECIFIER)` for the rest (a file beside the bundle: the wasm fallback of BLAKE3; a builtin).
+// And a module's `import * as fs from 'node:fs'` is esbuild's `__toESM(require("node:fs"), 1)`,
+// a copy of every property of the builtin as a getter, made anew in each of ~80 modules
+// (~4,000 getters, a few ms of every command): one copy per builtin serves them all.
 const viaLoader = text => text
+  .replace(/__toESM\(require\("(node:[\w/]+)"\), 1\)/g, '__strataBuiltin("$1")')
   .replace(/\bimport\("@strata\/(\w+)"\)/g, (_, name) => `__strataPackage(${JSON.stringify(libName)}, ${JSON.stringify(name)})`)
   .replace(/\bimport\(("[^"\n]+")\)/g, '__strataImport($1)');
 

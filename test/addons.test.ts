@@ -57,3 +57,17 @@ test('a command that reads a writable layer loads xattr when it needs it (diff, 
   t.deepEqual(await addonsOf(t, ['fs', 'web', 'write', '/etc/motd'], store, 'hi\n'), ['leveldb', 'blake3', 'xattr']);
   t.deepEqual(await addonsOf(t, ['diff', 'web'], store), ['leveldb', 'blake3', 'xattr']);
 });
+
+test('where the BLAKE3 addon does not load, a command that hashes says so in one line; STRATA_HASH=wasm works; ps needs no hash', async t => {
+  const {store} = await template.copy(t);
+  // napi-rs's loader tries this path first; a missing one leaves it no binding (xattr's too).
+  const broken = {NAPI_RS_NATIVE_LIBRARY_PATH: path.join(await tempDir(t), 'missing.node')};
+  const r = await strata(['cat', 'base:1', '/etc/hostname'], {store, env: broken});
+  t.is(r.code, 1);
+  t.regex(r.stderr, /^strata: the native BLAKE3 addon \(@napi-rs\/blake-hash\) does not load here \(.*\); STRATA_HASH=wasm uses the WebAssembly build\n$/);
+  t.is(r.stdout, '');
+  const wasm = await strata(['cat', 'base:1', '/etc/hostname'], {store, env: {...broken, STRATA_HASH: 'wasm'}});
+  t.deepEqual([wasm.code, wasm.stdout, wasm.stderr], [0, 'base\n', '']);
+  const ps = await strata(['ps', '--json'], {store, env: broken});
+  t.is(ps.code, 0, ps.stderr);
+});

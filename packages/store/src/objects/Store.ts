@@ -454,15 +454,16 @@ export class Store {
   }
 
   /** Reads a tree; trees never change, so they are cached. Throws OBJECT_MISSING, OBJECT_CORRUPT. */
-  async getTree(d: Digest): Promise<Tree> {
-    return this.treeCache.get(d) ?? this.treeFrom(d, await this.index.get(treeKey(d)));
+  /**
+   * A tree, checked and decoded. With `cache: false` it is not kept: a walk over a whole
+   * layer (checkout, export) reads each tree once, and caching them would hold every entry
+   * of a million-file tree in memory.
+   */
+  async getTree(d: Digest, options: {cache?: boolean} = {}): Promise<Tree> {
+    return this.treeCache.get(d) ?? this.treeFrom(d, await this.index.get(treeKey(d)), options.cache ?? true);
   }
 
-  /**
-   * getTree without a thread hop, for walks that visit every directory (checkout). With
-   * `cache: false` the tree is not kept: a walk reads each tree once, and caching them
-   * would hold the whole tree of a million files in memory.
-   */
+  /** getTree without a thread hop, for walks that visit every directory (checkout). */
   getTreeSync(d: Digest, options: {cache?: boolean} = {}): Tree {
     return this.treeCache.get(d) ?? this.treeFrom(d, this.index.getSync(treeKey(d)), options.cache ?? true);
   }

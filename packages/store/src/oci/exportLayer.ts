@@ -52,7 +52,12 @@ export function exportLayerStream(store: Store, id: Digest): Readable {
 async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<void> {
   const record = await store.getLayer(id);
   if (!record) throw new StoreError('UNKNOWN_LAYER', `there is no layer ${id}`);
+  // Which paths have been written matters only for the paths hardlinks name: those alone
+  // are remembered, so memory grows with the layer's hardlinks, not with its files.
+  const root = await store.getTree(id, {cache: false});
+  const targets = hardlinkTargets(store, root);
   const emitted = new Set<string>();
+  const mark = (p: string) => { if (targets.has(p)) emitted.add(p); };
   const deferred: {path: string; entry: Extract<TreeEntry, {kind: 'hardlink'}>}[] = [];
   const put = async (header: Header, body?: Buffer | Readable): Promise<void> => {
     const {raw, ...plain} = header;
@@ -93,11 +98,11 @@ async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<voi
       while (next < dirs.length && ahead.size < SUBTREES_AHEAD) {
         const t = dirs[next++]!.tree;
         if (ahead.has(t)) continue;
-        const read = store.getTree(t);
+        const read = store.getTree(t, {cache: false}); // read once per export: kept, they would hold the whole layer
         read.catch(() => {}); // reported where it is awaited; never an unhandled rejection
         ahead.set(t, read);
       }
-      const read = ahead.get(d) ?? store.getTree(d);
+      const read = ahead.get(d) ?? store.getTree(d, {cache: false});
       ahead.delete(d);
       return read;
     };
@@ -117,13 +122,13 @@ async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<voi
         case 'file': {
           // Both are checked against the digest: a layer tar (and its sha256) is never made of damaged bytes.
           await put(header(p, e, {type: 'file', size: e.size}), await fileBody(store, id, p, e));
-          emitted.add(`/${p}`);
+          mark(`/${p}`);
           break;
         }
         case 'hardlink':
           if (emitted.has(e.target)) {
             await link(p, e);
-            emitted.add(`/${p}`);
+            mark(`/${p}`);
           } else deferred.push({path: p, entry: e});
           break;
         case 'symlink':
@@ -139,7 +144,6 @@ async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<voi
     }
   };
 
-  const root = await store.getTree(id);
   // Trees stored before format 3 did not record implicit directories; their export keeps the old
   // rule for the root (a `./` entry only for metadata other than the default), so a layer
   // stored then exports the same bytes now.
@@ -152,7 +156,7 @@ async function writeLayer(store: Store, id: Digest, pack: tar.Pack): Promise<voi
     if (ready < 0) throw new StoreError('OBJECT_CORRUPT', `layer ${id}: hardlink /${deferred[0]!.path} names ${deferred[0]!.entry.target}, which the layer does not hold`);
     const [{path: p, entry}] = deferred.splice(ready, 1) as [typeof deferred[number]];
     await link(p, entry);
-    emitted.add(`/${p}`);
+    mark(`/${p}`);
   }
 }
 
@@ -172,6 +176,19 @@ async function fileBody(store: Store, id: Digest, p: string, e: Extract<TreeEntr
   }
   if (!v.file) return checkBlobBytes(e.blob, v.size, v.data);
   return v.size <= READ_WHOLE ? store.readBlob(e.blob) : store.openBlob(e.blob);
+}
+
+/** The paths the layer's hardlinks name (a first pass over its trees, which are not kept). */
+function hardlinkTargets(store: Store, root: Tree): Set<string> {
+  const targets = new Set<string>();
+  const visit = (tree: Tree) => {
+    for (const e of tree.entries) {
+      if (e.kind === 'hardlink') targets.add(e.target);
+      else if (e.kind === 'dir') visit(store.getTreeSync(e.tree, {cache: false}));
+    }
+  };
+  visit(root);
+  return targets;
 }
 
 function sameMeta(a: Meta, b: Meta): boolean {
