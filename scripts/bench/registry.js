@@ -17,7 +17,8 @@
 //     tar + zstd (`strata layer export`, the push's pipeline writing to a file).
 // With --compare DIR, a cold push by the strata built in checkout DIR runs in the same
 // loop (e.g. main before a change), so the two builds meet the same load.
-// Times are medians of --runs N (default 3) wall-clock runs, CLI start-up included; bytes
+// Times are medians of --runs N (default 3) wall-clock runs, CLI start-up included, with the
+// CPU seconds the commands used (user + system, every thread: the load inflates it less); bytes
 // and requests come from the registry's access log. skopeo's blob-info cache is removed
 // before each skopeo run, so it cannot mount from a repository an earlier run filled.
 // Usage: npm run bench -- registry [--runs N] [--files N] [--compare DIR]
@@ -50,7 +51,18 @@ function sh(cmd, args, opts = {}) {
   }
   return r.stdout.toString();
 }
-const time = fn => { const t = process.hrtime.bigint(); fn(); return Number(process.hrtime.bigint() - t) / 1e9; };
+/**
+ * CPU seconds of this process's waited-for children (cutime + cstime, /proc/self/stat): the
+ * work a command did, which the machine's load does not inflate as it does wall time.
+ */
+const childCpu = () => {
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100; // fields 16 and 17, in clock ticks (100 a second on Linux)
+};
+let lastCpu = 0;
+/** Wall seconds of fn; its children's CPU seconds are left in lastCpu. */
+const time = fn => { const c = childCpu(); const t = process.hrtime.bigint(); fn(); const wall = Number(process.hrtime.bigint() - t) / 1e9; lastCpu = childCpu() - c; return wall; };
 const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fresh = p => { fs.rmSync(p, {recursive: true, force: true}); return p; };
 const skopeo = args => { fs.rmSync(SKOPEO_CACHE, {force: true}); return sh('skopeo', args); };
@@ -117,19 +129,20 @@ const repo = name => `${name}${repoSeq++}/upd`;
 async function logged(fn) {
   const before = (await reg.accessLog()).length;
   const seconds = fn();
-  return {seconds, log: (await reg.accessLog()).slice(before)};
+  const cpu = lastCpu;
+  return {seconds, cpu, log: (await reg.accessLog()).slice(before)};
 }
 const sum = (log, pred) => log.filter(pred).reduce((n, e) => n + e.bytes, 0);
 const isUpload = e => (e.method === 'PATCH' || e.method === 'PUT') && e.path.includes('/uploads/');
 const isBlobGet = e => e.method === 'GET' && e.path.includes('/blobs/');
 async function pair(name, mine, theirs, bytesOf) {
-  const a = [], b = [];
+  const a = [], b = [], ca = [], cb = [];
   let la, lb;
   for (let i = 0; i < RUNS; i++) {
-    const x = await logged(mine()); a.push(x.seconds); la = x.log;
-    const y = await logged(theirs()); b.push(y.seconds); lb = y.log;
+    const x = await logged(mine()); a.push(x.seconds); ca.push(x.cpu); la = x.log;
+    const y = await logged(theirs()); b.push(y.seconds); cb.push(y.cpu); lb = y.log;
   }
-  results.push({name, strata: median(a), reference: median(b), requests: [la.length, lb.length], bytes: [bytesOf?.(la) ?? 0, bytesOf?.(lb) ?? 0]});
+  results.push({name, strata: median(a), reference: median(b), cpu: [median(ca), median(cb)], requests: [la.length, lb.length], bytes: [bytesOf?.(la) ?? 0, bytesOf?.(lb) ?? 0]});
 }
 /** Blob uploads (PATCH requests): the access log has response sizes only, so uploads are counted, not weighed. */
 const uploads = log => log.filter(e => e.method === 'PATCH').length;
@@ -179,8 +192,8 @@ const layerId = JSON.parse(sh(STRATA, ['image', 'inspect', 'upd:1', '--store', c
 const phases = [];
 for (const compress of ['none', 'gzip', 'zstd']) {
   const out = path.join(base, 'phase.tar');
-  const seconds = median(Array.from({length: RUNS}, () => { fs.rmSync(out, {force: true}); return time(() => sh(STRATA, ['layer', 'export', layerId, out, '--compress', compress, '--store', coldTemplate])); }));
-  phases.push({compress, seconds, size: fs.statSync(out).size});
+  const runs = Array.from({length: RUNS}, () => { fs.rmSync(out, {force: true}); return [time(() => sh(STRATA, ['layer', 'export', layerId, out, '--compress', compress, '--store', coldTemplate])), lastCpu]; });
+  phases.push({compress, seconds: median(runs.map(r => r[0])), cpu: median(runs.map(r => r[1])), size: fs.statSync(out).size});
   fs.rmSync(out, {force: true});
 }
 
@@ -199,9 +212,9 @@ const floor = median(Array.from({length: RUNS}, () => time(() => sh(STRATA, ['im
 const layerBytes = JSON.parse(sh(STRATA, ['image', 'export', 'upd:1', fresh(path.join(base, 'sizes')), '--store', store0, '--json'])).layers[0].size;
 console.log(`registry bench: one layer of ${FILES + 4} files, ${fmtBytes(layerBytes)} gzip; ${RUNS} runs, load ${loadavg()[0].toFixed(1)}`);
 for (const r of results)
-  console.log(`${r.name.padEnd(48)} strata ${r.strata.toFixed(2)} s  reference ${r.reference.toFixed(2)} s  ratio ${(r.strata / r.reference).toFixed(2)}  requests ${r.requests[0]} / ${r.requests[1]}${r.name.includes('pull') ? `  fetched ${fmtBytes(r.bytes[0])} / ${fmtBytes(r.bytes[1])}` : `  uploads ${r.bytes[0]} / ${r.bytes[1]}`}`);
+  console.log(`${r.name.padEnd(48)} strata ${r.strata.toFixed(2)} s  reference ${r.reference.toFixed(2)} s  ratio ${(r.strata / r.reference).toFixed(2)}  cpu ${r.cpu[0].toFixed(2)} / ${r.cpu[1].toFixed(2)} s  requests ${r.requests[0]} / ${r.requests[1]}${r.name.includes('pull') ? `  fetched ${fmtBytes(r.bytes[0])} / ${fmtBytes(r.bytes[1])}` : `  uploads ${r.bytes[0]} / ${r.bytes[1]}`}`);
 console.log(`${'strata images (start-up and store open)'.padEnd(48)} ${floor.toFixed(2)} s`);
-for (const p of phases) console.log(`${`layer export --compress ${p.compress}`.padEnd(48)} ${p.seconds.toFixed(2)} s  ${fmtBytes(p.size)}`);
+for (const p of phases) console.log(`${`layer export --compress ${p.compress}`.padEnd(48)} ${p.seconds.toFixed(2)} s  cpu ${p.cpu.toFixed(2)} s  ${fmtBytes(p.size)}`);
 for (const u of updates)
   console.log(`update ${u.name.padEnd(41)} fetched ${fmtBytes(u.fetched)} (${(100 * u.fetched / whole).toFixed(1)}% of the rebuilt layer, ${fmtBytes(whole)}) in ${u.seconds.toFixed(2)} s`);
 for (const fn of cleanups.reverse()) await fn();

@@ -24,6 +24,12 @@ export function sniffCompression(head: Buffer): ReadCompression {
 const PROGRAMS = {xz: ['xz', '-dc'], bzip2: ['bzip2', '-dc']} as const;
 
 /**
+ * zlib's output buffer for gunzip: at its default 16 KiB a 34 MiB layer comes back to the
+ * main thread 2,100 times; at 256 KiB gunzip took a third less CPU (and 1 MiB no less).
+ */
+const GUNZIP_CHUNK = 256 * 1024;
+
+/**
  * Wraps a compressed stream in its decompressor: gzip through zlib, zstd through libzstd
  * (zstd.ts), xz and bzip2 through the `xz` and `bzip2` programs (docker load reads both;
  * Node has neither). Errors of the input reach the output; a missing program or a failed
@@ -32,7 +38,7 @@ const PROGRAMS = {xz: ['xz', '-dc'], bzip2: ['bzip2', '-dc']} as const;
 export function decompress(input: Readable, compression: ReadCompression): Readable {
   if (compression === 'none') return input;
   if (compression === 'gzip' || compression === 'zstd') {
-    const stage = compression === 'gzip' ? createGunzip() : createZstdDecompressor();
+    const stage = compression === 'gzip' ? createGunzip({chunkSize: GUNZIP_CHUNK}) : createZstdDecompressor();
     input.on('error', err => stage.destroy(err));
     return input.pipe(stage);
   }

@@ -2,6 +2,7 @@ import type {Readable} from 'node:stream';
 import {type Manifest, type RegistryClient, isIndexType} from '@strata/registry';
 import type {Digest} from '../objects/digest.js';
 import {StoreError} from '../errors.js';
+import {layerKey} from '../index/keys.js';
 import type {TagRef} from '../objects/refs.js';
 import type {Store} from '../objects/Store.js';
 import {type ImportedImage, type ImportedLayer, commitImages, expectDigest, importLayerBlob} from '../oci/importImage.js';
@@ -74,8 +75,19 @@ export async function pullImage(store: Store, client: RegistryClient, options: P
   if (diffIds.length !== layerDescs.length)
     throw new StoreError('BAD_MANIFEST', `manifest ${manifest.digest} has ${layerDescs.length} layers but its config lists ${diffIds.length} DiffIDs`);
 
-  // Layers the store has (by compressed digest or DiffID) are not fetched.
+  // Layers the store has (by compressed digest or DiffID) are not fetched. Each is kept from
+  // a gc in another process until the image is committed (this process's lease), or, when a
+  // gc took it after the record was read, fetched after all.
   const known = await Promise.all(layerDescs.map(async (d, j) => (await layerOfBlob(store, d.digest)) ?? (await layerOfBlob(store, diffIds[j]!))));
+  for (const [j, id] of known.entries()) {
+    if (!id) continue;
+    try {
+      await store.protect([layerKey(id)]);
+    } catch (err) {
+      if (!(err instanceof StoreError && err.code === 'OBJECT_MISSING')) throw err;
+      known[j] = undefined;
+    }
+  }
   const missing = layerDescs.map((d, j) => ({d, j})).filter(({j}) => !known[j]);
   const unique = [...new Map(missing.map(x => [x.d.digest, x])).values()];
   const total = unique.reduce((n, x) => n + x.d.size, 0);

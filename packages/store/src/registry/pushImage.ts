@@ -5,7 +5,7 @@ import type {Digest} from '../objects/digest.js';
 import type {Image} from '../objects/image.js';
 import type {Store} from '../objects/Store.js';
 import type {IndexOp} from '../index/Index.js';
-import {PREFIX} from '../index/keys.js';
+import {PREFIX, imageKey} from '../index/keys.js';
 import {decodeRecord} from '../index/values.js';
 import type {Compression} from '../oci/compress.js';
 import {compressedLayerStream} from '../oci/exportLayer.js';
@@ -63,6 +63,8 @@ type Put = Extract<IndexOp, {type: 'put'}>;
  * codes, OBJECT_MISSING.
  */
 export async function pushImage(store: Store, client: RegistryClient, image: {id: Digest; image: Image}, options: PushOptions): Promise<PushedImage> {
+  // The image stays readable to the end even if another process untags it and collects garbage.
+  await store.protect([imageKey(image.id)]);
   const ops = new Map<string, Put>();
   const put = (op: Put) => ops.set(op.key, op);
   const here: BlobLocation = {registry: client.domain, repo: options.repo};
