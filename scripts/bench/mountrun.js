@@ -39,8 +39,8 @@ process.on('exit', () => {
 });
 
 function strata(...args) {
-  const r = spawnSync(STRATA, args, {env, encoding: 'utf8'});
-  if (r.status !== 0) throw new Error(`strata ${args.join(' ')}: ${r.stderr}`);
+  const r = spawnSync(STRATA, args, {env, encoding: 'utf8', maxBuffer: 64 << 20});
+  if (r.status !== 0) throw new Error(`strata ${args.join(' ')}: ${r.error?.message ?? (r.signal ? `killed by ${r.signal}` : `exit ${r.status}`)}: ${r.stderr}`);
   return r.stdout;
 }
 

@@ -1,12 +1,12 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import test from 'ava';
-import {type Digest, collectGarbage, hashBytes, INLINE_MAX, addPin, listPins, removePin} from '../src/index.js';
+import {type Digest, Store, collectGarbage, verifyStore, hashBytes, importDirectory, INLINE_MAX, addPin, listPins, removePin} from '../src/index.js';
 import {blobKey, imageKey, layerKey, treeKey} from '../src/index/keys.js';
 import {Lease, leaseDir} from '../src/maintenance/leases.js';
 import {mark} from '../src/maintenance/gc.js';
 import {bytesOf, imageOf, indexKeys} from './_images.js';
-import {openTempStore} from './_helpers.js';
+import {openTempStore, tempDir, writeTree} from './_helpers.js';
 
 test('mark visits each reachable node once and nothing else', t => {
   const edges: Record<string, string[]> = {a: ['b', 'c'], b: ['c', 'a'], c: ['d'], d: [], x: ['a']};
@@ -230,4 +230,26 @@ test('edgesOf follows every family of keys gc, df and verify walk, and nothing t
   t.deepEqual(edges(containerNameKey('web')), [containerKey('c1')]);
   t.deepEqual(edges(pinKey('layer', l2)), [layerKey(l2)]);
   t.deepEqual([edges(treeKey(blob)), edges(imageKey(blob)), edges(tagKey(parseTag('gone:1')))], [[], [], []]);
+});
+
+test('a gc of another handle keeps what a live handle wrote and has not named yet, content and records alike', async t => {
+  const writer = await openTempStore(t);
+  const dir = await tempDir(t);
+  await writeTree(dir, {'a.txt': 'written, not yet named', 'big.bin': 'x'.repeat(INLINE_MAX + 1)});
+  const {layer} = await importDirectory(writer, dir); // blobs, trees and the layer record: no image, no tag
+  const collector = await Store.open(writer.dir);
+  t.teardown(() => collector.close());
+  const first = await collectGarbage(collector);
+  t.is(first.byKind.layer.count + first.byKind.tree.count + first.byKind.blob.count, 0, 'the writer\'s lease keeps all of it');
+  // The writer names it now: its image needs the layer record gc ran beside.
+  await t.notThrowsAsync(writer.putImage({layers: [layer.id], config: {}}));
+  await writer.close();
+  // The image was committed after the snapshot gc reads (the writer had the index): this gc
+  // keeps it and what it names, so nothing is left naming what is gone; the next one takes both.
+  const second = await collectGarbage(collector);
+  t.deepEqual((await verifyStore(collector)).problems, []);
+  const third = await collectGarbage(collector);
+  t.is(second.byKind.layer.count + third.byKind.layer.count, 1, 'once the writer is gone, an untagged image and its layer are garbage');
+  t.is(second.byKind.image.count + third.byKind.image.count, 1);
+  t.deepEqual((await verifyStore(collector)).problems, []);
 });

@@ -106,6 +106,8 @@ export class Index {
   private swapping = false;
   private wantTimer: NodeJS.Timeout | undefined;
   private wantSeen = -1;
+  /** Someone waits for the index while this process is using it: hand over at the next `unpin`. */
+  private wanted = false;
   /** The name of this handle's note in the wait directory while it waits. */
   private myNote: string | undefined;
   private closed = false;
@@ -194,7 +196,7 @@ export class Index {
     try {
       return await work();
     } finally {
-      this.pinned--;
+      this.unpin();
     }
   }
 
@@ -302,7 +304,7 @@ export class Index {
     try {
       await this.writeBatchHeld();
     } finally {
-      this.pinned--;
+      this.unpin();
     }
   }
 
@@ -335,6 +337,11 @@ export class Index {
     await this.exclusive(async () => {
       await this.flush();
       await this.ensureRoom(ops.reduce((n, op) => n + (op.type === 'put' ? op.key.length + op.value.length : 0), 0));
+      // What a commit puts joins the lease as content does: a layer record committed now and
+      // named by an image at the next commit must outlive a gc that runs in between.
+      const puts = new Map<string, Buffer>();
+      for (const op of ops) if (op.type === 'put') puts.set(op.key, op.value);
+      if (puts.size > 0) await this.beforeWrite?.(puts, new Set());
       try {
         await this.handle.db.batch([...ops], {sync: true});
       } catch (err) {
@@ -563,6 +570,14 @@ export class Index {
     void closeWhenIdle(old);
   }
 
+  /** Ends a `pin`; the last one hands the index over if someone asked meanwhile. */
+  private unpin(): void {
+    this.pinned--;
+    if (this.pinned > 0 || !this.wanted) return;
+    this.wanted = false;
+    void this.handOver().catch(err => { this.flushError ??= err as Error; });
+  }
+
   /**
    * Looks every WANT_POLL_MS whether another process waits for the index (a stat of the
    * wait directory; its listing only when it changed) and hands the index over when one does.
@@ -583,7 +598,10 @@ export class Index {
         this.wantSeen = mtime;
         return;
       }
-      if (this.pinned > 0) return; // a write or an exclusive section first: next tick
+      if (this.pinned > 0) {
+        this.wanted = true; // a write or an exclusive section first: handed over as it ends (unpin)
+        return;
+      }
       void this.handOver().catch(err => { this.flushError ??= err as Error; });
     }, WANT_POLL_MS);
     this.wantTimer.unref();

@@ -90,6 +90,10 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     const liveLeases = leases.filter(l => l.id !== store.leaseId && isLeaseAlive(l));
     const roots = [...rootsOf(now)];
     for (const l of liveLeases) roots.push(...l.keys);
+    // Entries written since the scan are kept this time, with all they reach: an untagged
+    // image committed meanwhile must not be left naming a layer this gc removed (a later
+    // gc, which sees it, decides about it). Blobs name nothing, so only these families.
+    roots.push(...await unseenSince(store, g));
     // What the roots of now reach beyond the first mark: read from the index as it is.
     const current: IndexGraph = {...g, tags: now.tags, containers: now.containers, containerNames: now.containerNames, pins: now.pins};
     const edges = edgesOf(current);
@@ -186,6 +190,18 @@ function inGraph(g: IndexGraph, node: string): boolean {
     case 'flat': return g.flats.has(key.id as Digest);
     default: return true;
   }
+}
+
+/** Keys of the families that name other entries (trees, layers, images, flats, sources) that the graph lacks. */
+async function unseenSince(store: Store, g: IndexGraph): Promise<string[]> {
+  const out: string[] = [];
+  const families: [string, (id: Digest) => boolean][] = [
+    [PREFIX.tree, id => g.trees.has(id)], [PREFIX.layer, id => g.layers.has(id)], [PREFIX.image, id => g.images.has(id)],
+    [PREFIX.flat, id => g.flats.has(id)], [PREFIX.imageSource, id => g.sources.has(id)],
+  ];
+  for (const [prefix, seen] of families)
+    await store.index.scanKeys(prefix, k => { if (!seen(k.slice(prefix.length) as Digest)) out.push(k); });
+  return out;
 }
 
 /** The roots of a graph: the images of tags and containers, the containers, the pins. */

@@ -220,6 +220,23 @@ export function loadNode(store: Store, g: IndexGraph, node: string): void {
       }
       return;
     }
+    case 'flat': {
+      const d = key.id as Digest;
+      if (g.flats.has(d)) return;
+      const v = index.getSync(node);
+      if (v) g.flats.set(d, decodeText<Digest>(v));
+      return;
+    }
+    case 'imageSource': {
+      const d = key.id as Digest;
+      if (g.sources.has(d)) return;
+      const v = index.getSync(node);
+      if (v) {
+        const rec = decodeRecord<ImageSource>(v);
+        g.sources.set(d, {blobs: sourceBlobs(rec), config: rec.config.digest});
+      }
+      return;
+    }
     default:
       return; // blobs are leaves; layers, tags, containers, pins need nothing beyond their key or the roots
   }
