@@ -32,3 +32,13 @@ export function makeDirs(dir: string): string | undefined {
     return first ?? dir;
   }
 }
+
+/** The names in a directory of the store, or none when it does not exist (yet). */
+export function readdirOrEmpty(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}

@@ -200,14 +200,6 @@ export class Index {
     }
   }
 
-  /**
-   * Lets go of the shared index now (its pending writes flushed first) and reads a fresh
-   * snapshot: for long read-only work, such as gc's mark, that others must not wait for.
-   */
-  async release(): Promise<void> {
-    if (this.handle.live && this.shared) await this.handOver();
-  }
-
   /** Flushes pending writes and lets go of the lock. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -460,9 +452,9 @@ export class Index {
     let after: string | undefined;
     for (;;) {
       const h = this.handle;
-      h.inflight++;
       const range = after === undefined ? {gte: prefix, lt: `${prefix}\xff`} : {gt: after, lt: `${prefix}\xff`};
       const it = values ? h.db.iterator(range) : h.db.keys(range);
+      h.inflight++; // after the iterator exists: a handle that refuses one is not left counted busy
       try {
         for (;;) {
           const step = await it.nextv(SCAN_STEP);

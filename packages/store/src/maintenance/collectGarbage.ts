@@ -5,6 +5,7 @@ import {mark} from './gc.js';
 import {type IndexGraph, UNREAD_BLOB, blobInfo, edgesOf, loadGraph, loadNode, loadRoots} from './graph.js';
 import {isLeaseAlive, isProcessAlive, listLeases, removeLease} from './leases.js';
 import {emptyTrash, makeTrash, moveToTrash} from './trash.js';
+import {readdirOrEmpty} from '../makeDirs.js';
 import type {Store} from '../objects/Store.js';
 import type {IndexOp} from '../index/Index.js';
 import {PREFIX, parseKey, blobKey, blobReposKey, containerKey, flatKey, imageKey, imageSourceKey, layerKey, treeKey} from '../index/keys.js';
@@ -36,9 +37,10 @@ const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', '
  * Mark and sweep, while other processes go on working (docs/design.md, "Many processes on
  * one store", has the argument).
  *
- * 1. Mark without the index's lock: gc lets go of the index (`release`) and reads a
- *    snapshot: every content entry and record (`loadGraph`), and what the roots of that
- *    moment reach (images of tags and containers, pins). Others read and write meanwhile.
+ * 1. Mark without holding anyone up: gc scans the index family by family (`loadGraph`);
+ *    when another process asks for the index meanwhile, gc hands it over like any holder
+ *    and goes on in a snapshot. It marks what the roots of that scan reach (images of tags
+ *    and containers, pins). Others read and write meanwhile.
  * 2. Decide at one moment, holding the lock (`exclusive`): read the roots again and every
  *    live lease (maintenance/leases.ts: what processes at work have written or rely on),
  *    and mark what they reach beyond step 1's marks (new images, new content, against the
@@ -235,7 +237,7 @@ async function sweepOrphanFiles(store: Store, filesOnDisk: Set<string>, liveFile
 async function listObjectFiles(store: Store): Promise<Set<string>> {
   const out = new Set<string>();
   const base = path.join(store.dir, 'objects', 'b3');
-  for (const fan of await readdirOrEmpty(base)) {
+  for (const fan of readdirOrEmpty(base)) {
     const dir = path.join(base, fan);
     for (const e of await fs.readdir(dir, {withFileTypes: true}).catch(() => [])) {
       if (e.isFile()) out.add(fan + e.name);
@@ -247,7 +249,7 @@ async function listObjectFiles(store: Store): Promise<Set<string>> {
 /** Temporary files are named `<label>-<pid>-<random>`; those of processes that ended are stale. */
 async function sweepTmp(store: Store, dryRun: boolean, count: (k: GcKind, b: number) => void): Promise<void> {
   const dir = path.join(store.dir, 'tmp');
-  for (const name of await readdirOrEmpty(dir)) {
+  for (const name of readdirOrEmpty(dir)) {
     const pid = Number(/-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
     if (isProcessAlive(pid)) continue;
     const file = path.join(dir, name);
@@ -270,21 +272,12 @@ async function sweepContainerDirs(store: Store, live: Set<string>, othersStart: 
   const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).split('\n').map(l => l.split(' ')[4] ?? '');
   const real = await fs.realpath(dir).catch(() => dir);
   const records = await loadRoots(store);
-  for (const id of await readdirOrEmpty(dir)) {
+  for (const id of readdirOrEmpty(dir)) {
     if (live.has(containerKey(id)) || records.containers.has(id)) continue;
     if (mounts.some(m => m.startsWith(`${path.join(real, id)}/`))) continue;
     const st = await fs.stat(path.join(dir, id)).catch(() => undefined);
     if (!st || st.birthtimeMs >= othersStart || st.ctimeMs >= othersStart) continue;
     count('containerDir', 0);
     if (!dryRun) await fs.rm(path.join(dir, id), {recursive: true, force: true});
-  }
-}
-
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await fs.readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
   }
 }

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import {randomBytes} from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import {readdirOrEmpty} from '../makeDirs.js';
 
 /** How long a lease taken on another host counts as alive: its pid cannot be checked from here. */
 export const FOREIGN_LEASE_MS = 24 * 60 * 60 * 1000;
@@ -41,7 +42,7 @@ export function leaseDir(storeDir: string): string {
 export class Lease {
   private fd: number | undefined;
 
-  private constructor(readonly file: string, readonly header: string) {}
+  private constructor(readonly file: string, private readonly header: string) {}
 
   /** The lease's name in listLeases (its file's name). */
   get id(): string {
@@ -107,15 +108,8 @@ export function isProcessAlive(pid: number): boolean {
  */
 export function listLeases(storeDir: string): LeaseRecord[] {
   const dir = leaseDir(storeDir);
-  let names: string[];
-  try {
-    names = fs.readdirSync(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
   const out: LeaseRecord[] = [];
-  for (const id of names) {
+  for (const id of readdirOrEmpty(dir)) {
     let text: string;
     try {
       text = fs.readFileSync(path.join(dir, id), 'utf8');

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import {randomBytes} from 'node:crypto';
 import * as path from 'node:path';
 import {isProcessAlive} from './leases.js';
+import {readdirOrEmpty} from '../makeDirs.js';
 
 /**
  * Where gc puts the object files it removes, for a while: `trash/<ms>-<pid>-<hex>/<64 hex>`,
@@ -72,13 +73,4 @@ export function emptyTrash(storeDir: string, oldestStart: number): {files: numbe
     fs.rmSync(dir, {recursive: true, force: true});
   }
   return {files, bytes};
-}
-
-function readdirOrEmpty(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
 }

@@ -8,6 +8,7 @@ import {smallObjectPath, spillSmallBlobs} from './spillSmall.js';
 import {checkBlobBytes} from '../objects/verifiedRead.js';
 import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
 import {nameToBytes} from '../objects/names.js';
+import {readdirOrEmpty} from '../makeDirs.js';
 import {INLINE_MAX} from '../objects/Store.js';
 
 /**
@@ -131,7 +132,7 @@ async function describeTree(store: Store, root: Digest, inlineMax: number) {
   const spilledExists = (hex: string): boolean => {
     const fan = hex.slice(0, 2);
     let names = fans.get(fan);
-    if (!names) fans.set(fan, names = new Set(readdirOrNone(path.join(store.dir, 'objects', 'small', fan))));
+    if (!names) fans.set(fan, names = new Set(readdirOrEmpty(path.join(store.dir, 'objects', 'small', fan))));
     return names.has(hex.slice(2));
   };
   const content = (e: {size: number; blob: Digest}): FileContent => {
@@ -218,12 +219,3 @@ function metaOf(m: Meta): ErofsMeta {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-function readdirOrNone(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import {readdirOrEmpty} from '../makeDirs.js';
 import type {Digest} from '../objects/digest.js';
 import type {Store} from '../objects/Store.js';
 import {blobKey, treeKey} from '../index/keys.js';
@@ -46,14 +47,5 @@ export function eachDerived(store: Store, fn: (kind: DerivedKind, file: string, 
   const small = path.join(store.dir, 'objects', 'small');
   for (const fan of readdirOrEmpty(small)) {
     for (const name of readdirOrEmpty(path.join(small, fan))) visit('smallFile', path.join(small, fan, name), blobKey(`b3:${fan}${name}` as Digest));
-  }
-}
-
-function readdirOrEmpty(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
   }
 }
