@@ -176,6 +176,15 @@ export class Index {
     return this.handle.live;
   }
 
+  /**
+   * A token of this process's hold on the shared index, undefined when it reads a snapshot:
+   * while a later call returns the same token, this process has held the index throughout,
+   * so no other process has written to it in between (gc skips re-reading what it scanned).
+   */
+  holdToken(): object | undefined {
+    return this.handle.live ? this.handle : undefined;
+  }
+
   /** Whether this index is shared with other processes (false: a read-only store's private snapshot). */
   private get shared(): boolean {
     return this.places?.snapshotDir !== undefined;
