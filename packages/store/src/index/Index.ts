@@ -469,12 +469,16 @@ export class Index {
           const step = await it.nextv(SCAN_STEP);
           if (step.length === 0) return;
           for (const entry of step) {
+            // A callback that returns nothing is not awaited: an await per entry costs more
+            // than the scan itself reads (gc scans every blob key).
             if (values) {
               const [k, v] = entry as [string, Buffer];
-              await each(k, v);
+              const done = each(k, v);
+              if (done) await done;
               after = k;
             } else {
-              await each(entry as string, undefined);
+              const done = each(entry as string, undefined);
+              if (done) await done;
               after = entry as string;
             }
           }
