@@ -174,3 +174,29 @@ test('an xattr changed, added or removed by a process is a change: diff lists it
   t.deepEqual(xattrs(t, path.join(out, 'removed')), {});
   t.deepEqual(xattrs(t, path.join(out, 'same')), {'user.k': Buffer.from('v1').toString('hex')});
 });
+
+test('cp keeps names that are not UTF-8, into a container and out of it', async t => {
+  const store = await tempStore(t);
+  const base = path.join(await tempDir(t), 'base');
+  fs.mkdirSync(base);
+  fs.writeFileSync(path.join(base, 'keep'), 'keep\n');
+  t.is((await strata(['import', base, '--tag', 'b:1'], {store})).code, 0);
+  t.is((await strata(['create', 'b:1', '--name', 'c'], {store})).code, 0);
+  const src = path.join(path.dirname(base), 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(join(src, F_FF), 'ff\n');
+  fs.writeFileSync(join(src, F_FE), 'fe\n');
+  fs.mkdirSync(join(src, D_80));
+  fs.writeFileSync(join(src, D_80, F_FF), 'inner\n');
+  fs.symlinkSync(F_FF, join(src, B('l', [0xfd])));
+  const into = await strata(['cp', src, 'c:/'], {store});
+  t.is(into.code, 0, into.stderr);
+  t.deepEqual(JSON.parse((await strata(['ls', 'c', '/src', '--json'], {store})).stdout).map((e: {name: string}) => e.name), ['d\udc80', 'f\udcfe', 'f\udcff', 'l\udcfd']);
+
+  const out = path.join(path.dirname(base), 'out');
+  const tree = await strata(['cp', 'c:/src', out], {store});
+  t.is(tree.code, 0, tree.stderr);
+  t.deepEqual(fs.readdirSync(Buffer.from(out), {encoding: 'buffer'}).map(n => n.toString('hex')).sort(), [D_80, F_FE, F_FF, B('l', [0xfd])].map(n => n.toString('hex')).sort());
+  t.is(fs.readFileSync(join(out, D_80, F_FF), 'utf8'), 'inner\n');
+  t.deepEqual(fs.readlinkSync(join(out, B('l', [0xfd])), {encoding: 'buffer'}), F_FF);
+});
