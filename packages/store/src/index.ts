@@ -17,6 +17,7 @@ export {OWNER_XATTR, recordedOwner, setRecordedOwner} from './containers/ownerRe
 export {LayerBuilder} from './import/LayerBuilder.js';
 export {type ImportProgress, type ImportResult} from './import/importResult.js';
 export {importDirectory} from './import/importDirectory.js';
+export {layerXattrs, sameXattrs} from './import/layerXattrs.js';
 export {type Compression} from './oci/compress.js';
 export {importLayer, importTarInput} from './import/importLayer.js';
 export {collectGarbage, type GcReport} from './maintenance/collectGarbage.js';

@@ -1,5 +1,5 @@
 import {type Dirent, type Stats, lstatSync, readdirSync, readlinkSync, statSync} from '../host/hostFs.js';
-import {readXattrsSync} from '../host/hostXattrs.js';
+import {layerXattrs} from './layerXattrs.js';
 import * as path from 'node:path';
 import type {Digest} from '../objects/digest.js';
 import {StoreError, sourceError} from '../errors.js';
@@ -11,7 +11,7 @@ import type {Store} from '../objects/Store.js';
 import {type Meta, type Tree, type TreeEntry, type Xattrs, compareNames, sortEntries} from '../objects/tree.js';
 import {type UpperForm, deviceNumbers} from '../containers/upperForm.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
-import {OWNER_XATTR, recordedOwner} from '../containers/ownerRecord.js';
+import {recordedOwner} from '../containers/ownerRecord.js';
 
 export interface DirectoryImportOptions extends ImportOptions {
   /**
@@ -335,23 +335,16 @@ function changedError(hostPath: string): StoreError {
 
 const stampOf = (st: Stats): FileStamp => ({size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs});
 
-/**
- * A host entry's xattrs, as a layer keeps them: all but `security.selinux` (a label of
- * this host's policy, which runtimes set again in a container) and, in a writable layer,
- * overlayfs's own `trusted.overlay.*` / `user.overlay.*` bookkeeping (format.md) and
- * strata's owner record (`OWNER_XATTR`, read by `metaOf`).
- */
+/** A host entry's xattrs as the layer keeps them (`layerXattrs` says which). */
 function xattrsAt(hostPath: string, options: DirectoryImportOptions): {xattrs?: Xattrs} {
-  let all: Xattrs | undefined;
+  let xattrs: Xattrs | undefined;
   try {
-    all = readXattrsSync(hostPath);
+    xattrs = layerXattrs(hostPath, options.upper);
   } catch (err) {
     if (err instanceof StoreError) throw err;
     throw sourceError(err, hostPath);
   }
-  if (!all) return {};
-  const kept = Object.entries(all).filter(([n]) => n !== 'security.selinux' && !(options.upper && (options.upper.isOverlayXattr(n) || n === OWNER_XATTR)));
-  return kept.length > 0 ? {xattrs: Object.fromEntries(kept)} : {};
+  return xattrs ? {xattrs} : {};
 }
 
 /** A host entry's mode, owner and mtime; in a writable layer, the owner it records (`recordedOwner`). */
