@@ -17,7 +17,8 @@
 // the bundle becomes a call of a function the loader passes in.
 // - Native and wasm packages (BLAKE3, xattr, zstd, hash-wasm, LevelDB's binding) stay
 //   outside: each is imported by a path relative to the bundle, resolved from the package
-//   that uses it.
+//   that uses it; an addon whose loader only picks a file is required through a shim that
+//   loads that file directly (`addonShim`).
 // - `import.meta.url` of a bundled module is replaced by its original file's URL (relative
 //   to the bundle, so the tree may move), so `createRequire` and worker URLs resolve as
 //   they do unbundled.
@@ -56,6 +57,46 @@ const relative = (dir, file) => {
   return rel.startsWith('.') ? rel : `./${rel}`;
 };
 
+/**
+ * A native addon's package loads its addon through a loader that searches for this
+ * platform's build (napi-rs: platform packages, their package.json files, a musl check;
+ * classic-level: node-gyp-build's prebuilds): ~3 ms of CPU per addon in every command that
+ * uses it, ~1 ms when the addon file is required directly. So where the loader's exports are
+ * exactly the addon file it picked on this machine, the bundle requires a shim
+ * (addon-<hash>.cjs) that loads that file, and the loader itself only if the file no longer
+ * loads (node_modules moved to another platform) or NAPI_RS_NATIVE_LIBRARY_PATH names
+ * another (napi-rs's own override, which its loader reads). Other packages (zstd's, which wraps its
+ * addon; hash-wasm) are imported as they are. Returns the shim's path, or undefined.
+ */
+const shims = new Map();
+function addonShim(loader) {
+  if (shims.has(loader)) return shims.get(loader);
+  const require = createRequire(loader);
+  const before = new Set(Object.keys(require.cache));
+  let shim;
+  try {
+    const exports = require(loader);
+    const added = Object.keys(require.cache).filter(f => !before.has(f) && f.endsWith('.node'));
+    if (added.length === 1 && require.cache[added[0]].exports === exports) {
+      shim = path.join(outdir, `addon-${createHash('sha256').update(loader).digest('hex').slice(0, 12)}.cjs`);
+      const at = file => JSON.stringify(relative(outdir, file));
+      fs.mkdirSync(outdir, {recursive: true});
+      fs.writeFileSync(shim, [
+        `'use strict';`,
+        `// ${path.relative(root, loader)}: the addon its loader picked here when strata was bundled (scripts/bundle.js).`,
+        '// napi-rs loaders take NAPI_RS_NATIVE_LIBRARY_PATH first: with it set, the loader decides.',
+        `const direct = () => { try { return process.env.NAPI_RS_NATIVE_LIBRARY_PATH ? undefined : require(${at(added[0])}); } catch { return undefined; } };`,
+        `module.exports = direct() ?? require(${at(loader)});`,
+        '',
+      ].join('\n'));
+    }
+  } catch {
+    // A package that does not load here is left to fail where strata uses it, as before.
+  }
+  shims.set(loader, shim);
+  return shim;
+}
+
 /** The plugin of both builds; `dir` is where the build's files go, `front` whether it is the command line's. */
 const keepPlaces = (dir, front) => ({
   name: 'strata-keep-places',
@@ -64,16 +105,25 @@ const keepPlaces = (dir, front) => ({
       const main = createRequire(args.importer).resolve(args.path);
       return {path: fs.realpathSync(main.replace(/\.js$/, '.mjs'))};
     });
-    const outside = args => ({path: relative(dir, fs.realpathSync(createRequire(args.importer).resolve(args.path))), external: true});
+    const outside = args => {
+      const file = fs.realpathSync(createRequire(args.importer).resolve(args.path));
+      return {path: relative(dir, addonShim(file) ?? file), external: true};
+    };
     build.onResolve({filter: EXTERNAL}, outside);
     build.onResolve({filter: /^\.\/binding$/}, args => (isLevelBinding(args) ? outside(args) : undefined));
     // The command line reaches the packages through lib/.
     if (front) build.onResolve({filter: /^@strata\/(store|union|registry)$/}, args => ({path: args.path, external: true}));
+    build.onResolve({filter: /^\.\/addon-[0-9a-f]{12}\.cjs$/}, args => ({path: args.path, external: true}));
     build.onLoad({filter: /[/\\]packages[/\\][^/\\]+[/\\]dist[/\\].*\.js$/}, async args => {
       const source = await fs.promises.readFile(args.path, 'utf8');
       if (!source.includes('import.meta.url')) return undefined;
       const rel = JSON.stringify(relative(dir, args.path));
-      return {contents: source.replaceAll('import.meta.url', `__strataUrl(${rel})`), loader: 'js'};
+      // An addon loaded on first use (`createRequire(import.meta.url)('NAME')`) through its shim.
+      const lazyAddons = source.replace(/createRequire\(import\.meta\.url\)\((['"])([^'"]+)\1\)/g, (call, _, name) => {
+        const shim = addonShim(fs.realpathSync(createRequire(args.path).resolve(name)));
+        return shim ? `require(${JSON.stringify(relative(dir, shim))})` : call;
+      });
+      return {contents: lazyAddons.replaceAll('import.meta.url', `__strataUrl(${rel})`), loader: 'js'};
     });
   },
 });
@@ -131,7 +181,7 @@ const viaLoader = text => text
 // written for ten minutes go (with their code caches).
 fs.mkdirSync(outdir, {recursive: true});
 const entry = path.join(outdir, 'strata.cjs');
-const written = new Set();
+const written = new Set([...shims.values()].filter(Boolean));
 for (const [file, text] of [[path.join(outdir, libName), libOut.text], [entry, cliOut.text]]) {
   written.add(file);
   const tmp = `${file}.tmp-${process.pid}`;

@@ -142,3 +142,61 @@ test('umoci unpacks an exported image with the names, xattrs and modes the sourc
   t.is(fs.statSync(path.join(rootfs, 'ping')).mode & 0o7777, 0o755);
   t.deepEqual(xattrs(t, path.join(rootfs, 'ping')), xattrs(t, path.join(root, 'ping')));
 });
+
+test('an xattr changed, added or removed by a process is a change: diff lists it, commit and checkout keep it', async t => {
+  const store = await tempStore(t);
+  const root = path.join(await tempDir(t), 'src');
+  fs.mkdirSync(root);
+  for (const name of ['changed', 'added', 'removed', 'same']) fs.writeFileSync(path.join(root, name), `${name}\n`);
+  for (const name of ['changed', 'removed', 'same']) peer(t, 'setfattr', ['-n', 'user.k', '-v', 'v1', path.join(root, name)]);
+  t.is((await strata(['import', root, '--tag', 'x:1'], {store})).code, 0);
+  t.is((await strata(['create', 'x:1', '--name', 'c'], {store})).code, 0);
+  t.teardown(() => strata(['umount', 'c'], {store}));
+  const mounted = await strata(['mount', 'c'], {store});
+  t.is(mounted.code, 0, mounted.stderr);
+  const at = mounted.stdout.trim();
+  // What a process does through the kernel mount: only xattrs, so mode, owner, mtime and bytes stay.
+  peer(t, 'setfattr', ['-n', 'user.k', '-v', 'v2', path.join(at, 'changed')]);
+  setfattrBytes(t, Buffer.from(path.join(at, 'added')), 'user.new', BLOB);
+  peer(t, 'setfattr', ['-x', 'user.k', path.join(at, 'removed')]);
+  peer(t, 'setfattr', ['-n', 'user.k', '-v', 'v1', path.join(at, 'same')]); // the value it had: a copy-up, no change
+  t.is((await strata(['umount', 'c'], {store})).code, 0);
+
+  const changes = 'C /added\nC /changed\nC /removed\n';
+  t.is((await strata(['diff', 'c'], {store})).stdout, changes);
+  t.is((await strata(['commit', 'c', '--tag', 'x:2'], {store})).code, 0);
+  t.is((await strata(['diff', 'x:1', 'x:2'], {store})).stdout, changes);
+  t.is((await strata(['diff', 'x:2', 'x:1'], {store})).stdout, changes);
+  const out = path.join(path.dirname(root), 'out');
+  t.is((await strata(['checkout', 'x:2', out], {store})).code, 0);
+  t.deepEqual(xattrs(t, path.join(out, 'changed')), {'user.k': Buffer.from('v2').toString('hex')});
+  t.deepEqual(xattrs(t, path.join(out, 'added')), {'user.new': BLOB.toString('hex')});
+  t.deepEqual(xattrs(t, path.join(out, 'removed')), {});
+  t.deepEqual(xattrs(t, path.join(out, 'same')), {'user.k': Buffer.from('v1').toString('hex')});
+});
+
+test('cp keeps names that are not UTF-8, into a container and out of it', async t => {
+  const store = await tempStore(t);
+  const base = path.join(await tempDir(t), 'base');
+  fs.mkdirSync(base);
+  fs.writeFileSync(path.join(base, 'keep'), 'keep\n');
+  t.is((await strata(['import', base, '--tag', 'b:1'], {store})).code, 0);
+  t.is((await strata(['create', 'b:1', '--name', 'c'], {store})).code, 0);
+  const src = path.join(path.dirname(base), 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(join(src, F_FF), 'ff\n');
+  fs.writeFileSync(join(src, F_FE), 'fe\n');
+  fs.mkdirSync(join(src, D_80));
+  fs.writeFileSync(join(src, D_80, F_FF), 'inner\n');
+  fs.symlinkSync(F_FF, join(src, B('l', [0xfd])));
+  const into = await strata(['cp', src, 'c:/'], {store});
+  t.is(into.code, 0, into.stderr);
+  t.deepEqual(JSON.parse((await strata(['ls', 'c', '/src', '--json'], {store})).stdout).map((e: {name: string}) => e.name), ['d\udc80', 'f\udcfe', 'f\udcff', 'l\udcfd']);
+
+  const out = path.join(path.dirname(base), 'out');
+  const tree = await strata(['cp', 'c:/src', out], {store});
+  t.is(tree.code, 0, tree.stderr);
+  t.deepEqual(fs.readdirSync(Buffer.from(out), {encoding: 'buffer'}).map(n => n.toString('hex')).sort(), [D_80, F_FE, F_FF, B('l', [0xfd])].map(n => n.toString('hex')).sort());
+  t.is(fs.readFileSync(join(out, D_80, F_FF), 'utf8'), 'inner\n');
+  t.deepEqual(fs.readlinkSync(join(out, B('l', [0xfd])), {encoding: 'buffer'}), F_FF);
+});

@@ -2,7 +2,7 @@ import {spawn, spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import test, {type ExecutionContext} from 'ava';
-import {STRATA_BIN, strata, tempDir} from './_cli.js';
+import {STRATA_BIN, strata, strataOnTerminal, tempDir} from './_cli.js';
 import {busyboxRoot, ociLayoutOf, requirePeers} from './_busybox.js';
 import {jsonOf, storeTemplate} from './_fixtures.js';
 import {snapshot} from './_peers.js';
@@ -52,6 +52,18 @@ test('run passes the exit code, stdout and stderr through; stdin only with -i', 
   t.deepEqual([r.code, r.stdout, r.stderr], [7, 'out\n', 'err\n']);
   t.is(await ok(t, ['run', '--rm', '-i', 'bb:1', '--', 'cat'], store, 'from stdin\n'), 'from stdin\n');
   t.is(await ok(t, ['run', '--rm', 'bb:1', '--', 'cat'], store, 'not passed\n'), '');
+});
+
+test('-t gives the process a terminal of its own; without a terminal on stdin it is refused and nothing is made', async t => {
+  const {store} = await template.copy(t);
+  const r = await strataOnTerminal(['run', '--rm', '-t', 'bb:1', '--', 'sh', '-c', '[ -t 0 ] && [ -t 1 ] && echo "on $(tty)"; exit 3'], {store});
+  t.is(r.code, 3, r.output);
+  t.regex(r.output, /on \/dev\/pts\/\d+\r?\n/);
+  const piped = await strata(['run', '-t', '--name', 'nope', 'bb:1', '--', 'true'], {store});
+  t.is(piped.code, 2);
+  t.is(piped.stderr, 'strata: -t gives the process a terminal, but standard input is not one: run from a terminal, or leave -t out\n');
+  t.deepEqual(jsonOf<unknown[]>(t, await strata(['ps', '--json'], {store})), []);
+  t.deepEqual(mountsOf(store), []);
 });
 
 test('a signal sent to strata run reaches the process', async t => {

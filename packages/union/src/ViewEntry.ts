@@ -1,5 +1,5 @@
 import type {Stats} from 'node:fs';
-import {type Digest, type Tree, type TreeEntry, type Xattrs, recordedOwner} from '@strata/store';
+import {type Digest, type Tree, type TreeEntry, type UpperForm, type Xattrs, layerXattrs, recordedOwner} from '@strata/store';
 
 /** What a path is in a view. Whiteouts never show; a hardlink shows as the file it is. */
 export type ViewKind = 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo';
@@ -67,6 +67,11 @@ export function entryFromTree(e: Exclude<TreeEntry, {kind: 'whiteout'}>, dirTree
     case 'fifo':
       return {name: e.name, kind: 'fifo', mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: 0, source: 'lower', ...x(e)};
   }
+}
+
+/** An entry's xattrs: a lower one carries them; an upper one's are read from its host file, as a commit would keep them. */
+export function entryXattrs(e: ViewEntry, upper: UpperForm): Xattrs | undefined {
+  return e.source === 'upper' && e.hostPath !== undefined ? layerXattrs(e.hostPath, upper) : e.xattrs;
 }
 
 function x(m: {readonly xattrs?: Xattrs}): {xattrs?: Xattrs} {

@@ -1,10 +1,10 @@
 import * as path from 'node:path';
 import {randomBytes} from 'node:crypto';
 // Names are bytes (a name that is not UTF-8 is written as it is): hostFs converts at the fs calls.
-import {type HostEntryJob, type Store, type Tree, type Xattrs, HostWriter, OWNER_XATTR, hostFs as fs, makeDirs, readXattrsSync, writeXattrsSync} from '@strata/store';
+import {type HostEntryJob, type Store, type Tree, type Xattrs, HostWriter, hostFs as fs, makeDirs, writeXattrsSync} from '@strata/store';
 import {UnionError} from './errors.js';
 import type {UnionView} from './UnionView.js';
-import {type ViewEntry, entryFromTree} from './ViewEntry.js';
+import {type ViewEntry, entryFromTree, entryXattrs} from './ViewEntry.js';
 import {type ViewPath, ROOT, childPath} from './viewPath.js';
 
 export interface CheckoutResult {
@@ -116,13 +116,11 @@ async function writeTree(store: Store, view: UnionView, from: ViewPath, top: Vie
     }
   };
   // As root every xattr is restored; otherwise only user.* (trusted.* and security.* need
-  // privilege). An upper entry's are read from its host file, less overlayfs's own and
-  // strata's owner record (the owner is the entry's uid:gid already).
+  // privilege). An upper entry's are those a commit would keep (`entryXattrs`).
   const xattrsOf = (e: ViewEntry): {xattrs?: Xattrs} => {
-    const upper = e.source === 'upper' && e.hostPath !== undefined;
-    const all: Xattrs | undefined = upper ? readXattrsSync(e.hostPath!) : e.xattrs;
+    const all = entryXattrs(e, view.upperForm);
     if (!all) return {};
-    const kept = Object.entries(all).filter(([n]) => (root || n.startsWith('user.')) && !(upper && (/^(trusted|user)\.overlay\./.test(n) || n === OWNER_XATTR)));
+    const kept = Object.entries(all).filter(([n]) => root || n.startsWith('user.'));
     return kept.length > 0 ? {xattrs: Object.fromEntries(kept)} : {};
   };
   // chown before chmod: chown clears the setuid and setgid bits; and before the xattrs,

@@ -1,7 +1,7 @@
-import * as fs from 'node:fs';
+import {createWriteStream} from 'node:fs';
 import * as path from 'node:path';
 import {pipeline} from 'node:stream/promises';
-import type {Store} from '@strata/store';
+import {type Store, hostFs as fs} from '@strata/store';
 import {checkout} from './checkout.js';
 import {UnionError} from './errors.js';
 import type {UnionView} from './UnionView.js';
@@ -111,7 +111,7 @@ export async function copyOutOfView(store: Store, view: UnionView, from: ViewPat
   if (hostStat(target)?.isDirectory()) throw new UnionError('EISDIR', `${target} is a directory on the host`, {path: target});
   const tmp = `${target}.strata-cp-${process.pid}`;
   try {
-    await pipeline(await view.open(canonical), fs.createWriteStream(tmp, {mode: 0o600}));
+    await pipeline(await view.open(canonical), createWriteStream('', {fd: fs.openSync(tmp, 'w', 0o600)}));
     fs.chmodSync(tmp, entry.mode);
     fs.utimesSync(tmp, entry.mtime, entry.mtime);
     fs.renameSync(tmp, target);

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
-import {hashBytes, type Digest} from '@strata/store';
+import {hashBytes, sameXattrs, type Digest} from '@strata/store';
 import type {UnionView} from './UnionView.js';
-import type {ViewEntry} from './ViewEntry.js';
+import {type ViewEntry, entryXattrs} from './ViewEntry.js';
 import {type ViewPath, ROOT, childPath} from './viewPath.js';
 
-/** A: added; C: changed (content, metadata, type, or something below); D: deleted (a deleted directory is one D). */
+/** A: added; C: changed (content, metadata or xattrs, type, or something below); D: deleted (a deleted directory is one D). */
 export type ChangeKind = 'A' | 'C' | 'D';
 
 export interface Change {
@@ -43,11 +43,11 @@ async function diffDir(a: UnionView, b: UnionView, dir: ViewPath, ea: ViewEntry,
       if (eb2.kind === 'dir') await addedBelow(b, p, out);
     } else if (eb2.kind === 'dir') {
       const below = await diffDir(a, b, p, ea2, eb2, out);
-      if (below || !sameMeta(ea2, eb2)) {
+      if (below || !sameMeta(a, b, ea2, eb2)) {
         changed = true;
         out.push({kind: 'C', path: p});
       }
-    } else if (!sameMeta(ea2, eb2) || !(await sameContent(ea2, eb2))) {
+    } else if (!sameMeta(a, b, ea2, eb2) || !(await sameContent(ea2, eb2))) {
       changed = true;
       out.push({kind: 'C', path: p});
     }
@@ -90,9 +90,11 @@ async function addedBelow(view: UnionView, dir: ViewPath, out: Change[]): Promis
   for (const e of await view.readdir(dir)) await added(view, childPath(dir, e.name), e, out);
 }
 
-function sameMeta(x: ViewEntry, y: ViewEntry): boolean {
+/** Same metadata, xattrs included (a setfattr alone is a change, which commit keeps). */
+function sameMeta(a: UnionView, b: UnionView, x: ViewEntry, y: ViewEntry): boolean {
   return x.mode === y.mode && x.uid === y.uid && x.gid === y.gid && x.mtime === y.mtime && x.size === y.size
-    && x.target === y.target && x.devmajor === y.devmajor && x.devminor === y.devminor;
+    && x.target === y.target && x.devmajor === y.devmajor && x.devminor === y.devminor
+    && sameXattrs(entryXattrs(x, a.upperForm), entryXattrs(y, b.upperForm));
 }
 
 async function sameContent(x: ViewEntry, y: ViewEntry): Promise<boolean> {

@@ -41,8 +41,7 @@ type NativeHash = {factory: HasherFactory; oneShot: (data: Uint8Array) => Digest
 
 /** The native addon's streaming factory and one-shot hash. Throws when the addon cannot load. */
 function loadNative(): NativeHash {
-  const require = createRequire(import.meta.url);
-  const {Blake3Hasher, blake3} = require('@napi-rs/blake-hash') as typeof import('@napi-rs/blake-hash');
+  const {Blake3Hasher, blake3} = createRequire(import.meta.url)('@napi-rs/blake-hash') as typeof import('@napi-rs/blake-hash');
   const oneShot = (data: Uint8Array) => `b3:${blake3(data).toString('hex')}` as Digest;
   return {oneShot, factory: () => {
     const h = new Blake3Hasher();

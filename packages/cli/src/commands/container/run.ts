@@ -25,6 +25,8 @@ export class RunCommand extends BaseCommand {
   command = Option.Rest({name: 'CMD'});
 
   async run(): Promise<number> {
+    // Before anything is made: a refused -t leaves no container behind.
+    if (this.tty && !process.stdin.isTTY) throw new UsageError('-t gives the process a terminal, but standard input is not one: run from a terminal, or leave -t out');
     const {createContainer, resolveContainer, runContainer, UnionError} = await import('@strata/union');
     const {containerLayers} = await import('../../layers.js');
     const store = await this.openStore();
