@@ -227,16 +227,20 @@ export function forEachTreeRef(buf: Buffer, what: string, each: (kind: 'tree' | 
     const count = buf.readUInt32BE(at);
     at += 4;
     let fileBytes = 0;
+    // The whole encoding in hex, made at the first digest: one native call per tree, and a
+    // slice per entry, costs a fraction of a toString per entry (gc reads every live tree).
+    let hex: string | undefined;
+    const digestAt = (at: number) => `b3:${(hex ??= buf.toString('hex')).slice(2 * at, 2 * (at + DIGEST_BYTES))}` as Digest;
     for (let i = 0; i < count; i++) {
       at += 2 + buf.readUInt16BE(at); // name
       const kind = buf[at++]!;
       at = skipMeta(buf, at);
-      const size = Number(buf.readBigInt64BE(at));
+      const size = buf.readInt32BE(at) * 0x100000000 + buf.readUInt32BE(at + 4); // int64, exact below 2^53
       at += 8;
       if (at + DIGEST_BYTES > buf.length) throw new RangeError('truncated');
-      if (kind === KIND_CODES.dir) each('tree', `b3:${buf.toString('hex', at, at + DIGEST_BYTES)}` as Digest);
+      if (kind === KIND_CODES.dir) each('tree', digestAt(at));
       else if (kind === KIND_CODES.file || kind === KIND_CODES.hardlink) {
-        each('blob', `b3:${buf.toString('hex', at, at + DIGEST_BYTES)}` as Digest);
+        each('blob', digestAt(at));
         if (kind === KIND_CODES.file) fileBytes += size;
       }
       at += DIGEST_BYTES;
