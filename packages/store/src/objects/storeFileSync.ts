@@ -53,7 +53,9 @@ export function storeFileSync(hostPath: string, size: number, dirs: BlobDirs, st
     // One byte more than expected tells a file that grew since lstat from one that did not.
     const whole = Math.min(size, READ_WHOLE_MAX) + 1;
     const buf = Buffer.allocUnsafe(whole);
-    const n = readFull(fd, buf);
+    // With a stamp, a read that has all the bytes lstat saw stops there, without the read
+    // that would return 0: checkUnchanged's fstat then tells a file that grew or changed.
+    const n = readFull(fd, buf, stamp ? stamp.size : undefined);
     if (stamp) checkUnchanged(fd, hostPath, n, stamp);
     if (n < whole) {
       const data = buf.subarray(0, n);
@@ -86,9 +88,10 @@ export function checkUnchanged(fd: number, hostPath: string, n: number, stamp: F
   throw Object.assign(new Error(`${hostPath} changed while it was read`), {code: 'SOURCE_CHANGED'});
 }
 
-function readFull(fd: number, buf: Buffer): number {
+/** Reads into `buf` until it is full, the file ends, or `enough` bytes are in. */
+function readFull(fd: number, buf: Buffer, enough = buf.length): number {
   let n = 0;
-  while (n < buf.length) {
+  while (n < buf.length && n < enough) {
     const got = fs.readSync(fd, buf, n, buf.length - n, null);
     if (got === 0) break;
     n += got;

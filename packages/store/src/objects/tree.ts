@@ -1,4 +1,4 @@
-import {type Digest, digestBytes, digestFromBytes, hashBytes} from './digest.js';
+import {type Digest, digestFromBytes, hashBytes} from './digest.js';
 import {StoreError} from '../errors.js';
 import {isCanonicalName, nameFromBytes, nameToBytes} from './names.js';
 
@@ -87,25 +87,56 @@ export function sortEntries<E extends {readonly name: string}>(entries: E[]): E[
   return entries.sort((a, b) => compareNames(a.name, b.name));
 }
 
+/**
+ * Builds an encoding in one growing buffer: a tree of thousands of entries is written with
+ * a handful of allocations, not a dozen small Buffers (and two BigInts) per entry as
+ * before, which made encoding most of an import's tree work on the main thread.
+ */
 class Writer {
-  private chunks: Buffer[] = [];
-  u8(n: number) { const b = Buffer.alloc(1); b.writeUInt8(n); this.chunks.push(b); }
-  u16(n: number) { const b = Buffer.alloc(2); b.writeUInt16BE(n); this.chunks.push(b); }
-  u32(n: number) { const b = Buffer.alloc(4); b.writeUInt32BE(n >>> 0); this.chunks.push(b); }
-  i64(n: number) { const b = Buffer.alloc(8); b.writeBigInt64BE(BigInt(n)); this.chunks.push(b); }
-  bytes(b: Buffer) { this.chunks.push(b); }
-  str16(s: string) { const b = nameToBytes(s); this.u16(b.length); this.chunks.push(b); }
-  str32(s: string) { const b = nameToBytes(s); this.u32(b.length); this.chunks.push(b); }
+  private buf = Buffer.allocUnsafe(4096);
+  private at = 0;
+  private room(n: number) {
+    if (this.at + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.at + n) size *= 2;
+    const grown = Buffer.allocUnsafe(size);
+    this.buf.copy(grown, 0, 0, this.at);
+    this.buf = grown;
+  }
+  u8(n: number) { this.room(1); this.buf.writeUInt8(n, this.at); this.at += 1; }
+  u16(n: number) { this.room(2); this.buf.writeUInt16BE(n, this.at); this.at += 2; }
+  u32(n: number) { this.room(4); this.buf.writeUInt32BE(n >>> 0, this.at); this.at += 4; }
+  i64(n: number) {
+    this.room(8);
+    if (Number.isSafeInteger(n)) {
+      const high = Math.floor(n / 0x100000000); // two's complement: the low word is what is left, 0 … 2^32-1
+      this.buf.writeInt32BE(high, this.at);
+      this.buf.writeUInt32BE(n - high * 0x100000000, this.at + 4);
+    } else this.buf.writeBigInt64BE(BigInt(n), this.at); // throws for a fraction, as before
+    this.at += 8;
+  }
+  bytes(b: Uint8Array) { this.room(b.length); this.buf.set(b, this.at); this.at += b.length; }
+  digest(d: Digest) {
+    this.room(32);
+    if (this.buf.write(d.slice(3), this.at, 32, 'hex') !== 32) throw new TypeError(`assertion failed: ${JSON.stringify(d)} is not a digest`);
+    this.at += 32;
+  }
+  str16(s: string) { const b = nameToBytes(s); this.u16(b.length); this.bytes(b); }
+  str32(s: string) {
+    if (s === '') return this.u32(0); // most entries: no link target
+    const b = nameToBytes(s); this.u32(b.length); this.bytes(b);
+  }
   meta(m: Partial<Meta>) {
     this.u32(m.mode ?? 0); this.u32(m.uid ?? 0); this.u32(m.gid ?? 0); this.i64(m.mtime ?? 0);
-    const names = Object.keys(m.xattrs ?? {}).sort(compareNames);
+    const names = m.xattrs ? Object.keys(m.xattrs).sort(compareNames) : [];
     this.u16(names.length);
     for (const n of names) {
       const v = m.xattrs![n]!;
       this.str16(n); this.u32(v.length); this.bytes(v);
     }
   }
-  done(): Buffer { return Buffer.concat(this.chunks); }
+  /** The encoding, in a buffer of its own size. */
+  done(): Buffer { return Buffer.from(this.buf.subarray(0, this.at)); }
 }
 
 class Reader {
@@ -157,7 +188,9 @@ export function encodeTree(tree: Tree): Buffer {
     w.u8(KIND_CODES[e.kind]);
     w.meta(e.kind === 'dir' || e.kind === 'whiteout' ? {} : e);
     w.i64(e.kind === 'file' || e.kind === 'hardlink' ? e.size : 0);
-    w.bytes(e.kind === 'file' || e.kind === 'hardlink' ? digestBytes(e.blob) : e.kind === 'dir' ? digestBytes(e.tree) : ZERO_DIGEST);
+    if (e.kind === 'file' || e.kind === 'hardlink') w.digest(e.blob);
+    else if (e.kind === 'dir') w.digest(e.tree);
+    else w.bytes(ZERO_DIGEST);
     w.str32(e.kind === 'symlink' || e.kind === 'hardlink' ? e.target : '');
     w.u32(e.kind === 'char' || e.kind === 'block' ? e.devmajor : 0);
     w.u32(e.kind === 'char' || e.kind === 'block' ? e.devminor : 0);
