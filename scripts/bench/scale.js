@@ -1,11 +1,16 @@
 #!/usr/bin/env node
-// Peak memory (RssAnon and RSS, sampled from /proc) of whole strata commands as the tree grows:
-// import, checkout, commit, layer export, image export, verify and gc over trees of 10k and
-// 100k small files (64 B to 8 KiB, 100 per directory; scripts/bench/_trees.js), and 1M with
-// BENCH_SCALE_1M=1 (about 1.7 GB of files; not for tests). A command whose memory does not
-// grow with the tree shows the same peak at every size; the "per file" column is the growth
-// from the smallest size to the largest divided by the files added.
-//   npm run bench -- scale [--sizes 10000,100000]      BENCH_SCALE_1M=1 adds 1,000,000
+// Peak memory (RssAnon and RSS, sampled from /proc), wall time and CPU time of whole strata
+// commands as the tree grows: import, checkout, layer export, image export, commit, verify
+// and gc over trees of small files (64 B to 8 KiB, 100 per directory; scripts/bench/_trees.js).
+// A command whose memory does not grow with the tree shows the same peak at every size; the
+// "per file" column is the growth of RssAnon from the smallest size to the largest divided
+// by the files added.
+//   npm run bench -- scale [--sizes 10000,100000,1000000] [--compare DIR]
+// (default 10,000 and 100,000; BENCH_SCALE_1M=1 adds 1,000,000: about 1.7 GB of file bytes,
+// 4.6 GB on disk per copy, and a run needs about 16 KB of free disk per file, checked first).
+// With --compare DIR, the CLI built in another checkout DIR runs the same commands on the same
+// tree in a store of its own, right after this build's, and a second table shows its figures
+// and this build's CPU time over its.
 // Each size gets a fresh store under .bench/scale/; trees are generated once and kept.
 // commit: a container of an empty image whose writable layer holds the whole tree (copied
 // into the upper directory by cp -a: a plain directory is a writable layer in the kernel form).
@@ -19,17 +24,34 @@ import {ensureTree, generateSmallFiles} from './_trees.js';
 const argv = process.argv.slice(2);
 const sizesAt = argv.indexOf('--sizes');
 const sizes = sizesAt >= 0 ? argv[sizesAt + 1].split(',').map(Number) : [10_000, 100_000, ...(process.env.BENCH_SCALE_1M === '1' ? [1_000_000] : [])];
-const strata = path.join(root, 'packages', 'cli', 'bin', 'strata.js');
+if (sizes.some(n => !Number.isInteger(n) || n < 100)) throw new Error(`bench: --sizes takes whole numbers of files (at least 100), not ${argv[sizesAt + 1]}`);
+const compareAt = argv.indexOf('--compare');
+const builds = [['this', path.join(root, 'packages', 'cli', 'bin', 'strata.js')]];
+if (compareAt >= 0) {
+  const other = path.resolve(argv[compareAt + 1], 'packages', 'cli', 'bin', 'strata.js');
+  if (!fs.existsSync(other)) throw new Error(`bench: --compare ${argv[compareAt + 1]} has no built CLI (${other})`);
+  builds.push(['compare', other]);
+}
+/** Free disk a run needs per file: the tree, the store, a checkout or an export, the container's copy. */
+const DISK_PER_FILE = 16 * 1024;
+
+/** CPU seconds (user + system) of this process's children that have ended and been waited for. */
+function childCpu() {
+  const fields = fs.readFileSync('/proc/self/stat', 'utf8').replace(/^.*\) /s, '').split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100; // cutime, cstime in clock ticks (USER_HZ 100)
+}
 
 /**
  * Runs a strata command, sampling /proc/PID/status every 20 ms: the peak of RssAnon (the
  * process's own memory: heap, buffers) and of VmHWM (all of its RSS, which also counts the
  * pages of LevelDB's table files it maps and touched: clean, shared, and given back under
- * pressure). Wall seconds, stdout.
+ * pressure). Wall seconds, CPU seconds (the child's user and system time, read from this
+ * process's cutime/cstime once it is reaped: only one command runs at a time), stdout.
  */
-function measured(args, store) {
+function measured(strata, args, store) {
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
+    const cpuBefore = childCpu();
     const child = spawn(process.execPath, [strata, ...args, '--store', store], {stdio: ['ignore', 'pipe', 'pipe']});
     let stdout = '', stderr = '', anon = 0, hwm = 0;
     child.stdout.setEncoding('utf8').on('data', d => { stdout += d; });
@@ -46,7 +68,7 @@ function measured(args, store) {
     child.on('close', code => {
       clearInterval(timer);
       if (code !== 0) return reject(new Error(`bench: strata ${args.join(' ')} failed (exit ${code}): ${stderr}`));
-      resolve({anon, rss: hwm, seconds: Number(process.hrtime.bigint() - start) / 1e9, stdout});
+      resolve({anon, rss: hwm, seconds: Number(process.hrtime.bigint() - start) / 1e9, cpu: childCpu() - cpuBefore, stdout});
     });
   });
 }
@@ -59,51 +81,82 @@ function sh(cmd, ...args) {
 const base = await scratch('scale');
 const mib = b => (b / (1 << 20)).toFixed(0);
 console.log(`load average at start: ${loadavg().map(l => l.toFixed(1)).join(' ')}`);
-console.log(`peak RSS (MiB) and wall seconds of whole strata commands (node ${process.version})\n`);
-const results = new Map(); // command -> [{files, rss, seconds}]
-const record = (name, files, m) => {
-  if (!results.has(name)) results.set(name, []);
-  results.get(name).push({files, anon: m.anon, rss: m.rss, seconds: m.seconds});
-  console.log(`  ${name.padEnd(14)} anon ${mib(m.anon).padStart(5)} MiB  rss ${mib(m.rss).padStart(5)} MiB ${m.seconds.toFixed(1).padStart(7)} s`);
+console.log(`peak RSS (MiB), wall and CPU seconds of whole strata commands (node ${process.version})\n`);
+const results = new Map(); // build -> command -> [{files, anon, rss, seconds, cpu}]
+const record = (build, name, files, m) => {
+  if (!results.has(build)) results.set(build, new Map());
+  const byCommand = results.get(build);
+  if (!byCommand.has(name)) byCommand.set(name, []);
+  byCommand.get(name).push({files, anon: m.anon, rss: m.rss, seconds: m.seconds, cpu: m.cpu});
+  console.log(`  ${build.padEnd(8)} ${name.padEnd(13)} anon ${mib(m.anon).padStart(5)} MiB  rss ${mib(m.rss).padStart(5)} MiB ${m.seconds.toFixed(1).padStart(7)} s  cpu ${m.cpu.toFixed(1).padStart(6)} s`);
 };
-for (const files of sizes) {
-  const tree = ensureTree(path.join(base, `tree-${files}`), dir => generateSmallFiles(dir, files));
-  const store = path.join(base, 'store');
+
+/** Refuses to start a size the disk cannot hold, rather than failing (or skipping it) half way. */
+function checkDisk(files) {
+  const {bavail, bsize} = fs.statfsSync(base);
+  const need = files * DISK_PER_FILE;
+  if (bavail * bsize < need) throw new Error(`bench: ${files} files need about ${(need / 1e9).toFixed(1)} GB free under ${base}; there are ${(bavail * bsize / 1e9).toFixed(1)} GB`);
+}
+
+async function runCommands(build, strata, files, tree) {
+  const store = path.join(base, `store-${build}`);
   const out = path.join(base, 'out');
   fs.rmSync(store, {recursive: true, force: true});
   fs.rmSync(out, {recursive: true, force: true});
-  console.log(`${files} files`);
   spawnSync(process.execPath, [strata, 'init', '--store', store]);
-  const imported = await measured(['import', tree, '--tag', 'scale:1', '--json'], store);
-  record('import', files, imported);
+  const imported = await measured(strata, ['import', tree, '--tag', 'scale:1', '--json'], store);
+  record(build, 'import', files, imported);
   const layer = JSON.parse(imported.stdout).layer;
-  record('checkout', files, await measured(['checkout', 'scale:1', out], store));
+  record(build, 'checkout', files, await measured(strata, ['checkout', 'scale:1', out], store));
   fs.rmSync(out, {recursive: true, force: true});
-  record('layer export', files, await measured(['layer', 'export', layer, out, '--compress', 'none'], store));
+  record(build, 'layer export', files, await measured(strata, ['layer', 'export', layer, out, '--compress', 'none'], store));
   fs.rmSync(out, {recursive: true, force: true});
-  record('image export', files, await measured(['image', 'export', 'scale:1', out, '--compress', 'none'], store));
+  record(build, 'image export', files, await measured(strata, ['image', 'export', 'scale:1', out, '--compress', 'none'], store));
   fs.rmSync(out, {recursive: true, force: true});
   // An empty image, and a container over it whose upper holds the whole tree.
   const empty = path.join(base, 'empty');
   fs.mkdirSync(empty, {recursive: true});
   spawnSync(process.execPath, [strata, 'import', empty, '--tag', 'empty:1', '--store', store]);
-  const created = JSON.parse((await measured(['create', 'empty:1', '--json'], store)).stdout);
+  const created = JSON.parse((await measured(strata, ['create', 'empty:1', '--json'], store)).stdout);
   sh('cp -a "$1/." "$2/"', tree, path.join(store, 'containers', created.id, 'upper'));
-  record('commit', files, await measured(['commit', created.id], store));
-  record('verify', files, await measured(['verify'], store));
+  record(build, 'commit', files, await measured(strata, ['commit', created.id], store));
+  record(build, 'verify', files, await measured(strata, ['verify'], store));
   spawnSync(process.execPath, [strata, 'rm', created.id, '--store', store]);
   spawnSync(process.execPath, [strata, 'image', 'rm', 'scale:1', '--store', store]);
-  record('gc', files, await measured(['gc'], store));
+  record(build, 'gc', files, await measured(strata, ['gc'], store));
   fs.rmSync(store, {recursive: true, force: true});
+}
+
+for (const files of sizes) {
+  const dir = path.join(base, `tree-${files}`);
+  if (!fs.existsSync(`${dir}.done`)) {
+    checkDisk(2 * files); // the tree stays, so it counts on top of a run's own needs
+    const t = process.hrtime.bigint();
+    ensureTree(dir, d => generateSmallFiles(d, files));
+    console.log(`generated ${files} files in ${(Number(process.hrtime.bigint() - t) / 1e9).toFixed(1)} s`);
+  }
+  checkDisk(files);
+  console.log(`${files} files`);
+  for (const [build, strata] of builds) await runCommands(build, strata, files, dir);
   console.log('');
 }
 
-console.log('peak RssAnon / peak RSS in MiB (wall seconds); growth: RssAnon added per file from the smallest size to the largest');
-console.log('| command | ' + sizes.map(n => `${n.toLocaleString('en')} files`).join(' | ') + ' | growth per file |');
-console.log('|---|' + sizes.map(() => '---:|').join('') + '---:|');
-for (const [name, rows] of results) {
-  const first = rows[0], last = rows.at(-1);
-  const per = rows.length > 1 ? `${((last.anon - first.anon) / (last.files - first.files)).toFixed(0)} B` : '-';
-  console.log(`| ${name} | ${rows.map(r => `${mib(r.anon)} / ${mib(r.rss)} (${r.seconds.toFixed(1)} s)`).join(' | ')} | ${per} |`);
+for (const [build, byCommand] of results) {
+  console.log(`${build === 'this' ? 'this build' : `--compare ${argv[compareAt + 1]}`}: peak RssAnon / peak RSS in MiB (wall s, CPU s); growth: RssAnon added per file from the smallest size to the largest`);
+  console.log('| command | ' + sizes.map(n => `${n.toLocaleString('en')} files`).join(' | ') + ' | growth per file |');
+  console.log('|---|' + sizes.map(() => '---:|').join('') + '---:|');
+  for (const [name, rows] of byCommand) {
+    const first = rows[0], last = rows.at(-1);
+    const per = rows.length > 1 ? `${((last.anon - first.anon) / (last.files - first.files)).toFixed(0)} B` : '-';
+    console.log(`| ${name} | ${rows.map(r => `${mib(r.anon)} / ${mib(r.rss)} (${r.seconds.toFixed(1)} s, ${r.cpu.toFixed(1)} s)`).join(' | ')} | ${per} |`);
+  }
+  console.log('');
+}
+if (builds.length > 1) {
+  console.log('CPU seconds of this build over --compare\'s, same tree, same run:');
+  for (const [name, rows] of results.get('this')) {
+    const theirs = results.get('compare').get(name);
+    console.log(`  ${name.padEnd(13)} ${rows.map((r, i) => `${sizes[i]}: ${(r.cpu / theirs[i].cpu).toFixed(2)}x`).join('  ')}`);
+  }
 }
 console.log(`\nload average at end: ${loadavg().map(l => l.toFixed(1)).join(' ')}`);

@@ -10,6 +10,16 @@ const BATCH_BYTES = 8 * 1024 * 1024;
 /** Below this much work, starting threads (~30 ms) costs more than it saves. */
 const THREADS_MIN_FILES = 256;
 const THREADS_MIN_BYTES = 32 * 1024 * 1024;
+/** Requests posted to a thread at once: it starts the next while the main thread handles a reply. */
+const PER_THREAD = 2;
+/** Batches waiting or in flight per thread before `room` makes the caller wait. */
+const AHEAD_PER_THREAD = 4;
+/**
+ * New object files staged in tmp/ before they are made durable together and placed: one
+ * `syncfs` per this many files or bytes, so their records do not pile up to the end.
+ */
+const PLACE_FILES = 8192;
+const PLACE_BYTES = 1024 * 1024 * 1024;
 
 export interface FileJob {
   readonly path: string;
@@ -18,95 +28,229 @@ export interface FileJob {
   readonly stamp?: FileStamp;
 }
 
+type Stored<J> = (job: J, blob: FileBlob) => void;
+type ToError<J> = (job: J, err: {code?: string; message: string}) => Error;
+
+/** A hashing thread and the replies it owes, oldest first (a thread answers in order). */
+interface Thread {
+  readonly worker: Worker;
+  readonly replies: ((outcomes: readonly HashOutcome[]) => void)[];
+}
+
+interface Pending<J> {
+  readonly job: J;
+  readonly blob: FileBlob & {staged: string};
+}
+
 /**
- * Stores many host files as blobs on every core: each thread reads, hashes and writes
- * object files with synchronous calls, which here cost a fraction of Node's async fs
- * calls (docs/benchmarks.md, "import"). New object files are made durable together and
- * only then put in place (`placeStaged`). Small jobs run in the calling thread.
- * Returns each job's blob, in job order, once every object file is in place; the caller
- * indexes them (the main thread alone holds the LevelDB handle). An inline blob's bytes
- * are handed to `onStored` alone and left out of the result (`data` absent, size at most
- * `dirs.inlineMax`): the caller indexes those as they come, so memory holds a digest and a
- * size per file, not every small file's bytes until the end. `toError` names a failed
- * file; the first failure stops the run, and staged files are removed.
+ * Stores host files as blobs on every core, as they are added: each thread reads, hashes
+ * and writes object files with synchronous calls, which here cost a fraction of Node's
+ * async fs calls (docs/benchmarks.md, "import"). Nothing is kept per file once it is
+ * stored: `onStored` gets each blob (an inline one with its bytes) when it is safe to index,
+ * i.e. a new object file only once it is durable and in place. New object files are staged
+ * in tmp/ unsynced and made durable together, a few thousand at a time (`placeStaged`).
+ * The first jobs wait until there are enough to be worth threads; a pool that never gets
+ * that many stores them in the calling thread at `finish`. `room()` tells the caller to
+ * wait while the threads have enough queued, so a walk never runs far ahead of the disk.
+ * The first failure (`toError` names the file) stops the pool; `finish` throws it, and
+ * staged files are removed.
  */
-export async function storeFiles(
-  jobs: readonly FileJob[], dirs: BlobDirs,
-  toError: (job: FileJob, err: {code?: string; message: string}) => Error,
-  onStored?: (job: FileJob, blob: FileBlob) => void,
-): Promise<FileBlob[]> {
-  const staging: BlobDirs = {...dirs, stage: true};
-  const results: FileBlob[] = new Array(jobs.length);
-  try {
-    const total = jobs.reduce((n, j) => n + j.size, 0);
-    if (jobs.length < THREADS_MIN_FILES && total < THREADS_MIN_BYTES) {
-      jobs.forEach((job, i) => {
-        try {
-          results[i] = storeFileSync(job.path, job.size, staging, job.stamp);
-        } catch (err) {
-          throw toError(job, err as NodeJS.ErrnoException);
-        }
-        onStored?.(job, results[i]!);
-        results[i] = withoutData(results[i]!);
-      });
-    } else {
-      await onThreads(jobs, staging, results, toError, onStored);
+export class FilePool<J extends FileJob> {
+  private readonly staging: BlobDirs;
+  private readonly toError: ToError<J>;
+  private readonly onStored: Stored<J>;
+  private workers: Thread[] | undefined;
+  /** Jobs added and not yet stored (or failed). */
+  private inFlight = 0;
+  private inFlightBytes = 0;
+  private batch: J[] = [];
+  private batchBytes = 0;
+  private readonly ready: J[][] = [];
+  private staged: Pending<J>[] = [];
+  private stagedBytes = 0;
+  private failed: Error | undefined;
+  private wakeRoom: (() => void) | undefined;
+  private wakeIdle: (() => void) | undefined;
+
+  constructor(dirs: BlobDirs, toError: ToError<J>, onStored: Stored<J>) {
+    this.staging = {...dirs, stage: true};
+    this.toError = toError;
+    this.onStored = onStored;
+  }
+
+  /** The first failure, if any: the caller stops adding work. */
+  get error(): Error | undefined {
+    return this.failed;
+  }
+
+  add(job: J): void {
+    if (this.failed) return;
+    this.inFlight++;
+    this.inFlightBytes += job.size;
+    this.batch.push(job);
+    this.batchBytes += job.size;
+    if (this.batch.length >= BATCH_FILES || this.batchBytes >= BATCH_BYTES) this.cut();
+    if (!this.workers && (this.inFlight >= THREADS_MIN_FILES || this.inFlightBytes >= THREADS_MIN_BYTES)) this.startThreads();
+    this.dispatch();
+  }
+
+  /** Resolves when the pool has room for more (at once, mostly); rejects after a failure. */
+  async room(): Promise<void> {
+    const threads = this.workers?.length ?? 1;
+    while (!this.failed && this.workers && (this.inFlight >= threads * AHEAD_PER_THREAD * BATCH_FILES || this.inFlightBytes >= threads * AHEAD_PER_THREAD * BATCH_BYTES)) {
+      this.dispatch();
+      await new Promise<void>(resolve => { this.wakeRoom = resolve; });
     }
-    placeStaged(dirs.dir, results.filter((r): r is FileBlob & {staged: string} => r.staged !== undefined));
-  } catch (err) {
-    for (const r of results) if (r?.staged) fs.rmSync(r.staged, {force: true});
-    throw err;
+    if (this.failed) throw this.failed;
   }
-  return results;
-}
 
-async function onThreads(
-  jobs: readonly FileJob[], dirs: BlobDirs, results: FileBlob[],
-  toError: (job: FileJob, err: {code?: string; message: string}) => Error,
-  onStored?: (job: FileJob, blob: FileBlob) => void,
-): Promise<void> {
-  const batches: number[][] = [];
-  let batch: number[] = [], bytes = 0;
-  jobs.forEach((job, i) => {
-    batch.push(i);
-    bytes += job.size;
-    if (batch.length >= BATCH_FILES || bytes >= BATCH_BYTES) { batches.push(batch); batch = []; bytes = 0; }
-  });
-  if (batch.length) batches.push(batch);
-
-  const threads = Math.max(1, Math.min(availableParallelism(), 8, batches.length));
-  const workers = Array.from({length: threads}, () => new Worker(new URL('./hashWorker.js', import.meta.url), {workerData: dirs}));
-  let next = 0;
-  let failed: Error | undefined;
-  try {
-    await Promise.all(workers.map(async worker => {
-      while (!failed && next < batches.length) {
-        const mine = batches[next++]!;
-        const outcomes = await ask(worker, {files: mine.map(i => jobs[i]!)});
-        mine.forEach((jobIndex, k) => {
-          const o = outcomes[k]!;
-          if ('error' in o) failed ??= toError(jobs[jobIndex]!, o.error);
-          else { onStored?.(jobs[jobIndex]!, o); results[jobIndex] = withoutData(o); }
-        });
+  /** Stores what is left, places every staged file and ends the threads; throws the first failure. */
+  async finish(): Promise<void> {
+    try {
+      this.cut();
+      if (!this.workers) {
+        // Too little to be worth threads: in this thread, in order.
+        for (const jobs of this.ready.splice(0)) this.storeHere(jobs);
+      } else {
+        this.dispatch();
+        while (!this.failed && this.inFlight > 0) await new Promise<void>(resolve => { this.wakeIdle = resolve; });
       }
-    }));
-  } finally {
-    await Promise.all(workers.map(w => w.terminate()));
+      if (this.failed) throw this.failed;
+      this.place();
+    } catch (err) {
+      this.fail(err as Error);
+      throw this.failed;
+    } finally {
+      await this.stop();
+    }
   }
-  if (failed) throw failed;
-}
 
-function withoutData(blob: FileBlob): FileBlob {
-  return blob.data ? {digest: blob.digest, size: blob.size} : blob;
-}
+  /** Stops after a failure elsewhere: ends the threads, removes staged files. */
+  async abort(): Promise<void> {
+    this.fail(new Error('aborted'));
+    await this.stop();
+  }
 
-function ask(worker: Worker, req: HashRequest): Promise<readonly HashOutcome[]> {
-  return new Promise((resolve, reject) => {
-    const cleanup = () => { worker.off('message', onMessage); worker.off('error', onError); };
-    const onMessage = (reply: HashReply) => { cleanup(); resolve(reply.outcomes); };
-    const onError = (err: Error) => { cleanup(); reject(err); };
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-    worker.postMessage(req);
-  });
+  private cut(): void {
+    if (this.batch.length === 0) return;
+    this.ready.push(this.batch);
+    this.batch = [];
+    this.batchBytes = 0;
+  }
+
+  private startThreads(): void {
+    const threads = Math.max(1, Math.min(availableParallelism(), 8));
+    this.workers = Array.from({length: threads}, () => {
+      const w: Thread = {worker: new Worker(new URL('./hashWorker.js', import.meta.url), {workerData: this.staging}), replies: []};
+      w.worker.on('message', (reply: HashReply) => w.replies.shift()?.(reply.outcomes));
+      const lost = (err: Error) => {
+        w.replies.length = 0; // a dead thread answers nothing more
+        this.fail(err);
+      };
+      w.worker.on('error', lost);
+      w.worker.on('exit', () => lost(new Error('a hashing thread ended early')));
+      return w;
+    });
+  }
+
+  /** Posts ready batches to threads with fewer than PER_THREAD requests outstanding. */
+  private dispatch(): void {
+    if (!this.workers || this.failed) return;
+    for (const w of this.workers) {
+      while (w.replies.length < PER_THREAD && this.ready.length > 0) {
+        const jobs = this.ready.shift()!;
+        w.replies.push(outcomes => this.settle(jobs, outcomes));
+        w.worker.postMessage({files: jobs.map(j => ({path: j.path, size: j.size, ...(j.stamp ? {stamp: j.stamp} : {})}))} satisfies HashRequest);
+      }
+    }
+  }
+
+  private settle(jobs: readonly J[], outcomes: readonly HashOutcome[]): void {
+    jobs.forEach((job, k) => {
+      const o = outcomes[k]!;
+      this.inFlight--;
+      this.inFlightBytes -= job.size;
+      if (this.failed) {
+        if (!('error' in o) && o.staged) fs.rmSync(o.staged, {force: true}); // not to be placed now
+        return;
+      }
+      if ('error' in o) this.fail(this.toError(job, o.error));
+      else this.stored(job, o);
+    });
+    if (!this.failed && (this.staged.length >= PLACE_FILES || this.stagedBytes >= PLACE_BYTES)) {
+      try { this.place(); } catch (err) { this.fail(err as Error); }
+    }
+    this.dispatch();
+    this.wake();
+  }
+
+  private storeHere(jobs: readonly J[]): void {
+    for (const job of jobs) {
+      let blob: FileBlob;
+      try {
+        blob = storeFileSync(job.path, job.size, this.staging, job.stamp);
+      } catch (err) {
+        throw this.toError(job, err as NodeJS.ErrnoException);
+      }
+      this.inFlight--;
+      this.inFlightBytes -= job.size;
+      this.stored(job, blob);
+    }
+  }
+
+  private stored(job: J, blob: FileBlob): void {
+    if (blob.staged !== undefined) {
+      this.staged.push({job, blob: blob as FileBlob & {staged: string}});
+      this.stagedBytes += blob.size;
+    } else {
+      this.handOver(job, blob);
+    }
+  }
+
+  /** The caller's part; what it throws stops the pool like a failed file. */
+  private handOver(job: J, blob: FileBlob): void {
+    try {
+      this.onStored(job, blob);
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  /** Makes the staged object files durable and puts them in place; only then are they the caller's to index. */
+  private place(): void {
+    const staged = this.staged;
+    this.staged = [];
+    this.stagedBytes = 0;
+    try {
+      placeStaged(this.staging.dir, staged.map(s => s.blob));
+    } catch (err) {
+      for (const s of staged) fs.rmSync(s.blob.staged, {force: true});
+      throw err;
+    }
+    for (const s of staged) if (!this.failed) this.handOver(s.job, {digest: s.blob.digest, size: s.blob.size});
+  }
+
+  private fail(err: Error): void {
+    this.failed ??= err;
+    this.wake();
+  }
+
+  private wake(): void {
+    const room = this.wakeRoom, idle = this.wakeIdle;
+    this.wakeRoom = this.wakeIdle = undefined;
+    room?.();
+    idle?.();
+  }
+
+  /** Ends the threads once they have answered what they were sent (their staged files are then known, and removed on failure). */
+  private async stop(): Promise<void> {
+    const workers = this.workers ?? [];
+    this.workers = undefined;
+    while (workers.some(w => w.replies.length > 0)) await new Promise<void>(resolve => { this.wakeIdle = resolve; });
+    await Promise.all(workers.map(w => { w.worker.removeAllListeners('exit'); return w.worker.terminate(); }));
+    if (this.failed) {
+      for (const s of this.staged) fs.rmSync(s.blob.staged, {force: true});
+      this.staged = [];
+    }
+  }
 }

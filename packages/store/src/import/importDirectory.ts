@@ -3,13 +3,12 @@ import {layerXattrs} from './layerXattrs.js';
 import * as path from 'node:path';
 import type {Digest} from '../objects/digest.js';
 import {StoreError, sourceError} from '../errors.js';
-import {storeFiles} from './FilePool.js';
+import {FilePool} from './FilePool.js';
 import {type FileStamp, READ_WHOLE_MAX} from '../objects/storeFileSync.js';
 import {LayerBuilder} from './LayerBuilder.js';
-import {type ImportOptions, type ImportResult, finishImport} from './importResult.js';
+import {type ImportOptions, type ImportResult, finishImport, finishLayer} from './importResult.js';
 import type {Store} from '../objects/Store.js';
-import type {Meta, Xattrs} from '../objects/tree.js';
-import {nameToBytes} from '../objects/names.js';
+import {type Meta, type Tree, type TreeEntry, type Xattrs, compareNames, sortEntries} from '../objects/tree.js';
 import {type UpperForm, deviceNumbers} from '../containers/upperForm.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
 import {recordedOwner} from '../containers/ownerRecord.js';
@@ -31,11 +30,42 @@ export interface DirectoryImportOptions extends ImportOptions {
   readonly allowMissing?: boolean;
 }
 
+/** A regular file on its way to the hashing threads, and where its entry goes when it is stored. */
 interface FileJob {
-  readonly parts: string[];
-  readonly hostPath: string;
-  readonly stat: Stats;
-  readonly xattrs: Xattrs | undefined;
+  readonly name: string;
+  readonly path: string;
+  readonly size: number;
+  readonly stamp: FileStamp;
+  readonly dir: PendingDir;
+  readonly slot: Slot;
+  readonly entry: Omit<Extract<TreeEntry, {kind: 'file'}>, 'name' | 'size' | 'blob'>;
+  /** Set when other paths of the tree link to this file (it is the first of them in byte order). */
+  readonly group?: LinkGroup;
+}
+
+/** One name of a directory being imported; `entry` is set once it is known (a file once stored). */
+interface Slot {
+  entry?: TreeEntry;
+}
+
+/**
+ * A directory whose tree is not written yet: the walk is in it or below it, or some of
+ * its files are still being stored. `waiting` counts the slots without an entry, plus
+ * one while the walk is inside; at zero its tree is written and only the digest goes up.
+ */
+interface PendingDir {
+  readonly meta: Meta;
+  opaque: boolean;
+  readonly slots: Map<string, Slot>;
+  waiting: number;
+  readonly done: (tree: Digest) => void;
+}
+
+/** Paths of the tree that share one inode: the first in byte order holds the content. */
+interface LinkGroup {
+  readonly target: string;
+  blob?: {digest: Digest; size: number};
+  readonly waiters: ((blob: {digest: Digest; size: number}) => void)[];
 }
 
 /**
@@ -45,6 +75,12 @@ interface FileJob {
  * Sockets are refused (UNSUPPORTED_ENTRY; a tar cannot hold one either), as is a missing
  * or unreadable path (SOURCE_MISSING). Each file is read once. Nothing becomes visible unless the whole
  * import succeeds: the layer record is the commit point.
+ *
+ * Memory does not grow with the tree: the walk hands files to the hashing threads as it
+ * meets them and waits while they have enough queued, and each directory's tree is
+ * written as soon as its last entry is known (bottom-up), leaving only its digest in its
+ * parent. What is kept is the directories on the walk's path and those whose files are
+ * in flight, and one record per hardlinked file.
  */
 export async function importDirectory(store: Store, dir: string, options: DirectoryImportOptions = {}): Promise<ImportResult> {
   // A failed import removes what it wrote (a full disk above all), not only its record.
@@ -53,144 +89,238 @@ export async function importDirectory(store: Store, dir: string, options: Direct
 
 async function readDirectory(store: Store, dir: string, options: DirectoryImportOptions): Promise<ImportResult> {
   const before = store.writeCounters();
-  const builder = new LayerBuilder();
-  const files: FileJob[] = [];
   let rootStat: Stats;
   try {
     rootStat = statSync(dir); // the source may be a symlink to the directory, as `tar -C` allows
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && options.allowMissing) return finishImport(store, builder, options, before);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && options.allowMissing) return finishImport(store, new LayerBuilder(), options, before);
     throw sourceError(err, dir);
   }
   if (!rootStat.isDirectory()) throw new StoreError('SOURCE_MISSING', `${dir} is not a directory`);
-  builder.dir([], {...metaOf(rootStat, dir, options), ...xattrsAt(dir, options)});
-  if (options.upper?.isOpaque(dir)) builder.opaque([]);
-  walk(dir, [], builder, files, options);
+  const written = await new DirectoryWalk(store, options).run(dir, rootStat);
+  return finishLayer(store, written, {...options, source: options.source ?? path.resolve(dir)}, before);
+}
 
-  // A file with several links inside the tree: the first path in sorted order holds the
-  // content, the others become hardlinks to it, so equal trees give equal layers.
-  const firstLink = new Map<string, FileJob>();
-  files.sort((a, b) => Buffer.compare(nameToBytes(a.parts.join('/')), nameToBytes(b.parts.join('/'))));
-  const toHash: FileJob[] = [];
-  const byPath = new Map<string, FileJob>();
-  const links: [FileJob, FileJob][] = [];
-  for (const job of files) {
-    if (job.stat.nlink > 1) {
-      const key = `${job.stat.dev}:${job.stat.ino}`;
-      const first = firstLink.get(key);
-      if (first) { links.push([job, first]); continue; }
-      firstLink.set(key, job);
-    }
-    toHash.push(job);
-    byPath.set(job.hostPath, job);
-  }
+/** Files handled by the pool's threads; bigger ones stream through this thread (reading, hashing and writing overlap there). */
+const HUGE_AT_ONCE = 2;
 
-  // Files too large to read whole stream through the store in this thread (reading,
-  // hashing and writing overlap there), alongside the threads that take the rest.
-  const huge = toHash.filter(job => job.stat.size > READ_WHOLE_MAX);
-  const rest = toHash.filter(job => job.stat.size <= READ_WHOLE_MAX);
-  const hashed = new Map<FileJob, {digest: Digest; size: number}>();
-  let done = 0, bytes = 0;
-  const stored = (job: FileJob, size: number) => {
-    done++; bytes += size;
-    options.onProgress?.({files: done, bytes, totalFiles: toHash.length});
-  };
-  const [blobs] = await Promise.all([
-    storeFiles(rest.map(job => ({path: job.hostPath, size: job.stat.size, stamp: stampOf(job.stat)})), store.blobDirs(), (f, err) => {
+/**
+ * One directory import: a depth-first walk in byte order of the full paths (a directory's
+ * names sorted as if each directory's ended in `/`), so the first path of a hardlinked
+ * file that the walk meets is the first in byte order, which holds the content: equal
+ * trees give equal layers, whatever order the filesystem lists them in.
+ */
+class DirectoryWalk {
+  private readonly pool: FilePool<FileJob>;
+  private readonly groups = new Map<string, LinkGroup>();
+  private readonly huge: FileJob[] = [];
+  private hugeRunning = 0;
+  /** One per file over READ_WHOLE_MAX (a few: each is over 64 MiB). */
+  private readonly hugeDone: Promise<void>[] = [];
+  private failed: unknown;
+  private stats = {entries: 0, bytes: 0};
+  private files = 0;
+  private stored = 0;
+  private storedBytes = 0;
+  private walked = false;
+
+  constructor(private readonly store: Store, private readonly options: DirectoryImportOptions) {
+    this.pool = new FilePool<FileJob>(store.blobDirs(), (f, err) => {
       const e = Object.assign(new Error(err.message), err);
       if (err.code === 'ENOSPC') return new StoreError('NO_SPACE', `the disk is full while storing ${f.path}`, {cause: e});
       if (err.code === 'SOURCE_CHANGED') return changedError(f.path);
       return sourceError(e, f.path);
-    }, (f, blob) => {
-      if (blob.data) store.indexFileBlob(blob); // now, so its bytes need not stay until the end
-      stored(byPath.get(f.path)!, blob.size);
-    }),
-    runPool(huge, 2, async job => {
-      try {
-        hashed.set(job, await store.putBlobFromFile(job.hostPath, job.stat.size));
-        const now = statSync(job.hostPath);
-        const was = stampOf(job.stat);
-        if (hashed.get(job)!.size !== was.size || now.size !== was.size || now.mtimeMs !== was.mtimeMs || now.ctimeMs !== was.ctimeMs) throw changedError(job.hostPath);
-      } catch (err) {
-        if (err instanceof StoreError) throw err;
-        throw sourceError(err, job.hostPath);
-      }
-      stored(job, hashed.get(job)!.size);
-    }),
-  ]);
-  for (const [i, blob] of blobs.entries()) {
-    // Object files are in place now; inline blobs were indexed as they came (FilePool).
-    if (blob.size > store.blobDirs().inlineMax) store.indexFileBlob(blob);
-    hashed.set(rest[i]!, blob);
+    }, (job, blob) => {
+      this.store.indexFileBlob(blob); // an inline blob's bytes wait only in the index's pending batch
+      this.fileStored(job, blob);
+    });
   }
-  for (const job of toHash) {
-    const {digest, size} = hashed.get(job)!;
-    builder.leaf(job.parts, {kind: 'file', ...metaOf(job.stat, job.hostPath, options), ...(job.xattrs ? {xattrs: job.xattrs} : {}), size, blob: digest});
-  }
-  for (const [job, first] of links) {
-    const {digest, size} = hashed.get(first)!;
-    builder.leaf(job.parts, {kind: 'hardlink', ...metaOf(job.stat, job.hostPath, options), ...(job.xattrs ? {xattrs: job.xattrs} : {}), size, blob: digest, target: `/${first.parts.join('/')}`});
-  }
-  return finishImport(store, builder, {...options, source: options.source ?? path.resolve(dir)}, before);
-}
 
-/**
- * Lists a directory tree with synchronous calls: each async fs call here costs a libuv
- * round trip several times the syscall itself (docs/benchmarks.md, "import").
- */
-function walk(hostDir: string, parts: string[], builder: LayerBuilder, files: FileJob[], options: DirectoryImportOptions): void {
-  let dirents: Dirent[];
-  try {
-    dirents = readdirSync(hostDir, {withFileTypes: true});
-  } catch (err) {
-    throw sourceError(err, hostDir);
-  }
-  for (const d of dirents) {
-    const hostPath = path.join(hostDir, d.name);
-    const childParts = [...parts, d.name];
-    if (options.upper && d.name.startsWith(WHITEOUT_PREFIX))
-      throw new StoreError('WHITEOUT_NAME', `/${childParts.join('/')}: a file named ${d.name} cannot be put in a layer (in an OCI layer, names starting with ${WHITEOUT_PREFIX} mark whiteouts); rename or remove it first`);
-    if (d.name.startsWith(WHITEOUT_PREFIX)) {
-      if (!options.whiteoutNames)
-        throw new StoreError('UNSUPPORTED_ENTRY', `${hostPath}: names starting with ${WHITEOUT_PREFIX} are whiteout markers and cannot be stored as files`);
-      if (d.name === OPAQUE_MARKER) builder.opaque(parts);
-      else builder.leaf([...parts, d.name.slice(WHITEOUT_PREFIX.length)], {kind: 'whiteout'});
-      continue;
-    }
-    let st: Stats;
+  async run(dir: string, rootStat: Stats): Promise<{root: Digest; entries: number; bytes: number}> {
+    let root: Digest | undefined;
+    const top = this.pendingDir({...metaOf(rootStat, dir, this.options), ...xattrsAt(dir, this.options)}, this.options.upper?.isOpaque(dir) ?? false, d => { root = d; });
     try {
-      st = lstatSync(hostPath);
+      await this.walk(dir, [], top);
+      this.walked = true;
+      await Promise.all([this.pool.finish(), this.hugeFinished()]);
     } catch (err) {
-      throw sourceError(err, hostPath);
+      this.failed ??= err;
     }
-    if (options.upper?.isWhiteout(st)) {
-      builder.leaf(childParts, {kind: 'whiteout'});
-      continue;
+    if (this.failed) {
+      await this.pool.abort();
+      await Promise.allSettled(this.hugeDone);
+      throw this.failed;
     }
-    const xattrs = xattrsAt(hostPath, options);
-    const meta = {...metaOf(st, hostPath, options), ...xattrs};
-    if (st.isCharacterDevice() || st.isBlockDevice()) {
-      builder.leaf(childParts, {kind: st.isCharacterDevice() ? 'char' : 'block', ...meta, ...deviceNumbers(st.rdev)});
-    } else if (st.isDirectory()) {
-      builder.dir(childParts, meta);
-      if (options.upper?.isOpaque(hostPath)) builder.opaque(childParts);
-      walk(hostPath, childParts, builder, files, options);
-    } else if (st.isFile()) {
-      files.push({parts: childParts, hostPath, stat: st, xattrs: xattrs.xattrs});
-    } else if (st.isSymbolicLink()) {
-      let target: string;
+    if (root === undefined) throw new Error('assertion failed: the directory import ended with directories unwritten');
+    return {root, ...this.stats};
+  }
+
+  /**
+   * Lists a directory tree with synchronous calls: each async fs call here costs a libuv
+   * round trip several times the syscall itself (docs/benchmarks.md, "import"). Waits
+   * only for room in the hashing pool.
+   */
+  private async walk(hostDir: string, parts: string[], dir: PendingDir): Promise<void> {
+    const {options} = this;
+    let dirents: Dirent[];
+    try {
+      dirents = readdirSync(hostDir, {withFileTypes: true});
+    } catch (err) {
+      throw sourceError(err, hostDir);
+    }
+    // A whiteout and an entry of the same name: the later one listed wins (as a tar's later member does).
+    const winner = new Map<string, Dirent>();
+    for (const d of dirents) {
+      if (options.upper && d.name.startsWith(WHITEOUT_PREFIX))
+        throw new StoreError('WHITEOUT_NAME', `/${[...parts, d.name].join('/')}: a file named ${d.name} cannot be put in a layer (in an OCI layer, names starting with ${WHITEOUT_PREFIX} mark whiteouts); rename or remove it first`);
+      if (d.name.startsWith(WHITEOUT_PREFIX)) {
+        if (!options.whiteoutNames)
+          throw new StoreError('UNSUPPORTED_ENTRY', `${path.join(hostDir, d.name)}: names starting with ${WHITEOUT_PREFIX} are whiteout markers and cannot be stored as files`);
+        if (d.name === OPAQUE_MARKER) dir.opaque = true;
+        else winner.set(d.name.slice(WHITEOUT_PREFIX.length), d);
+        continue;
+      }
+      winner.set(d.name, d);
+    }
+    const order = [...winner].map(([name, d]) => ({name, d, key: d.isDirectory() ? `${name}/` : name}));
+    order.sort((a, b) => compareNames(a.key, b.key));
+    for (const {name, d} of order) {
+      if (this.pool.error) throw this.pool.error;
+      if (this.failed) throw this.failed;
+      const slot: Slot = {};
+      dir.slots.set(name, slot);
+      dir.waiting++;
+      if (d.name !== name) { // a whiteout file
+        this.fill(dir, slot, {name, kind: 'whiteout'});
+        continue;
+      }
+      const hostPath = path.join(hostDir, name);
+      const childParts = [...parts, name];
+      let st: Stats;
       try {
-        target = readlinkSync(hostPath);
+        st = lstatSync(hostPath);
       } catch (err) {
         throw sourceError(err, hostPath);
       }
-      builder.leaf(childParts, {kind: 'symlink', ...meta, target});
-    } else if (st.isFIFO()) {
-      builder.leaf(childParts, {kind: 'fifo', ...meta});
-    } else {
-      const what = st.isSocket() ? 'a socket' : 'of an unknown type';
-      throw new StoreError('UNSUPPORTED_ENTRY', `${hostPath} is ${what}, which a layer cannot hold`);
+      if (options.upper?.isWhiteout(st)) {
+        this.fill(dir, slot, {name, kind: 'whiteout'});
+        continue;
+      }
+      const xattrs = xattrsAt(hostPath, options);
+      const meta = {...metaOf(st, hostPath, options), ...xattrs};
+      if (st.isCharacterDevice() || st.isBlockDevice()) {
+        this.fill(dir, slot, {name, kind: st.isCharacterDevice() ? 'char' : 'block', ...meta, ...deviceNumbers(st.rdev)});
+      } else if (st.isDirectory()) {
+        const sub = this.pendingDir(meta, options.upper?.isOpaque(hostPath) ?? false, tree => this.fill(dir, slot, {name, kind: 'dir', tree}));
+        await this.walk(hostPath, childParts, sub);
+      } else if (st.isFile()) {
+        this.addFile(hostPath, st, dir, slot, childParts, {kind: 'file', ...meta});
+        await this.pool.room();
+      } else if (st.isSymbolicLink()) {
+        let target: string;
+        try {
+          target = readlinkSync(hostPath);
+        } catch (err) {
+          throw sourceError(err, hostPath);
+        }
+        this.fill(dir, slot, {name, kind: 'symlink', ...meta, target});
+      } else if (st.isFIFO()) {
+        this.fill(dir, slot, {name, kind: 'fifo', ...meta});
+      } else {
+        const what = st.isSocket() ? 'a socket' : 'of an unknown type';
+        throw new StoreError('UNSUPPORTED_ENTRY', `${hostPath} is ${what}, which a layer cannot hold`);
+      }
     }
+    this.release(dir); // the walk has left it
+  }
+
+  private addFile(hostPath: string, st: Stats, dir: PendingDir, slot: Slot, parts: string[], entry: FileJob['entry']): void {
+    const name = parts[parts.length - 1]!;
+    let group: LinkGroup | undefined;
+    if (st.nlink > 1) {
+      const key = `${st.dev}:${st.ino}`;
+      const first = this.groups.get(key);
+      if (first) {
+        // A later path of a file met before: a hardlink to it, with its blob and size.
+        const link = (blob: {digest: Digest; size: number}) => this.fill(dir, slot, {...entry, name, kind: 'hardlink', size: blob.size, blob: blob.digest, target: first.target});
+        if (first.blob) link(first.blob);
+        else first.waiters.push(link);
+        return;
+      }
+      group = {target: `/${parts.join('/')}`, waiters: []};
+      this.groups.set(key, group);
+    }
+    this.files++;
+    const job: FileJob = {name, path: hostPath, size: st.size, stamp: stampOf(st), dir, slot, entry, ...(group ? {group} : {})};
+    if (st.size > READ_WHOLE_MAX) this.addHuge(job);
+    else this.pool.add(job);
+  }
+
+  /** A file too large to read whole: through the store in this thread, two at a time, beside the pool. */
+  private addHuge(job: FileJob): void {
+    this.huge.push(job);
+    this.startHuge();
+  }
+
+  private startHuge(): void {
+    while (this.hugeRunning < HUGE_AT_ONCE && this.huge.length > 0 && !this.failed) {
+      const job = this.huge.shift()!;
+      this.hugeRunning++;
+      this.hugeDone.push((async () => {
+        try {
+          const blob = await this.store.putBlobFromFile(job.path, job.size);
+          const now = statSync(job.path);
+          if (blob.size !== job.stamp.size || now.size !== job.stamp.size || now.mtimeMs !== job.stamp.mtimeMs || now.ctimeMs !== job.stamp.ctimeMs) throw changedError(job.path);
+          this.fileStored(job, blob);
+        } catch (err) {
+          this.failed ??= err instanceof StoreError ? err : sourceError(err, job.path);
+        } finally {
+          this.hugeRunning--;
+          this.startHuge();
+        }
+      })());
+    }
+  }
+
+  private async hugeFinished(): Promise<void> {
+    let seen;
+    do {
+      seen = this.hugeDone.length;
+      await Promise.all(this.hugeDone);
+    } while (this.hugeDone.length !== seen);
+    if (this.failed) throw this.failed;
+  }
+
+  private fileStored(job: FileJob, blob: {digest: Digest; size: number}): void {
+    this.stored++;
+    this.storedBytes += blob.size;
+    this.options.onProgress?.({files: this.stored, bytes: this.storedBytes, ...(this.walked ? {totalFiles: this.files} : {})});
+    this.fill(job.dir, job.slot, {...job.entry, name: job.name, size: blob.size, blob: blob.digest});
+    if (job.group) {
+      job.group.blob = {digest: blob.digest, size: blob.size};
+      for (const link of job.group.waiters.splice(0)) link(job.group.blob);
+    }
+  }
+
+  private pendingDir(meta: Meta, opaque: boolean, done: (tree: Digest) => void): PendingDir {
+    return {meta, opaque, slots: new Map(), waiting: 1, done};
+  }
+
+  /** Gives a slot its entry; the directory's tree is written when that was the last one it waited for. */
+  private fill(dir: PendingDir, slot: Slot, entry: TreeEntry): void {
+    slot.entry = entry;
+    this.stats.entries++;
+    if (entry.kind === 'file') this.stats.bytes += entry.size;
+    this.release(dir);
+  }
+
+  private release(dir: PendingDir): void {
+    if (--dir.waiting > 0) return;
+    const entries: TreeEntry[] = [];
+    for (const slot of dir.slots.values()) entries.push(slot.entry!);
+    const tree: Tree = {...dir.meta, opaque: dir.opaque, entries: sortEntries(entries)};
+    // Not cached: a tree is written once here, and the cache would keep every entry of the layer.
+    dir.done(this.store.putTreeSync(tree, {cache: false}));
   }
 }
 

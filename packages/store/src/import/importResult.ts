@@ -31,7 +31,11 @@ export interface ImportResult {
 
 /** Writes the builder's trees, then the layer record: the import's commit point. */
 export async function finishImport(store: Store, builder: LayerBuilder, options: ImportOptions, before: {objects: number; blobBytes: number}): Promise<ImportResult> {
-  const {root, entries, bytes} = await builder.write(store);
+  return finishLayer(store, await builder.write(store), options, before);
+}
+
+/** Writes the layer record of trees already written: the import's commit point. */
+export async function finishLayer(store: Store, {root, entries, bytes}: {root: Digest; entries: number; bytes: number}, options: ImportOptions, before: {objects: number; blobBytes: number}): Promise<ImportResult> {
   const layer = {id: root as Digest, entries, bytes, created: new Date().toISOString(), ...(options.source ? {source: options.source} : {})};
   const existing = await store.getLayer(root);
   if (!existing && !options.deferRecord) await store.putLayer(layer);

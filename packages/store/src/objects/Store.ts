@@ -447,9 +447,18 @@ export class Store {
 
   /** Stores a tree (entries sorted, names valid) once; returns its digest. */
   async putTree(tree: Tree): Promise<Digest> {
+    return this.putTreeSync(tree);
+  }
+
+  /**
+   * putTree for a caller that writes trees as it goes (directory import). With `cache: false`
+   * the tree is not kept: an import writes each tree once, and caching them would hold every
+   * entry of a million-file layer in memory.
+   */
+  putTreeSync(tree: Tree, options: {cache?: boolean} = {}): Digest {
     const {digest, bytes} = hashTree(tree);
     if (!this.index.knows(treeKey(digest))) this.queue(treeKey(digest), bytes);
-    this.cacheTree(digest, tree);
+    if (options.cache ?? true) this.cacheTree(digest, tree);
     return digest;
   }
 
