@@ -2,6 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type {Digest} from '../objects/digest.js';
 import {mark} from './gc.js';
+import type {KeyLookup} from './keySet.js';
 import {type IndexGraph, UNREAD_BLOB, blobInfo, edgesOf, loadGraph, loadNode, loadRoots} from './graph.js';
 import {isLeaseAlive, isProcessAlive, listLeases, removeLease} from './leases.js';
 import {emptyTrash, makeTrash, moveToTrash} from './trash.js';
@@ -265,7 +266,7 @@ async function sweepTmp(store: Store, dryRun: boolean, count: (k: GcKind, b: num
  * files. One made since another process still running began may be a container being
  * created (its directory comes before its record), so it stays for a later gc.
  */
-async function sweepContainerDirs(store: Store, live: Set<string>, othersStart: number, dryRun: boolean, count: (k: GcKind, b: number) => void): Promise<void> {
+async function sweepContainerDirs(store: Store, live: KeyLookup, othersStart: number, dryRun: boolean, count: (k: GcKind, b: number) => void): Promise<void> {
   const dir = path.join(store.dir, 'containers');
   // A kernel mount under a container directory is left alone: deleting through it would
   // reach into the overlay (and the metadata image's read-only mount) rather than unlink.

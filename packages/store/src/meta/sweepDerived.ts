@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import {readdirOrEmpty} from '../makeDirs.js';
 import type {Digest} from '../objects/digest.js';
 import type {Store} from '../objects/Store.js';
+import type {KeyLookup} from '../maintenance/keySet.js';
 import {blobKey, treeKey} from '../index/keys.js';
 
 /** Derived files, by kind: metadata images (`meta/`) and spilled inline blobs (`objects/small/`). */
@@ -15,7 +16,7 @@ export type DerivedKind = 'metaImage' | 'smallFile';
  * and so is every spilled file it needs. All of it is rebuilt on demand (ensureMetaImage).
  * With `dryRun`, only counts. Files with other names are left alone.
  */
-export function sweepDerived(store: Store, live: ReadonlySet<string>, dryRun: boolean, count: (kind: DerivedKind, bytes: number) => void): void {
+export function sweepDerived(store: Store, live: KeyLookup, dryRun: boolean, count: (kind: DerivedKind, bytes: number) => void): void {
   eachDerived(store, (kind, file, key, bytes) => {
     if (live.has(key)) return;
     count(kind, bytes);
