@@ -1,30 +1,34 @@
 #!/usr/bin/env node
-// The first mount of an image: building its EROFS metadata image and then the two mounts
-// (erofs, overlay over objects/ as a data-only lower), against `ostree checkout -H` of the
-// same tree into a fresh directory: the peer's way to give a process a root without
-// copying file data. Same run, same files: each tree is imported into a strata store and
-// committed to a bare ostree repo once (both kept under .bench/mount/), then each side is
-// timed RUNS times (median), ostree right after each build so that both see the same load.
+// The first mount of an image: building its EROFS metadata image (and the small-blob pack
+// its inline blobs need), then the mounts (erofs image and pack, overlay over objects/ and
+// the pack as data-only lowers), through strata's own mountContainer (what `strata mount`
+// does, without the CLI's process start), against `ostree checkout -H` of the same tree
+// into a fresh directory: the peer's way to give a process a root without copying file
+// data. Same run, same files: each tree is imported into a strata store and committed to
+// a bare ostree repo once (both kept under .bench/mount/), then each side is timed RUNS
+// times (median), ostree right after each mount so that both see the same load.
 // The image is built at several thresholds: blobs up to N bytes go into the image (up to
 // 2 KiB beside their inode, larger ones in a block of their own), the other inline
-// (LevelDB, <= 16 KiB) blobs are spilled to objects/small/ (strata's default N is
-// META_INLINE_MAX); 16384 keeps every inline blob in the image (research option B). Each is
-// timed from scratch ("first": no image, no spilled file) and "again" (a second image
-// once the spilled files exist).
+// (LevelDB, <= 16 KiB) blobs into a pack (strata's default N is META_INLINE_MAX); 16384
+// keeps every inline blob in the image (research option B). Each is timed from scratch
+// ("first": no image, no pack) and "again" (a second image once the pack exists).
+// Without root, only the builds are timed.
 //   npm run bench -- mount [5k|100k ...] [--runs N] [--inline 64,2048,...]
 import {spawnSync} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import * as fs from 'node:fs';
 import {loadavg} from 'node:os';
 import * as path from 'node:path';
-import {fmtBytes, prng, scratch, store as S, time} from './_common.js';
+import {fmtBytes, prng, root as repoRoot, scratch, store as S, time} from './_common.js';
+
+const U = await import(path.join(repoRoot, 'packages', 'union', 'dist', 'src', 'index.js'));
 
 const argv = process.argv.slice(2);
 const runsAt = argv.indexOf('--runs');
 const RUNS = runsAt >= 0 ? Number(argv.splice(runsAt, 2)[1]) : 3;
 const inlineAt = argv.indexOf('--inline');
-// Sizes up to which blobs go into the image; the rest of the inline (LevelDB) blobs are spilled.
-const THRESHOLDS = inlineAt >= 0 ? argv.splice(inlineAt, 2)[1].split(',').map(Number) : [...new Set([64, 512, S.META_INLINE_MAX, 4096, S.INLINE_MAX])];
+// Sizes up to which blobs go into the image; the rest of the inline (LevelDB) blobs go into a pack.
+const THRESHOLDS = inlineAt >= 0 ? argv.splice(inlineAt, 2)[1].split(',').map(Number) : [...new Set([64, S.META_INLINE_MAX, S.INLINE_MAX])];
 const only = argv.length > 0 ? argv : ['5k', '100k'];
 // 5k: about a debootstrap minbase rootfs (5,237 files, 120 MB): small files mostly, some large.
 // 100k: many small files, 20 per directory (the research's 100k tree, with real bytes).
@@ -109,64 +113,62 @@ for (const name of only) {
   }
   const {tree: digest} = JSON.parse(fs.readFileSync(path.join(dir, 'imported.json'), 'utf8'));
   const s = await S.Store.open(storeDir);
+  const image = await s.putImage({layers: [digest], config: {}});
+  const container = root ? await U.createContainer(s, {image}) : undefined;
   const fresh = () => {
-    fs.rmSync(path.join(storeDir, 'meta'), {recursive: true, force: true});
-    fs.rmSync(path.join(storeDir, 'objects', 'small'), {recursive: true, force: true});
+    for (const sub of ['meta', 'packs', path.join('objects', 'small')]) fs.rmSync(path.join(storeDir, sub), {recursive: true, force: true});
     spawnSync('sync');
   };
   const perThreshold = [];
-  let mount;
   for (const inlineMax of THRESHOLDS) {
-    const first = [], again = [], ostree = [];
     let build;
+    // strata's first mount: the image's build at this threshold, then its mounts, as `strata mount` makes them.
+    const layers = new U.ContainerLayers(s, async (st, tree) => {
+      build = await S.buildMetaImage(st, tree, {inlineMax});
+      return {path: build.path, packs: build.packs};
+    });
+    const mountOnce = async () => {
+      if (!container) {
+        build = await S.buildMetaImage(s, digest, {inlineMax});
+        return;
+      }
+      await U.mountContainer(layers, container);
+      U.unmountContainer(s, container);
+    };
+    const first = [], again = [], ostree = [];
+    let firstBuild;
     for (let r = 0; r < RUNS; r++) {
       fresh();
-      const b = await timed(() => S.buildMetaImage(s, digest, {inlineMax}));
-      first.push(b);
-      build = b.value;
-      // A second image in the same store finds the spilled files in place.
+      first.push(await timed(mountOnce));
+      firstBuild = build;
+      // A second image in the same store finds the pack in place.
       fs.rmSync(path.join(storeDir, 'meta'), {recursive: true, force: true});
-      again.push(await timed(() => S.buildMetaImage(s, digest, {inlineMax})));
+      again.push(await timed(mountOnce));
       // The peer right after, so that both see the same load.
       const out = path.join(dir, 'checkout');
       fs.rmSync(out, {recursive: true, force: true});
       spawnSync('sync');
       ostree.push(timedCommand('ostree', ['checkout', '--repo', repo, '-H', 'bench', out]));
       fs.rmSync(out, {recursive: true, force: true});
-      if (root && inlineMax === THRESHOLDS[0] && r === 0) mount = mountOnce(build.path, build.objects, dir);
     }
     const med = (xs, k) => median(xs.map(x => x[k]));
-    perThreshold.push({inlineMax, build, first: med(first, 'seconds'), firstCpu: med(first, 'cpu'), again: med(again, 'seconds'), againCpu: med(again, 'cpu'),
+    perThreshold.push({inlineMax, build: firstBuild, first: med(first, 'seconds'), firstCpu: med(first, 'cpu'), again: med(again, 'seconds'), againCpu: med(again, 'cpu'),
       ostree: med(ostree, 'seconds'), ostreeCpu: med(ostree, 'cpu')});
   }
   fresh();
+  if (container) await U.removeContainer(s, container.id);
   await s.close();
-  rows.push({name, mount, perThreshold});
-}
-
-function mountOnce(image, objects, dir) {
-  const meta = path.join(dir, 'm-meta');
-  const merged = path.join(dir, 'm-merged');
-  fs.mkdirSync(meta, {recursive: true});
-  fs.mkdirSync(merged, {recursive: true});
-  const start = process.hrtime.bigint();
-  run('mount', ['-t', 'erofs', '-o', 'ro,loop', image, meta]);
-  run('mount', ['-t', 'overlay', 'overlay', '-o', `ro,redirect_dir=nofollow,index=off,metacopy=off,lowerdir=${meta}::${objects}`, merged]);
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  run('umount', [merged]);
-  run('umount', [meta]);
-  return seconds;
+  rows.push({name, perThreshold});
 }
 
 const pair = (w, c) => `${w.toFixed(2)} (${c.toFixed(2)})`;
 const ratio = (a, ac, r) => `${(a / r.ostree).toFixed(2)} (${(ac / r.ostreeCpu).toFixed(2)})`;
-console.log('\nseconds as wall (cpu); ratios are strata / ostree checkout -H of the same run');
-console.log('| tree | in image up to | ostree -H | image | in image | spilled | first build | first / ostree | again | again / ostree |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+console.log(`\nseconds as wall (cpu of this process; the mounts' perl helpers are not counted); ratios are strata / ostree checkout -H of the same run; ${root ? 'build + mounts' : 'builds only (not root)'}`);
+console.log('| tree | in image up to | ostree -H | image | in image | in a pack | pack | first mount | first / ostree | again | again / ostree |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const row of rows) {
   for (const r of row.perThreshold) {
     const b = r.build;
-    console.log(`| ${row.name} | ${r.inlineMax} B | ${pair(r.ostree, r.ostreeCpu)} | ${fmtBytes(b.bytes)} | ${b.inlined} | ${b.spilledRefs} | ${pair(r.first, r.firstCpu)} | ${ratio(r.first, r.firstCpu, r)} | ${pair(r.again, r.againCpu)} | ${ratio(r.again, r.againCpu, r)} |`);
+    console.log(`| ${row.name} | ${r.inlineMax} B | ${pair(r.ostree, r.ostreeCpu)} | ${fmtBytes(b.bytes)} | ${b.inlined} | ${b.packedRefs} | ${b.packedNew > 0 ? `${b.packedNew} blobs` : '-'} | ${pair(r.first, r.firstCpu)} | ${ratio(r.first, r.firstCpu, r)} | ${pair(r.again, r.againCpu)} | ${ratio(r.again, r.againCpu, r)} |`);
   }
 }
-for (const row of rows) if (row.mount !== undefined) console.log(`${row.name}: the two mounts (mount -t erofs with a loop device, mount -t overlay; util-linux processes included) ${row.mount.toFixed(3)} s`);

@@ -8,7 +8,7 @@ import type {ContainerLayers, MetaImageBuilder} from '@strata/union';
  */
 export async function containerLayers(store: Store): Promise<ContainerLayers> {
   const [union, storePackage] = await Promise.all([import('@strata/union'), import('@strata/store')]);
-  const ensure = (storePackage as {ensureMetaImage?: (s: Store, tree: Digest) => Promise<{path: string}>}).ensureMetaImage;
-  const builder: MetaImageBuilder = ensure ? async (s, tree) => (await ensure(s, tree)).path : union.mkfsMetaImage;
+  const ensure = (storePackage as {ensureMetaImage?: (s: Store, tree: Digest) => Promise<{path: string; packs: readonly string[]}>}).ensureMetaImage;
+  const builder: MetaImageBuilder = ensure ? async (s, tree) => { const {path, packs} = await ensure(s, tree); return {path, packs}; } : union.mkfsMetaImage;
   return new union.ContainerLayers(store, builder);
 }

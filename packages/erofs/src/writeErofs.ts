@@ -13,6 +13,13 @@ export interface ErofsWriteOptions {
   readonly uuid?: Buffer;
   /** The superblock's build time, in seconds; 0 by default (no clock is read, so the same tree gives the same bytes). */
   readonly buildTime?: number;
+  /**
+   * Bytes for the start of the image, before the superblock (at most 1024): EROFS leaves
+   * its first 1 KiB to boot loaders, and neither the kernel nor fsck.erofs reads it, so a
+   * caller can keep a small record of its own there (strata: the packs an image needs).
+   * Zeros by default.
+   */
+  readonly head?: Buffer;
 }
 
 /** What was written. */
@@ -143,8 +150,11 @@ export function writeErofs(tree: ErofsTree, sink: (chunk: Buffer) => void, optio
   }
   if (nextBlock > 0xffffffff) throw new ErofsError('EROFS_TOO_LARGE', `the image needs ${nextBlock} blocks; EROFS addresses at most 2^32`);
 
+  const head = options.head ?? Buffer.alloc(0);
+  if (head.length > SUPERBLOCK_OFFSET) throw new ErofsError('EROFS_TOO_LARGE', `the head before the superblock takes at most ${SUPERBLOCK_OFFSET} bytes, not ${head.length}`);
   const out = new Output(sink);
-  out.zeros(SUPERBLOCK_OFFSET);
+  out.put(head);
+  out.zeros(SUPERBLOCK_OFFSET - head.length);
   out.put(superblock({rootNid, inodes: placed.length, blocks: nextBlock, xattrBlkaddr, incompat: chunked ? FEATURE_INCOMPAT_CHUNKED_FILE : 0, options}));
   for (const p of placed) {
     out.zeros(p.offset - out.pos);

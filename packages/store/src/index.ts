@@ -37,4 +37,5 @@ export {importImageFrom, importImageStream, type ImageSourceFormat} from './oci/
 export {exportOciArchive} from './oci/ociArchive.js';
 export {pullImage, type PullProgress, type PulledImage} from './registry/pullImage.js';
 export {pushImage, type PushProgress, type PushedImage} from './registry/pushImage.js';
-export {ensureMetaImage, buildMetaImage, metaImagePath, smallObjectPath, META_INLINE_MAX, type MetaImage, type MetaImageBuild, type MetaImageOptions} from './meta/metaImage.js';
+export {ensureMetaImage, buildMetaImage, metaImagePath, META_INLINE_MAX, type MetaImage, type MetaImageBuild, type MetaImageOptions} from './meta/metaImage.js';
+export {MAX_PACKS_PER_IMAGE, packPath, readPackList} from './meta/packs.js';

@@ -10,8 +10,15 @@ import {containerDirs} from './mount/containerDirs.js';
 import type {UnionView} from './UnionView.js';
 import type {LayerUsage, WritableLayers} from './WritableLayers.js';
 
-/** Builds (once, memoised by the tree's digest) the EROFS metadata image of a merged tree; returns its path. */
-export type MetaImageBuilder = (store: Store, tree: Digest) => Promise<string>;
+/**
+ * Builds (once, memoised by the tree's digest) the EROFS metadata image of a merged tree;
+ * returns its path and the small-blob packs (EROFS image files) its redirects need besides
+ * the store's objects/.
+ */
+export type MetaImageBuilder = (store: Store, tree: Digest) => Promise<{path: string; packs: readonly string[]}>;
+
+/** mount(2) takes at most a page of options (with the terminating NUL). */
+const MOUNT_OPTIONS_MAX = 4095;
 
 /**
  * The writable layers of one store's containers: userspace uppers in the store, served
@@ -35,8 +42,10 @@ export class ContainerLayers implements WritableLayers {
   }
 
   /**
-   * The metadata image (erofs, read-only), then overlayfs over it and the objects, at
-   * `target`. `volatile`: overlayfs's `volatile`, for a container that is removed after
+   * The metadata image and the small-blob packs it needs (erofs, read-only), then overlayfs
+   * over them and the objects at `target`: `lowerdir=META::OBJECTS::PACK0::PACK1…`, the
+   * objects and packs as data-only lowers, in which overlayfs looks each redirect up in
+   * turn (a `/b3/…` redirect is found in the objects, a `/small/…` one in a pack). `volatile`: overlayfs's `volatile`, for a container that is removed after
    * this mount (`run --rm`, as podman does): no sync of the upper, so an unmount does not
    * wait for the whole upper filesystem's dirty data (~50–100 ms on a busy disk). The
    * kernel then marks the work dir, and refuses to mount that upper again.
@@ -45,8 +54,9 @@ export class ContainerLayers implements WritableLayers {
     if (!this.metaImage) throw new UnionError('NO_KERNEL_MOUNT', 'this strata has no metadata image builder, so containers cannot be mounted');
     const dirs = containerDirs(this.store, c.id);
     const image = await this.metaImage(this.store, await imageRoot(this.store, c.image));
+    const packs = image.packs.map((file, i) => ({type: 'erofs' as const, source: file, target: dirs.pack(i), options: ['ro']}));
     const overlayOptions = [
-      `lowerdir=${dirs.meta}::${path.join(dirs.store, 'objects')}`, `upperdir=${dirs.upper}`, `workdir=${dirs.work}`,
+      `lowerdir=${[dirs.meta, path.join(dirs.store, 'objects'), ...packs.map(p => p.target)].join('::')}`, `upperdir=${dirs.upper}`, `workdir=${dirs.work}`,
       // Directory renames give EXDEV rather than redirects, and copy-up copies whole files:
       // the upper stays a plain layer (research/mounts.md §1.3). Data-only lowers follow
       // the metadata image's file redirects even so.
@@ -54,10 +64,13 @@ export class ContainerLayers implements WritableLayers {
       ...(this.store.upper.userxattr ? ['userxattr'] : []),
       ...(options.volatile ? ['volatile'] : []),
     ];
-    for (const p of [image, dirs.meta, dirs.upper, dirs.work, target])
+    for (const p of [image.path, dirs.meta, dirs.store, dirs.upper, dirs.work, target])
       if (/[,:\\]/.test(p)) throw new UnionError('MOUNT_FAILED', `${p}: overlayfs options cannot name a path with ",", ":" or "\\"`);
+    if (overlayOptions.join(',').length > MOUNT_OPTIONS_MAX)
+      throw new UnionError('MOUNT_FAILED', `the overlay mount's options take more than ${MOUNT_OPTIONS_MAX} bytes (the store's path is ${dirs.store.length} bytes long)`);
     return [
-      {type: 'erofs', source: image, target: dirs.meta, options: ['ro']},
+      {type: 'erofs', source: image.path, target: dirs.meta, options: ['ro']},
+      ...packs,
       {type: 'overlay', source: 'overlay', target, options: overlayOptions},
     ];
   }

@@ -3,15 +3,15 @@ import {createHash} from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import test, {type ExecutionContext} from 'ava';
-import {type Digest, type Tree, INLINE_MAX, LayerBuilder, type Store, collectGarbage, diskUsage, ensureMetaImage, metaImagePath, smallObjectPath} from '@strata/store';
+import {type Digest, type Tree, INLINE_MAX, LayerBuilder, type Store, MAX_PACKS_PER_IMAGE, collectGarbage, diskUsage, ensureMetaImage, metaImagePath, readPackList} from '@strata/store';
 import {checkout} from '../src/checkout.js';
 import {openImageView} from '../src/containers.js';
 import {flattenLayers} from '../src/flatten.js';
 import {openTempStore, run, tempDir} from './_helpers.js';
 
 // The metadata image of a merged tree, mounted as strata mounts it (EROFS read-only, then
-// overlayfs with the store's objects/ as a data-only lower), against strata's own checkout
-// of the same image: the two must show the same tree.
+// overlayfs with the store's objects/ and the image's small-blob packs as data-only lowers),
+// against strata's own checkout of the same image: the two must show the same tree.
 
 const T = 1_700_000_000;
 type Meta = Omit<Tree, 'opaque' | 'entries'>;
@@ -111,17 +111,21 @@ function xattrs(root: string): string {
   return run('getfattr', ['-R', '-h', '-d', '-m', '-', '-e', 'hex', '--absolute-names', root]).split(root).join('<root>');
 }
 
-/** Mounts the image and the overlay as strata does; both unmounted when the test ends. */
-function mountMeta(t: ExecutionContext, image: string, objects: string): string {
+/** Mounts the image, its packs and the overlay as strata does; all unmounted when the test ends. */
+function mountMeta(t: ExecutionContext, built: {path: string; objects: string; packs: readonly string[]}): string {
   if (process.getuid?.() !== 0) throw new Error('this test mounts file systems and needs root; CI runs as root');
   const dir = tempDir(t, 'strata-mount-');
-  const meta = path.join(dir, 'meta');
   const merged = path.join(dir, 'merged');
-  fs.mkdirSync(meta);
   fs.mkdirSync(merged);
-  run('mount', ['-t', 'erofs', '-o', 'ro,loop', image, meta]);
-  t.teardown(() => { spawnSync('umount', ['-l', meta]); });
-  run('mount', ['-t', 'overlay', 'overlay', '-o', `ro,redirect_dir=nofollow,index=off,metacopy=off,lowerdir=${meta}::${objects}`, merged]);
+  const lowers = [built.path, ...built.packs].map((image, i) => {
+    const at = path.join(dir, `lower${i}`);
+    fs.mkdirSync(at);
+    run('mount', ['-t', 'erofs', '-o', 'ro,loop', image, at]);
+    t.teardown(() => { spawnSync('umount', ['-l', at]); });
+    return at;
+  });
+  lowers.splice(1, 0, built.objects);
+  run('mount', ['-t', 'overlay', 'overlay', '-o', `ro,redirect_dir=nofollow,index=off,metacopy=off,lowerdir=${lowers.join('::')}`, merged]);
   t.teardown(() => { spawnSync('umount', ['-l', merged]); });
   return merged;
 }
@@ -132,9 +136,9 @@ const mountsAsCheckout = test.macro(async (t, inlineMax?: number) => {
   const tree = await flattenLayers(store, layers);
   const built = await ensureMetaImage(store, tree, {inlineMax});
   t.true(built.built);
-  t.is(fs.existsSync(path.join(store.dir, 'objects', 'small')), inlineMax === undefined, 'the default threshold (2 KiB) spills; 16 KiB does not');
-  run('fsck.erofs', ['--extract', built.path]);
-  const merged = mountMeta(t, built.path, built.objects);
+  t.is(built.packs.length, inlineMax === undefined ? 1 : 0, 'the default threshold (2 KiB) packs blobs; 16 KiB does not');
+  for (const image of [built.path, ...built.packs]) run('fsck.erofs', ['--extract', image]);
+  const merged = mountMeta(t, built);
 
   const out = path.join(tempDir(t), 'checkout');
   await checkout(store, await openImageView(store, image), out);
@@ -167,28 +171,60 @@ test('a metadata image is memoised by its tree, reproducible, and rebuilt after 
   const bytesOf = () => fs.readFileSync(metaImagePath(store, tree));
   const firstBytes = bytesOf();
   t.false((await ensureMetaImage(store, tree)).built, 'the second call finds the image');
-  const small = smallObjectPath(store, await store.putBlob(bytes(2049, 2049)));
-  t.true(fs.existsSync(small), 'a 2049-byte inline blob is spilled to objects/small');
-  t.false(fs.existsSync(smallObjectPath(store, await store.putBlob(bytes(2048, 2048)))), 'a 2048-byte one is kept in the image');
+  t.is(first.packs.length, 1);
+  const [pack] = first.packs;
+  t.deepEqual(readPackList(first.path)?.map(p => path.join(store.dir, 'packs', `${p.slice(3)}.erofs`)), [pack], 'the image names its pack in its first 1 KiB');
+  // The pack holds the inline blobs larger than 2 KiB, under their digests: 2049 B, 4 KiB, 16 KiB.
+  const extracted = path.join(tempDir(t), 'pack');
+  run('fsck.erofs', [`--extract=${extracted}`, pack!]);
+  const packed = (d: Digest) => path.join(extracted, 'small', d.slice(3, 5), d.slice(5));
+  for (const n of [2049, 4096, 16 * 1024]) t.true(fs.readFileSync(packed(await store.putBlob(bytes(n, n)))).equals(bytes(n, n)), `a ${n}-byte inline blob is in the pack`);
+  t.false(fs.existsSync(packed(await store.putBlob(bytes(2048, 2048)))), 'a 2048-byte one is kept in the image');
+  t.is(fs.readdirSync(path.join(extracted, 'small')).flatMap(fan => fs.readdirSync(path.join(extracted, 'small', fan))).length, 3);
 
   const derived = (await diskUsage(store)).derived;
   t.is(derived.metaImage.count, 1);
   t.is(derived.metaImage.bytes, firstBytes.length);
-  t.is(derived.smallFile.count, 3, 'df counts the spilled files: 2049 B, 4 KiB, 16 KiB');
-  // Live: gc keeps the image and the spilled files.
+  t.is(derived.pack.count, 1, 'df counts the pack');
+  t.is(derived.pack.bytes, fs.statSync(pack!).size + 3 * 32, 'with its list of blobs');
+  // Live: gc keeps the image and its pack.
   t.is((await collectGarbage(store)).byKind.metaImage.count, 0);
-  t.true(fs.existsSync(first.path) && fs.existsSync(small));
+  t.true(fs.existsSync(first.path) && fs.existsSync(pack!));
   // Derived: removed with the last image that needs them, and written again, the same bytes.
   fs.rmSync(first.path);
   const again = await ensureMetaImage(store, tree);
   t.true(again.built);
-  t.true(bytesOf().equals(firstBytes));
+  t.true(bytesOf().equals(firstBytes), 'the same bytes: the pack is reused');
+  t.deepEqual(again.packs, [pack]);
   await store.deleteTag('every:1' as never);
   await store.deleteImage(image);
   const report = await collectGarbage(store);
   t.is(report.byKind.metaImage.count, 1);
-  t.true(report.byKind.smallFile.count > 0);
+  t.is(report.byKind.pack.count, 1);
   t.false(fs.existsSync(first.path));
-  t.false(fs.existsSync(small));
+  t.false(fs.existsSync(pack!));
+  t.deepEqual(fs.readdirSync(path.join(store.dir, 'packs')), [], 'and its list of blobs');
   t.is((await collectGarbage(store)).objects, 0, 'a second gc finds nothing');
+});
+
+test('a tree whose small blobs are in more packs than a mount takes gets a fresh pack for the rest, and mounts as checkout writes it', async t => {
+  const store = await openTempStore(t);
+  // Five images, each with small blobs of its own: five packs.
+  const blobs: LeafEntry[][] = [];
+  for (let i = 0; i < 5; i++) {
+    blobs.push(await Promise.all([0, 1].map(j => file(store, bytes(3000 + 100 * i + j, 10 * i + j)))));
+    const l = await layer(store, blobs[i]!.map((e, j) => [`/p${i}/f${j}`, e]));
+    t.is((await ensureMetaImage(store, await flattenLayers(store, [l]))).packs.length, 1);
+  }
+  t.is(fs.readdirSync(path.join(store.dir, 'packs')).filter(n => n.endsWith('.erofs')).length, 5);
+  // One image with all of them: three packs of those, and one fresh pack with the blobs of the other two.
+  const all = await layer(store, blobs.flatMap((es, i) => es.map((e, j): [string, LeafEntry] => [`/all/p${i}/f${j}`, e])));
+  const image = await store.putImage({layers: [all], config: {}});
+  const built = await ensureMetaImage(store, await flattenLayers(store, [all]));
+  t.is(built.packs.length, MAX_PACKS_PER_IMAGE);
+  t.is((built as {packedNew: number}).packedNew, 4, 'the blobs of the two packs left out');
+  const merged = mountMeta(t, built);
+  const out = path.join(tempDir(t), 'checkout');
+  await checkout(store, await openImageView(store, image), out);
+  t.deepEqual(snapshot(merged), snapshot(out));
 });

@@ -34,7 +34,11 @@ export class DfCommand extends BaseCommand {
     let out = `logical ${b(u.logical)}, stored ${b(u.stored)} (${u.blobs} blobs), images reference ${b(u.referenced)}, dedup ratio ${u.ratio.toFixed(2)}\n`;
     out += `garbage ${b(u.garbage)} (strata gc frees it), trees ${b(u.metadata)} (${u.trees})\n`;
     const d = u.derived;
-    if (d.metaImage.count + d.smallFile.count > 0) out += `derived (rebuilt on use): metadata images ${b(d.metaImage.bytes)} (${d.metaImage.count}), spilled small files ${b(d.smallFile.bytes)} (${d.smallFile.count})\n`;
+    if (d.metaImage.count + d.pack.count + d.smallFile.count > 0) {
+      out += `derived (rebuilt on use): metadata images ${b(d.metaImage.bytes)} (${d.metaImage.count}), small-blob packs ${b(d.pack.bytes)} (${d.pack.count})`;
+      if (d.smallFile.count > 0) out += `, spilled small files of earlier builds ${b(d.smallFile.bytes)} (${d.smallFile.count})`;
+      out += '\n';
+    }
     if (!this.verbose) return out;
     out += '\nIMAGE         TAGS                 LOGICAL      SIZE         SHARED       UNIQUE       RECLAIMABLE\n';
     for (const i of u.images)

@@ -4,7 +4,8 @@ import {BaseCommand} from './BaseCommand.js';
 
 const LABELS: [keyof GcReport['byKind'], string][] = [
   ['image', 'images'], ['layer', 'layers'], ['tree', 'trees'], ['blob', 'blobs'], ['flat', 'flattened stacks'], ['registry', 'registry records'],
-  ['lease', 'expired leases'], ['orphanFile', 'orphan object files'], ['tmpFile', 'temporary files'], ['containerDir', 'container directories'], ['metaImage', 'metadata images'], ['smallFile', 'spilled small files'],
+  ['lease', 'expired leases'], ['orphanFile', 'orphan object files'], ['tmpFile', 'temporary files'], ['containerDir', 'container directories'], ['metaImage', 'metadata images'], ['pack', 'small-blob packs'],
+  ['smallFile', 'spilled small files of earlier builds'],
 ];
 
 export class GcCommand extends BaseCommand {

@@ -32,7 +32,7 @@ export interface GcOptions {
   readonly dryRun?: boolean;
 }
 
-const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', 'lease', 'orphanFile', 'tmpFile', 'containerDir', 'metaImage', 'smallFile'];
+const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', 'lease', 'orphanFile', 'tmpFile', 'containerDir', 'metaImage', 'pack', 'smallFile'];
 
 /**
  * Mark and sweep, while other processes go on working (docs/design.md, "Many processes on
@@ -54,8 +54,8 @@ const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', '
  *    (maintenance/trash.ts), which is emptied when no process that could still need a file
  *    is running.
  * 4. Without the lock: temporary files of dead processes, writable-layer directories of
- *    containers with no record, derived files (metadata images, spilled small blobs) of
- *    trees and blobs no longer live, leases of dead processes, old trash.
+ *    containers with no record, derived files (metadata images of trees no longer live,
+ *    small-blob packs no kept image names), leases of dead processes, old trash.
  *
  * Crash safety: the index changes all at once or not at all, so no kill leaves a kept
  * object naming a deleted one; files go only after the index stopped naming them, and a
@@ -174,8 +174,8 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   await sweepTmp(store, dryRun, count);
   const othersStart = Math.min(Date.now(), ...decided.liveLeases.filter(l => l.pid !== process.pid).map(l => Date.parse(l.created)));
   await sweepContainerDirs(store, live, othersStart, dryRun, count);
-  // Metadata images and spilled small files of trees and blobs that are gone: derived, rebuilt on use.
-  sweepDerived(store, live, dryRun, count);
+  // Metadata images of trees that are gone, and packs no kept image names: derived, rebuilt on use.
+  sweepDerived(store, live, othersStart, dryRun, count);
   if (!dryRun) emptyTrash(store.dir, othersStart);
 
   const objects = KINDS.reduce((n, k) => n + byKind[k].count, 0);

@@ -52,7 +52,7 @@ export interface DiskUsage {
   readonly metadata: number;
   readonly blobs: number;
   readonly trees: number;
-  /** Derived files (metadata images, spilled small blobs): rebuilt on use, so never counted as content. */
+  /** Derived files (metadata images, small-blob packs, spilled files of earlier builds): rebuilt on use, so never counted as content. */
   readonly derived: Record<DerivedKind, {count: number; bytes: number}>;
   readonly images: ImageUsage[];
   readonly containers: ContainerUsage[];

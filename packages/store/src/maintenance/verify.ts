@@ -7,7 +7,7 @@ import type {IndexOp} from '../index/Index.js';
 import {type KeyKind, PREFIX, blobKey, containerKey, digestOf, flatKey, imageKey, parseKey, treeKey} from '../index/keys.js';
 import {decodeBlobValue, decodeText, fileBlobValue, tryDecodeRecord} from '../index/values.js';
 import {decodeTree} from '../objects/tree.js';
-import {findDamagedSpills, removeDamagedSpills} from '../meta/checkSpilled.js';
+import {findDamagedPacks, removeDamagedPacks} from '../meta/checkPacks.js';
 import {KeySet} from './keySet.js';
 
 /**
@@ -153,8 +153,8 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
     sound.push(k);
   });
 
-  // Spilled copies of inline blobs are derived files, but a mount serves their bytes.
-  const damagedSpills = findDamagedSpills(store);
+  // Small-blob packs are derived files, but a mount serves their bytes.
+  const damagedPacks = findDamagedPacks(store);
 
   // A missing writable layer is a missing object of its own: `containers/<id>/upper`.
   const upperMissing = new Set<string>();
@@ -176,8 +176,8 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
       problems.get(to)?.referencedBy.push(from);
     }
   }
-  for (const s of damagedSpills)
-    problems.set(spillKey(s.blob), {object: spillKey(s.blob), kind: 'corrupt', message: `the spilled copy of blob ${s.blob} (objects/small/): ${s.why}`, referencedBy: []});
+  for (const p of damagedPacks)
+    problems.set(packKey(p.pack), {object: packKey(p.pack), kind: 'corrupt', message: `the small-blob pack packs/${p.pack.slice(3)}.erofs: ${p.why}`, referencedBy: []});
   for (const id of upperMissing)
     problems.set(`upper:${id}`, {object: `upper:${id}`, kind: 'missing', message: `the writable layer of container ${id} is missing`, referencedBy: [containerKey(id)]});
 
@@ -218,22 +218,11 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
   }
   if (options.repair && list.length > 0) {
     const damagedFlats = [...g.flats].filter(([, tree]) => reachesDamage(treeKey(tree))).map(([chain]) => flatKey(chain));
-    await repair(store, list.filter(p => !p.object.startsWith('small:')), damagedFlats, blobFiles);
-    if (damagedSpills.length > 0) {
-      // The metadata images that redirect to them go too: the next mount builds them again.
-      const bad = new Set(damagedSpills.map(s => blobKey(s.blob)));
-      const reach = new Map<Digest, boolean>();
-      const reaches = (t: Digest): boolean => {
-        let r = reach.get(t);
-        if (r === undefined) {
-          reach.set(t, false);
-          r = (g.trees.get(t) ?? []).some(k => bad.has(k) || (k.startsWith(PREFIX.tree) && reaches(digestOf(k, 'tree')!)));
-          reach.set(t, r);
-        }
-        return r;
-      };
-      removeDamagedSpills(store, damagedSpills, reaches);
-      for (const s of damagedSpills) problems.get(spillKey(s.blob))!.repaired = true;
+    await repair(store, list.filter(p => !p.object.startsWith('pack:')), damagedFlats, blobFiles);
+    if (damagedPacks.length > 0) {
+      // The metadata images that name them go too: the next mount builds them again.
+      removeDamagedPacks(store, damagedPacks);
+      for (const p of damagedPacks) problems.get(packKey(p.pack))!.repaired = true;
     }
     remaining = (await verifyStore(store)).problems.length;
   }
@@ -297,8 +286,8 @@ async function checkObjectFile(file: string, d: Digest, size: number): Promise<s
   }
 }
 
-/** The problem key of a damaged spilled file: `small:b3:…`. */
-const spillKey = (blob: Digest): string => `small:${blob}`;
+/** The problem key of a damaged small-blob pack: `pack:b3:…`. */
+const packKey = (pack: Digest): string => `pack:${pack}`;
 
 /** How `describe` names each family of keys. */
 const WORDS: Record<KeyKind, string> = {
@@ -309,7 +298,7 @@ const WORDS: Record<KeyKind, string> = {
 /** `t:b3:…` -> `tree b3:…`: an index key as people read it. */
 export function describe(key: string): string {
   if (key.startsWith('upper:')) return `the writable layer of container ${key.slice(6)}`;
-  if (key.startsWith('small:')) return `the spilled copy of blob ${key.slice(6)}`;
+  if (key.startsWith('pack:')) return `the small-blob pack ${key.slice(5)}`;
   const parsed = parseKey(key);
   return parsed ? `${WORDS[parsed.kind]} ${parsed.id}` : key;
 }

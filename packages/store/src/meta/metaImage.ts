@@ -4,21 +4,18 @@ import {ErofsError, type ErofsMeta, type ErofsNode, ErofsTree, type FileContent,
 import type {Digest} from '../objects/digest.js';
 import {StoreError, rethrowNoSpace} from '../errors.js';
 import type {Store} from '../objects/Store.js';
-import {smallObjectPath, spillSmallBlobs} from './spillSmall.js';
+import {type PackIndex, choosePacks, encodePackList, loadPackIndex, packPath, readPackList, touchPack, writePack} from './packs.js';
 import {checkBlobBytes} from '../objects/verifiedRead.js';
 import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
 import {nameToBytes} from '../objects/names.js';
-import {readdirOrEmpty} from '../makeDirs.js';
 import {INLINE_MAX} from '../objects/Store.js';
 
 /**
  * Blobs up to this size go into the metadata image itself; larger inline (LevelDB) blobs
- * are spilled once per store to `objects/small/` and redirected there (research/mounts.md
- * option C with a larger cut). 2 KiB is half an EROFS block, the most the writer packs
- * beside a file's inode, so such a file costs the image its bytes and no block of its
- * own. Chosen by `npm run bench -- mount` (docs/benchmarks.md): creating a file is what a
- * first mount pays for each spilled blob, and at 2 KiB half as many are spilled as at
- * composefs's 64 B, for about 1% of a root filesystem's bytes in each image.
+ * are kept once per store in small-blob packs (packs.ts) and redirected there. 2 KiB is
+ * half an EROFS block, the most the writer packs beside a file's inode, so such a file
+ * costs the image its bytes and no block of its own; a root filesystem's files of at most
+ * 2 KiB are about half its files and 1% of its bytes (docs/design.md).
  */
 export const META_INLINE_MAX = 2048;
 
@@ -27,11 +24,14 @@ export interface MetaImage {
   readonly tree: Digest;
   /** The EROFS image file, `<store>/meta/<hex of the tree digest>.erofs`. */
   readonly path: string;
-  /**
-   * The data-only lower layer the image's redirects point into: `<store>/objects`
-   * (`/b3/<2>/<62>` object files, `/small/<2>/<62>` spilled inline blobs).
-   */
+  /** The data-only lower layer of object files (`/b3/<2>/<62>` redirects): `<store>/objects`. */
   readonly objects: string;
+  /**
+   * The small-blob packs the image's `/small/<2>/<62>` redirects need (EROFS image files,
+   * `<store>/packs/<hex>.erofs`): each is mounted and given to overlayfs as a data-only
+   * lower after `objects`, in this order. At most MAX_PACKS_PER_IMAGE.
+   */
+  readonly packs: readonly string[];
   /** False when the image existed already (memoised by the tree digest). */
   readonly built: boolean;
 }
@@ -39,12 +39,12 @@ export interface MetaImage {
 /** What one build did. */
 export interface MetaImageBuild extends MetaImage {
   readonly bytes: number;
-  /** Regular files in the image: bytes inside the image, redirected to an object file, redirected to a spilled file. */
+  /** Regular files in the image: bytes inside the image, redirected to an object file, redirected to a pack. */
   readonly inlined: number;
   readonly redirected: number;
-  readonly spilledRefs: number;
-  /** Spilled files this build wrote (the others existed). */
-  readonly spilledNew: number;
+  readonly packedRefs: number;
+  /** Blobs this build wrote into a fresh pack (the others were in packs already); 0 when it wrote none. */
+  readonly packedNew: number;
   readonly inodes: number;
 }
 
@@ -58,24 +58,23 @@ export function metaImagePath(store: Store, tree: Digest): string {
   return path.join(store.dir, 'meta', `${tree.slice(3)}.erofs`);
 }
 
-export {smallObjectPath};
-
 /**
  * The metadata image of a merged tree (a flattened image's tree, `@strata/union`
  * flattenLayers), built on first use and memoised by the tree digest: an EROFS image with
  * every name, mode, owner, mtime, xattr, symlink, hardlink and device node of the tree,
- * whose regular files are metacopy files redirecting into `objects/` (files of at most
- * META_INLINE_MAX bytes, and empty ones, are kept in the image). To serve the tree, mount
- * `path` read-only (`mount -t erofs -o ro,loop PATH META`, or mount(2) on the file), then
- * overlayfs with `lowerdir=META::<objects>` (objects as a data-only lower) and the
- * container's upperdir and workdir (research/mounts.md, "Each start").
+ * whose regular files are metacopy files redirecting into `objects/` or into small-blob
+ * packs (files of at most META_INLINE_MAX bytes, and empty ones, are kept in the image).
+ * To serve the tree, mount `path` and each of `packs` read-only (mount(2) on the file, or
+ * `mount -t erofs -o ro,loop`), then overlayfs with `lowerdir=META::<objects>::PACK…`
+ * (data-only lowers) and the container's upperdir and workdir.
  *
- * Durable before visible: spilled small files are written in a build directory in tmp/,
- * made durable with one syncfs and renamed into place (spillSmallBlobs), then the image is
- * written to tmp/, fsynced and renamed;
- * an image under its name is complete and all its redirects resolve. Everything here is
- * derived data: `sweepDerived` (gc) removes what no live tree or blob needs, and this
- * function writes it again. Whiteouts in `tree` are left out (a merged tree has none).
+ * Durable before visible: a fresh pack is written to tmp/, fsynced and renamed (writePack),
+ * then the image, whose first 1 KiB names its packs, is written to tmp/, fsynced and
+ * renamed; an image under its name is complete and all its redirects resolve. An image
+ * found in place is used when it has a pack list and its packs exist, and built again
+ * otherwise. Everything here is derived data: `sweepDerived` (gc) removes what no live tree
+ * needs, and this function writes it again. Whiteouts in `tree` are left out (a merged tree
+ * has none).
  *
  * Throws OBJECT_MISSING / OBJECT_CORRUPT for a missing or damaged tree or blob, NO_SPACE,
  * and NOT_MOUNTABLE (an ErofsError as its cause: an xattr EROFS cannot name) for trees
@@ -84,69 +83,113 @@ export {smallObjectPath};
 export async function ensureMetaImage(store: Store, tree: Digest, options: MetaImageOptions = {}): Promise<MetaImage | MetaImageBuild> {
   const image = metaImagePath(store, tree);
   const objects = path.join(store.dir, 'objects');
-  if (fs.existsSync(image)) return {tree, path: image, objects, built: false};
+  const packs = existingPacks(store, image);
+  if (packs) return {tree, path: image, objects, packs, built: false};
   return buildMetaImage(store, tree, options);
+}
+
+/** The pack files of the image at `image`; undefined when it is absent, has no pack list (built before packs) or a pack is gone. */
+function existingPacks(store: Store, image: string): string[] | undefined {
+  let list;
+  try {
+    list = readPackList(image);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const packs = list?.map(p => packPath(store, p));
+  return packs?.every(p => fs.existsSync(p)) ? packs : undefined;
 }
 
 /** ensureMetaImage's build, done whether or not the image exists (benchmarks, repair). */
 export async function buildMetaImage(store: Store, tree: Digest, options: MetaImageOptions = {}): Promise<MetaImageBuild> {
   const inlineMax = options.inlineMax ?? META_INLINE_MAX;
   const image = metaImagePath(store, tree);
-  const {erofs, spills, counts} = await describeTree(store, tree, inlineMax).catch(err => { throw notMountable(err, tree); });
+  const index = loadPackIndex(store);
+  const {erofs, small, counts} = await describeTree(store, tree, inlineMax, index).catch(err => { throw notMountable(err, tree); });
 
-  let spilledNew;
+  let packs: Digest[];
+  let packedNew = 0;
   try {
-    spilledNew = spillSmallBlobs(store, spills);
+    ({packs, packedNew} = packsFor(store, index, small));
   } catch (err) {
-    rethrowNoSpace(err, `the spilled files of tree ${tree}`);
+    rethrowNoSpace(err, `the small-blob pack of tree ${tree}`);
   }
 
   const tmp = store.tmpPath('meta');
   let stats;
   try {
     // The UUID is the tree's: the same tree gives the same bytes, two trees two volumes.
-    stats = writeErofsFile(erofs, tmp, {uuid: Buffer.from(tree.slice(3, 35), 'hex')});
+    stats = writeErofsFile(erofs, tmp, {uuid: Buffer.from(tree.slice(3, 35), 'hex'), head: encodePackList(packs)});
     fs.mkdirSync(path.dirname(image), {recursive: true});
     fs.renameSync(tmp, image);
   } catch (err) {
     fs.rmSync(tmp, {force: true});
     rethrowNoSpace(notMountable(err, tree), `the metadata image of tree ${tree}`);
   }
-  return {tree, path: image, objects: path.join(store.dir, 'objects'), built: true, bytes: stats.bytes, inodes: stats.inodes, ...counts, spilledNew};
+  return {tree, path: image, objects: path.join(store.dir, 'objects'), packs: packs.map(p => packPath(store, p)), built: true,
+    bytes: stats.bytes, inodes: stats.inodes, ...counts, packedNew};
 }
 
-/** The tree as an ErofsTree, and the inline blobs it needs spilled (digest -> bytes). */
-async function describeTree(store: Store, root: Digest, inlineMax: number) {
+/**
+ * The packs that serve `small` (the blobs the tree needs from packs; bytes read for those no
+ * pack held): existing packs chosen by choosePacks and touched (so that a gc running now
+ * keeps them), and a fresh pack for the rest. A pack a gc removed meanwhile is left out and
+ * its blobs go into the fresh pack.
+ */
+function packsFor(store: Store, index: PackIndex, small: Map<Digest, Buffer | undefined>): {packs: Digest[]; packedNew: number} {
+  const hexes = new Set<string>();
+  for (const d of small.keys()) hexes.add(d.slice(3));
+  const {use, fresh} = choosePacks(index, hexes);
+  const packs = use.filter(p => touchPack(store, p));
+  if (packs.length < use.length) {
+    const kept = new Set(packs.map(p => index.packs.indexOf(p)));
+    for (const hex of hexes) if (!index.byBlob.get(hex)?.some(p => kept.has(p))) fresh.add(hex);
+  }
+  if (fresh.size === 0) return {packs, packedNew: 0};
+  const bytes = new Map<Digest, Buffer>();
+  for (const hex of fresh) {
+    const d = `b3:${hex}` as Digest;
+    bytes.set(d, small.get(d) ?? inlineBytes(store, d));
+  }
+  packs.push(writePack(store, bytes));
+  return {packs, packedNew: bytes.size};
+}
+
+/** An inline blob's bytes, checked like every read of a blob: damaged bytes are never served. */
+function inlineBytes(store: Store, d: Digest): Buffer {
+  const b = store.blobValueSync(d);
+  if (b.file) throw new StoreError('OBJECT_CORRUPT', `blob ${d} is in a small-blob pack but is not an inline blob`);
+  return checkBlobBytes(d, b.size, b.data);
+}
+
+/**
+ * The tree as an ErofsTree, and the blobs it needs from packs (digest -> its checked bytes,
+ * or undefined for a blob some pack holds already: such a blob needs no index lookup, which
+ * was most of a build when its bytes exist for the kernel).
+ */
+async function describeTree(store: Store, root: Digest, inlineMax: number, packs: PackIndex) {
   const rootTree = await store.getTree(root);
   const erofs = new ErofsTree(metaOf(rootTree));
-  const spills = new Map<Digest, Buffer>();
-  const counts = {inlined: 0, redirected: 0, spilledRefs: 0};
+  const small = new Map<Digest, Buffer | undefined>();
+  const counts = {inlined: 0, redirected: 0, packedRefs: 0};
   // The first path of each file, for hardlinks: a tree's hardlink names a path of its
   // layer, which a higher layer may have replaced since; as in checkout, it is the same
   // inode only if that path still holds the same blob, and a file of its own otherwise.
   const files = new Map<string, {node: ErofsNode; blob: Digest}>();
   const links: {parent: ErofsNode; path: string; entry: Extract<TreeEntry, {kind: 'hardlink'}>}[] = [];
 
-  // The names in objects/small/<fan>, read once per fan-out directory.
-  const fans = new Map<string, ReadonlySet<string>>();
-  const spilledExists = (hex: string): boolean => {
-    const fan = hex.slice(0, 2);
-    let names = fans.get(fan);
-    if (!names) fans.set(fan, names = new Set(readdirOrEmpty(path.join(store.dir, 'objects', 'small', fan))));
-    return names.has(hex.slice(2));
-  };
   const content = (e: {size: number; blob: Digest}): FileContent => {
     if (e.size === 0) {
       counts.inlined++;
       return {data: EMPTY};
     }
     const hex = e.blob.slice(3);
-    // A spilled file holds the blob's bytes (its name is their digest; they were checked when
-    // it was written, and verify re-hashes it), so a blob that has one needs no index lookup:
-    // that lookup, a LevelDB read of up to 16 KiB, was most of a build once the files exist.
-    if (e.size > inlineMax && e.size <= INLINE_MAX && spilledExists(hex)) {
-      counts.spilledRefs++;
-      return {size: e.size, redirect: `/small/${hex.slice(0, 2)}/${hex.slice(2)}`};
+    const packed = {size: e.size, redirect: `/small/${hex.slice(0, 2)}/${hex.slice(2)}`};
+    if (e.size > inlineMax && e.size <= INLINE_MAX && packs.byBlob.has(hex)) {
+      counts.packedRefs++;
+      if (!small.has(e.blob)) small.set(e.blob, undefined);
+      return packed;
     }
     const b = store.blobValueSync(e.blob);
     if (b.file) {
@@ -159,9 +202,9 @@ async function describeTree(store: Store, root: Digest, inlineMax: number) {
       counts.inlined++;
       return {data};
     }
-    counts.spilledRefs++;
-    spills.set(e.blob, data);
-    return {size: e.size, redirect: `/small/${hex.slice(0, 2)}/${hex.slice(2)}`};
+    counts.packedRefs++;
+    small.set(e.blob, data);
+    return packed;
   };
 
   const visit = async (tree: Tree, node: ErofsNode, at: string): Promise<void> => {
@@ -200,7 +243,7 @@ async function describeTree(store: Store, root: Digest, inlineMax: number) {
     if (target && target.blob === entry.blob) erofs.link(parent, nameToBytes(entry.name), target.node);
     else files.set(p, {node: erofs.addFile(parent, nameToBytes(entry.name), metaOf(entry), content(entry)), blob: entry.blob});
   }
-  return {erofs, spills, counts};
+  return {erofs, small, counts};
 }
 
 /**

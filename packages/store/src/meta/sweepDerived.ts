@@ -4,49 +4,132 @@ import {readdirOrEmpty} from '../makeDirs.js';
 import type {Digest} from '../objects/digest.js';
 import type {Store} from '../objects/Store.js';
 import type {KeyLookup} from '../maintenance/keySet.js';
-import {blobKey, treeKey} from '../index/keys.js';
-
-/** Derived files, by kind: metadata images (`meta/`) and spilled inline blobs (`objects/small/`). */
-export type DerivedKind = 'metaImage' | 'smallFile';
+import {treeKey} from '../index/keys.js';
+import {packDir, readPackList} from './packs.js';
 
 /**
- * Removes derived files nothing live needs, for gc: a metadata image whose tree key
- * (`t:<digest>`) is not in `live`, a spilled file whose blob key (`b:<digest>`) is not.
- * An image kept is one whose tree is live, so every blob it redirects to is live too,
- * and so is every spilled file it needs. All of it is rebuilt on demand (ensureMetaImage).
- * With `dryRun`, only counts. Files with other names are left alone.
+ * Derived files, by kind: metadata images (`meta/`), small-blob packs (`packs/`, with their
+ * blob lists), and the spilled files of builds made before packs (`objects/small/`).
  */
-export function sweepDerived(store: Store, live: KeyLookup, dryRun: boolean, count: (kind: DerivedKind, bytes: number) => void): void {
-  eachDerived(store, (kind, file, key, bytes) => {
-    if (live.has(key)) return;
-    count(kind, bytes);
-    if (!dryRun) fs.rmSync(file, {force: true});
-  });
+export type DerivedKind = 'metaImage' | 'pack' | 'smallFile';
+
+/**
+ * Removes derived files nothing live needs, for gc:
+ * - a metadata image whose tree key (`t:<digest>`) is not in `live`, or that has no pack
+ *   list (built before packs: the next mount builds it again);
+ * - a pack that no kept image names, unless it was written or chosen by a build since
+ *   `since` (the start of the oldest other process at work: a build names its packs in an
+ *   image only after touching them, so a pack about to be named is not taken);
+ * - the spilled files of builds made before packs, once no container of the store is
+ *   mounted (a container mounted then reads through them).
+ * A kept image's packs are kept, so every redirect of every kept image resolves. All of it
+ * is rebuilt on demand (ensureMetaImage). With `dryRun`, only counts. Files with other
+ * names are left alone.
+ */
+export function sweepDerived(store: Store, live: KeyLookup, since: number, dryRun: boolean, count: (kind: DerivedKind, bytes: number) => void): void {
+  const remove = (file: string) => { if (!dryRun) fs.rmSync(file, {force: true}); };
+  const needed = new Set<string>();
+  for (const {file, tree, bytes} of metaImages(store)) {
+    let packs: Digest[] | undefined;
+    try {
+      packs = live.has(treeKey(tree)) ? readPackList(file) : undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // replaced or removed meanwhile
+      throw err;
+    }
+    if (packs) {
+      for (const p of packs) needed.add(p.slice(3));
+      continue;
+    }
+    count('metaImage', bytes);
+    remove(file);
+  }
+  for (const pack of packFiles(store)) {
+    if (needed.has(pack.hex) || (pack.mtimeMs ?? 0) >= since) continue;
+    count('pack', pack.bytes);
+    // The pack first: a list without its pack is never read, a pack without its list would be.
+    if (pack.erofs) remove(pack.erofs);
+    if (pack.blobs) remove(pack.blobs);
+  }
+  const spilled = spilledFiles(store);
+  if (spilled.length > 0 && !anyContainerMounted(store)) {
+    for (const {file, bytes} of spilled) {
+      count('smallFile', bytes);
+      remove(file);
+    }
+    if (!dryRun) fs.rmSync(path.join(store.dir, 'objects', 'small'), {recursive: true, force: true});
+  }
 }
 
 /** Derived files on disk, by kind: how many and their bytes (for df). */
 export function derivedUsage(store: Store): Record<DerivedKind, {count: number; bytes: number}> {
-  const usage = {metaImage: {count: 0, bytes: 0}, smallFile: {count: 0, bytes: 0}};
-  eachDerived(store, (kind, _file, _key, bytes) => {
+  const usage = {metaImage: {count: 0, bytes: 0}, pack: {count: 0, bytes: 0}, smallFile: {count: 0, bytes: 0}};
+  const add = (kind: DerivedKind, bytes: number) => {
     usage[kind].count++;
     usage[kind].bytes += bytes;
-  });
+  };
+  for (const i of metaImages(store)) add('metaImage', i.bytes);
+  for (const p of packFiles(store)) if (p.erofs) add('pack', p.bytes);
+  for (const f of spilledFiles(store)) add('smallFile', f.bytes);
   return usage;
 }
 
-/** Every derived file with the index key it derives from (`t:<digest>` for an image, `b:<digest>` for a spilled blob). */
-export function eachDerived(store: Store, fn: (kind: DerivedKind, file: string, key: string, bytes: number) => void): void {
-  const visit = (kind: DerivedKind, file: string, key: string) => {
-    const st = fs.lstatSync(file, {throwIfNoEntry: false});
-    if (st?.isFile()) fn(kind, file, key, st.size);
-  };
-  const metaDir = path.join(store.dir, 'meta');
-  for (const name of readdirOrEmpty(metaDir)) {
+/** `meta/<64 hex>.erofs`: every metadata image with its tree. */
+export function metaImages(store: Store): {file: string; tree: Digest; bytes: number}[] {
+  const out = [];
+  const dir = path.join(store.dir, 'meta');
+  for (const name of readdirOrEmpty(dir)) {
     const m = /^([0-9a-f]{64})\.erofs$/.exec(name);
-    if (m) visit('metaImage', path.join(metaDir, name), treeKey(`b3:${m[1]}` as Digest));
+    const st = m ? fs.lstatSync(path.join(dir, name), {throwIfNoEntry: false}) : undefined;
+    if (st?.isFile()) out.push({file: path.join(dir, name), tree: `b3:${m![1]}` as Digest, bytes: st.size});
   }
+  return out;
+}
+
+/** The packs on disk by name: the pack file and its blob list where they exist, their bytes together, and the pack's mtime. */
+function packFiles(store: Store): {hex: string; erofs?: string; blobs?: string; bytes: number; mtimeMs?: number}[] {
+  const byHex = new Map<string, {hex: string; erofs?: string; blobs?: string; bytes: number; mtimeMs?: number}>();
+  const dir = packDir(store);
+  for (const name of readdirOrEmpty(dir)) {
+    const m = /^([0-9a-f]{64})\.(erofs|blobs)$/.exec(name);
+    const st = m ? fs.lstatSync(path.join(dir, name), {throwIfNoEntry: false}) : undefined;
+    if (!st?.isFile()) continue;
+    let p = byHex.get(m![1]!);
+    if (!p) byHex.set(m![1]!, p = {hex: m![1]!, bytes: 0});
+    p.bytes += st.size;
+    if (m![2] === 'erofs') {
+      p.erofs = path.join(dir, name);
+      p.mtimeMs = st.mtimeMs;
+    } else {
+      p.blobs = path.join(dir, name);
+      p.mtimeMs ??= st.mtimeMs;
+    }
+  }
+  return [...byHex.values()];
+}
+
+/** `objects/small/<2>/<62>`: the spilled files of builds made before packs. */
+function spilledFiles(store: Store): {file: string; bytes: number}[] {
+  const out = [];
   const small = path.join(store.dir, 'objects', 'small');
   for (const fan of readdirOrEmpty(small)) {
-    for (const name of readdirOrEmpty(path.join(small, fan))) visit('smallFile', path.join(small, fan, name), blobKey(`b3:${fan}${name}` as Digest));
+    for (const name of readdirOrEmpty(path.join(small, fan))) {
+      const file = path.join(small, fan, name);
+      const st = fs.lstatSync(file, {throwIfNoEntry: false});
+      if (st?.isFile()) out.push({file, bytes: st.size});
+    }
   }
+  return out;
+}
+
+/** Whether any mount is under the store's containers/ (every container mount has its metadata image's there). */
+function anyContainerMounted(store: Store): boolean {
+  let info: string;
+  try {
+    info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return true; // cannot tell: keep them
+  }
+  const containers = `${fs.realpathSync(store.dir)}/containers/`;
+  return info.split('\n').some(l => (l.split(' ')[4] ?? '').startsWith(containers));
 }

@@ -31,7 +31,7 @@ export function metaImagePath(store: Store, tree: Digest): string {
  */
 export const mkfsMetaImage: MetaImageBuilder = async (store: Store, tree: Digest) => {
   const image = metaImagePath(store, tree);
-  if (fs.existsSync(image)) return image;
+  if (fs.existsSync(image)) return {path: image, packs: []};
   const skel = store.tmpPath('skeleton');
   const tmpImage = store.tmpPath('meta');
   fs.mkdirSync(skel);
@@ -99,7 +99,7 @@ export const mkfsMetaImage: MetaImageBuilder = async (store: Store, tree: Digest
     fs.closeSync(fd);
     fs.mkdirSync(path.dirname(image), {recursive: true});
     fs.renameSync(tmpImage, image);
-    return image;
+    return {path: image, packs: []};
   } finally {
     fs.rmSync(skel, {recursive: true, force: true});
     fs.rmSync(tmpImage, {force: true});

@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type {ContainerRecord, Store} from '@strata/store';
 import type {ContainerLayers} from '../ContainerLayers.js';
-import {containerDirs} from './containerDirs.js';
+import {containerDirs, isLowerMount} from './containerDirs.js';
 import {UnionError} from '../errors.js';
-import {performMounts, performUnmount, performUnmounts} from './kernelMount.js';
+import {performMounts, performUnmounts} from './kernelMount.js';
 import {readMountInfo} from './mountinfo.js';
 import {requireKernelMounts} from './probe.js';
 
@@ -58,17 +58,23 @@ export async function mountContainer(layers: ContainerLayers, c: ContainerRecord
   const target = fs.realpathSync(dir ?? dirs.rootfs);
   if (readMountInfo().some(m => m.mountPoint === target)) throw new UnionError('MOUNT_BUSY', `${target} is already a mount point`);
   if (fs.readdirSync(target).length > 0) throw new UnionError('MOUNT_BUSY', `${target} is not empty; give an empty directory to mount on`);
-  const [meta, overlay] = await layers.mounts(c, target, options);
+  const mounts = await layers.mounts(c, target, options);
   fs.mkdirSync(dirs.work, {recursive: true});
-  fs.mkdirSync(dirs.meta, {recursive: true});
-  // A metadata mount left by a kill between the two mounts is replaced.
-  if (readMountInfo().some(m => m.mountPoint === dirs.meta)) performUnmount(dirs.meta);
-  performMounts([meta!, overlay!]); // one process for both; a failed overlay unmounts the image again
+  for (const m of mounts) if (m.type === 'erofs') fs.mkdirSync(m.target, {recursive: true});
+  // Lower mounts (the metadata image, packs) left by a kill before the overlay mount are replaced.
+  const left = lowerMounts(dirs);
+  if (left.length > 0) performUnmounts(left);
+  performMounts(mounts); // one process for all; a failed overlay unmounts the images again
   return {mountPoint: target, metaMountPoint: dirs.meta, fresh: true};
 }
 
+/** The container's metadata image and pack mounts that mountinfo shows now. */
+function lowerMounts(dirs: ReturnType<typeof containerDirs>): string[] {
+  return [...new Set(readMountInfo().map(m => m.mountPoint).filter(p => isLowerMount(dirs, p)))];
+}
+
 /**
- * Unmounts a container (the overlay, then its metadata image). Refuses (RUNNING) while a
+ * Unmounts a container (the overlay, then its metadata image and packs). Refuses (RUNNING) while a
  * process runs in it, unless `force`, which kills it first; a process that still has files
  * open in the mount makes it MOUNT_BUSY. Returns false when it was not mounted.
  */
@@ -77,7 +83,8 @@ export function unmountContainer(store: Store, c: ContainerRecord, options: {for
   const dirs = containerDirs(store, c.id);
   const label = c.name ?? c.id.slice(0, 12);
   if (!mounted) {
-    if (readMountInfo().some(m => m.mountPoint === dirs.meta)) performUnmount(dirs.meta);
+    const left = lowerMounts(dirs);
+    if (left.length > 0) performUnmounts(left);
     return false;
   }
   const pid = runningPid(c);
@@ -88,8 +95,8 @@ export function unmountContainer(store: Store, c: ContainerRecord, options: {for
     spawnSync('runc', ['delete', '--force', runtimeId(c)], {stdio: 'ignore'});
   }
   // --force detaches a mount that is still busy (umount -l): the kernel lets go of it when the last user does.
-  // One process for both; the image's mount may be gone already (a target that is no mount point is passed over).
-  performUnmounts([mounted.mountPoint, dirs.meta], options.force === true);
+  // One process for all; the images' mounts may be gone already (a target that is no mount point is passed over).
+  performUnmounts([mounted.mountPoint, ...lowerMounts(dirs)], options.force === true);
   // Another strata (rm --force beside the run that mounted it) may have removed it already.
   if (mounted.mountPoint === dirs.rootfs) {
     try {

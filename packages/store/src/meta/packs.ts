@@ -1,0 +1,207 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {ErofsTree, writeErofs} from '@strata/erofs';
+import {type Digest, createHasher, digestBytes, digestFromBytes} from '../objects/digest.js';
+import type {Store} from '../objects/Store.js';
+import {readdirOrEmpty} from '../makeDirs.js';
+
+/**
+ * Small-blob packs: inline (LevelDB) blobs too large for a metadata image, kept once per
+ * store for the kernel in EROFS images of their own, `packs/<64 hex>.erofs`, named by the
+ * BLAKE3 of their bytes. A pack holds each blob as the file `/small/<2 hex>/<62 hex>` (the
+ * blob's digest), so a metadata image's redirect names the blob, whichever pack serves it:
+ * a container's overlay mount lists the packs its image needs as data-only lowers after
+ * `objects/`, and overlayfs looks a redirect up in each data-only lower in turn.
+ * Beside each pack, `packs/<64 hex>.blobs` lists the blobs it holds (32-byte digests, in
+ * order), so that a build finds which blobs are packed already without reading the packs.
+ * All of it is derived data: gc removes a pack no metadata image names, and builds write
+ * what is missing again.
+ */
+
+/**
+ * At most this many packs in one mount. A tree whose small blobs are spread over more
+ * packs gets a fresh pack with every blob its chosen packs lack: a copy of some blobs
+ * (derived data, collectable), for a mount of at most 2 + MAX_PACKS lowers.
+ */
+export const MAX_PACKS_PER_IMAGE = 4;
+
+/** `<store>/packs`. */
+export function packDir(store: Store): string {
+  return path.join(store.dir, 'packs');
+}
+
+/** `<store>/packs/<64 hex>.erofs`. */
+export function packPath(store: Store, pack: Digest): string {
+  return path.join(packDir(store), `${pack.slice(3)}.erofs`);
+}
+
+function blobListPath(store: Store, pack: Digest): string {
+  return path.join(packDir(store), `${pack.slice(3)}.blobs`);
+}
+
+/** The packs of a store by blob: which packs hold each packed blob (hex of its digest). */
+export interface PackIndex {
+  readonly packs: readonly Digest[];
+  /** Blob hex -> indexes into `packs`. */
+  readonly byBlob: ReadonlyMap<string, readonly number[]>;
+}
+
+/** The packs on disk (those whose `.erofs` exists) and their blobs, from their `.blobs` lists. */
+export function loadPackIndex(store: Store): PackIndex {
+  const packs: Digest[] = [];
+  const byBlob = new Map<string, number[]>();
+  for (const name of readdirOrEmpty(packDir(store))) {
+    const m = /^([0-9a-f]{64})\.erofs$/.exec(name);
+    if (!m) continue;
+    const pack = `b3:${m[1]}` as Digest;
+    let list: Buffer;
+    try {
+      list = fs.readFileSync(blobListPath(store, pack));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // gc removed it meanwhile (the list goes after the pack)
+      throw err;
+    }
+    const at = packs.push(pack) - 1;
+    for (let o = 0; o + 32 <= list.length; o += 32) {
+      const hex = list.toString('hex', o, o + 32);
+      const holders = byBlob.get(hex);
+      if (holders) holders.push(at);
+      else byBlob.set(hex, [at]);
+    }
+  }
+  return {packs, byBlob};
+}
+
+/**
+ * Which existing packs serve `blobs` (hex digests of the blobs a tree needs from packs), and
+ * which blobs need a fresh pack: greedily the pack that holds most of the blobs still
+ * uncovered, then the next, up to MAX_PACKS_PER_IMAGE; when that leaves blobs uncovered,
+ * the last choice is dropped and a fresh pack takes every blob the others lack.
+ */
+export function choosePacks(index: PackIndex, blobs: ReadonlySet<string>): {use: Digest[]; fresh: Set<string>} {
+  const chosen: number[] = [];
+  let uncovered = new Set(blobs);
+  while (uncovered.size > 0 && chosen.length < MAX_PACKS_PER_IMAGE) {
+    const counts = new Map<number, number>();
+    for (const hex of uncovered) for (const p of index.byBlob.get(hex) ?? []) counts.set(p, (counts.get(p) ?? 0) + 1);
+    let best = -1, most = 0;
+    for (const [p, n] of counts) if (n > most || (n === most && p < best)) [best, most] = [p, n];
+    if (best < 0) break;
+    chosen.push(best);
+    for (const hex of uncovered) if (index.byBlob.get(hex)?.includes(best)) uncovered.delete(hex);
+  }
+  if (uncovered.size > 0 && chosen.length === MAX_PACKS_PER_IMAGE) {
+    chosen.pop();
+    uncovered = new Set([...blobs].filter(hex => !index.byBlob.get(hex)?.some(p => chosen.includes(p))));
+  }
+  return {use: chosen.map(p => index.packs[p]!), fresh: uncovered};
+}
+
+/**
+ * Marks a pack as in use by a build about to name it (its mtime is now): gc removes an
+ * unnamed pack only when it is older than every process that could be building an image
+ * (sweepDerived). False when the pack is gone (a gc removed it first).
+ */
+export function touchPack(store: Store, pack: Digest): boolean {
+  const now = new Date();
+  try {
+    fs.utimesSync(packPath(store, pack), now, now);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/**
+ * Writes a pack of `blobs` (digest -> its checked bytes) and returns its name. The image and
+ * its blob list are written to tmp/ and fsynced; the list is renamed into place first and
+ * the pack last, then `packs/` is fsynced: a pack under its name is whole, its list is
+ * there, and both are on disk before the metadata image that names the pack is renamed.
+ * The same blobs give the same bytes, so two processes writing one pack rename the same file.
+ */
+export function writePack(store: Store, blobs: ReadonlyMap<Digest, Buffer>): Digest {
+  const sorted = [...blobs.keys()].sort();
+  const tree = new ErofsTree(DIR_META);
+  const small = tree.mkdir(tree.root, 'small', DIR_META);
+  const fans = new Map<string, ReturnType<ErofsTree['mkdir']>>();
+  for (const d of sorted) {
+    const fan = d.slice(3, 5);
+    let dir = fans.get(fan);
+    if (!dir) fans.set(fan, dir = tree.mkdir(small, fan, DIR_META));
+    tree.addFile(dir, d.slice(5), FILE_META, {data: blobs.get(d)!});
+  }
+  const dir = packDir(store);
+  fs.mkdirSync(dir, {recursive: true});
+  const tmpPack = store.tmpPath('pack');
+  const tmpList = store.tmpPath('blobs');
+  try {
+    const hasher = createHasher();
+    const fd = fs.openSync(tmpPack, 'wx', 0o444);
+    try {
+      writeErofs(tree, chunk => {
+        hasher.update(chunk);
+        for (let at = 0; at < chunk.length;) at += fs.writeSync(fd, chunk, at);
+      });
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const pack = hasher.digest();
+    fs.writeFileSync(tmpList, Buffer.concat(sorted.map(digestBytes)), {mode: 0o444, flag: 'wx'});
+    fsyncFile(tmpList);
+    fs.renameSync(tmpList, blobListPath(store, pack));
+    fs.renameSync(tmpPack, packPath(store, pack));
+    fsyncFile(dir);
+    return pack;
+  } finally {
+    fs.rmSync(tmpPack, {force: true});
+    fs.rmSync(tmpList, {force: true});
+  }
+}
+
+/**
+ * The record a metadata image keeps of the packs it needs, in its first 1 KiB (which EROFS
+ * leaves unused): `strata-packs` magic (8 bytes), a u32 count, then each pack's 32-byte
+ * digest. An image without it was built before packs (its redirects name spilled files in
+ * objects/small/): it counts as absent, and is built again.
+ */
+export function encodePackList(packs: readonly Digest[]): Buffer {
+  const head = Buffer.alloc(PACK_LIST_MAGIC.length + 4 + 32 * packs.length);
+  PACK_LIST_MAGIC.copy(head, 0);
+  head.writeUInt32LE(packs.length, PACK_LIST_MAGIC.length);
+  packs.forEach((p, i) => digestBytes(p).copy(head, PACK_LIST_MAGIC.length + 4 + 32 * i));
+  return head;
+}
+
+/** The packs a metadata image names, or undefined when it has no pack list (built before packs, or not an image of ours). */
+export function readPackList(image: string): Digest[] | undefined {
+  const head = Buffer.alloc(1024);
+  let n: number;
+  const fd = fs.openSync(image, 'r');
+  try {
+    n = fs.readSync(fd, head, 0, head.length, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const base = PACK_LIST_MAGIC.length + 4;
+  if (n < base || !head.subarray(0, PACK_LIST_MAGIC.length).equals(PACK_LIST_MAGIC)) return undefined;
+  const count = head.readUInt32LE(PACK_LIST_MAGIC.length);
+  if (count > MAX_PACKS_PER_IMAGE || base + 32 * count > n) return undefined;
+  return Array.from({length: count}, (_, i) => digestFromBytes(head.subarray(base + 32 * i, base + 32 * (i + 1))));
+}
+
+/** 8 bytes: "strpack" and the record's version, 1. */
+const PACK_LIST_MAGIC = Buffer.from('strpack\x01', 'latin1');
+const DIR_META = {mode: 0o755, uid: 0, gid: 0, mtime: 0};
+/** A pack's files are only ever read through a redirect: the metadata image gives the file's mode, owner and times. */
+const FILE_META = {mode: 0o444, uid: 0, gid: 0, mtime: 0};
+
+function fsyncFile(file: string): void {
+  const fd = fs.openSync(file, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
