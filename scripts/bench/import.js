@@ -3,26 +3,34 @@
 //   - `tar -cf - DIR | b3sum`: reading every byte and hashing it, the limit for any importer;
 //   - `ostree commit` into a fresh bare repo (when ostree is installed): a peer that also
 //     writes a content-addressed copy with fsync.
-// Inputs, generated once under .bench/import/: "tree" (20,000 files, ~300 MB: many small
-// files and a few large) and "file" (one 1 GiB file). All inputs are in the page cache
-// (written just before), so the figures compare CPU and write paths, not a cold disk.
-// With --compare DIR, also runs the store package built in another checkout DIR (e.g. an
-// older commit) in the same loop, for a before/after figure under the same load.
-// Usage: npm run bench -- import [tree|file ...] [--runs N] [--compare DIR]
+// Inputs, generated once under .bench/import/: "rootfs" (about a debootstrap minbase: 5,000
+// files, ~120 MB, scripts/bench/_trees.js), "small10k" (10,000 files of 64 B–8 KiB), "tree"
+// (20,000 files, ~300 MB: many small files and a few large) and "file" (one 1 GiB file).
+// All inputs are in the page cache (read just before), so the figures compare CPU and write
+// paths, not a cold disk. Each run times the library's import (in this process) and the
+// CLI's (`strata import DIR` into a fresh store: a whole process, as users run it; wall and
+// CPU seconds). With --compare DIR, also runs the store package and CLI built in another
+// checkout DIR (e.g. an older commit) in the same loop, for a before/after figure under the
+// same load.
+// Usage: npm run bench -- import [rootfs|small10k|tree|file ...] [--runs N] [--compare DIR]
 import {spawnSync} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
+import * as fs_ from 'node:fs';
 import * as fs from 'node:fs/promises';
 import {loadavg} from 'node:os';
 import * as path from 'node:path';
-import {fmtBytes, prng, scratch, store as S, time} from './_common.js';
+import {fmtBytes, prng, root, scratch, store as S, time} from './_common.js';
+import {ensureTree, generateRootfs, generateSmallFiles} from './_trees.js';
 
 const argv = process.argv.slice(2);
 const runsAt = argv.indexOf('--runs');
 const RUNS = runsAt >= 0 ? Number(argv.splice(runsAt, 2)[1]) : 3;
 const compareAt = argv.indexOf('--compare');
 const compareDir = compareAt >= 0 ? argv.splice(compareAt, 2)[1] : undefined;
-const only = argv.length > 0 ? argv : ['tree', 'file'];
+const only = argv.length > 0 ? argv : ['rootfs', 'small10k', 'tree', 'file'];
 const other = compareDir && await import(path.resolve(compareDir, 'packages', 'store', 'dist', 'src', 'index.js'));
+const cliOf = dir => path.join(dir, 'packages', 'cli', 'bin', 'strata.js');
+const cli = cliOf(root), otherCli = compareDir && cliOf(path.resolve(compareDir));
 
 const base = await scratch('import');
 const has = prog => spawnSync('sh', ['-c', `command -v ${prog}`]).status === 0;
@@ -34,6 +42,8 @@ const haveOstree = has('ostree');
 
 async function generate(name, make) {
   const dir = path.join(base, name);
+  if (name === 'rootfs') return ensureTree(dir, generateRootfs);
+  if (name === 'small10k') return ensureTree(dir, d => generateSmallFiles(d, 10_000));
   const done = path.join(base, `${name}.done`);
   if (await fs.stat(done).then(() => true, () => false)) return dir;
   await fs.rm(dir, {recursive: true, force: true});
@@ -95,6 +105,24 @@ async function strataImport(dir, S) {
   return {seconds: first.seconds, again: again.seconds};
 }
 
+/** `strata import DIR` into a fresh store, as a whole process: wall and CPU seconds (the child's user + system). */
+function cliImport(dir, bin) {
+  const storeDir = path.join(base, 'cli-store');
+  fs_.rmSync(storeDir, {recursive: true, force: true});
+  const env = {...process.env, NO_COLOR: '1'};
+  delete env.STRATA_STORE;
+  const init = spawnSync(process.execPath, [bin, 'init', '--store', storeDir], {env, stdio: 'ignore'});
+  if (init.status !== 0) throw new Error('bench: strata init failed');
+  sh('sync');
+  const start = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%U %S', process.execPath, bin, 'import', dir, '--store', storeDir], {env, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe']});
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (r.status !== 0) throw new Error(`bench: strata import ${dir} failed: ${r.stderr}`);
+  const [user, sys] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
+  fs_.rmSync(storeDir, {recursive: true, force: true});
+  return {seconds, cpu: user + sys};
+}
+
 async function ostreeCommit(dir) {
   const repo = path.join(base, 'ostree');
   await fs.rm(repo, {recursive: true, force: true});
@@ -113,7 +141,7 @@ for (const name of only) {
   const dir = await generate(name, name === 'tree' ? makeTree : makeFile);
   const {bytes, files} = await du(dir);
   sh(`tar -cf - -C '${dir}' . >/dev/null`); // into the page cache
-  const ref = [], st = [], again = [], os = [], cmp = [], cmpAgain = [];
+  const ref = [], st = [], again = [], os = [], cmp = [], cmpAgain = [], proc = [], cmpProc = [];
   for (let i = 0; i < RUNS; i++) {
     // Each timed step starts with no dirty pages (sync), so no step pays for another's
     // writeback; with --compare the two builds take turns going first.
@@ -126,6 +154,9 @@ for (const name of only) {
       const s = await strataImport(dir, build);
       first.push(s.seconds); second.push(s.again);
     }
+    const clis = [[cli, proc], ...(otherCli ? [[otherCli, cmpProc]] : [])];
+    if (i % 2 === 1) clis.reverse();
+    for (const [bin, out] of clis) out.push(cliImport(dir, bin));
     sh('sync');
     if (haveOstree) os.push((await ostreeCommit(dir)).seconds);
   }
@@ -139,9 +170,14 @@ for (const name of only) {
     console.log(`  --compare import      ${c.toFixed(2).padStart(6)} s ${rate(bytes, c)}   ratio to tar|b3sum ${(c / r).toFixed(2)}x; this build is ${(c / s).toFixed(2)}x as fast`);
     console.log(`  --compare again       ${ca.toFixed(2).padStart(6)} s ${rate(bytes, ca)}   this build is ${(ca / a).toFixed(2)}x as fast`);
   }
-  if (haveOstree) {
-    const o = median(os);
-    console.log(`  ostree commit (bare) ${o.toFixed(2).padStart(6)} s ${rate(bytes, o)}   strata/ostree ${(s / o).toFixed(2)}x the time`);
-  } else console.log('  ostree commit        not installed: skipped');
+  const [pw, pc] = [median(proc.map(x => x.seconds)), median(proc.map(x => x.cpu))];
+  const o = haveOstree ? median(os) : undefined;
+  console.log(`  strata import (CLI)  ${pw.toFixed(2).padStart(6)} s ${rate(bytes, pw)}   ratio to tar|b3sum ${(pw / r).toFixed(2)}x${o ? `, to ostree ${(pw / o).toFixed(2)}x` : ''}; CPU ${pc.toFixed(2)} s`);
+  if (otherCli) {
+    const [cw, cc] = [median(cmpProc.map(x => x.seconds)), median(cmpProc.map(x => x.cpu))];
+    console.log(`  --compare CLI        ${cw.toFixed(2).padStart(6)} s ${rate(bytes, cw)}   ratio to tar|b3sum ${(cw / r).toFixed(2)}x; CPU ${cc.toFixed(2)} s; this build takes ${(pw / cw).toFixed(2)}x the time, ${(pc / cc).toFixed(2)}x the CPU`);
+  }
+  if (o !== undefined) console.log(`  ostree commit (bare) ${o.toFixed(2).padStart(6)} s ${rate(bytes, o)}   strata/ostree ${(s / o).toFixed(2)}x the time`);
+  else console.log('  ostree commit        not installed: skipped');
 }
 console.log(`load average at end: ${loadavg().map(l => l.toFixed(1)).join(' ')}`);

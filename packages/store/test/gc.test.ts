@@ -183,6 +183,31 @@ test('treeRefs reads the same edges and file bytes as decodeTree, and refuses a 
   t.throws(() => treeRefs(Buffer.concat([bytes, Buffer.of(0)]), 'tree'), {code: 'OBJECT_CORRUPT'});
 });
 
+test('a damaged tree that nothing reaches goes with the rest; a damaged live tree stops gc and removes nothing', async t => {
+  const store = await openTempStore(t);
+  const kept = await imageOf(t, store, {'a.txt': 'kept', 'sub/b.txt': 'kept below'}, {tag: 'kept:1'});
+  const gone = await imageOf(t, store, {'c.txt': 'gone', 'sub/d.txt': 'gone below'});
+  const subOf = async (layer: Digest) => {
+    const e = (await store.getTree(layer, {cache: false})).entries.find(x => x.name === 'sub');
+    return e?.kind === 'dir' ? e.tree : t.fail('no sub directory') as never;
+  };
+  const damage = async (tree: Digest) => {
+    const bytes = store.index.getSync(treeKey(tree))!;
+    await store.index.commit([{type: 'put', key: treeKey(tree), value: bytes.subarray(0, bytes.length - 3)}]);
+  };
+  // gc reads a tree only when its mark reaches it: the garbage one is removed unread.
+  const goneSub = await subOf(gone.layer);
+  await damage(goneSub);
+  const report = await collectGarbage(store);
+  t.is(report.byKind.tree.count, 2);
+  t.is(store.index.getSync(treeKey(goneSub)), undefined);
+  // A live tree that does not decode: gc cannot know what it names, so it stops.
+  await damage(await subOf(kept.layer));
+  const keys = await indexKeys(store);
+  await t.throwsAsync(collectGarbage(store), {code: 'OBJECT_CORRUPT'});
+  t.deepEqual(await indexKeys(store), keys);
+});
+
 test('pin rm with an id prefix that two pins share is refused and removes neither', async t => {
   const store = await openTempStore(t);
   const seen = new Map<string, Digest>();

@@ -176,6 +176,15 @@ export class Index {
     return this.handle.live;
   }
 
+  /**
+   * A token of this process's hold on the shared index, undefined when it reads a snapshot:
+   * while a later call returns the same token, this process has held the index throughout,
+   * so no other process has written to it in between (gc skips re-reading what it scanned).
+   */
+  holdToken(): object | undefined {
+    return this.handle.live ? this.handle : undefined;
+  }
+
   /** Whether this index is shared with other processes (false: a read-only store's private snapshot). */
   private get shared(): boolean {
     return this.places?.snapshotDir !== undefined;
@@ -460,12 +469,16 @@ export class Index {
           const step = await it.nextv(SCAN_STEP);
           if (step.length === 0) return;
           for (const entry of step) {
+            // A callback that returns nothing is not awaited: an await per entry costs more
+            // than the scan itself reads (gc scans every blob key).
             if (values) {
               const [k, v] = entry as [string, Buffer];
-              await each(k, v);
+              const done = each(k, v);
+              if (done) await done;
               after = k;
             } else {
-              await each(entry as string, undefined);
+              const done = each(entry as string, undefined);
+              if (done) await done;
               after = entry as string;
             }
           }

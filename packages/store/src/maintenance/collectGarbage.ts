@@ -69,10 +69,11 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   const byKind = Object.fromEntries(KINDS.map(k => [k, {count: 0, bytes: 0}])) as GcReport['byKind'];
   const count = (kind: GcKind, bytes: number) => { byKind[kind].count++; byKind[kind].bytes += bytes; };
 
-  const g = await loadGraph(store, {blobValues: false});
-  // The object files on disk, listed before the lock is taken (a file placed later is not
-  // a candidate); which are garbage is decided under the lock.
-  const filesOnDisk = await listObjectFiles(store);
+  // Held from here to the decision, the index is as the scan read it: nobody else can write.
+  const tenure = store.index.holdToken();
+  // The object files on disk are listed while the index is scanned, before the lock is
+  // taken (a file placed later is not a candidate); which are garbage is decided under it.
+  const [g, filesOnDisk] = await Promise.all([loadGraph(store, {blobValues: false, decodeTrees: false}), listObjectFiles(store)]);
   // Nodes the first mark reached but could not follow, because the scan of their family had
   // passed before they were written (a tag read late names an image read too early): the
   // second mark follows them in the index as it is then.
@@ -87,7 +88,10 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   });
 
   const decided = await store.index.exclusive(async () => {
-    const now = await loadRoots(store);
+    // This process held the index from before the scan to now: the roots and entries are
+    // those the scan read, so reading them again would find nothing new.
+    const undisturbed = tenure !== undefined && store.index.holdToken() === tenure;
+    const now = undisturbed ? g : await loadRoots(store);
     const leases = listLeases(store.dir);
     // This handle's own lease is left out: what it wrote, it has named by now or given up.
     const liveLeases = leases.filter(l => l.id !== store.leaseId && isLeaseAlive(l));
@@ -96,7 +100,7 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     // Entries written since the scan are kept this time, with all they reach: an untagged
     // image committed meanwhile must not be left naming a layer this gc removed (a later
     // gc, which sees it, decides about it). Blobs name nothing, so only these families.
-    roots.push(...await unseenSince(store, g));
+    if (!undisturbed) roots.push(...await unseenSince(store, g));
     // What the roots of now reach beyond the first mark: read from the index as it is.
     const current: IndexGraph = {...g, tags: now.tags, containers: now.containers, containerNames: now.containerNames, pins: now.pins};
     const edges = edgesOf(current);
@@ -160,9 +164,11 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     // Through the store's index, so its memory of what exists forgets the deleted keys too.
     if (!dryRun && dels.length > 0) await store.index.commit(dels);
 
-    const trash = dryRun ? undefined : makeTrash(store.dir);
-    if (trash) for (const d of doomedFiles) moveToTrash(trash, store.objectPath(d), d.slice(3));
-    await sweepOrphanFiles(store, filesOnDisk, liveFiles, new Set(doomedFiles.map(d => d.slice(3))), trash, count);
+    // The trash directory is made with the first file it takes (most runs move none).
+    let trashDir: string | undefined;
+    const toTrash = dryRun ? undefined : (file: string, hex: string) => moveToTrash(trashDir ??= makeTrash(store.dir), file, hex);
+    if (toTrash) for (const d of doomedFiles) toTrash(store.objectPath(d), d.slice(3));
+    await sweepOrphanFiles(store, filesOnDisk, liveFiles, new Set(doomedFiles.map(d => d.slice(3))), toTrash, count);
     return {leases, liveLeases, kept, roots: new Set(roots).size};
   });
 
@@ -222,7 +228,7 @@ function rootsOf(g: Pick<IndexGraph, 'tags' | 'containers' | 'pins'>): string[] 
  * since a writer may have named a file since; one it is still about to name comes back
  * from the trash when its batch is checked.
  */
-async function sweepOrphanFiles(store: Store, filesOnDisk: Set<string>, liveFiles: Set<string>, doomed: Set<string>, trash: string | undefined, count: (k: GcKind, b: number) => void): Promise<void> {
+async function sweepOrphanFiles(store: Store, filesOnDisk: Set<string>, liveFiles: Set<string>, doomed: Set<string>, toTrash: ((file: string, hex: string) => void) | undefined, count: (k: GcKind, b: number) => void): Promise<void> {
   for (const hex of filesOnDisk) {
     if (liveFiles.has(hex) || doomed.has(hex)) continue; // doomed ones were counted as blobs
     if (store.index.getSync(blobKey(`b3:${hex}` as Digest)) !== undefined) continue;
@@ -230,7 +236,7 @@ async function sweepOrphanFiles(store: Store, filesOnDisk: Set<string>, liveFile
     const st = await fs.lstat(file).catch(() => undefined);
     if (!st) continue;
     count('orphanFile', st.size);
-    if (trash) moveToTrash(trash, file, hex);
+    toTrash?.(file, hex);
   }
 }
 
@@ -268,12 +274,14 @@ async function sweepTmp(store: Store, dryRun: boolean, count: (k: GcKind, b: num
  */
 async function sweepContainerDirs(store: Store, live: KeyLookup, othersStart: number, dryRun: boolean, count: (k: GcKind, b: number) => void): Promise<void> {
   const dir = path.join(store.dir, 'containers');
+  const ids = readdirOrEmpty(dir);
+  if (ids.length === 0) return;
   // A kernel mount under a container directory is left alone: deleting through it would
   // reach into the overlay (and the metadata image's read-only mount) rather than unlink.
   const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).split('\n').map(l => l.split(' ')[4] ?? '');
   const real = await fs.realpath(dir).catch(() => dir);
   const records = await loadRoots(store);
-  for (const id of readdirOrEmpty(dir)) {
+  for (const id of ids) {
     if (live.has(containerKey(id)) || records.containers.has(id)) continue;
     if (mounts.some(m => m.startsWith(`${path.join(real, id)}/`))) continue;
     const st = await fs.stat(path.join(dir, id)).catch(() => undefined);

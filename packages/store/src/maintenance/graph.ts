@@ -15,7 +15,7 @@ import {DigestSet} from './keySet.js';
  */
 export interface ObjectGraph {
   /** tree -> the index keys it names (`b:…` for files and hardlinks, `t:…` for directories). */
-  readonly trees: Map<Digest, string[]>;
+  readonly trees: TreeRefs;
   readonly images: Map<Digest, Image>;
   /** chain id -> merged tree. */
   readonly flats: Map<Digest, Digest>;
@@ -35,7 +35,7 @@ export interface ObjectGraph {
  * the blobs of its original manifest, config and index; tag -> its image; container -> its image;
  * container name -> its container; pin -> what it pins. Objects the graph lacks have no edges.
  */
-export function edgesOf(g: ObjectGraph): (node: string) => string[] {
+export function edgesOf(g: ObjectGraph): (node: string) => readonly string[] {
   return node => {
     if (node.startsWith(PREFIX.blob)) return []; // the leaves, most of the nodes: no parse
     const key = parseKey(node);
@@ -76,6 +76,47 @@ export function edgesOf(g: ObjectGraph): (node: string) => string[] {
       default: return [];
     }
   };
+}
+
+/** Trees by digest, each with the index keys it names: a Map, or a `TreeTable` that reads them when asked. */
+export interface TreeRefs {
+  get(d: Digest): readonly string[] | undefined;
+  has(d: Digest): boolean;
+}
+
+/**
+ * The trees a scan read. Held as their refs (df, which needs every tree's), or as their
+ * encodings, read into refs only when `get` asks (gc: a mark asks for each live tree once,
+ * and the garbage ones, often most of what a gc reads, are never decoded). A tree that does
+ * not decode throws OBJECT_CORRUPT when it is asked for, so a live one stops gc as before;
+ * an unreachable one is garbage whatever it names.
+ */
+export class TreeTable implements TreeRefs {
+  private readonly byDigest = new Map<Digest, Buffer | string[]>();
+
+  /** A tree as its encoding, read when asked. */
+  addEncoded(d: Digest, encoding: Buffer): void {
+    this.byDigest.set(d, encoding);
+  }
+
+  /** A tree as the keys it names. */
+  addRefs(d: Digest, refs: string[]): void {
+    this.byDigest.set(d, refs);
+  }
+
+  has(d: Digest): boolean {
+    return this.byDigest.has(d);
+  }
+
+  get(d: Digest): readonly string[] | undefined {
+    const v = this.byDigest.get(d);
+    if (v === undefined || Array.isArray(v)) return v;
+    return treeRefs(v, `tree ${d}`).refs; // not kept: each live tree is followed once
+  }
+
+  get size(): number {
+    return this.byDigest.size;
+  }
 }
 
 /** A blob as the index records it: its size and whether its bytes are in an object file. */
@@ -122,10 +163,11 @@ export class UnreadBlobs implements BlobTable {
 
 /** What a content scan reads: the object graph and stored sizes, enough to mark and to count. */
 export interface IndexGraph extends ObjectGraph {
+  readonly trees: TreeTable;
   readonly blobs: BlobTable;
   /** Encoded size of each tree. */
   readonly treeBytes: Map<Digest, number>;
-  /** File bytes of each tree (regular files only: a hardlink repeats a file's bytes, it does not add any). */
+  /** File bytes of each tree (regular files only: a hardlink repeats a file's bytes, it does not add any); empty when trees are read lazily. */
   readonly treeFileBytes: Map<Digest, number>;
   readonly layers: Set<Digest>;
   /** pinned index keys (`i:…`, `l:…`). */
@@ -144,29 +186,44 @@ export interface IndexGraph extends ObjectGraph {
 /**
  * Reads the whole index in one pass per key prefix (sequential scans, no lookup per
  * object). Throws OBJECT_CORRUPT when a tree or an image does not decode: a collector
- * must not guess what an unreadable object references.
+ * must not guess what an unreadable object references. The blobs, most of the index, are
+ * scanned at the same time as the other families: LevelDB reads them on libuv's threads
+ * while this thread reads the trees.
+ *
+ * For gc (`blobValues: false`, `decodeTrees: false`): blob keys alone, since an inline
+ * blob's value is its bytes, most of the index by size, and gc reads the values of only
+ * those it removes; and trees kept encoded, read into refs when a mark reaches them
+ * (`TreeTable`), so garbage trees are never decoded.
  */
-export async function loadGraph(store: Store, options: {blobValues?: boolean} = {}): Promise<IndexGraph> {
+export async function loadGraph(store: Store, options: {blobValues?: boolean; decodeTrees?: boolean} = {}): Promise<IndexGraph> {
   const unread = options.blobValues === false ? new UnreadBlobs() : undefined;
   const read = new Map<Digest, BlobInfo>();
   const g: IndexGraph = {
-    blobs: unread ?? read, trees: new Map(), treeBytes: new Map(), treeFileBytes: new Map(), layers: new Set(),
+    blobs: unread ?? read, trees: new TreeTable(), treeBytes: new Map(), treeFileBytes: new Map(), layers: new Set(),
     images: new Map(), flats: new Map(), tags: new Map(), containers: new Map(), containerNames: new Map(), pins: new Set(), recordBytes: new Map(),
     sources: new Map(), layerMeta: new Map(), blobRepos: new Set(), oldLeases: [],
   };
   const {index} = store;
-  // Without values (gc), a blob's info is unknown (UNREAD_BLOB): an inline blob's value is its
-  // bytes, most of the index by size, and gc reads only those it removes.
-  if (unread) await index.scanKeys(PREFIX.blob, k => { unread.add(digestOf(k, 'blob')!); });
-  else await index.scanEach(PREFIX.blob, (k, v) => {
-    const d = digestOf(k, 'blob')!;
-    read.set(d, blobInfo(v, d));
-  });
+  // Without values (gc), a blob's info is unknown (UNREAD_BLOB) and its digest is 32 bytes in `unread`.
+  const blobs = unread
+    ? index.scanKeys(PREFIX.blob, k => { unread.add(digestOf(k, 'blob')!); })
+    : index.scanEach(PREFIX.blob, (k, v) => {
+      const d = digestOf(k, 'blob')!;
+      read.set(d, blobInfo(v, d));
+    });
+  await Promise.all([blobs, loadOthers(store, g, options.decodeTrees ?? true)]);
+  return g;
+}
+
+/** `loadGraph`'s scans of every family but the blobs. */
+async function loadOthers(store: Store, g: IndexGraph, decodeTrees: boolean): Promise<void> {
+  const {index} = store;
   await index.scanEach(PREFIX.tree, (k, v) => {
     const d = digestOf(k, 'tree')!;
-    const {refs, fileBytes} = treeRefs(v, `tree ${d}`);
-    g.trees.set(d, refs);
     g.treeBytes.set(d, v.length);
+    if (!decodeTrees) return g.trees.addEncoded(d, v);
+    const {refs, fileBytes} = treeRefs(v, `tree ${d}`);
+    g.trees.addRefs(d, refs);
     g.treeFileBytes.set(d, fileBytes);
   });
   await index.scanEach(PREFIX.layer, (k, v) => {
@@ -206,7 +263,6 @@ export async function loadGraph(store: Store, options: {blobValues?: boolean} = 
     g.recordBytes.set(k, v.length);
   });
   await index.scanEach(PREFIX.lease, k => { g.oldLeases.push(k); });
-  return g;
 }
 
 /** The roots as the index holds them now: tags, containers and their names, pins (small families, scanned). */
@@ -233,7 +289,7 @@ export function loadNode(store: Store, g: IndexGraph, node: string): void {
       const d = key.id as Digest;
       if (g.trees.has(d)) return;
       const v = index.getSync(node);
-      if (v) g.trees.set(d, treeRefs(v, `tree ${d}`).refs);
+      if (v) g.trees.addRefs(d, treeRefs(v, `tree ${d}`).refs);
       return;
     }
     case 'image': {

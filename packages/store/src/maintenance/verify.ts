@@ -60,7 +60,8 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
   /** Entries that passed their check, in scan order: the nodes whose edges are followed. */
   const sound: string[] = [];
   // The graph of what was checked; edgesOf (graph.ts) says what references what, as for gc.
-  const g: ObjectGraph = {trees: new Map(), images: new Map(), flats: new Map(), tags: new Map(), containers: new Map(), containerNames: new Map()};
+  const trees = new Map<Digest, string[]>();
+  const g: ObjectGraph = {trees, images: new Map(), flats: new Map(), tags: new Map(), containers: new Map(), containerNames: new Map()};
   const containers: ContainerRecord[] = [];
   const blobFiles = new Set<Digest>();
 
@@ -87,7 +88,7 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
     if (hashBytes(v) !== d) return void corrupt.set(k, `tree ${d}: its bytes do not hash to its name`);
     try {
       decodeTree(v, `tree ${d}`); // the full check: canonical form, names, kinds
-      g.trees.set(d, treeRefs(v, `tree ${d}`).refs);
+      trees.set(d, treeRefs(v, `tree ${d}`).refs);
       sound.push(k);
     } catch (err) {
       corrupt.set(k, `tree ${d}: ${(err as Error).message}`);
@@ -166,7 +167,7 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
   // A flattened stack is a cache of its image's layers: gc keeps it with the image, but a
   // damaged one is dropped, not reported against the image, so verify leaves those edges out.
   const all = edgesOf(g);
-  const edges = (n: string): string[] => digestOf(n, 'image') ? all(n).filter(to => !digestOf(to, 'flat')) : all(n);
+  const edges = (n: string): readonly string[] => digestOf(n, 'image') ? all(n).filter(to => !digestOf(to, 'flat')) : all(n);
 
   const problems = new Map<string, Problem>();
   for (const [key, message] of corrupt) problems.set(key, {object: key, kind: 'corrupt', message, referencedBy: []});
