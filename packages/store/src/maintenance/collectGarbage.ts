@@ -52,16 +52,17 @@ const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', '
  *    neither mark reached: an entry written after the snapshot is not a candidate, an entry
  *    a writer relies on is in its lease, and a lease is written under the lock before the
  *    content it covers, so none of them is lost.
- * 3. Still holding the lock: delete the chosen entries in ONE atomic, fsynced batch, then
- *    move their object files, and object files no entry names now, to the trash
+ * 3. Still holding the lock: delete the chosen entries that name others in ONE atomic,
+ *    fsynced batch, then the chosen blobs in batches (BLOB_BATCH), moving their object
+ *    files, and object files no entry names now, to the trash
  *    (maintenance/trash.ts), which is emptied when no process that could still need a file
  *    is running.
  * 4. Without the lock: temporary files of dead processes, writable-layer directories of
  *    containers with no record, derived files (metadata images of trees no longer live,
  *    small-blob packs no kept image names), leases of dead processes, old trash.
  *
- * Crash safety: the index changes all at once or not at all, so no kill leaves a kept
- * object naming a deleted one; files go only after the index stopped naming them, and a
+ * Crash safety: what names others goes all at once or not at all, and blobs name nothing,
+ * so no kill leaves a kept object naming a deleted one; files go only after the index stopped naming them, and a
  * file a kill leaves behind is an orphan the next gc removes.
  * Cost: one sequential scan per key prefix, a mark linear in what is live, a walk of
  * objects/ and tmp/; the lock is held for the re-read of the roots, the second mark (what
