@@ -5,7 +5,7 @@
 // A command whose memory does not grow with the tree shows the same peak at every size; the
 // "per file" column is the growth of RssAnon from the smallest size to the largest divided
 // by the files added.
-//   npm run bench -- scale [--sizes 10000,100000,1000000] [--compare DIR]
+//   npm run bench -- scale [--sizes 10000,100000,1000000] [--compare DIR] [--runs N] [--commands import,checkout,commit]
 // (default 10,000 and 100,000; BENCH_SCALE_1M=1 adds 1,000,000: about 1.7 GB of file bytes,
 // 4.6 GB on disk per copy, and a run needs about 16 KB of free disk per file, checked first).
 // With --compare DIR, the CLI built in another checkout DIR runs the same commands on the same
@@ -32,6 +32,11 @@ if (compareAt >= 0) {
   if (!fs.existsSync(other)) throw new Error(`bench: --compare ${argv[compareAt + 1]} has no built CLI (${other})`);
   builds.push(['compare', other]);
 }
+// --commands import,checkout,commit runs only those (import always runs: the others need its store).
+const commandsAt = argv.indexOf('--commands');
+const ALL = ['import', 'checkout', 'layer export', 'image export', 'commit', 'verify', 'gc'];
+const wanted = new Set(commandsAt >= 0 ? ['import', ...argv[commandsAt + 1].split(',').map(c => c.replace('-', ' '))] : ALL);
+for (const c of wanted) if (!ALL.includes(c)) throw new Error(`bench: --commands takes some of ${ALL.map(a => a.replace(' ', '-')).join(',')}, not ${c}`);
 /** Free disk a run needs per file: the tree, the store, a checkout or an export, the container's copy. */
 const DISK_PER_FILE = 16 * 1024;
 
@@ -82,12 +87,16 @@ const base = await scratch('scale');
 const mib = b => (b / (1 << 20)).toFixed(0);
 console.log(`load average at start: ${loadavg().map(l => l.toFixed(1)).join(' ')}`);
 console.log(`peak RSS (MiB), wall and CPU seconds of whole strata commands (node ${process.version})\n`);
-const results = new Map(); // build -> command -> [{files, anon, rss, seconds, cpu}]
+const runsAt = argv.indexOf('--runs');
+const runs = runsAt >= 0 ? Number(argv[runsAt + 1]) : 1;
+const results = new Map(); // build -> command -> files -> [{anon, rss, seconds, cpu}], one per run
 const record = (build, name, files, m) => {
   if (!results.has(build)) results.set(build, new Map());
   const byCommand = results.get(build);
-  if (!byCommand.has(name)) byCommand.set(name, []);
-  byCommand.get(name).push({files, anon: m.anon, rss: m.rss, seconds: m.seconds, cpu: m.cpu});
+  if (!byCommand.has(name)) byCommand.set(name, new Map());
+  const bySize = byCommand.get(name);
+  if (!bySize.has(files)) bySize.set(files, []);
+  bySize.get(files).push({anon: m.anon, rss: m.rss, seconds: m.seconds, cpu: m.cpu});
   console.log(`  ${build.padEnd(8)} ${name.padEnd(13)} anon ${mib(m.anon).padStart(5)} MiB  rss ${mib(m.rss).padStart(5)} MiB ${m.seconds.toFixed(1).padStart(7)} s  cpu ${m.cpu.toFixed(1).padStart(6)} s`);
 };
 
@@ -99,31 +108,34 @@ function checkDisk(files) {
 }
 
 async function runCommands(build, strata, files, tree) {
-  const store = path.join(base, `store-${build}`);
-  const out = path.join(base, 'out');
+  // Named by this process, so two runs can share the generated trees.
+  const store = path.join(base, `store-${build}-${process.pid}`);
+  const out = path.join(base, `out-${process.pid}`);
   fs.rmSync(store, {recursive: true, force: true});
   fs.rmSync(out, {recursive: true, force: true});
   spawnSync(process.execPath, [strata, 'init', '--store', store]);
   const imported = await measured(strata, ['import', tree, '--tag', 'scale:1', '--json'], store);
   record(build, 'import', files, imported);
   const layer = JSON.parse(imported.stdout).layer;
-  record(build, 'checkout', files, await measured(strata, ['checkout', 'scale:1', out], store));
+  if (wanted.has('checkout')) record(build, 'checkout', files, await measured(strata, ['checkout', 'scale:1', out], store));
   fs.rmSync(out, {recursive: true, force: true});
-  record(build, 'layer export', files, await measured(strata, ['layer', 'export', layer, out, '--compress', 'none'], store));
+  if (wanted.has('layer export')) record(build, 'layer export', files, await measured(strata, ['layer', 'export', layer, out, '--compress', 'none'], store));
   fs.rmSync(out, {recursive: true, force: true});
-  record(build, 'image export', files, await measured(strata, ['image', 'export', 'scale:1', out, '--compress', 'none'], store));
+  if (wanted.has('image export')) record(build, 'image export', files, await measured(strata, ['image', 'export', 'scale:1', out, '--compress', 'none'], store));
   fs.rmSync(out, {recursive: true, force: true});
   // An empty image, and a container over it whose upper holds the whole tree.
   const empty = path.join(base, 'empty');
   fs.mkdirSync(empty, {recursive: true});
   spawnSync(process.execPath, [strata, 'import', empty, '--tag', 'empty:1', '--store', store]);
   const created = JSON.parse((await measured(strata, ['create', 'empty:1', '--json'], store)).stdout);
-  sh('cp -a "$1/." "$2/"', tree, path.join(store, 'containers', created.id, 'upper'));
-  record(build, 'commit', files, await measured(strata, ['commit', created.id], store));
-  record(build, 'verify', files, await measured(strata, ['verify'], store));
+  if (wanted.has('commit')) {
+    sh('cp -a "$1/." "$2/"', tree, path.join(store, 'containers', created.id, 'upper'));
+    record(build, 'commit', files, await measured(strata, ['commit', created.id], store));
+  }
+  if (wanted.has('verify')) record(build, 'verify', files, await measured(strata, ['verify'], store));
   spawnSync(process.execPath, [strata, 'rm', created.id, '--store', store]);
   spawnSync(process.execPath, [strata, 'image', 'rm', 'scale:1', '--store', store]);
-  record(build, 'gc', files, await measured(strata, ['gc'], store));
+  if (wanted.has('gc')) record(build, 'gc', files, await measured(strata, ['gc'], store));
   fs.rmSync(store, {recursive: true, force: true});
 }
 
@@ -137,26 +149,33 @@ for (const files of sizes) {
   }
   checkDisk(files);
   console.log(`${files} files`);
-  for (const [build, strata] of builds) await runCommands(build, strata, files, dir);
+  for (let run = 0; run < runs; run++) {
+    // Builds take turns going first, so a load that comes and goes falls on both.
+    for (const [build, strata] of run % 2 ? [...builds].reverse() : builds) await runCommands(build, strata, files, dir);
+  }
   console.log('');
 }
 
+const median = xs => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+/** The median of each figure over the runs of one command at one size. */
+const mid = ms => ({anon: median(ms.map(m => m.anon)), rss: median(ms.map(m => m.rss)), seconds: median(ms.map(m => m.seconds)), cpu: median(ms.map(m => m.cpu))});
 for (const [build, byCommand] of results) {
-  console.log(`${build === 'this' ? 'this build' : `--compare ${argv[compareAt + 1]}`}: peak RssAnon / peak RSS in MiB (wall s, CPU s); growth: RssAnon added per file from the smallest size to the largest`);
+  console.log(`${build === 'this' ? 'this build' : `--compare ${argv[compareAt + 1]}`}: peak RssAnon / peak RSS in MiB (wall s, CPU s)${runs > 1 ? `, medians of ${runs} runs` : ''}; growth: RssAnon added per file from the smallest size to the largest`);
   console.log('| command | ' + sizes.map(n => `${n.toLocaleString('en')} files`).join(' | ') + ' | growth per file |');
   console.log('|---|' + sizes.map(() => '---:|').join('') + '---:|');
-  for (const [name, rows] of byCommand) {
-    const first = rows[0], last = rows.at(-1);
-    const per = rows.length > 1 ? `${((last.anon - first.anon) / (last.files - first.files)).toFixed(0)} B` : '-';
+  for (const [name, bySize] of byCommand) {
+    const rows = sizes.map(n => mid(bySize.get(n)));
+    const per = sizes.length > 1 ? `${((rows.at(-1).anon - rows[0].anon) / (sizes.at(-1) - sizes[0])).toFixed(0)} B` : '-';
     console.log(`| ${name} | ${rows.map(r => `${mib(r.anon)} / ${mib(r.rss)} (${r.seconds.toFixed(1)} s, ${r.cpu.toFixed(1)} s)`).join(' | ')} | ${per} |`);
   }
   console.log('');
 }
 if (builds.length > 1) {
-  console.log('CPU seconds of this build over --compare\'s, same tree, same run:');
-  for (const [name, rows] of results.get('this')) {
+  console.log('this build over --compare, same tree, same run: CPU seconds, then peak RssAnon');
+  for (const [name, bySize] of results.get('this')) {
     const theirs = results.get('compare').get(name);
-    console.log(`  ${name.padEnd(13)} ${rows.map((r, i) => `${sizes[i]}: ${(r.cpu / theirs[i].cpu).toFixed(2)}x`).join('  ')}`);
+    const ratio = (f, n) => (mid(bySize.get(n))[f] / mid(theirs.get(n))[f]).toFixed(2);
+    console.log(`  ${name.padEnd(13)} cpu ${sizes.map(n => `${n}: ${ratio('cpu', n)}x`).join('  ')}   anon ${sizes.map(n => `${n}: ${ratio('anon', n)}x`).join('  ')}`);
   }
 }
 console.log(`\nload average at end: ${loadavg().map(l => l.toFixed(1)).join(' ')}`);

@@ -39,8 +39,15 @@ export async function flattenLayers(store: Store, layers: readonly string[]): Pr
  * touch keep their digests, so the work is proportional to the layer.
  */
 async function applyLayer(store: Store, base: Digest | undefined, layer: Digest): Promise<Digest> {
-  return mergeDir(store, base && (await store.getTree(base)), await store.getTree(layer));
+  return mergeDir(store, base && (await read(store, base)), await read(store, layer));
 }
+
+/**
+ * Trees are read and written past the store's cache: a flatten visits each tree of the
+ * layer once, and caching them would hold every entry of a million-file layer (an import
+ * with --tag, a commit) in memory.
+ */
+const read = (store: Store, d: Digest): Promise<Tree> => store.getTree(d, {cache: false});
 
 async function mergeDir(store: Store, base: Tree | undefined, top: Tree): Promise<Digest> {
   const below = top.opaque ? undefined : base;
@@ -51,8 +58,8 @@ async function mergeDir(store: Store, base: Tree | undefined, top: Tree): Promis
       merged.delete(e.name);
     } else if (e.kind === 'dir') {
       const under = below && findEntry(below, e.name);
-      const underTree = under?.kind === 'dir' ? await store.getTree(under.tree) : undefined;
-      merged.set(e.name, {name: e.name, kind: 'dir', tree: await mergeDir(store, underTree, await store.getTree(e.tree))});
+      const underTree = under?.kind === 'dir' ? await read(store, under.tree) : undefined;
+      merged.set(e.name, {name: e.name, kind: 'dir', tree: await mergeDir(store, underTree, await read(store, e.tree))});
     } else {
       merged.set(e.name, e);
     }
@@ -61,7 +68,7 @@ async function mergeDir(store: Store, base: Tree | undefined, top: Tree): Promis
   // one below (containerd and podman keep the lower's metadata too); opaque or not, the
   // lower directory itself stays, only its entries are hidden.
   const meta = top.implicit && base ? base : top;
-  return store.putTree({...metaOf(meta), opaque: false, entries: sortEntries([...merged.values()])});
+  return store.putTreeSync({...metaOf(meta), opaque: false, entries: sortEntries([...merged.values()])}, {cache: false});
 }
 
 function metaOf(t: Tree): Meta {

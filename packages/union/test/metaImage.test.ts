@@ -228,3 +228,29 @@ test('a tree whose small blobs are in more packs than a mount takes gets a fresh
   await checkout(store, await openImageView(store, image), out);
   t.deepEqual(snapshot(merged), snapshot(out));
 });
+
+test('an image built before packs (no pack list) is built again, and gc drops the spilled files of those builds', async t => {
+  const store = await openTempStore(t);
+  const {image, layers} = await everyKindImage(store);
+  await store.setTag('every:1' as never, image);
+  const tree = await flattenLayers(store, layers);
+  const built = await ensureMetaImage(store, tree);
+  // What an older strata left: an image whose first 1 KiB is zeros, and a spilled file.
+  const old = fs.readFileSync(built.path);
+  old.fill(0, 0, 1024);
+  fs.rmSync(built.path);
+  fs.writeFileSync(built.path, old);
+  const spilled = path.join(store.dir, 'objects', 'small', 'ab', 'c'.repeat(62));
+  fs.mkdirSync(path.dirname(spilled), {recursive: true});
+  fs.writeFileSync(spilled, 'spilled');
+  t.is(readPackList(built.path), undefined);
+  t.is((await diskUsage(store)).derived.smallFile.count, 1, 'df shows the old spilled files');
+  const again = await ensureMetaImage(store, tree);
+  t.true(again.built, 'the old image is built again');
+  t.deepEqual(again.packs, built.packs);
+  const report = await collectGarbage(store);
+  t.is(report.byKind.smallFile.count, 1);
+  t.is(report.byKind.metaImage.count, 0, 'the image built again is kept');
+  t.false(fs.existsSync(path.join(store.dir, 'objects', 'small')));
+  t.true(fs.existsSync(built.packs[0]!));
+});

@@ -2,6 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type {Digest} from '../objects/digest.js';
 import {mark} from './gc.js';
+import {DigestSet, type KeyLookup} from './keySet.js';
 import {type IndexGraph, UNREAD_BLOB, blobInfo, edgesOf, loadGraph, loadNode, loadRoots} from './graph.js';
 import {isLeaseAlive, isProcessAlive, listLeases, removeLease} from './leases.js';
 import {emptyTrash, makeTrash, moveToTrash} from './trash.js';
@@ -31,6 +32,9 @@ export interface GcOptions {
   readonly dryRun?: boolean;
 }
 
+/** Blob deletes per index batch (each synced): bounds the memory of a gc that removes millions. */
+const BLOB_BATCH = 16_384;
+
 const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', 'lease', 'orphanFile', 'tmpFile', 'containerDir', 'metaImage', 'pack', 'smallFile'];
 
 /**
@@ -48,16 +52,17 @@ const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', '
  *    neither mark reached: an entry written after the snapshot is not a candidate, an entry
  *    a writer relies on is in its lease, and a lease is written under the lock before the
  *    content it covers, so none of them is lost.
- * 3. Still holding the lock: delete the chosen entries in ONE atomic, fsynced batch, then
- *    move their object files, and object files no entry names now, to the trash
+ * 3. Still holding the lock: delete the chosen entries that name others in ONE atomic,
+ *    fsynced batch, then the chosen blobs in batches (BLOB_BATCH), moving their object
+ *    files, and object files no entry names now, to the trash
  *    (maintenance/trash.ts), which is emptied when no process that could still need a file
  *    is running.
  * 4. Without the lock: temporary files of dead processes, writable-layer directories of
  *    containers with no record, derived files (metadata images of trees no longer live,
  *    small-blob packs no kept image names), leases of dead processes, old trash.
  *
- * Crash safety: the index changes all at once or not at all, so no kill leaves a kept
- * object naming a deleted one; files go only after the index stopped naming them, and a
+ * Crash safety: what names others goes all at once or not at all, and blobs name nothing,
+ * so no kill leaves a kept object naming a deleted one; files go only after the index stopped naming them, and a
  * file a kill leaves behind is an orphan the next gc removes.
  * Cost: one sequential scan per key prefix, a mark linear in what is live, a walk of
  * objects/ and tmp/; the lock is held for the re-read of the roots, the second mark (what
@@ -111,7 +116,6 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     })) live.add(key);
 
     const dels: IndexOp[] = [];
-    const doomedFiles: Digest[] = [];
     const liveFiles = new Set<string>();
     let kept = 0;
     // The sweep reads the graph loaded for the mark, not the index again.
@@ -124,20 +128,6 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
       dels.push({type: 'del', key});
       return true;
     };
-    for (const d of g.blobs.keys()) {
-      const key = blobKey(d);
-      if (live.has(key)) {
-        kept++;
-        if (filesOnDisk.has(d.slice(3))) liveFiles.add(d.slice(3));
-        continue;
-      }
-      // Only now the value: its size, and whether its bytes are an object file.
-      const v = store.index.getSync(key);
-      const info = v ? blobInfo(v, d) : UNREAD_BLOB;
-      count('blob', info.size);
-      dels.push({type: 'del', key});
-      if (info.file) doomedFiles.push(d);
-    }
     for (const [d, n] of g.treeBytes) sweep(treeKey(d), 'tree', n);
     for (const d of g.layers) sweep(layerKey(d), 'layer', g.recordBytes.get(layerKey(d)) ?? 0);
     for (const d of g.images.keys()) sweep(imageKey(d), 'image', g.recordBytes.get(imageKey(d)) ?? 0);
@@ -160,14 +150,46 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
       count('lease', 0);
       dels.push({type: 'del', key});
     }
-    // Through the store's index, so its memory of what exists forgets the deleted keys too.
+    // Everything that names others goes in one atomic batch, through the store's index (so
+    // its memory of what exists forgets the deleted keys too).
     if (!dryRun && dels.length > 0) await store.index.commit(dels);
 
     // The trash directory is made with the first file it takes (most runs move none).
     let trashDir: string | undefined;
     const toTrash = dryRun ? undefined : (file: string, hex: string) => moveToTrash(trashDir ??= makeTrash(store.dir), file, hex);
-    if (toTrash) for (const d of doomedFiles) toTrash(store.objectPath(d), d.slice(3));
-    await sweepOrphanFiles(store, filesOnDisk, liveFiles, new Set(doomedFiles.map(d => d.slice(3))), toTrash, count);
+    // Then the blobs, in batches of BLOB_BATCH: they name nothing, and after that batch
+    // nothing left names a garbage blob (a live entry would have made it live), so a kill
+    // between batches leaves unnamed blobs for the next gc, never an entry naming a deleted
+    // one. One batch of a million deletes held ~800 bytes of memory each.
+    const doomedFiles = new DigestSet();
+    let blobDels: IndexOp[] = [];
+    let blobFiles: Digest[] = [];
+    const deleteBlobs = async () => {
+      if (!dryRun && blobDels.length > 0) await store.index.commit(blobDels);
+      if (toTrash) for (const d of blobFiles) toTrash(store.objectPath(d), d.slice(3));
+      blobDels = [];
+      blobFiles = [];
+    };
+    for (const d of g.blobs.keys()) {
+      const key = blobKey(d);
+      if (live.has(key)) {
+        kept++;
+        if (filesOnDisk.has(d.slice(3))) liveFiles.add(d.slice(3));
+        continue;
+      }
+      // Only now the value: its size, and whether its bytes are an object file.
+      const v = store.index.getSync(key);
+      const info = v ? blobInfo(v, d) : UNREAD_BLOB;
+      count('blob', info.size);
+      blobDels.push({type: 'del', key});
+      if (info.file) {
+        blobFiles.push(d);
+        doomedFiles.add(d);
+      }
+      if (blobDels.length >= BLOB_BATCH) await deleteBlobs();
+    }
+    await deleteBlobs();
+    await sweepOrphanFiles(store, filesOnDisk, liveFiles, doomedFiles, toTrash, count);
     return {leases, liveLeases, kept, roots: new Set(roots).size};
   });
 
@@ -227,9 +249,9 @@ function rootsOf(g: Pick<IndexGraph, 'tags' | 'containers' | 'pins'>): string[] 
  * since a writer may have named a file since; one it is still about to name comes back
  * from the trash when its batch is checked.
  */
-async function sweepOrphanFiles(store: Store, filesOnDisk: Set<string>, liveFiles: Set<string>, doomed: Set<string>, toTrash: ((file: string, hex: string) => void) | undefined, count: (k: GcKind, b: number) => void): Promise<void> {
+async function sweepOrphanFiles(store: Store, filesOnDisk: Set<string>, liveFiles: Set<string>, doomed: DigestSet, toTrash: ((file: string, hex: string) => void) | undefined, count: (k: GcKind, b: number) => void): Promise<void> {
   for (const hex of filesOnDisk) {
-    if (liveFiles.has(hex) || doomed.has(hex)) continue; // doomed ones were counted as blobs
+    if (liveFiles.has(hex) || doomed.has(`b3:${hex}`)) continue; // doomed ones were counted as blobs
     if (store.index.getSync(blobKey(`b3:${hex}` as Digest)) !== undefined) continue;
     const file = path.join(store.dir, 'objects', 'b3', hex.slice(0, 2), hex.slice(2));
     const st = await fs.lstat(file).catch(() => undefined);
@@ -271,7 +293,7 @@ async function sweepTmp(store: Store, dryRun: boolean, count: (k: GcKind, b: num
  * files. One made since another process still running began may be a container being
  * created (its directory comes before its record), so it stays for a later gc.
  */
-async function sweepContainerDirs(store: Store, live: Set<string>, othersStart: number, dryRun: boolean, count: (k: GcKind, b: number) => void): Promise<void> {
+async function sweepContainerDirs(store: Store, live: KeyLookup, othersStart: number, dryRun: boolean, count: (k: GcKind, b: number) => void): Promise<void> {
   const dir = path.join(store.dir, 'containers');
   const ids = readdirOrEmpty(dir);
   if (ids.length === 0) return;

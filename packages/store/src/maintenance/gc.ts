@@ -1,3 +1,6 @@
+import {PREFIX} from '../index/keys.js';
+import {KeySet} from './keySet.js';
+
 /**
  * The mark phase of garbage collection, as a pure function over a graph (containerd's
  * `gc.Tricolor`): white nodes are unseen, grey ones are queued, black ones are done.
@@ -8,24 +11,16 @@
  * linear in what is live; `edgesOf` (graph.ts, the one definition of the edges) says
  * where they go, read from one scan of the index rather than one lookup per node.
  */
-export function mark(roots: Iterable<string>, edgesOf: (node: string) => Iterable<string>): Set<string> {
-  const black = new Set<string>();
+export function mark(roots: Iterable<string>, edgesOf: (node: string) => Iterable<string>): KeySet {
+  // Blob keys, nearly every node, are kept as 32 bytes each (keySet.ts), not as strings.
+  const black = new KeySet();
   const grey: string[] = [];
-  for (const r of roots) {
-    if (!black.has(r)) {
-      black.add(r);
-      grey.push(r);
-    }
-  }
+  for (const r of roots) if (black.add(r)) grey.push(r);
   // A node turns black when it is first seen; the queue holds those whose edges are unread.
+  // Blobs are leaves: they never need the queue.
   while (grey.length > 0) {
     const node = grey.pop()!;
-    for (const next of edgesOf(node)) {
-      if (!black.has(next)) {
-        black.add(next);
-        grey.push(next);
-      }
-    }
+    for (const next of edgesOf(node)) if (black.add(next) && !next.startsWith(PREFIX.blob)) grey.push(next);
   }
   return black;
 }

@@ -6,6 +6,7 @@ import {forEachTreeRef} from '../objects/tree.js';
 import {PREFIX, blobKey, containerKey, digestOf, flatKey, imageKey, imageSourceKey, layerKey, layerOfLayerBlobKey, parseKey, pinnedKey, treeKey} from '../index/keys.js';
 import {decodeBlobValue, decodeRecord, decodeText} from '../index/values.js';
 import {type ImageSource, sourceBlobs} from '../registry/records.js';
+import {DigestSet} from './keySet.js';
 
 /**
  * What references what, as read from the index: enough for `edgesOf`. Nodes of the graph
@@ -124,10 +125,46 @@ export interface BlobInfo {
   readonly file: boolean;
 }
 
+/** The blobs a scan read: a Map of their info (df), or `UnreadBlobs` (gc). */
+export type BlobTable = Pick<ReadonlyMap<Digest, BlobInfo>, 'has' | 'get' | 'keys' | 'size' | typeof Symbol.iterator>;
+
+/**
+ * The blobs of a scan that read their keys alone (gc): each is 32 bytes in a `DigestSet`
+ * (keySet.ts) rather than a `b3:…` string and a Map entry, and its info is unknown
+ * (UNREAD_BLOB). A million-blob store's gc held ~150 bytes a blob here.
+ */
+export class UnreadBlobs implements BlobTable {
+  private readonly digests = new DigestSet();
+
+  add(d: Digest): void {
+    this.digests.add(d);
+  }
+
+  has(d: Digest): boolean {
+    return this.digests.has(d);
+  }
+
+  get(d: Digest): BlobInfo | undefined {
+    return this.digests.has(d) ? UNREAD_BLOB : undefined;
+  }
+
+  keys(): IterableIterator<Digest> {
+    return this.digests[Symbol.iterator]();
+  }
+
+  get size(): number {
+    return this.digests.size;
+  }
+
+  *[Symbol.iterator](): IterableIterator<[Digest, BlobInfo]> {
+    for (const d of this.digests) yield [d, UNREAD_BLOB];
+  }
+}
+
 /** What a content scan reads: the object graph and stored sizes, enough to mark and to count. */
 export interface IndexGraph extends ObjectGraph {
   readonly trees: TreeTable;
-  readonly blobs: Map<Digest, BlobInfo>;
+  readonly blobs: BlobTable;
   /** Encoded size of each tree. */
   readonly treeBytes: Map<Digest, number>;
   /** File bytes of each tree (regular files only: a hardlink repeats a file's bytes, it does not add any); empty when trees are read lazily. */
@@ -159,17 +196,20 @@ export interface IndexGraph extends ObjectGraph {
  * (`TreeTable`), so garbage trees are never decoded.
  */
 export async function loadGraph(store: Store, options: {blobValues?: boolean; decodeTrees?: boolean} = {}): Promise<IndexGraph> {
+  const unread = options.blobValues === false ? new UnreadBlobs() : undefined;
+  const read = new Map<Digest, BlobInfo>();
   const g: IndexGraph = {
-    blobs: new Map(), trees: new TreeTable(), treeBytes: new Map(), treeFileBytes: new Map(), layers: new Set(),
+    blobs: unread ?? read, trees: new TreeTable(), treeBytes: new Map(), treeFileBytes: new Map(), layers: new Set(),
     images: new Map(), flats: new Map(), tags: new Map(), containers: new Map(), containerNames: new Map(), pins: new Set(), recordBytes: new Map(),
     sources: new Map(), layerMeta: new Map(), blobRepos: new Set(), oldLeases: [],
   };
   const {index} = store;
-  const blobs = options.blobValues === false
-    ? index.scanKeys(PREFIX.blob, k => { g.blobs.set(digestOf(k, 'blob')!, UNREAD_BLOB); })
+  // Without values (gc), a blob's info is unknown (UNREAD_BLOB) and its digest is 32 bytes in `unread`.
+  const blobs = unread
+    ? index.scanKeys(PREFIX.blob, k => { unread.add(digestOf(k, 'blob')!); })
     : index.scanEach(PREFIX.blob, (k, v) => {
       const d = digestOf(k, 'blob')!;
-      g.blobs.set(d, blobInfo(v, d));
+      read.set(d, blobInfo(v, d));
     });
   await Promise.all([blobs, loadOthers(store, g, options.decodeTrees ?? true)]);
   return g;

@@ -8,6 +8,7 @@ import {type KeyKind, PREFIX, blobKey, containerKey, digestOf, flatKey, imageKey
 import {decodeBlobValue, decodeText, fileBlobValue, tryDecodeRecord} from '../index/values.js';
 import {decodeTree} from '../objects/tree.js';
 import {findDamagedPacks, removeDamagedPacks} from '../meta/checkPacks.js';
+import {KeySet} from './keySet.js';
 
 /**
  * One thing wrong. `object` is the index key of the broken or missing object (`b:b3:…`,
@@ -54,7 +55,8 @@ const READ_STEP = 1024 * 1024;
 export async function verifyStore(store: Store, options: {repair?: boolean} = {}): Promise<VerifyReport> {
   let checked = 0;
   const corrupt = new Map<string, string>(); // key -> why
-  const present = new Set<string>();
+  // Every key of the index: blob keys as 32 bytes each (keySet.ts), so a million blobs are not a million strings.
+  const present = new KeySet();
   /** Entries that passed their check, in scan order: the nodes whose edges are followed. */
   const sound: string[] = [];
   // The graph of what was checked; edgesOf (graph.ts) says what references what, as for gc.
@@ -185,6 +187,7 @@ export async function verifyStore(store: Store, options: {repair?: boolean} = {}
   // when its bytes hash to its name.
   const reaches = new Map<string, boolean>();
   const reachesDamage = (n: string): boolean => {
+    if (n.startsWith(PREFIX.blob)) return problems.has(n); // a leaf: nothing to remember
     let bad = reaches.get(n);
     if (bad === undefined) {
       bad = problems.has(n) || edges(n).some(reachesDamage);

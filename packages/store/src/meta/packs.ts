@@ -113,14 +113,21 @@ export function touchPack(store: Store, pack: Digest): boolean {
   }
 }
 
+/** A file written under tmp/ and not yet synced: `sync` makes it durable, then `place` gives it its name. */
+export interface StagedFile {
+  readonly tmp: string;
+  readonly name: string;
+}
+
 /**
- * Writes a pack of `blobs` (digest -> its checked bytes) and returns its name. The image and
- * its blob list are written to tmp/ and fsynced; the list is renamed into place first and
- * the pack last, then `packs/` is fsynced: a pack under its name is whole, its list is
- * there, and both are on disk before the metadata image that names the pack is renamed.
- * The same blobs give the same bytes, so two processes writing one pack rename the same file.
+ * Writes a pack of `blobs` (digest -> its checked bytes) and its blob list to tmp/, not yet
+ * synced, and returns its name and the two files, in the order they are to be renamed (the
+ * list first: a pack under its name has its list). The caller syncs them (syncAll) and
+ * renames them (placeAll) before it renames the metadata image that names the pack, so a
+ * pack under its name is whole. The same blobs give the same bytes, so two processes
+ * writing one pack rename the same file.
  */
-export function writePack(store: Store, blobs: ReadonlyMap<Digest, Buffer>): Digest {
+export function stagePack(store: Store, blobs: ReadonlyMap<Digest, Buffer>): {pack: Digest; files: StagedFile[]} {
   const sorted = [...blobs.keys()].sort();
   const tree = new ErofsTree(DIR_META);
   const small = tree.mkdir(tree.root, 'small', DIR_META);
@@ -131,8 +138,7 @@ export function writePack(store: Store, blobs: ReadonlyMap<Digest, Buffer>): Dig
     if (!dir) fans.set(fan, dir = tree.mkdir(small, fan, DIR_META));
     tree.addFile(dir, d.slice(5), FILE_META, {data: blobs.get(d)!});
   }
-  const dir = packDir(store);
-  fs.mkdirSync(dir, {recursive: true});
+  fs.mkdirSync(packDir(store), {recursive: true});
   const tmpPack = store.tmpPath('pack');
   const tmpList = store.tmpPath('blobs');
   try {
@@ -143,21 +149,32 @@ export function writePack(store: Store, blobs: ReadonlyMap<Digest, Buffer>): Dig
         hasher.update(chunk);
         for (let at = 0; at < chunk.length;) at += fs.writeSync(fd, chunk, at);
       });
-      fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
     const pack = hasher.digest();
     fs.writeFileSync(tmpList, Buffer.concat(sorted.map(digestBytes)), {mode: 0o444, flag: 'wx'});
-    fsyncFile(tmpList);
-    fs.renameSync(tmpList, blobListPath(store, pack));
-    fs.renameSync(tmpPack, packPath(store, pack));
-    fsyncFile(dir);
-    return pack;
-  } finally {
+    return {pack, files: [{tmp: tmpList, name: blobListPath(store, pack)}, {tmp: tmpPack, name: packPath(store, pack)}]};
+  } catch (err) {
     fs.rmSync(tmpPack, {force: true});
     fs.rmSync(tmpList, {force: true});
+    throw err;
   }
+}
+
+/**
+ * fsyncs the files all at once (on libuv's threads): the kernel commits them in one journal
+ * transaction where it can, rather than one per file.
+ */
+export async function syncAll(files: readonly string[]): Promise<void> {
+  await Promise.all(files.map(async file => {
+    const fh = await fs.promises.open(file, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }));
 }
 
 /**
@@ -196,12 +213,3 @@ const PACK_LIST_MAGIC = Buffer.from('strpack\x01', 'latin1');
 const DIR_META = {mode: 0o755, uid: 0, gid: 0, mtime: 0};
 /** A pack's files are only ever read through a redirect: the metadata image gives the file's mode, owner and times. */
 const FILE_META = {mode: 0o444, uid: 0, gid: 0, mtime: 0};
-
-function fsyncFile(file: string): void {
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import {readdirOrEmpty} from '../makeDirs.js';
 import type {Digest} from '../objects/digest.js';
 import type {Store} from '../objects/Store.js';
+import type {KeyLookup} from '../maintenance/keySet.js';
 import {treeKey} from '../index/keys.js';
 import {packDir, readPackList} from './packs.js';
 
@@ -25,7 +26,7 @@ export type DerivedKind = 'metaImage' | 'pack' | 'smallFile';
  * is rebuilt on demand (ensureMetaImage). With `dryRun`, only counts. Files with other
  * names are left alone.
  */
-export function sweepDerived(store: Store, live: ReadonlySet<string>, since: number, dryRun: boolean, count: (kind: DerivedKind, bytes: number) => void): void {
+export function sweepDerived(store: Store, live: KeyLookup, since: number, dryRun: boolean, count: (kind: DerivedKind, bytes: number) => void): void {
   const remove = (file: string) => { if (!dryRun) fs.rmSync(file, {force: true}); };
   const needed = new Set<string>();
   for (const {file, tree, bytes} of metaImages(store)) {

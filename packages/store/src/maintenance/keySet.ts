@@ -1,0 +1,112 @@
+import type {Digest} from '../objects/digest.js';
+import {PREFIX} from '../index/keys.js';
+
+const DIGEST_BYTES = 32;
+const HEX_AT = 'b3:'.length;
+const BLOB = PREFIX.blob;
+
+/**
+ * A set of digests held as their 32 bytes (open addressing over one buffer), not as strings:
+ * about 45 bytes a digest where a `Set` of `b3:…` strings takes 150 or more. What gc and df
+ * keep per blob of a million-file store (docs/design.md, "Memory at scale").
+ */
+export class DigestSet {
+  private bytes = Buffer.alloc(1024 * DIGEST_BYTES);
+  /** Index + 1 into `bytes` of the digest in each slot; 0 is empty. A power of two long, at most half full. */
+  private slots = new Int32Array(2048);
+  private count = 0;
+  private readonly probe = Buffer.alloc(DIGEST_BYTES);
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Adds a digest (`b3:<64 hex>`); false when it was there already, undefined when `d` is no digest. */
+  add(d: Digest | string): boolean | undefined {
+    if (!this.load(d)) return undefined;
+    const at = this.find();
+    if (this.slots[at] !== 0) return false;
+    if (this.count * DIGEST_BYTES === this.bytes.length) {
+      const grown = Buffer.alloc(this.bytes.length * 2);
+      this.bytes.copy(grown);
+      this.bytes = grown;
+    }
+    this.probe.copy(this.bytes, this.count * DIGEST_BYTES);
+    this.count++;
+    this.slots[at] = this.count;
+    if (this.count * 2 > this.slots.length) this.rehash();
+    return true;
+  }
+
+  has(d: Digest | string): boolean {
+    return this.load(d) && this.slots[this.find()] !== 0;
+  }
+
+  *[Symbol.iterator](): IterableIterator<Digest> {
+    for (let i = 0; i < this.count; i++) yield `b3:${this.bytes.toString('hex', i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)}` as Digest;
+  }
+
+  /** Puts a digest's bytes in `probe`; false for a string that is not `b3:` and 64 hex digits. */
+  private load(d: string): boolean {
+    return d.length === HEX_AT + 2 * DIGEST_BYTES && d.startsWith('b3:') && this.probe.write(d.slice(HEX_AT), 'hex') === DIGEST_BYTES;
+  }
+
+  /** The slot of `probe`: where it is, or the empty slot where it would go. Digests are uniform, so their first bytes are the hash. */
+  private find(): number {
+    const mask = this.slots.length - 1;
+    for (let at = this.probe.readUInt32LE(0) & mask; ; at = (at + 1) & mask) {
+      const i = this.slots[at]!;
+      if (i === 0 || this.probe.compare(this.bytes, (i - 1) * DIGEST_BYTES, i * DIGEST_BYTES) === 0) return at;
+    }
+  }
+
+  private rehash(): void {
+    const slots = new Int32Array(this.slots.length * 2);
+    const mask = slots.length - 1;
+    for (let i = 0; i < this.count; i++) {
+      let at = this.bytes.readUInt32LE(i * DIGEST_BYTES) & mask;
+      while (slots[at] !== 0) at = (at + 1) & mask;
+      slots[at] = i + 1;
+    }
+    this.slots = slots;
+  }
+}
+
+/** What a reader of the mark needs: membership. */
+export interface KeyLookup {
+  has(key: string): boolean;
+}
+
+/**
+ * A set of index keys in which blob keys (`b:b3:…`, nearly every node of a store's graph) are
+ * kept as 32 bytes each (`DigestSet`) and every other key as a string: gc's and df's mark
+ * of a million-file store without a million strings.
+ */
+export class KeySet implements KeyLookup, Iterable<string> {
+  private readonly blobs = new DigestSet();
+  private readonly others = new Set<string>();
+
+  get size(): number {
+    return this.blobs.size + this.others.size;
+  }
+
+  /** Adds a key; false when it was there already. */
+  add(key: string): boolean {
+    // A malformed blob key (a torn lease line) is kept as the string it is.
+    const added = key.startsWith(BLOB) ? this.blobs.add(key.slice(BLOB.length)) : undefined;
+    if (added !== undefined) return added;
+    if (this.others.has(key)) return false;
+    this.others.add(key);
+    return true;
+  }
+
+  has(key: string): boolean {
+    return key.startsWith(BLOB) && this.blobs.has(key.slice(BLOB.length)) || this.others.has(key);
+  }
+
+  *[Symbol.iterator](): IterableIterator<string> {
+    yield* this.others;
+    for (const d of this.blobs) yield `${BLOB}${d}`;
+  }
+}
+
