@@ -12,6 +12,8 @@
 // (LevelDB, <= 16 KiB) blobs into a pack (strata's default N is META_INLINE_MAX); 16384
 // keeps every inline blob in the image (research option B). Each is timed from scratch
 // ("first": no image, no pack) and "again" (a second image once the pack exists).
+// Then the same first mount as users make it, `strata mount` as a process of its own (Node's
+// start, a cold index cache and cold code included), at strata's cut, against ostree again.
 // Without root, only the builds are timed.
 //   npm run bench -- mount [5k|100k ...] [--runs N] [--inline 64,2048,...]
 import {spawnSync} from 'node:child_process';
@@ -42,6 +44,7 @@ if (!has('ostree')) {
   process.exit(1);
 }
 const root = process.getuid?.() === 0;
+const STRATA = process.env.STRATA_BIN ?? path.join(repoRoot, 'node_modules', '.bin', 'strata');
 
 /** Generates the tree once (kept under .bench/): log-uniform sizes, random bytes, a few symlinks, fixed mtimes. */
 function generate(dir, spec, rand) {
@@ -72,15 +75,15 @@ async function timed(fn) {
 }
 
 /** Wall and CPU seconds of a command, as /usr/bin/time reports them. */
-function timedCommand(cmd, args) {
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S', cmd, ...args], {encoding: 'utf8'});
+function timedCommand(cmd, args, env = process.env) {
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S', cmd, ...args], {encoding: 'utf8', env});
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
   const [wall, user, sys] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
   return {seconds: wall, cpu: user + sys};
 }
 
-function run(cmd, args) {
-  const r = spawnSync(cmd, args, {encoding: 'utf8'});
+function run(cmd, args, env = process.env) {
+  const r = spawnSync(cmd, args, {encoding: 'utf8', env});
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
   return r.stdout;
 }
@@ -114,7 +117,7 @@ for (const name of only) {
   const {tree: digest} = JSON.parse(fs.readFileSync(path.join(dir, 'imported.json'), 'utf8'));
   const s = await S.Store.open(storeDir);
   const image = await s.putImage({layers: [digest], config: {}});
-  const container = root ? await U.createContainer(s, {image}) : undefined;
+  const container = root ? await U.createContainer(s, {image, name: 'bench'}) : undefined;
   const fresh = () => {
     for (const sub of ['meta', 'packs', path.join('objects', 'small')]) fs.rmSync(path.join(storeDir, sub), {recursive: true, force: true});
     spawnSync('sync');
@@ -156,9 +159,31 @@ for (const name of only) {
       ostree: med(ostree, 'seconds'), ostreeCpu: med(ostree, 'cpu')});
   }
   fresh();
-  if (container) await U.removeContainer(s, container.id);
   await s.close();
-  rows.push({name, perThreshold});
+  // The same first mount as users make it: `strata mount` in a process of its own (Node's
+  // start, the CLI, a cold index cache and cold code), at strata's cut, against ostree again.
+  let cli;
+  if (container) {
+    const env = {...process.env, STRATA_STORE: storeDir};
+    const mounts = [], ostree = [];
+    for (let r = 0; r < RUNS; r++) {
+      fresh();
+      mounts.push(timedCommand(STRATA, ['mount', 'bench'], env));
+      run(STRATA, ['umount', 'bench'], env);
+      const out = path.join(dir, 'checkout');
+      fs.rmSync(out, {recursive: true, force: true});
+      spawnSync('sync');
+      ostree.push(timedCommand('ostree', ['checkout', '--repo', repo, '-H', 'bench', out]));
+      fs.rmSync(out, {recursive: true, force: true});
+    }
+    const med = (xs, k) => median(xs.map(x => x[k]));
+    cli = {first: med(mounts, 'seconds'), firstCpu: med(mounts, 'cpu'), ostree: med(ostree, 'seconds'), ostreeCpu: med(ostree, 'cpu')};
+    fresh();
+    const again = await S.Store.open(storeDir);
+    await U.removeContainer(again, container.id);
+    await again.close();
+  }
+  rows.push({name, perThreshold, cli});
 }
 
 const pair = (w, c) => `${w.toFixed(2)} (${c.toFixed(2)})`;
@@ -172,3 +197,7 @@ for (const row of rows) {
     console.log(`| ${row.name} | ${r.inlineMax} B | ${pair(r.ostree, r.ostreeCpu)} | ${fmtBytes(b.bytes)} | ${b.inlined} | ${b.packedRefs} | ${b.packedNew > 0 ? `${b.packedNew} blobs` : '-'} | ${pair(r.first, r.firstCpu)} | ${ratio(r.first, r.firstCpu, r)} | ${pair(r.again, r.againCpu)} | ${ratio(r.again, r.againCpu, r)} |`);
   }
 }
+console.log('\n`strata mount` as a process of its own (wall and cpu of the process and its children), first mount at strata\'s cut:');
+console.log('| tree | ostree -H | strata mount | / ostree |');
+console.log('|---|---|---|---|');
+for (const {name, cli} of rows) if (cli) console.log(`| ${name} | ${pair(cli.ostree, cli.ostreeCpu)} | ${pair(cli.first, cli.firstCpu)} | ${ratio(cli.first, cli.firstCpu, cli)} |`);

@@ -1,7 +1,8 @@
 import {availableParallelism} from 'node:os';
 import * as fs from 'node:fs';
 import {Worker} from 'node:worker_threads';
-import type {HashOutcome, HashReply, HashRequest} from './hashWorker.js';
+import type {HashOutcome, HashReply} from './hashWorker.js';
+import {packRequest} from './hashRequest.js';
 import {type BlobDirs, type FileBlob, type FileStamp, placeStaged, storeFileSync} from '../objects/storeFileSync.js';
 
 /** Files sent to a thread per message: amortises the message cost over small files. */
@@ -160,7 +161,7 @@ export class FilePool<J extends FileJob> {
       while (w.replies.length < PER_THREAD && this.ready.length > 0) {
         const jobs = this.ready.shift()!;
         w.replies.push(outcomes => this.settle(jobs, outcomes));
-        w.worker.postMessage({files: jobs.map(j => ({path: j.path, size: j.size, ...(j.stamp ? {stamp: j.stamp} : {})}))} satisfies HashRequest);
+        w.worker.postMessage(packRequest(jobs));
       }
     }
   }

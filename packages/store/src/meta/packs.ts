@@ -50,7 +50,8 @@ export interface PackIndex {
 export function loadPackIndex(store: Store): PackIndex {
   const packs: Digest[] = [];
   const byBlob = new Map<string, number[]>();
-  for (const name of readdirOrEmpty(packDir(store))) {
+  // In name order, so that choosePacks's ties (and so the image's pack list) do not depend on the directory's order.
+  for (const name of readdirOrEmpty(packDir(store)).sort()) {
     const m = /^([0-9a-f]{64})\.erofs$/.exec(name);
     if (!m) continue;
     const pack = `b3:${m[1]}` as Digest;
