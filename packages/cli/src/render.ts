@@ -36,9 +36,14 @@ export function formatBytes(n: number): string {
   return `${value.toFixed(1)} ${UNITS[unit]}`;
 }
 
-/** A count with thousands separators: "1,234". */
+/**
+ * A count with thousands separators: "1,234". By hand for whole numbers: a process's first
+ * `toLocaleString` loads ICU's number formatting, 65–115 ms here, which `strata import`
+ * paid to print one line.
+ */
 export function formatCount(n: number): string {
-  return n.toLocaleString('en-US');
+  if (!Number.isSafeInteger(n)) return n.toLocaleString('en-US');
+  return String(n).replace(/\B(?=(\d{3})+$)/g, ',');
 }
 
 /** "1 entry", "2 entries": a count and its noun. */

@@ -20,6 +20,9 @@ test('formatBytes refuses what is not a size', t => {
 
 test('formatCount and plural group thousands', t => {
   t.is(formatCount(1234567), '1,234,567');
+  // By hand for whole numbers; the same text as en-US's toLocaleString, which stays for the rest.
+  for (const n of [0, 7, 999, 1000, 12345, 123456, -1234, -123456789, 2 ** 53 - 1, 1234.5678])
+    t.is(formatCount(n), n.toLocaleString('en-US'), String(n));
   t.is(plural(1, 'entry', 'entries'), '1 entry');
   t.is(plural(1234, 'entry', 'entries'), '1,234 entries');
 });

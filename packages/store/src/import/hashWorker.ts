@@ -1,14 +1,8 @@
 import {parentPort, workerData} from 'node:worker_threads';
 import {ensureHasher} from '../objects/digest.js';
-import {type BlobDirs, type FileBlob, type FileStamp, storeFileSync} from '../objects/storeFileSync.js';
+import {type BlobDirs, type FileBlob, storeFileSync} from '../objects/storeFileSync.js';
+import {type HashRequest, unpackRequest} from './hashRequest.js';
 
-/**
- * One message to a hashing thread: files to store, and what comes back. A thread has one
- * request at a time (FilePool.ts waits for each reply), so replies need no id.
- */
-export interface HashRequest {
-  readonly files: readonly {readonly path: string; readonly size: number; readonly stamp?: FileStamp}[];
-}
 /** A failure keeps the fields of Node's fs error (code, syscall, path), so the CLI can tell whose path it was. */
 export type HashOutcome = FileBlob | {readonly error: {readonly code?: string; readonly syscall?: string; readonly path?: string; readonly message: string}};
 export interface HashReply {
@@ -23,14 +17,11 @@ if (parentPort) {
   port.on('message', (req: HashRequest) => {
     const outcomes: HashOutcome[] = [];
     const transfer: ArrayBuffer[] = [];
-    for (const f of req.files) {
+    for (const f of unpackRequest(req)) {
       try {
         const blob = storeFileSync(f.path, f.size, dirs, f.stamp);
-        if (blob.data) {
-          const copy = new Uint8Array(blob.data); // its own ArrayBuffer, moved to the main thread without a copy
-          transfer.push(copy.buffer);
-          outcomes.push({...blob, data: copy});
-        } else outcomes.push(blob);
+        if (blob.value) transfer.push(blob.value.buffer as ArrayBuffer); // its own ArrayBuffer: moved to the main thread, not copied
+        outcomes.push(blob);
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
         outcomes.push({error: {...(e.code ? {code: e.code} : {}), ...(e.syscall ? {syscall: e.syscall} : {}), ...(e.path ? {path: e.path} : {}), message: e.message}});

@@ -17,6 +17,16 @@ export function inlineBlobValue(data: Uint8Array): Buffer {
   return Buffer.concat([Buffer.of(BLOB_INLINE), data]);
 }
 
+/**
+ * A blob's bytes read into `buf` from offset 1 on (`n` of them) made its inline value in
+ * place: the tag goes in byte 0, so the value needs no copy (a hashing thread reads each
+ * small file this way and hands the value over as it is).
+ */
+export function inlineBlobValueAt(buf: Uint8Array, n: number): Uint8Array {
+  buf[0] = BLOB_INLINE;
+  return buf.subarray(0, 1 + n);
+}
+
 /** `01` + its size (u64 BE): a blob kept as an object file. */
 export function fileBlobValue(size: number): Buffer {
   const value = Buffer.alloc(BLOB_FILE_LENGTH);

@@ -339,8 +339,9 @@ export class Store {
   indexFileBlob(blob: FileBlob): void {
     const key = blobKey(blob.digest);
     if (this.index.knows(key)) return;
-    if (blob.data) {
-      this.queue(key, inlineBlobValue(blob.data), blob.size);
+    if (blob.value) {
+      const v = blob.value;
+      this.queue(key, Buffer.from(v.buffer, v.byteOffset, v.byteLength), blob.size);
     } else {
       this.queue(key, fileBlobValue(blob.size), blob.size);
     }

@@ -4,6 +4,7 @@ import {randomBytes} from 'node:crypto';
 import * as path from 'node:path';
 import {type Digest, createHasher} from './digest.js';
 import {fsPath} from './names.js';
+import {inlineBlobValueAt} from '../index/values.js';
 
 /** Files up to this size are read into memory whole: one read, hash, and a write only if new. */
 export const READ_WHOLE_MAX = 64 * 1024 * 1024;
@@ -20,11 +21,12 @@ export interface BlobDirs {
   readonly stage?: boolean;
 }
 
-/** A file's blob: small ones carry their bytes (for the index), large ones are in objects/ already. */
+/** A file's blob: small ones carry their index value (their bytes), large ones are in objects/ already. */
 export interface FileBlob {
   readonly digest: Digest;
   readonly size: number;
-  readonly data?: Uint8Array;
+  /** An inline blob's index value, `00` + its bytes (index/values.ts), in a buffer of its own. */
+  readonly value?: Uint8Array;
   /** With `stage`: the temp file that holds the bytes, not yet fsynced nor in place. */
   readonly staged?: string;
 }
@@ -52,13 +54,19 @@ export function storeFileSync(hostPath: string, size: number, dirs: BlobDirs, st
   try {
     // One byte more than expected tells a file that grew since lstat from one that did not.
     const whole = Math.min(size, READ_WHOLE_MAX) + 1;
-    const buf = Buffer.allocUnsafe(whole);
-    const n = readFull(fd, buf);
+    // Read from offset 1 of a buffer of its own (not Node's shared pool): a small file's
+    // bytes are then its index value once the tag is put before them, moved to the main
+    // thread without a copy.
+    const room = Buffer.allocUnsafeSlow(1 + whole);
+    const buf = room.subarray(1);
+    // With a stamp, a read that has all the bytes lstat saw stops there, without the read
+    // that would return 0: checkUnchanged's fstat then tells a file that grew or changed.
+    const n = readFull(fd, buf, stamp ? stamp.size : undefined);
     if (stamp) checkUnchanged(fd, hostPath, n, stamp);
     if (n < whole) {
       const data = buf.subarray(0, n);
       const digest = createHasher().update(data).digest();
-      if (n <= dirs.inlineMax) return {digest, size: n, data};
+      if (n <= dirs.inlineMax) return {digest, size: n, value: inlineBlobValueAt(room, n)};
       const staged = writeObject(dirs, digest, data);
       return staged ? {digest, size: n, staged} : {digest, size: n};
     }
@@ -86,9 +94,10 @@ export function checkUnchanged(fd: number, hostPath: string, n: number, stamp: F
   throw Object.assign(new Error(`${hostPath} changed while it was read`), {code: 'SOURCE_CHANGED'});
 }
 
-function readFull(fd: number, buf: Buffer): number {
+/** Reads into `buf` until it is full, the file ends, or `enough` bytes are in. */
+function readFull(fd: number, buf: Buffer, enough = buf.length): number {
   let n = 0;
-  while (n < buf.length) {
+  while (n < buf.length && n < enough) {
     const got = fs.readSync(fd, buf, n, buf.length - n, null);
     if (got === 0) break;
     n += got;

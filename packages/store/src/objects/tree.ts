@@ -1,4 +1,4 @@
-import {type Digest, digestBytes, digestFromBytes, hashBytes} from './digest.js';
+import {type Digest, digestFromBytes, hashBytes} from './digest.js';
 import {StoreError} from '../errors.js';
 import {isCanonicalName, nameFromBytes, nameToBytes} from './names.js';
 
@@ -88,9 +88,10 @@ export function sortEntries<E extends {readonly name: string}>(entries: E[]): E[
 }
 
 /**
- * Writes an encoding into one buffer that grows as needed (a buffer per field and a concat
- * at the end cost more than the rest of encoding a tree: decodeTree encodes every tree it
- * reads again, to check its form).
+ * Writes an encoding into one buffer that grows as needed (a buffer per field, two BigInts
+ * per entry and a concat at the end cost more than the rest of encoding a tree: decodeTree
+ * encodes every tree it reads again, to check its form, and an import encodes every
+ * directory on its main thread).
  */
 class Writer {
   private buf: Buffer;
@@ -105,10 +106,25 @@ class Writer {
   u8(n: number) { this.room(1); this.at = this.buf.writeUInt8(n, this.at); }
   u16(n: number) { this.room(2); this.at = this.buf.writeUInt16BE(n, this.at); }
   u32(n: number) { this.room(4); this.at = this.buf.writeUInt32BE(n >>> 0, this.at); }
-  i64(n: number) { this.room(8); this.at = this.buf.writeBigInt64BE(BigInt(n), this.at); }
+  i64(n: number) {
+    this.room(8);
+    if (!Number.isSafeInteger(n)) { this.at = this.buf.writeBigInt64BE(BigInt(n), this.at); return; } // throws for a fraction, as before
+    const high = Math.floor(n / 0x100000000); // two's complement: the low word is what is left, 0 … 2^32-1
+    this.buf.writeInt32BE(high, this.at);
+    this.at = this.buf.writeUInt32BE(n - high * 0x100000000, this.at + 4);
+  }
   bytes(b: Uint8Array) { this.room(b.length); this.buf.set(b, this.at); this.at += b.length; }
+  /** A digest's 32 bytes, written from its hex without a Buffer of its own. */
+  digest(d: Digest) {
+    this.room(32);
+    if (this.buf.write(d.slice(3), this.at, 32, 'hex') !== 32) throw new TypeError(`assertion failed: ${JSON.stringify(d)} is not a digest`);
+    this.at += 32;
+  }
   str16(s: string) { const b = nameToBytes(s); this.u16(b.length); this.bytes(b); }
-  str32(s: string) { const b = nameToBytes(s); this.u32(b.length); this.bytes(b); }
+  str32(s: string) {
+    if (s === '') return this.u32(0); // most entries: no link target
+    const b = nameToBytes(s); this.u32(b.length); this.bytes(b);
+  }
   meta(m: Partial<Meta>) {
     this.u32(m.mode ?? 0); this.u32(m.uid ?? 0); this.u32(m.gid ?? 0); this.i64(m.mtime ?? 0);
     const names = m.xattrs ? Object.keys(m.xattrs).sort(compareNames) : [];
@@ -172,7 +188,9 @@ export function encodeTree(tree: Tree): Buffer {
     w.u8(KIND_CODES[e.kind]);
     w.meta(e.kind === 'dir' || e.kind === 'whiteout' ? {} : e);
     w.i64(e.kind === 'file' || e.kind === 'hardlink' ? e.size : 0);
-    w.bytes(e.kind === 'file' || e.kind === 'hardlink' ? digestBytes(e.blob) : e.kind === 'dir' ? digestBytes(e.tree) : ZERO_DIGEST);
+    if (e.kind === 'file' || e.kind === 'hardlink') w.digest(e.blob);
+    else if (e.kind === 'dir') w.digest(e.tree);
+    else w.bytes(ZERO_DIGEST);
     w.str32(e.kind === 'symlink' || e.kind === 'hardlink' ? e.target : '');
     w.u32(e.kind === 'char' || e.kind === 'block' ? e.devmajor : 0);
     w.u32(e.kind === 'char' || e.kind === 'block' ? e.devminor : 0);
@@ -245,16 +263,20 @@ export function forEachTreeRef(buf: Buffer, what: string, each: (kind: 'tree' | 
     const count = buf.readUInt32BE(at);
     at += 4;
     let fileBytes = 0;
+    // The whole encoding in hex, made at the first digest: one native call per tree, and a
+    // slice per entry, costs a fraction of a toString per entry (gc reads every live tree).
+    let hex: string | undefined;
+    const digestAt = (at: number) => `b3:${(hex ??= buf.toString('hex')).slice(2 * at, 2 * (at + DIGEST_BYTES))}` as Digest;
     for (let i = 0; i < count; i++) {
       at += 2 + buf.readUInt16BE(at); // name
       const kind = buf[at++]!;
       at = skipMeta(buf, at);
-      const size = Number(buf.readBigInt64BE(at));
+      const size = buf.readInt32BE(at) * 0x100000000 + buf.readUInt32BE(at + 4); // int64, exact below 2^53
       at += 8;
       if (at + DIGEST_BYTES > buf.length) throw new RangeError('truncated');
-      if (kind === KIND_CODES.dir) each('tree', `b3:${buf.toString('hex', at, at + DIGEST_BYTES)}` as Digest);
+      if (kind === KIND_CODES.dir) each('tree', digestAt(at));
       else if (kind === KIND_CODES.file || kind === KIND_CODES.hardlink) {
-        each('blob', `b3:${buf.toString('hex', at, at + DIGEST_BYTES)}` as Digest);
+        each('blob', digestAt(at));
         if (kind === KIND_CODES.file) fileBytes += size;
       }
       at += DIGEST_BYTES;
