@@ -29,3 +29,18 @@ test('a key set keeps blob keys as digests and every other key, malformed blob k
   t.false(set.has(`b:${hashBytes(Buffer.from('other'))}`));
   t.deepEqual([...set].sort(), [...keys].sort());
 });
+
+test('without lists, in order, the digests another set lacks; blobsMissing does so against a key set\'s blob keys', t => {
+  const all = digests(5_000, 'x');
+  const set = new DigestSet();
+  for (const d of all) set.add(d);
+  const other = new DigestSet();
+  const keys = new KeySet();
+  all.forEach((d, i) => { if (i % 3 !== 0) { other.add(d); keys.add(`b:${d}`); } });
+  keys.add('t:' + all[0]); // a tree key of the same digest is no blob key
+  const missing = all.filter((_, i) => i % 3 === 0);
+  t.deepEqual([...set.without(other)], missing);
+  t.deepEqual([...keys.blobsMissing(set)], missing);
+  t.deepEqual([...set.without(set)], []);
+  t.deepEqual([...set.without(new DigestSet())], all);
+});

@@ -72,6 +72,8 @@ export class FilePool<J extends FileJob> {
   private failed: Error | undefined;
   private wakeRoom: (() => void) | undefined;
   private wakeIdle: (() => void) | undefined;
+  /** Calls of `room` since it last let the threads' replies in. */
+  private sinceReplies = 0;
 
   constructor(dirs: BlobDirs, toError: ToError<J>, onStored: Stored<J>) {
     this.staging = {...dirs, stage: true};
@@ -97,6 +99,13 @@ export class FilePool<J extends FileJob> {
 
   /** Resolves when the pool has room for more (at once, mostly); rejects after a failure. */
   async room(): Promise<void> {
+    // Every batch's worth of files, let the threads' replies in: a caller that never has to
+    // wait would otherwise read no reply, and so hand out no new work, until the queue is
+    // full, while the threads that have answered sit idle.
+    if (this.workers && ++this.sinceReplies >= BATCH_FILES) {
+      this.sinceReplies = 0;
+      await new Promise<void>(resolve => setImmediate(resolve));
+    }
     const threads = this.workers?.length ?? 1;
     while (!this.failed && this.workers && (this.inFlight >= threads * AHEAD_PER_THREAD * BATCH_FILES || this.inFlightBytes >= threads * AHEAD_PER_THREAD * BATCH_BYTES)) {
       this.dispatch();

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type {Digest} from '../objects/digest.js';
 import {mark} from './gc.js';
 import {DigestSet, type KeyLookup} from './keySet.js';
-import {type IndexGraph, UNREAD_BLOB, blobInfo, edgesOf, loadGraph, loadNode, loadRoots} from './graph.js';
+import {type IndexGraph, UNREAD_BLOB, UnreadBlobs, blobInfo, edgesOf, loadGraph, loadNode, loadRoots} from './graph.js';
 import {isLeaseAlive, isProcessAlive, listLeases, removeLease} from './leases.js';
 import {emptyTrash, makeTrash, moveToTrash} from './trash.js';
 import {readdirOrEmpty} from '../makeDirs.js';
@@ -170,13 +170,13 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
       blobDels = [];
       blobFiles = [];
     };
-    for (const d of g.blobs.keys()) {
+    // The garbage blobs: those the scan saw whose keys neither mark reached, found by
+    // comparing the two sets as bytes (a hex string is made only for what goes).
+    if (!(g.blobs instanceof UnreadBlobs)) throw new Error('assertion failed: gc scans blob keys alone');
+    let garbage = 0;
+    for (const d of g.blobs.notIn(live)) {
+      garbage++;
       const key = blobKey(d);
-      if (live.has(key)) {
-        kept++;
-        if (filesOnDisk.has(d.slice(3))) liveFiles.add(d.slice(3));
-        continue;
-      }
       // Only now the value: its size, and whether its bytes are an object file.
       const v = store.index.getSync(key);
       const info = v ? blobInfo(v, d) : UNREAD_BLOB;
@@ -189,6 +189,12 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
       if (blobDels.length >= BLOB_BATCH) await deleteBlobs();
     }
     await deleteBlobs();
+    kept += g.blobs.size - garbage;
+    // Object files of live blobs the scan saw: the orphan sweep skips them without a lookup.
+    for (const hex of filesOnDisk) {
+      const d = `b3:${hex}` as Digest;
+      if (g.blobs.has(d) && live.has(blobKey(d))) liveFiles.add(hex);
+    }
     await sweepOrphanFiles(store, filesOnDisk, liveFiles, doomedFiles, toTrash, count);
     return {leases, liveLeases, kept, roots: new Set(roots).size};
   });

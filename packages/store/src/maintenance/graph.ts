@@ -6,7 +6,7 @@ import {forEachTreeRef} from '../objects/tree.js';
 import {PREFIX, blobKey, containerKey, digestOf, flatKey, imageKey, imageSourceKey, layerKey, layerOfLayerBlobKey, parseKey, pinnedKey, treeKey} from '../index/keys.js';
 import {decodeBlobValue, decodeRecord, decodeText} from '../index/values.js';
 import {type ImageSource, sourceBlobs} from '../registry/records.js';
-import {DigestSet} from './keySet.js';
+import {DigestSet, type KeySet} from './keySet.js';
 
 /**
  * What references what, as read from the index: enough for `edgesOf`. Nodes of the graph
@@ -150,6 +150,11 @@ export class UnreadBlobs implements BlobTable {
 
   keys(): IterableIterator<Digest> {
     return this.digests[Symbol.iterator]();
+  }
+
+  /** The blobs whose keys `live` lacks: gc's garbage, found without a hex string per blob. */
+  notIn(live: KeySet): IterableIterator<Digest> {
+    return live.blobsMissing(this.digests);
   }
 
   get size(): number {
