@@ -55,3 +55,39 @@ test('two containers of one image reading one large file hold it once in the pag
   t.true(grew < SIZE / 1024 / 2, `reading through container 2 added ${grew} KiB of page cache (a second copy would add ${SIZE / 1024})`);
   t.log(`page cache grew ${grew} KiB for the second container's read of ${SIZE / 1024} KiB`);
 });
+
+test('small files (in the metadata image and in a pack) are one inode with one set of pages for every container of the image', async t => {
+  requirePeers('fincore', 'mkfs.erofs');
+  const store = await tempStore(t);
+  const root = busyboxRoot(path.join(await tempDir(t), 'root'));
+  const sizes = {'tiny.bin': 1000, 'small.bin': 12_000}; // ≤ 2 KiB: in the metadata image; 2–16 KiB: in a small-blob pack
+  for (const [name, size] of Object.entries(sizes)) fs.writeFileSync(path.join(root, name), randomBytes(size));
+  t.is((await strata(['import', root, '--tag', 'small:1'], {store})).code, 0);
+  for (const name of ['c1', 'c2']) t.is((await strata(['create', 'small:1', '--name', name], {store})).code, 0);
+  t.teardown(async () => { await strata(['umount', 'c1'], {store}); await strata(['umount', 'c2'], {store}); });
+  const mounts = [];
+  for (const name of ['c1', 'c2']) {
+    const r = await strata(['mount', name], {store});
+    t.is(r.code, 0, r.stderr);
+    mounts.push(r.stdout.trim());
+  }
+  const lowers = (m: string) => {
+    const base = path.dirname(m);
+    return ['meta', 'pack0'].map(d => fs.statSync(path.join(base, d)).dev);
+  };
+  // One superblock per image file, whichever container mounted it: every lower file is one inode, its pages one copy.
+  t.deepEqual(lowers(mounts[0]!), lowers(mounts[1]!));
+  for (const name of Object.keys(sizes)) {
+    readAll(path.join(mounts[0]!, name));
+    readAll(path.join(mounts[1]!, name));
+    t.true(fs.readFileSync(path.join(mounts[1]!, name)).equals(fs.readFileSync(path.join(root, name))));
+  }
+  const packFile = path.join(path.dirname(mounts[0]!), 'pack0', 'small');
+  const inPack = spawnSync('find', [packFile, '-type', 'f'], {encoding: 'utf8'}).stdout.trim().split('\n');
+  t.is(inPack.length, 1, 'the 12 KB file is the one blob of the pack');
+  t.is(cachedPages(inPack[0]!), 3, 'its 12 KB are three pages, cached once');
+  // The loop devices go with the last mount.
+  for (const name of ['c1', 'c2']) t.is((await strata(['umount', name], {store})).code, 0);
+  const loops = spawnSync('losetup', ['--list', '--noheadings', '--output', 'BACK-FILE'], {encoding: 'utf8'}).stdout;
+  t.false(loops.includes(fs.realpathSync(store)), loops);
+});

@@ -19,16 +19,49 @@ const MNT_DETACH = 2;
 /**
  * Calls mount(2) from a tiny Perl process (perl-base is essential in Debian; Node has no
  * mount binding), for several mounts in turn in one process (a process start is most of a
- * mount's cost: ~5 ms each). For an EROFS image this mounts the file itself (Linux 6.12+
- * file-backed EROFS): no loop device, and mountinfo names the image file as the source.
- * util-linux's mount(8) would set up a loop device for it; that is the fallback where
- * mount(2) of a file is refused (an older kernel: ENOTBLK). On a failure it prints the
- * index of the mount that failed and its errno name, and stops.
+ * mount's cost: ~5 ms each). An EROFS image file is mounted through a loop device, one per
+ * image file for all its mounts: the kernel gives every mount of one block device one
+ * superblock, so all containers of an image read one copy of its pages (file-backed EROFS
+ * mounts, Linux 6.12+, make a superblock and a page cache per mount). The loop device of
+ * the file is found again by its backing file's device and inode (LOOP_GET_STATUS64, with
+ * the device held open meanwhile so it cannot be cleared), or set up (LOOP_CTL_GET_FREE,
+ * LOOP_CONFIGURE) read-only, with direct I/O (no second copy in the image file's own page
+ * cache) and auto-clear (the kernel lets it go with its last mount). Where no loop device
+ * can be had, the file itself is mounted. On a failure it prints the index of the mount
+ * that failed and its errno name, and stops.
  */
 const PERL_MOUNT = String.raw`
+use Fcntl;
+# struct loop_info64 (232 bytes): lo_device, lo_inode, lo_rdevice, lo_offset at 0..31, lo_flags at 52.
+sub loop_of {
+  my $file = shift;
+  my @st = stat($file) or return;
+  opendir(my $d, '/sys/block') or return;
+  for my $n (sort grep { /^loop\d+$/ && -e "/sys/block/$_/loop/backing_file" } readdir($d)) {
+    sysopen(my $fh, "/dev/$n", O_RDONLY) or next;
+    my $info = chr(0) x 232;
+    ioctl($fh, 0x4C05, $info) or next;
+    my ($dev, $ino, undef, $off) = unpack('Q<Q<Q<Q<', $info);
+    my $flags = unpack('L<', substr($info, 52, 4));
+    return ("/dev/$n", $fh) if $dev == $st[0] && $ino == $st[1] && $off == 0 && ($flags & 1);
+  }
+  sysopen(my $ctl, '/dev/loop-control', O_RDWR) or return;
+  sysopen(my $img, $file, O_RDONLY) or return;
+  for (1 .. 8) {
+    my $n = ioctl($ctl, 0x4C82, 0);
+    defined $n or return;
+    $n += 0;
+    sysopen(my $fh, "/dev/loop$n", O_RDONLY) or next;
+    my $info = pack('Q<5 L<4', 0, 0, 0, 0, 0, 0, 0, 0, 1 | 4 | 16) . pack('a64', substr($file, -63)) . (chr(0) x 112);
+    return ("/dev/loop$n", $fh) if ioctl($fh, 0x4C0A, pack('L<L<', fileno($img), 0) . $info . (chr(0) x 64));
+  }
+  return;
+}
 my $nr = shift @ARGV;
+my @held;
 for (my $i = 0; @ARGV; $i++) {
   my ($src, $target, $type, $flags, $data) = splice(@ARGV, 0, 5);
+  if ($type eq 'erofs' && -f $src) { my ($dev, $fh) = loop_of($src); if ($dev) { $src = $dev; push @held, $fh; } }
   my $r = syscall($nr + 0, $src, $target, $type, $flags + 0, $data);
   if ($r != 0) { my $n = $! + 0; for my $k (keys %!) { if ($!{$k}) { print STDERR "$i $k
 "; exit 1; } } print STDERR "$i E$n
