@@ -104,6 +104,15 @@ for (const name of only) {
   }
   const storeDir = path.join(dir, 'store');
   const repo = path.join(dir, 'repo');
+  /** The peer: `ostree checkout -H` of the tree into a fresh directory, timed (removed after). */
+  const ostreeCheckout = () => {
+    const out = path.join(dir, 'checkout');
+    fs.rmSync(out, {recursive: true, force: true});
+    spawnSync('sync');
+    const timing = timedCommand('ostree', ['checkout', '--repo', repo, '-H', 'bench', out]);
+    fs.rmSync(out, {recursive: true, force: true});
+    return timing;
+  };
   if (!fs.existsSync(path.join(dir, 'imported.json'))) {
     fs.rmSync(storeDir, {recursive: true, force: true});
     fs.rmSync(repo, {recursive: true, force: true});
@@ -148,11 +157,7 @@ for (const name of only) {
       again.push(await timed(mountOnce));
       unmount();
       // The peer right after, so that both see the same load.
-      const out = path.join(dir, 'checkout');
-      fs.rmSync(out, {recursive: true, force: true});
-      spawnSync('sync');
-      ostree.push(timedCommand('ostree', ['checkout', '--repo', repo, '-H', 'bench', out]));
-      fs.rmSync(out, {recursive: true, force: true});
+      ostree.push(ostreeCheckout());
     }
     const med = (xs, k) => median(xs.map(x => x[k]));
     perThreshold.push({inlineMax, build: firstBuild, first: med(first, 'seconds'), firstCpu: med(first, 'cpu'), again: med(again, 'seconds'), againCpu: med(again, 'cpu'),
@@ -170,11 +175,7 @@ for (const name of only) {
       fresh();
       mounts.push(timedCommand(STRATA, ['mount', 'bench'], env));
       run(STRATA, ['umount', 'bench'], env);
-      const out = path.join(dir, 'checkout');
-      fs.rmSync(out, {recursive: true, force: true});
-      spawnSync('sync');
-      ostree.push(timedCommand('ostree', ['checkout', '--repo', repo, '-H', 'bench', out]));
-      fs.rmSync(out, {recursive: true, force: true});
+      ostree.push(ostreeCheckout());
     }
     const med = (xs, k) => median(xs.map(x => x[k]));
     cli = {first: med(mounts, 'seconds'), firstCpu: med(mounts, 'cpu'), ostree: med(ostree, 'seconds'), ostreeCpu: med(ostree, 'cpu')};
