@@ -1,13 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {ErofsError, type ErofsMeta, type ErofsNode, ErofsTree, type FileContent, writeErofs} from '@strata/erofs';
-import type {Digest} from '../objects/digest.js';
+import {type Digest, hashBytes} from '../objects/digest.js';
 import {StoreError, rethrowNoSpace} from '../errors.js';
 import type {Store} from '../objects/Store.js';
 import {type PackIndex, type StagedFile, choosePacks, encodePackList, loadPackIndex, packPath, readPackList, stagePack, syncAll, touchPack} from './packs.js';
 import {checkBlobBytes} from '../objects/verifiedRead.js';
-import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
-import {nameToBytes} from '../objects/names.js';
+import type {Xattrs} from '../objects/tree.js';
+import {KIND_BLOCK, KIND_CHAR, KIND_DIR, KIND_FIFO, KIND_FILE, KIND_HARDLINK, KIND_SYMLINK, KIND_WHITEOUT, TreeCursor} from './treeCursor.js';
 import {INLINE_MAX} from '../objects/Store.js';
 
 /**
@@ -194,85 +194,123 @@ function inlineBytes(store: Store, d: Digest): Buffer {
  * The tree as an ErofsTree, and the blobs it needs from packs (digest -> its checked bytes,
  * or undefined for a blob some pack holds already: such a blob needs no index lookup, which
  * was most of a build when its bytes exist for the kernel).
+ *
+ * Trees are read as bytes (TreeCursor: no object per entry, no second encoding), without a
+ * thread hop each (a hop costs ~0.5 ms on a busy machine, and the walk visits every
+ * directory) and not cached: one build reads each once. Names and link targets go to the
+ * image as the bytes the trees hold.
  */
 function describeTree(store: Store, root: Digest, inlineMax: number, packs: PackIndex) {
-  // Trees are read without a thread hop each (a hop costs ~0.5 ms on a busy machine, and
-  // the walk visits every directory) and not cached: one build reads each once.
-  const rootTree = store.getTreeSync(root, {cache: false});
-  const erofs = new ErofsTree(metaOf(rootTree));
+  const rootCursor = new TreeCursor(store.treeBytesSync(root), `tree ${root}`);
+  const erofs = new ErofsTree(dirMeta(rootCursor));
   const small = new Map<Digest, Buffer | undefined>();
   const counts = {inlined: 0, redirected: 0, packedRefs: 0};
-  // The first path of each file, for hardlinks: a tree's hardlink names a path of its
-  // layer, which a higher layer may have replaced since; as in checkout, it is the same
-  // inode only if that path still holds the same blob, and a file of its own otherwise.
-  const files = new Map<string, {node: ErofsNode; blob: Digest}>();
-  const links: {parent: ErofsNode; path: string; entry: Extract<TreeEntry, {kind: 'hardlink'}>}[] = [];
+  const links: Link[] = [];
 
-  const content = (e: {size: number; blob: Digest}): FileContent => {
-    if (e.size === 0) {
+  const content = (size: number, hex: string): FileContent => {
+    if (size === 0) {
       counts.inlined++;
       return {data: EMPTY};
     }
-    const hex = e.blob.slice(3);
-    const packed = {size: e.size, redirect: `/small/${hex.slice(0, 2)}/${hex.slice(2)}`};
-    if (e.size > inlineMax && e.size <= INLINE_MAX && packs.byBlob.has(hex)) {
+    const blob = `b3:${hex}` as Digest;
+    const packed = {size, redirect: `/small/${hex.slice(0, 2)}/${hex.slice(2)}`};
+    if (size > inlineMax && size <= INLINE_MAX && packs.byBlob.has(hex)) {
       counts.packedRefs++;
-      if (!small.has(e.blob)) small.set(e.blob, undefined);
+      if (!small.has(blob)) small.set(blob, undefined);
       return packed;
     }
-    const b = store.blobValueSync(e.blob);
+    const b = store.blobValueSync(blob);
     if (b.file) {
       counts.redirected++;
-      return {size: e.size, redirect: `/b3/${hex.slice(0, 2)}/${hex.slice(2)}`};
+      return {size, redirect: `/b3/${hex.slice(0, 2)}/${hex.slice(2)}`};
     }
     // Checked like every read of a blob: damaged bytes are never served.
-    const data = checkBlobBytes(e.blob, b.size, b.data);
+    const data = checkBlobBytes(blob, b.size, b.data);
     if (data.length <= inlineMax) {
       counts.inlined++;
       return {data};
     }
     counts.packedRefs++;
-    small.set(e.blob, data);
+    small.set(blob, data);
     return packed;
   };
 
-  const visit = (tree: Tree, node: ErofsNode, at: string): void => {
-    for (const e of tree.entries) {
-      const p = `${at}/${e.name}`;
-      switch (e.kind) {
-        case 'dir': {
-          const child = store.getTreeSync(e.tree, {cache: false});
-          visit(child, erofs.mkdir(node, nameToBytes(e.name), metaOf(child)), p);
+  // Directories in the order met; each tree's bytes are let go once its entries are added.
+  const visit = (c: TreeCursor, node: ErofsNode): void => {
+    while (c.next()) {
+      switch (c.kind) {
+        case KIND_DIR: {
+          const d = `b3:${c.refHex()}` as Digest;
+          const child = new TreeCursor(store.treeBytesSync(d), `tree ${d}`);
+          visit(child, erofs.mkdir(node, c.name(), dirMeta(child)));
           break;
         }
-        case 'file':
-          files.set(p, {node: erofs.addFile(node, nameToBytes(e.name), metaOf(e), content(e)), blob: e.blob});
+        case KIND_FILE:
+          erofs.addFile(node, c.name(), entryMeta(c), content(c.size, c.refHex()));
           break;
-        case 'hardlink':
-          links.push({parent: node, path: p, entry: e});
+        case KIND_HARDLINK:
+          links.push({parent: node, name: Buffer.from(c.name()), meta: entryMeta(c), size: c.size, hex: c.refHex(), target: Buffer.from(c.target())});
           break;
-        case 'symlink':
-          erofs.addSymlink(node, nameToBytes(e.name), metaOf(e), nameToBytes(e.target));
+        case KIND_SYMLINK:
+          erofs.addSymlink(node, c.name(), entryMeta(c), c.target());
           break;
-        case 'char':
-        case 'block':
-          erofs.addDevice(node, nameToBytes(e.name), e.kind, metaOf(e), e.devmajor, e.devminor);
+        case KIND_CHAR:
+        case KIND_BLOCK:
+          erofs.addDevice(node, c.name(), c.kind === KIND_CHAR ? 'char' : 'block', entryMeta(c), c.devmajor, c.devminor);
           break;
-        case 'fifo':
-          erofs.addFifo(node, nameToBytes(e.name), metaOf(e));
+        case KIND_FIFO:
+          erofs.addFifo(node, c.name(), entryMeta(c));
           break;
-        case 'whiteout':
+        case KIND_WHITEOUT:
           break;
       }
     }
   };
-  visit(rootTree, erofs.root, '');
-  for (const {parent, path: p, entry} of links) {
-    const target = files.get(entry.target);
-    if (target && target.blob === entry.blob) erofs.link(parent, nameToBytes(entry.name), target.node);
-    else files.set(p, {node: erofs.addFile(parent, nameToBytes(entry.name), metaOf(entry), content(entry)), blob: entry.blob});
+  visit(rootCursor, erofs.root);
+  // A tree's hardlink names a path of its layer, which a higher layer may have replaced
+  // since; as in checkout, it is the same inode only if that path is a file (the first
+  // name of one, or an earlier hardlink made a file of its own) holding the same blob,
+  // and a file of its own otherwise.
+  for (const l of links) {
+    const target = fileAt(erofs, l.target);
+    if (target !== undefined && blobHexOf(erofs, target) === l.hex) erofs.link(l.parent, l.name, target);
+    else erofs.addFile(l.parent, l.name, l.meta, content(l.size, l.hex));
   }
   return {erofs, small, counts};
+}
+
+/** A hardlink of the tree, resolved once the walk has added every file. */
+interface Link {
+  readonly parent: ErofsNode;
+  readonly name: Buffer;
+  readonly meta: ErofsMeta;
+  readonly size: number;
+  readonly hex: string;
+  /** An absolute path (`/a/b`), as bytes. */
+  readonly target: Buffer;
+}
+
+/** The file inode first added at `path` (absolute, bytes); undefined when there is none, or it is no regular file. */
+function fileAt(erofs: ErofsTree, path: Buffer): ErofsNode | undefined {
+  if (path[0] !== 0x2f) return undefined;
+  let node: ErofsNode | undefined = erofs.root;
+  for (let at = 1; node !== undefined;) {
+    let end = path.indexOf(0x2f, at);
+    if (end < 0) end = path.length;
+    if (end === at) return undefined; // an empty component: a path no entry has
+    node = erofs.lookup(node, path.subarray(at, end));
+    if (end === path.length) return node !== undefined && erofs.kindOf(node) === 'file' ? node : undefined;
+    at = end + 1;
+  }
+  return undefined;
+}
+
+/** The blob (hex) a file inode of the image shows: its redirect names it, or its bytes (checked against the blob when read) hash to it. */
+function blobHexOf(erofs: ErofsTree, node: ErofsNode): string {
+  const c = erofs.contentOf(node);
+  if ('data' in c) return hashBytes(c.data).slice(3);
+  const r = c.redirect ?? '';
+  return r.slice(r.length - 65, r.length - 63) + r.slice(r.length - 62);
 }
 
 /**
@@ -285,9 +323,17 @@ function notMountable(err: unknown, tree: Digest): unknown {
   return new StoreError('NOT_MOUNTABLE', `tree ${tree} cannot be mounted: ${err.message} (${err.code})`, {cause: err});
 }
 
-function metaOf(m: Meta): ErofsMeta {
-  if (m.mode > 0o7777) throw new StoreError('OBJECT_CORRUPT', `an entry has mode ${m.mode.toString(8)}, more than permission bits`);
-  return m.xattrs ? {mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime, xattrs: m.xattrs} : {mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime};
+function dirMeta(c: TreeCursor): ErofsMeta {
+  return checkedMeta(c.mode, c.uid, c.gid, c.mtime, c.xattrs);
+}
+
+function entryMeta(c: TreeCursor): ErofsMeta {
+  return checkedMeta(c.eMode, c.eUid, c.eGid, c.eMtime, c.eXattrs);
+}
+
+function checkedMeta(mode: number, uid: number, gid: number, mtime: number, xattrs: Xattrs | undefined): ErofsMeta {
+  if (mode > 0o7777) throw new StoreError('OBJECT_CORRUPT', `an entry has mode ${mode.toString(8)}, more than permission bits`);
+  return xattrs ? {mode, uid, gid, mtime, xattrs} : {mode, uid, gid, mtime};
 }
 
 const EMPTY = Buffer.alloc(0);
