@@ -4,7 +4,8 @@ import {ErofsError, type ErofsMeta, type ErofsNode, ErofsTree, type FileContent,
 import {type Digest, hashBytes} from '../objects/digest.js';
 import {StoreError, rethrowNoSpace} from '../errors.js';
 import type {Store} from '../objects/Store.js';
-import {type PackIndex, type StagedFile, choosePacks, encodePackList, loadPackIndex, packPath, readPackList, stagePack, syncAll, touchPack} from './packs.js';
+import {type PackIndex, type StagedFile, choosePacks, encodePackList, loadPackIndex, packDir, packFiles, packPath, readPackList, syncAll, touchPack} from './packs.js';
+import {PackSink} from './packSink.js';
 import {checkBlobBytes} from '../objects/verifiedRead.js';
 import type {Xattrs} from '../objects/tree.js';
 import {KIND_BLOCK, KIND_CHAR, KIND_DIR, KIND_FIFO, KIND_FILE, KIND_HARDLINK, KIND_SYMLINK, KIND_WHITEOUT, TreeCursor} from './treeCursor.js';
@@ -51,6 +52,8 @@ export interface MetaImageBuild extends MetaImage {
 export interface MetaImageOptions {
   /** Overrides META_INLINE_MAX (benchmarks compare thresholds). Images of one tree must not mix thresholds, so only a fresh store should use it. */
   readonly inlineMax?: number;
+  /** Overrides PACK_THREAD_BYTES, from which size a fresh pack is written on a thread of its own (tests: both ways give the same bytes). */
+  readonly packThreadBytes?: number;
 }
 
 /** `<store>/meta/<64 hex>.erofs`: where the metadata image of `tree` lives (whether or not it exists). */
@@ -106,40 +109,50 @@ export async function buildMetaImage(store: Store, tree: Digest, options: MetaIm
   const inlineMax = options.inlineMax ?? META_INLINE_MAX;
   const image = metaImagePath(store, tree);
   const index = loadPackIndex(store);
-  let described;
-  try {
-    described = describeTree(store, tree, inlineMax, index);
-  } catch (err) {
-    throw notMountable(err, tree);
-  }
-  const {erofs, small, counts} = described;
-
+  const sink = new PackSink(options.packThreadBytes);
   const staged: StagedFile[] = [];
   try {
-    let packs: Digest[], packedNew: number;
+    let described;
     try {
-      ({packs, packedNew} = packsFor(store, index, small, staged));
+      described = describeTree(store, tree, inlineMax, index, sink);
+    } catch (err) {
+      throw notMountable(err, tree);
+    }
+    const {erofs, small, counts} = described;
+    // The fresh pack is written (on a thread of its own when it is large: packSink.ts)
+    // while the image is: the image's pack list, in its first 1 KiB, is written last.
+    let chosen: {packs: Digest[]; packedNew: number; fresh?: Promise<Digest>};
+    try {
+      chosen = packsFor(store, index, small, sink, staged);
     } catch (err) {
       rethrowNoSpace(err, `the small-blob pack of tree ${tree}`);
     }
-    let stats;
+    let stats, packs: Digest[];
     try {
       const tmp = store.tmpPath('meta');
       staged.push({tmp, name: image});
       // The UUID is the tree's: the same tree gives the same bytes, two trees two volumes.
-      stats = writeErofsTmp(erofs, tmp, {uuid: Buffer.from(tree.slice(3, 35), 'hex'), head: encodePackList(packs)});
-      // All made durable at once, then named in order: a pack's list, the pack, the image.
-      // A name present is a whole file; an image whose packs a crash left unnamed is built
-      // again (ensureMetaImage checks that they exist).
-      await syncAll(staged.map(f => f.tmp));
+      stats = writeErofsTmp(erofs, tmp, {uuid: Buffer.from(tree.slice(3, 35), 'hex')});
+      try {
+        packs = chosen.fresh ? [...chosen.packs, await chosen.fresh] : chosen.packs;
+      } catch (err) {
+        rethrowNoSpace(err, `the small-blob pack of tree ${tree}`);
+      }
+      writeHead(tmp, encodePackList(packs));
+      // All made durable before any is named (the pack thread syncs its own files), then
+      // named in order: a pack's list, the pack, the image. A name present is a whole file;
+      // an image whose packs a crash left unnamed is built again (ensureMetaImage checks
+      // that they exist).
+      await syncAll(staged.filter(f => f.name === image || !sink.synced).map(f => f.tmp));
       fs.mkdirSync(path.dirname(image), {recursive: true});
       for (const f of staged) fs.renameSync(f.tmp, f.name);
     } catch (err) {
       rethrowNoSpace(notMountable(err, tree), `the metadata image of tree ${tree}`);
     }
     return {tree, path: image, objects: path.join(store.dir, 'objects'), packs: packs.map(p => packPath(store, p)), built: true,
-      bytes: stats.bytes, inodes: stats.inodes, ...counts, packedNew};
+      bytes: stats.bytes, inodes: stats.inodes, ...counts, packedNew: chosen.packedNew};
   } finally {
+    await sink.stop();
     for (const f of staged) fs.rmSync(f.tmp, {force: true});
   }
 }
@@ -156,13 +169,24 @@ function writeErofsTmp(erofs: ErofsTree, file: string, options: Parameters<typeo
   }
 }
 
+/** Puts the pack list into the image's first 1 KiB (which writeErofs left zero), before the image is synced. */
+function writeHead(file: string, head: Buffer): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    for (let at = 0; at < head.length;) at += fs.writeSync(fd, head, at, head.length - at, at);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /**
- * The packs that serve `small` (the blobs the tree needs from packs; bytes read for those no
- * pack held): existing packs chosen by choosePacks and touched (so that a gc running now
- * keeps them), and a fresh pack for the rest. A pack a gc removed meanwhile is left out and
- * its blobs go into the fresh pack.
+ * The packs that serve `small` (the blobs the tree needs from packs: true for those whose
+ * bytes went into `sink`, as no pack held them): existing packs chosen by choosePacks and
+ * touched (so that a gc running now keeps them), and a fresh pack for the rest, whose
+ * digest `fresh` gives once it is written (staged, in tmp/). A pack a gc removed meanwhile
+ * is left out and its blobs go into the fresh pack.
  */
-function packsFor(store: Store, index: PackIndex, small: Map<Digest, Buffer | undefined>, staged: StagedFile[]): {packs: Digest[]; packedNew: number} {
+function packsFor(store: Store, index: PackIndex, small: Map<Digest, boolean>, sink: PackSink, staged: StagedFile[]): {packs: Digest[]; packedNew: number; fresh?: Promise<Digest>} {
   const hexes = new Set<string>();
   for (const d of small.keys()) hexes.add(d.slice(3));
   const {use, fresh} = choosePacks(index, hexes);
@@ -172,22 +196,31 @@ function packsFor(store: Store, index: PackIndex, small: Map<Digest, Buffer | un
     for (const hex of hexes) if (!index.byBlob.get(hex)?.some(p => kept.has(p))) fresh.add(hex);
   }
   if (fresh.size === 0) return {packs, packedNew: 0};
-  const bytes = new Map<Digest, Buffer>();
+  // Blobs read in the walk are in the sink already (no pack holds them, so every one is
+  // fresh); those of packs not chosen are read now.
   for (const hex of fresh) {
     const d = `b3:${hex}` as Digest;
-    bytes.set(d, small.get(d) ?? inlineBytes(store, d));
+    if (!small.get(d)) addInline(store, sink, d);
   }
-  const {pack, files} = stagePack(store, bytes);
-  staged.push(...files);
-  packs.push(pack);
-  return {packs, packedNew: bytes.size};
+  fs.mkdirSync(packDir(store), {recursive: true});
+  const tmpPack = store.tmpPath('pack');
+  const tmpList = store.tmpPath('blobs');
+  staged.push({tmp: tmpList, name: ''}, {tmp: tmpPack, name: ''}); // removed on a failure; named below
+  const packedNew = sink.size;
+  const pending = sink.finish(tmpPack, tmpList).then(pack => {
+    const names = packFiles(store, pack, tmpList, tmpPack);
+    staged.splice(staged.findIndex(f => f.tmp === tmpList), 2, ...names);
+    return pack;
+  });
+  pending.catch(() => {}); // awaited by the build; a failure before that must not go unhandled
+  return {packs, packedNew, fresh: pending};
 }
 
-/** An inline blob's bytes, checked like every read of a blob: damaged bytes are never served. */
-function inlineBytes(store: Store, d: Digest): Buffer {
+/** An inline blob's bytes into the sink (which checks them against the digest, as every read of a blob is). */
+function addInline(store: Store, sink: PackSink, d: Digest): void {
   const b = store.blobValueSync(d);
   if (b.file) throw new StoreError('OBJECT_CORRUPT', `blob ${d} is in a small-blob pack but is not an inline blob`);
-  return checkBlobBytes(d, b.size, b.data);
+  sink.add(d, b.size, b.data);
 }
 
 /**
@@ -200,10 +233,10 @@ function inlineBytes(store: Store, d: Digest): Buffer {
  * directory) and not cached: one build reads each once. Names and link targets go to the
  * image as the bytes the trees hold.
  */
-function describeTree(store: Store, root: Digest, inlineMax: number, packs: PackIndex) {
+function describeTree(store: Store, root: Digest, inlineMax: number, packs: PackIndex, sink: PackSink) {
   const rootCursor = new TreeCursor(store.treeBytesSync(root), `tree ${root}`);
   const erofs = new ErofsTree(dirMeta(rootCursor));
-  const small = new Map<Digest, Buffer | undefined>();
+  const small = new Map<Digest, boolean>();
   const counts = {inlined: 0, redirected: 0, packedRefs: 0};
   const links: Link[] = [];
 
@@ -213,26 +246,27 @@ function describeTree(store: Store, root: Digest, inlineMax: number, packs: Pack
       return {data: EMPTY};
     }
     const blob = `b3:${hex}` as Digest;
-    const packed = {size, redirect: `/small/${hex.slice(0, 2)}/${hex.slice(2)}`};
-    if (size > inlineMax && size <= INLINE_MAX && packs.byBlob.has(hex)) {
+    // A blob some pack holds, or one the sink has already (a second file of the same bytes), needs no lookup.
+    if (size > inlineMax && size <= INLINE_MAX && (packs.byBlob.has(hex) || small.get(blob) === true)) {
       counts.packedRefs++;
-      if (!small.has(blob)) small.set(blob, undefined);
-      return packed;
+      if (!small.has(blob)) small.set(blob, false);
+      return packedContent(size, hex);
     }
     const b = store.blobValueSync(blob);
     if (b.file) {
       counts.redirected++;
       return {size, redirect: `/b3/${hex.slice(0, 2)}/${hex.slice(2)}`};
     }
-    // Checked like every read of a blob: damaged bytes are never served.
-    const data = checkBlobBytes(blob, b.size, b.data);
-    if (data.length <= inlineMax) {
+    if (b.size <= inlineMax) {
       counts.inlined++;
-      return {data};
+      // Checked like every read of a blob: damaged bytes are never served.
+      return {data: checkBlobBytes(blob, b.size, b.data)};
     }
+    // Checked by the sink (on the pack's thread when it has one) before anything is named.
     counts.packedRefs++;
-    small.set(blob, data);
-    return packed;
+    sink.add(blob, b.size, b.data);
+    small.set(blob, true);
+    return packedContent(size, hex);
   };
 
   // Directories in the order met; each tree's bytes are let go once its entries are added.
@@ -277,6 +311,11 @@ function describeTree(store: Store, root: Digest, inlineMax: number, packs: Pack
     else erofs.addFile(l.parent, l.name, l.meta, content(l.size, l.hex));
   }
   return {erofs, small, counts};
+}
+
+/** A file served by a small-blob pack. */
+function packedContent(size: number, hex: string): FileContent {
+  return {size, redirect: `/small/${hex.slice(0, 2)}/${hex.slice(2)}`};
 }
 
 /** A hardlink of the tree, resolved once the walk has added every file. */
