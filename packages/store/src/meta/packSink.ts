@@ -3,7 +3,7 @@ import {Worker} from 'node:worker_threads';
 import type {Digest} from '../objects/digest.js';
 import {StoreError} from '../errors.js';
 import {checkBlobBytes} from '../objects/verifiedRead.js';
-import {writePack} from './packs.js';
+import {syncAll, writePack} from './packs.js';
 
 /**
  * Blob bytes on their way into a fresh small-blob pack, copied as they are read into
@@ -46,8 +46,8 @@ export class PackSink {
   private bytesSoFar = 0;
   private worker: Worker | undefined;
   private reply: Promise<PackReply> | undefined;
-  /** Whether the pack thread fsynced the files itself. */
-  synced = false;
+  /** Resolves once the pack and its list are durable (fsynced by the thread, or here, started when they are written). */
+  private syncing: Promise<void> = Promise.resolve();
 
   constructor(private readonly threadBytes = PACK_THREAD_BYTES) {}
 
@@ -65,14 +65,19 @@ export class PackSink {
     this.used += data.length;
   }
 
-  /** Writes the pack of every blob added to `tmpPack`, its list to `tmpList` (both synced when `synced`); returns its digest. */
+  /** Writes the pack of every blob added to `tmpPack`, its list to `tmpList` (durable once `durable()` resolves); returns its digest. */
   async finish(tmpPack: string, tmpList: string): Promise<Digest> {
     this.flushBatch();
     if (!this.worker) {
       const blobs = new Map<Digest, Uint8Array>();
       for (const b of this.batches) for (const [d, data] of checkedBlobs(b)) blobs.set(d, data);
       this.batches = [];
-      return writePack(blobs, tmpPack, tmpList);
+      const pack = writePack(blobs, tmpPack, tmpList);
+      // Synced on libuv's threads while the build writes the image: the disk flushes the
+      // pack meanwhile, rather than after the image.
+      this.syncing = syncAll([tmpList, tmpPack]);
+      this.syncing.catch(() => {}); // awaited by durable()
+      return pack;
     }
     this.worker.postMessage({finish: {tmpPack, tmpList}} satisfies PackRequest);
     const r = await this.reply!;
@@ -81,8 +86,12 @@ export class PackSink {
       if (r.failure.store) throw new StoreError(r.failure.code as ConstructorParameters<typeof StoreError>[0], r.failure.message);
       throw Object.assign(new Error(r.failure.message), r.failure.code ? {code: r.failure.code} : {});
     }
-    this.synced = true;
     return r.pack;
+  }
+
+  /** Resolves once the files `finish` wrote are durable. */
+  durable(): Promise<void> {
+    return this.syncing;
   }
 
   /** Ends the thread, if any (a build that fails part-way); the caller removes the tmp files. */
