@@ -55,7 +55,9 @@ interface Pending<J> {
  * that many stores them in the calling thread at `finish`. `room()` tells the caller to
  * wait while the threads have enough queued, so a walk never runs far ahead of the disk.
  * The first failure (`toError` names the file) stops the pool; `finish` throws it, and
- * staged files are removed.
+ * staged files are removed. Once the threads run they also list directories (`list`:
+ * describeDirectory.ts), reading and hashing the listed files themselves; the caller hands
+ * those blobs back through `adopt` (staged ones are placed like the pool's own).
  */
 export class FilePool<J extends FileJob> {
   private readonly settings: PoolSettings;

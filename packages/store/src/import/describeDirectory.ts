@@ -1,10 +1,10 @@
 import * as path from 'node:path';
-import {rmSync} from 'node:fs';
-import {type Dirent, type Stats, lstatSync, readdirSync, readlinkSync} from '../host/hostFs.js';
+import {closeSync, constants, fstatSync, rmSync} from 'node:fs';
+import {type Dirent, type Stats, lstatSync, openSync, readdirSync, readlinkSync} from '../host/hostFs.js';
 import {readXattrsSync} from '../host/hostXattrs.js';
 import {StoreError, sourceError} from '../errors.js';
 import {PLACEHOLDER_DIGEST, TreeEntries, type TreeEntry, type Xattrs, compareNames} from '../objects/tree.js';
-import {type BlobDirs, READ_WHOLE_MAX, storeFileSync} from '../objects/storeFileSync.js';
+import {type BlobDirs, READ_WHOLE_MAX, storeOpenFileSync} from '../objects/storeFileSync.js';
 import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
 import {type UpperForm, deviceNumbers} from '../containers/upperForm.js';
 import {keptXattrs, recordedOwnerIn} from './layerXattrs.js';
@@ -127,7 +127,7 @@ export function describeDirectory(dir: string, layerPath: string, settings: List
       const {name, d} = order[i]!;
       names += `${name}\0`;
       if (d.name === name) {
-        described[i] = describeEntry(i, name);
+        described[i] = describeEntry(i, name, d);
       } else { // a whiteout file
         numbers[i * FIELDS + F_KIND] = K_WHITEOUT;
         described[i] = {name, kind: 'whiteout'};
@@ -148,14 +148,33 @@ export function describeDirectory(dir: string, layerPath: string, settings: List
   }
   return {names, numbers, entries: w.done(), digests, values, staged, xattrs, opaqueMarker};
 
-  function describeEntry(i: number, name: string): TreeEntry {
+  function describeEntry(i: number, name: string, d: Dirent): TreeEntry {
     const at = i * FIELDS;
     const hostPath = `${prefix}/${name}`;
-    let st: Stats;
+    // A regular file this listing will read is opened first, and its fstat stands for the
+    // lstat (O_NOFOLLOW: the entry itself), one call less per file; anything else, or a
+    // file that cannot be opened (its read in the pool then says why), is lstat'ed.
+    const fd = dirs && d.isFile() && hashedFiles < LISTING_HASH_FILES && hashedBytes < LISTING_HASH_BYTES ? openEntry(hostPath) : undefined;
     try {
-      st = lstatSync(hostPath);
-    } catch (err) {
-      throw sourceError(err, hostPath);
+      return describeStat(at, i, name, hostPath, fd);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+
+  function describeStat(at: number, i: number, name: string, hostPath: string, fd: number | undefined): TreeEntry {
+    let st: Stats | undefined;
+    if (fd !== undefined) {
+      st = fstatSync(fd);
+      if (!st.isFile()) st = undefined; // it changed since readdir: as lstat sees it now
+    }
+    if (!st) {
+      fd = undefined;
+      try {
+        st = lstatSync(hostPath);
+      } catch (err) {
+        throw sourceError(err, hostPath);
+      }
     }
     if (upper?.isWhiteout(st)) {
       numbers[at + F_KIND] = K_WHITEOUT;
@@ -185,13 +204,13 @@ export function describeDirectory(dir: string, layerPath: string, settings: List
       numbers[at + F_DEV] = st.dev;
       numbers[at + F_INO] = st.ino;
       let blob = PLACEHOLDER_DIGEST;
-      if (dirs && st.nlink === 1 && st.size <= READ_WHOLE_MAX && hashedFiles < LISTING_HASH_FILES && hashedBytes < LISTING_HASH_BYTES) {
+      if (dirs && fd !== undefined && st.nlink === 1 && st.size <= READ_WHOLE_MAX) {
         hashedFiles++;
         hashedBytes += st.size;
         const stamp = {size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs};
         let stored;
         try {
-          stored = storeFileSync(hostPath, st.size, dirs, stamp);
+          stored = storeOpenFileSync(fd, hostPath, st.size, dirs, stamp);
         } catch (err) {
           throw fileError(err, hostPath);
         }
@@ -255,6 +274,18 @@ export function fileError(err: unknown, hostPath: string): Error {
   if (e.code === 'ENOSPC') return new StoreError('NO_SPACE', `the disk is full while storing ${hostPath}`, {cause: e});
   if (e.code === 'SOURCE_CHANGED') return changedError(hostPath);
   return sourceError(e, hostPath);
+}
+
+/** O_NOFOLLOW: the entry, never what a symlink that took its place names; O_NONBLOCK: a fifo that did never blocks the open. */
+const OPEN_ENTRY = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** Opens a directory entry that readdir says is a regular file; undefined when it cannot be (lstat then tells what it is). */
+function openEntry(hostPath: string): number | undefined {
+  try {
+    return openSync(hostPath, OPEN_ENTRY);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A listing that holds only a failure. */

@@ -5,7 +5,7 @@ import type {Digest} from '../objects/digest.js';
 import {StoreError, sourceError} from '../errors.js';
 import {FilePool} from './FilePool.js';
 import {ListingQueue} from './ListingQueue.js';
-import {type FileBlob, type FileStamp, READ_WHOLE_MAX} from '../objects/storeFileSync.js';
+import {type FileStamp, READ_WHOLE_MAX} from '../objects/storeFileSync.js';
 import {BLOB_INLINE, BLOB_NONE, BLOB_STAGED, F_BLOB, F_CTIME_MS, F_DEV, F_END, F_FLAGS, F_GID, F_INO, F_KIND, F_MODE, F_MTIME,
   F_MTIME_MS, F_NLINK, F_REF, F_SIZE, F_START, F_UID, FIELDS, FLAG_OPAQUE, K_DIR, K_FILE, type ListingSettings, changedError,
   describeDirectory, fileError, toError} from './describeDirectory.js';
@@ -208,12 +208,16 @@ class DirectoryWalk {
           this.addFile({path: hostPath, size, stamp, dir, ref}, numbers[at + F_NLINK]!, `${numbers[at + F_DEV]}:${numbers[at + F_INO]}`,
             `${layerPrefix}/${name}`, () => ({...meta, name, kind: 'hardlink' as const}), numbers[at + F_START]!, numbers[at + F_END]!);
         } else {
-          // Read and hashed by the thread that listed the directory.
+          // Read and hashed by the thread that listed the directory (which checked its size and stamp).
           const digest = `b3:${digests.slice(digestAt, digestAt += 64)}` as Digest;
-          const blob: FileBlob = how === BLOB_INLINE ? {digest, size, value: values[valueAt++]!} : how === BLOB_STAGED ? {digest, size, staged: staged[stagedAt++]!} : {digest, size};
           this.files++;
           this.stats.bytes += size;
-          this.pool.adopt({path: hostPath, size, stamp, dir, ref}, blob);
+          if (how === BLOB_STAGED) {
+            this.pool.adopt({path: hostPath, size, stamp, dir, ref}, {digest, size, staged: staged[stagedAt++]!}); // indexed once durable and in place
+          } else {
+            this.store.indexFileBlob(how === BLOB_INLINE ? {digest, size, value: values[valueAt++]!} : {digest, size});
+            this.blobKnown(dir, ref, digest, size);
+          }
         }
         await this.pool.room();
       } else if (kind === K_DIR) {
@@ -299,14 +303,19 @@ class DirectoryWalk {
   private fileStored(job: FileJob, blob: {digest: Digest; size: number}): void {
     // The listing encoded the size lstat saw; a read checks that the file still has it (`checkUnchanged`).
     if (blob.size !== job.size) throw changedError(job.path);
-    this.stored++;
-    this.storedBytes += blob.size;
-    this.options.onProgress?.({files: this.stored, bytes: this.storedBytes, ...(this.walked ? {totalFiles: this.files} : {})});
     if (job.group) {
       job.group.blob = {digest: blob.digest, size: blob.size};
       for (const link of job.group.waiters.splice(0)) link(job.group.blob);
     }
-    this.fill(job.dir, job.ref, blob.digest);
+    this.blobKnown(job.dir, job.ref, blob.digest, blob.size);
+  }
+
+  /** A file's blob is indexed (or queued to be, in the batch before its tree's): into its entry. */
+  private blobKnown(dir: PendingDir, ref: number, digest: Digest, size: number): void {
+    this.stored++;
+    this.storedBytes += size;
+    this.options.onProgress?.({files: this.stored, bytes: this.storedBytes, ...(this.walked ? {totalFiles: this.files} : {})});
+    this.fill(dir, ref, digest);
   }
 
   private pendingDir(meta: Meta, opaque: boolean, done: (tree: Digest) => void): PendingDir {
