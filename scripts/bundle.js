@@ -97,6 +97,26 @@ function addonShim(loader) {
   return shim;
 }
 
+/**
+ * clipanion builds its default context when it loads: `process.stdin` (Node makes the stream
+ * on first use: 2-10 ms) and a colour depth from the tty module (~3 ms), in every command,
+ * `--help` included. In the bundle the context is made when a command runs, with no stdin
+ * (BaseCommand's `stdin` falls back to `process.stdin`, so only commands that read it make
+ * it) and the colour depth of stdout when it is a terminal (where tty is loaded anyway).
+ * The text replaced is clipanion 3.2.1's; a clipanion that differs fails the bundle here.
+ */
+const CLIPANION_CONTEXT = /Cli\.defaultContext = \{\s*env: process\.env,\s*stdin: process\.stdin,\s*stdout: process\.stdout,\s*stderr: process\.stderr,\s*colorDepth: getDefaultColorDepth\(\),\s*\};/;
+const CLIPANION_PLATFORM = "import { getCaptureActivator, getDefaultColorDepth } from '../platform';";
+function lazyContext(source) {
+  if (!CLIPANION_CONTEXT.test(source) || !source.includes(CLIPANION_PLATFORM)) throw new Error('bundle: clipanion\'s Cli.defaultContext is not the one scripts/bundle.js knows (clipanion 3.2.1); update lazyContext');
+  return source.replace(CLIPANION_PLATFORM, "import { getCaptureActivator } from '../platform/node.mjs';").replace(CLIPANION_CONTEXT, [
+    "Object.defineProperty(Cli, 'defaultContext', {get: () => ({",
+    '  env: process.env, stdout: process.stdout, stderr: process.stderr,',
+    '  colorDepth: process.stdout.isTTY ? process.stdout.getColorDepth() : 1,',
+    '})});',
+  ].join('\n'));
+}
+
 /** The plugin of both builds; `dir` is where the build's files go, `front` whether it is the command line's. */
 const keepPlaces = (dir, front) => ({
   name: 'strata-keep-places',
@@ -114,6 +134,7 @@ const keepPlaces = (dir, front) => ({
     // The command line reaches the packages through lib/.
     if (front) build.onResolve({filter: /^@strata\/(store|union|registry)$/}, args => ({path: args.path, external: true}));
     build.onResolve({filter: /^\.\/addon-[0-9a-f]{12}\.cjs$/}, args => ({path: args.path, external: true}));
+    build.onLoad({filter: /[/\\]clipanion[/\\]lib[/\\]advanced[/\\]Cli\.mjs$/}, async args => ({contents: lazyContext(await fs.promises.readFile(args.path, 'utf8')), loader: 'js'}));
     build.onLoad({filter: /[/\\]packages[/\\][^/\\]+[/\\]dist[/\\].*\.js$/}, async args => {
       const source = await fs.promises.readFile(args.path, 'utf8');
       if (!source.includes('import.meta.url')) return undefined;

@@ -30,7 +30,8 @@ async function addonsOf(t: ExecutionContext, args: string[], store?: string, inp
 
 const template = storeTemplate(async (store, scratch) => {
   const src = path.join(scratch, 'src');
-  await writeTree(src, {'etc/hostname': 'base\n'});
+  // big.bin is hashed by the addon when read (small records and files are hashed in TypeScript).
+  await writeTree(src, {'etc/hostname': 'base\n', 'big.bin': 'b'.repeat(100_000)});
   await mustRun(['import', src, '--tag', 'base:1'], store);
   await mustRun(['create', 'base:1', '--name', 'web'], store);
 });
@@ -47,27 +48,32 @@ test('init, ps and images load LevelDB alone: no BLAKE3, no xattr', async t => {
   t.deepEqual(await addonsOf(t, ['images'], store), ['leveldb']);
 });
 
-test('create loads BLAKE3 (it checks the image it reads) but no xattr', async t => {
+test('create loads neither BLAKE3 (the image record it checks is hashed in TypeScript) nor xattr', async t => {
   const {store} = await template.copy(t);
-  t.deepEqual(await addonsOf(t, ['create', 'base:1', '--name', 'other'], store), ['leveldb', 'blake3']);
+  t.deepEqual(await addonsOf(t, ['create', 'base:1', '--name', 'other'], store), ['leveldb']);
+});
+
+test('reading a large file loads BLAKE3 to check it', async t => {
+  const {store} = await template.copy(t);
+  t.deepEqual(await addonsOf(t, ['cat', 'base:1', '/big.bin'], store), ['leveldb', 'blake3']);
 });
 
 test('a command that reads a writable layer loads xattr when it needs it (diff, fs write)', async t => {
   const {store} = await template.copy(t);
-  t.deepEqual(await addonsOf(t, ['fs', 'web', 'write', '/etc/motd'], store, 'hi\n'), ['leveldb', 'blake3', 'xattr']);
-  t.deepEqual(await addonsOf(t, ['diff', 'web'], store), ['leveldb', 'blake3', 'xattr']);
+  t.deepEqual(await addonsOf(t, ['fs', 'web', 'write', '/etc/motd'], store, 'hi\n'), ['leveldb', 'xattr']);
+  t.deepEqual(await addonsOf(t, ['diff', 'web'], store), ['leveldb', 'xattr']);
 });
 
 test('where the BLAKE3 addon does not load, a command that hashes says so in one line; STRATA_HASH=wasm works; ps needs no hash', async t => {
   const {store} = await template.copy(t);
   // napi-rs's loader tries this path first; a missing one leaves it no binding (xattr's too).
   const broken = {NAPI_RS_NATIVE_LIBRARY_PATH: path.join(await tempDir(t), 'missing.node')};
-  const r = await strata(['cat', 'base:1', '/etc/hostname'], {store, env: broken});
+  const r = await strata(['cat', 'base:1', '/big.bin'], {store, env: broken});
   t.is(r.code, 1);
   t.regex(r.stderr, /^strata: the native BLAKE3 addon \(@napi-rs\/blake-hash\) does not load here \(.*\); STRATA_HASH=wasm uses the WebAssembly build\n$/);
   t.is(r.stdout, '');
-  const wasm = await strata(['cat', 'base:1', '/etc/hostname'], {store, env: {...broken, STRATA_HASH: 'wasm'}});
-  t.deepEqual([wasm.code, wasm.stdout, wasm.stderr], [0, 'base\n', '']);
+  const wasm = await strata(['cat', 'base:1', '/big.bin'], {store, env: {...broken, STRATA_HASH: 'wasm'}});
+  t.deepEqual([wasm.code, wasm.stdout, wasm.stderr], [0, 'b'.repeat(100_000), '']);
   const ps = await strata(['ps', '--json'], {store, env: broken});
   t.is(ps.code, 0, ps.stderr);
 });

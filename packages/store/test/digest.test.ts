@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import {fileURLToPath} from 'node:url';
 import test from 'ava';
 import {StoreError, hashBackend, hashBytes} from '../src/index.js';
-import {createHasher, isDigest, parseDigest, wasmHasherFactory} from '../src/objects/digest.js';
+import {blake3} from '../src/objects/blake3.js';
+import {createHasher, digestFromBytes, isDigest, parseDigest, wasmHasherFactory} from '../src/objects/digest.js';
 import {openTempStore, run, tempDir, writeTree} from './_helpers.js';
 
 const SIZES = [0, 1, 2, 63, 64, 65, 1023, 1024, 1025, 2048, 2049, 4096, 8191, 65_536, 65_537, 1_048_576 + 7, 3 * 1_048_576 + 11];
@@ -29,6 +30,32 @@ test('wasm and native BLAKE3 agree on every size, one-shot and streamed in uneve
     }
     t.is(n.digest(), want, `native streamed, ${size} bytes`);
     t.is(w.digest(), want, `wasm streamed, ${size} bytes`);
+  }
+});
+
+test('the TypeScript BLAKE3 agrees with the native one at every chunk and tree boundary', t => {
+  // 1 KiB chunks merge into a tree: sizes around 1, 2, 3, 4, 5, 8 and 16 chunks, and random ones.
+  const sizes = [...SIZES, 3071, 3072, 3073, 4097, 5120, 5121, 7169, 8192, 8193, 16_383, 16_384, 16_385, 31_745];
+  for (let i = 0; i < 40; i++) sizes.push((i * 7919 + 13) % 70_000);
+  const data = randomBytes(Math.max(...sizes));
+  for (const size of sizes) {
+    const bytes = data.subarray(0, size);
+    t.is(digestFromBytes(blake3(bytes)), createHasher().update(bytes).digest(), `${size} bytes`);
+  }
+});
+
+test('a process that hashes only small records never loads the native addon; one that hashes more does', t => {
+  const digestJs = path.resolve(path.dirname(INDEX_JS), 'objects', 'digest.js');
+  const script = (records: number) => `
+    const {hashBytes} = await import(${JSON.stringify(digestJs)});
+    const {createRequire} = await import('node:module');
+    for (let i = 0; i < ${records}; i++) hashBytes(Buffer.alloc(300, i));
+    const loaded = Object.keys(createRequire(import.meta.url).cache).some(f => f.endsWith('.node'));
+    console.log(JSON.stringify({loaded, digest: hashBytes(Buffer.from('x'))}));`;
+  const x = hashBytes(Buffer.from('x'));
+  for (const [records, loaded] of [[20, false], [1000, true]] as const) {
+    const out = run(process.execPath, ['--input-type=module', '-e', script(records)], Buffer.alloc(0)).toString();
+    t.deepEqual(JSON.parse(out), {loaded, digest: x}, `${records} records of 300 bytes`);
   }
 });
 

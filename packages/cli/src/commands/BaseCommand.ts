@@ -71,6 +71,15 @@ export abstract class BaseCommand extends Command {
     this.opened = undefined;
   }
 
+  /**
+   * Standard input: the context's when it has one (tests give a stream), else the process's.
+   * The bundled CLI's context has none (scripts/bundle.js): Node makes `process.stdin` a
+   * stream on first use, 2-10 ms that only the commands reading it should pay.
+   */
+  get stdin(): Readable {
+    return (this.context.stdin as Readable | undefined) ?? process.stdin;
+  }
+
   /** Writes `value` as JSON when --json is set, else the human text `human(value)`. */
   print<T>(json: boolean, value: T, human: (v: T) => string): void {
     this.context.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : outputBytes(human(value)));

@@ -50,7 +50,7 @@ export class ImportCommand extends BaseCommand {
     if (!this.tag && this.message !== undefined) throw new UsageError('--message needs --tag: it is recorded in the new image');
     const tag = this.tag === undefined ? undefined : await parseTagArgument(this.tag);
     const fromStdin = this.source === '-';
-    if (fromStdin && (this.context.stdin as {isTTY?: boolean}).isTTY) throw new UsageError('"-" reads a tar from standard input, which is a terminal; pipe one in (tar -c . | strata import -)');
+    if (fromStdin && (this.stdin as {isTTY?: boolean}).isTTY) throw new UsageError('"-" reads a tar from standard input, which is a terminal; pipe one in (tar -c . | strata import -)');
     const {hostPlatform, importLayer, importTarInput} = await import('@strata/store');
     const store = await this.openStore();
     const base = this.on === undefined ? undefined : await store.resolveImage(this.on);
@@ -59,7 +59,7 @@ export class ImportCommand extends BaseCommand {
     let result;
     try {
       result = fromStdin
-        ? await importTarInput(store, this.context.stdin, 'standard input', {source: 'standard input', onProgress: progress.onProgress})
+        ? await importTarInput(store, this.stdin, 'standard input', {source: 'standard input', onProgress: progress.onProgress})
         : await importLayer(store, this.source, {source: path.resolve(this.source), onProgress: progress.onProgress});
     } finally {
       progress.stop();

@@ -1,5 +1,6 @@
 import {createRequire} from 'node:module';
 import {StoreError} from '../errors.js';
+import {blake3} from './blake3.js';
 
 /** A content address: "b3:" and 64 lowercase hex digits of a BLAKE3-256 hash. */
 export type Digest = string & {readonly __brand: 'Digest'};
@@ -73,8 +74,9 @@ export async function wasmHasherFactory(): Promise<HasherFactory> {
   };
 }
 
-// The native addon is loaded on first use, not when the store opens: most commands (ps,
-// create, diff, init) hash nothing, and loading it costs ~5 ms (docs/benchmarks.md).
+// The native addon is loaded on first use, not when the store opens: ps, images and init
+// hash nothing, and create and diff only a few records (below), while loading it costs
+// ~4 ms of CPU (docs/benchmarks.md).
 const wantWasm = () => process.env.STRATA_HASH === 'wasm';
 let native: NativeHash | undefined;
 let wasm: HasherFactory | undefined;
@@ -112,7 +114,21 @@ export function createHasher(): Hasher {
   return n ? n.factory() : wasm!();
 }
 
+/**
+ * Small inputs are hashed in TypeScript (blake3.ts) until the process has hashed
+ * JS_BUDGET bytes so: ~2 ms of work at its ~30 MB/s, below the addon's ~4 ms load. So
+ * `create` and `diff`, which verify a few records of some hundred bytes, never load the
+ * addon, and a command that hashes much loads it soon.
+ */
+const JS_LARGEST = 16 * 1024;
+const JS_BUDGET = 64 * 1024;
+let jsHashed = 0;
+
 export function hashBytes(data: Uint8Array): Digest {
+  if (!native && !wasm && data.length <= JS_LARGEST && jsHashed + data.length <= JS_BUDGET && !wantWasm()) {
+    jsHashed += data.length;
+    return digestFromBytes(blake3(data));
+  }
   // The addon's one-shot call skips making a hasher object: ~2.5 µs vs ~9 µs for 200 bytes.
   const n = nativeHash();
   if (n) return n.oneShot(data);

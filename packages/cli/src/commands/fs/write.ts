@@ -19,7 +19,7 @@ export class FsWriteCommand extends FsCommand {
   async run(): Promise<number> {
     const mode = this.mode !== undefined ? parseMode(this.mode) : undefined;
     const chunks: Buffer[] = [];
-    for await (const chunk of this.context.stdin) chunks.push(Buffer.from(chunk as Buffer));
+    for await (const chunk of this.stdin) chunks.push(Buffer.from(chunk as Buffer));
     await this.withView([this.viewPath], async (view, [p]) => {
       await view.writeFile(p!, Buffer.concat(chunks), mode !== undefined ? {mode} : {});
       if (mode !== undefined) await view.chmod(p!, mode);

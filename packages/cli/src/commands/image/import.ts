@@ -46,14 +46,14 @@ export class ImageImportCommand extends BaseCommand {
     const tag = this.tag === undefined ? undefined : await parseTagArgument(this.tag);
     const maxLayerBytes = this.maxLayerSize === undefined ? undefined : parseSize(this.maxLayerSize);
     const fromStdin = this.source === '-';
-    if (fromStdin && (this.context.stdin as {isTTY?: boolean}).isTTY) throw new UsageError('"-" reads an archive from standard input, which is a terminal; pipe one in (podman save IMAGE | strata image import -)');
+    if (fromStdin && (this.stdin as {isTTY?: boolean}).isTTY) throw new UsageError('"-" reads an archive from standard input, which is a terminal; pipe one in (podman save IMAGE | strata image import -)');
     const {importImageFrom, importImageStream} = await import('@strata/store');
     const store = await this.openStore();
     const progress = await imageProgressBar('importing', this.context.stderr, this.context.stdout);
     let result;
     try {
       const options = {...(tag ? {tag} : {}), ...(maxLayerBytes !== undefined ? {maxLayerBytes} : {}), onProgress: progress.onProgress};
-      result = fromStdin ? await importImageStream(store, this.context.stdin, options) : await importImageFrom(store, this.source, options);
+      result = fromStdin ? await importImageStream(store, this.stdin, options) : await importImageFrom(store, this.source, options);
     } finally {
       progress.stop();
     }

@@ -40,7 +40,7 @@ export class LoginCommand extends RegistryCommand {
     let password = this.password;
     if (this.passwordStdin) {
       let text = '';
-      for await (const chunk of this.context.stdin) text += String(chunk);
+      for await (const chunk of this.stdin) text += String(chunk);
       password = text.replace(/\r?\n$/, '');
     }
     if (password === undefined) throw new UsageError('login needs --password-stdin or --password');
