@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
-import {randomBytes} from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {readdirOrEmpty} from '../makeDirs.js';
+import {randomHex} from '../host/randomHex.js';
 
 /** How long a lease taken on another host counts as alive: its pid cannot be checked from here. */
 export const FOREIGN_LEASE_MS = 24 * 60 * 60 * 1000;
@@ -54,7 +54,7 @@ export class Lease {
    * now on, so gc knows from when this process may rely on what it finds (trash.ts).
    */
   static acquire(storeDir: string, label: string): Lease {
-    const id = `${process.pid}-${randomBytes(6).toString('hex')}`;
+    const id = `${process.pid}-${randomHex(6)}`;
     const header = JSON.stringify({pid: process.pid, host: os.hostname(), created: new Date().toISOString(), label});
     const lease = new Lease(path.join(leaseDir(storeDir), id), header);
     fs.mkdirSync(path.dirname(lease.file), {recursive: true});

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
-import {randomBytes} from 'node:crypto';
 import * as path from 'node:path';
 import {isProcessAlive} from './leases.js';
 import {readdirOrEmpty} from '../makeDirs.js';
+import {randomHex} from '../host/randomHex.js';
 
 /**
  * Where gc puts the object files it removes, for a while: `trash/<ms>-<pid>-<hex>/<64 hex>`,
@@ -21,7 +21,7 @@ export function trashRoot(storeDir: string): string {
 
 /** A new trash directory for one gc run. */
 export function makeTrash(storeDir: string): string {
-  const dir = path.join(trashRoot(storeDir), `${Date.now()}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const dir = path.join(trashRoot(storeDir), `${Date.now()}-${process.pid}-${randomHex(4)}`);
   fs.mkdirSync(dir, {recursive: true});
   return dir;
 }
