@@ -183,6 +183,42 @@ test('treeRefs reads the same edges and file bytes as decodeTree, and refuses a 
   t.throws(() => treeRefs(Buffer.concat([bytes, Buffer.of(0)]), 'tree'), {code: 'OBJECT_CORRUPT'});
 });
 
+test('a mark reads a tree\'s blobs as digest bytes: forEachEdge over an encoded tree names what treeRefs and edgesOf name', async t => {
+  const {TreeTable, edgesOf, forEachEdge, treeRefs} = await import('../src/maintenance/graph.js');
+  const {markEdges} = await import('../src/maintenance/gc.js');
+  const {encodeTree, sortEntries} = await import('../src/objects/tree.js');
+  const [a, b, sub] = ['a', 'b', 'sub'].map(x => hashBytes(Buffer.from(x))) as [Digest, Digest, Digest];
+  const meta = {mode: 0o644, uid: 0, gid: 0, mtime: 1};
+  const bytes = encodeTree({...meta, mode: 0o755, opaque: false, entries: sortEntries([
+    {name: 'a', kind: 'file' as const, ...meta, size: 1, blob: a},
+    {name: 'b', kind: 'hardlink' as const, ...meta, size: 1, blob: b, target: '/a'},
+    {name: 'd', kind: 'dir' as const, tree: sub},
+  ])});
+  const root = hashBytes(bytes);
+  const trees = new TreeTable();
+  trees.addEncoded(root, bytes);
+  const g = {trees, images: new Map(), flats: new Map(), tags: new Map(), containers: new Map(), containerNames: new Map()};
+  const got: string[] = [];
+  forEachEdge(g)(treeKey(root), {key: k => { got.push(k); }, blobAt: (buf, at) => { got.push(blobKey(`b3:${buf.toString('hex', at, at + 32)}` as Digest)); }});
+  t.deepEqual(got, treeRefs(bytes, 'tree').refs);
+  t.deepEqual(edgesOf(g)(treeKey(root)), got);
+  const live = markEdges([treeKey(root)], forEachEdge(g));
+  t.true([blobKey(a), blobKey(b), treeKey(sub), treeKey(root)].every(k => live.has(k)));
+  t.is(live.size, 4);
+});
+
+test('gc keeps the object file of a blob a live tree names even when its index entry is lost, for a repair', async t => {
+  const store = await openTempStore(t);
+  const big = bytesOf('named', INLINE_MAX + 7);
+  await imageOf(t, store, {'big': big}, {tag: 'a:1'});
+  const d = hashBytes(Buffer.from(big));
+  await store.index.commit([{type: 'del', key: blobKey(d)}]);
+  const report = await collectGarbage(store);
+  t.is(report.byKind.orphanFile.count, 0);
+  await t.notThrowsAsync(fs.access(store.objectPath(d)));
+  t.true((await verifyStore(store)).problems.length > 0);
+});
+
 test('a damaged tree that nothing reaches goes with the rest; a damaged live tree stops gc and removes nothing', async t => {
   const store = await openTempStore(t);
   const kept = await imageOf(t, store, {'a.txt': 'kept', 'sub/b.txt': 'kept below'}, {tag: 'kept:1'});

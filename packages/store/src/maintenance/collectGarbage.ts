@@ -1,9 +1,9 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type {Digest} from '../objects/digest.js';
-import {mark} from './gc.js';
-import {DigestSet, type KeyLookup} from './keySet.js';
-import {type IndexGraph, UNREAD_BLOB, UnreadBlobs, blobInfo, edgesOf, loadGraph, loadNode, loadRoots} from './graph.js';
+import {markEdges} from './gc.js';
+import {DigestSet, type KeyLookup, type KeySet} from './keySet.js';
+import {type IndexGraph, blobInfo, forEachEdge, loadGraph, loadNode, loadRoots} from './graph.js';
 import {isLeaseAlive, isProcessAlive, listLeases, removeLease} from './leases.js';
 import {emptyTrash, makeTrash, moveToTrash} from './trash.js';
 import {readdirOrEmpty} from '../makeDirs.js';
@@ -34,6 +34,13 @@ export interface GcOptions {
 
 /** Blob deletes per index batch (each synced): bounds the memory of a gc that removes millions. */
 const BLOB_BATCH = 16_384;
+
+/** Where a blob key's digest begins: after `b:b3:`. */
+const BLOB_HEX_AT = PREFIX.blob.length + 'b3:'.length;
+/** Blob keys of the scan looked up in the mark at once (KeySet.eachBlobKeyMissing). */
+const SIFT_STEP = 1024;
+/** What a garbage blob counts when its entry went meanwhile (another gc removed it). */
+const GONE = {size: 0, file: false};
 
 const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', 'lease', 'orphanFile', 'tmpFile', 'containerDir', 'metaImage', 'pack', 'smallFile'];
 
@@ -77,19 +84,28 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   const tenure = store.index.holdToken();
   // The object files on disk are listed while the index is scanned, before the lock is
   // taken (a file placed later is not a candidate); which are garbage is decided under it.
-  const [g, filesOnDisk] = await Promise.all([loadGraph(store, {blobValues: false, decodeTrees: false}), listObjectFiles(store)]);
+  const [g, filesOnDisk] = await Promise.all([loadGraph(store, {blobs: false, decodeTrees: false}), listObjectFiles(store)]);
   // Nodes the first mark reached but could not follow, because the scan of their family had
   // passed before they were written (a tag read late names an image read too early): the
   // second mark follows them in the index as it is then.
   const unfollowed = new Set<string>();
-  const firstEdges = edgesOf(g);
-  const live = mark(rootsOf(g), node => {
-    if (!inGraph(g, node)) {
-      unfollowed.add(node);
-      return [];
-    }
-    return firstEdges(node);
+  const firstEdges = forEachEdge(g);
+  const live = markEdges(rootsOf(g), (node, sink) => {
+    if (!inGraph(g, node)) unfollowed.add(node);
+    else firstEdges(node, sink);
   });
+  // Then the blob keys, most of the index: only those the mark did not reach are kept, as
+  // candidates (32 bytes each). A blob written after this scan is no candidate.
+  const candidates = new DigestSet();
+  let blobsSeen = 0;
+  let step: string[] = [];
+  // A malformed key (no digest) is not added: it is never removed, and verify names it.
+  const sift = () => { live.eachBlobKeyMissing(step, k => { candidates.addHex(k, BLOB_HEX_AT); }); step = []; };
+  await store.index.scanKeys(PREFIX.blob, k => {
+    blobsSeen++;
+    if (step.push(k) === SIFT_STEP) sift();
+  });
+  sift();
 
   const decided = await store.index.exclusive(async () => {
     // This process held the index from before the scan to now: the roots and entries are
@@ -105,18 +121,17 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     // image committed meanwhile must not be left naming a layer this gc removed (a later
     // gc, which sees it, decides about it). Blobs name nothing, so only these families.
     if (!undisturbed) roots.push(...await unseenSince(store, g));
-    // What the roots of now reach beyond the first mark: read from the index as it is.
+    // What the roots of now reach beyond the first mark, read from the index as it is: marked
+    // into `live`, where a node the first mark followed stops the walk (all below it is
+    // live already), except the nodes it could not follow.
     const current: IndexGraph = {...g, tags: now.tags, containers: now.containers, containerNames: now.containerNames, pins: now.pins};
-    const edges = edgesOf(current);
-    const start = [...roots.filter(r => !live.has(r)), ...unfollowed];
-    for (const key of mark(start, node => {
-      if (live.has(node) && !unfollowed.has(node)) return []; // the first mark followed it, and all below it
+    const edges = forEachEdge(current);
+    markEdges(roots, (node, sink) => {
       loadNode(store, current, node);
-      return edges(node);
-    })) live.add(key);
+      edges(node, sink);
+    }, {into: live, expand: unfollowed});
 
     const dels: IndexOp[] = [];
-    const liveFiles = new Set<string>();
     let kept = 0;
     // The sweep reads the graph loaded for the mark, not the index again.
     const sweep = (key: string, kind: GcKind, bytes: number): boolean => {
@@ -170,16 +185,15 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
       blobDels = [];
       blobFiles = [];
     };
-    // The garbage blobs: those the scan saw whose keys neither mark reached, found by
+    // The garbage blobs: the candidates the second mark did not reach either, found by
     // comparing the two sets as bytes (a hex string is made only for what goes).
-    if (!(g.blobs instanceof UnreadBlobs)) throw new Error('assertion failed: gc scans blob keys alone');
     let garbage = 0;
-    for (const d of g.blobs.notIn(live)) {
+    for (const d of live.blobsMissing(candidates)) {
       garbage++;
       const key = blobKey(d);
       // Only now the value: its size, and whether its bytes are an object file.
       const v = store.index.getSync(key);
-      const info = v ? blobInfo(v, d) : UNREAD_BLOB;
+      const info = v ? blobInfo(v, d) : GONE;
       count('blob', info.size);
       blobDels.push({type: 'del', key});
       if (info.file) {
@@ -189,13 +203,8 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
       if (blobDels.length >= BLOB_BATCH) await deleteBlobs();
     }
     await deleteBlobs();
-    kept += g.blobs.size - garbage;
-    // Object files of live blobs the scan saw: the orphan sweep skips them without a lookup.
-    for (const hex of filesOnDisk) {
-      const d = `b3:${hex}` as Digest;
-      if (g.blobs.has(d) && live.has(blobKey(d))) liveFiles.add(hex);
-    }
-    await sweepOrphanFiles(store, filesOnDisk, liveFiles, doomedFiles, toTrash, count);
+    kept += blobsSeen - garbage;
+    await sweepOrphanFiles(store, filesOnDisk, live, doomedFiles, toTrash, count);
     return {leases, liveLeases, kept, roots: new Set(roots).size};
   });
 
@@ -253,11 +262,13 @@ function rootsOf(g: Pick<IndexGraph, 'tags' | 'containers' | 'pins'>): string[] 
  * Object files whose digest the index does not name: a crash came between rename and index
  * write. Runs under the lock, and asks the index as it is (not the snapshot of the mark),
  * since a writer may have named a file since; one it is still about to name comes back
- * from the trash when its batch is checked.
+ * from the trash when its batch is checked. Files of blobs the marks reached are kept
+ * without a lookup (a live tree naming an unindexed file is damage: verify says so, and the
+ * file stays for a repair).
  */
-async function sweepOrphanFiles(store: Store, filesOnDisk: Set<string>, liveFiles: Set<string>, doomed: DigestSet, toTrash: ((file: string, hex: string) => void) | undefined, count: (k: GcKind, b: number) => void): Promise<void> {
+async function sweepOrphanFiles(store: Store, filesOnDisk: string[], live: KeySet, doomed: DigestSet, toTrash: ((file: string, hex: string) => void) | undefined, count: (k: GcKind, b: number) => void): Promise<void> {
   for (const hex of filesOnDisk) {
-    if (liveFiles.has(hex) || doomed.has(`b3:${hex}`)) continue; // doomed ones were counted as blobs
+    if (live.hasBlobHex(hex) || doomed.hasHex(hex, 0)) continue; // doomed ones were counted as blobs
     if (store.index.getSync(blobKey(`b3:${hex}` as Digest)) !== undefined) continue;
     const file = path.join(store.dir, 'objects', 'b3', hex.slice(0, 2), hex.slice(2));
     const st = await fs.lstat(file).catch(() => undefined);
@@ -267,15 +278,14 @@ async function sweepOrphanFiles(store: Store, filesOnDisk: Set<string>, liveFile
   }
 }
 
-/** Every object file under objects/b3, by its hex digest. */
-async function listObjectFiles(store: Store): Promise<Set<string>> {
-  const out = new Set<string>();
+/** Every object file under objects/b3, by its hex digest (names alone: a name of 62 hex digits under a fan directory). */
+async function listObjectFiles(store: Store): Promise<string[]> {
+  const out: string[] = [];
   const base = path.join(store.dir, 'objects', 'b3');
   for (const fan of readdirOrEmpty(base)) {
-    const dir = path.join(base, fan);
-    for (const e of await fs.readdir(dir, {withFileTypes: true}).catch(() => [])) {
-      if (e.isFile()) out.add(fan + e.name);
-    }
+    if (fan.length !== 2) continue;
+    for (const name of await fs.readdir(path.join(base, fan)).catch(() => [] as string[]))
+      if (name.length === 62) out.push(fan + name);
   }
   return out;
 }

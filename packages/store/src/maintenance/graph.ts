@@ -2,11 +2,11 @@ import type {Digest} from '../objects/digest.js';
 import {StoreError} from '../errors.js';
 import {chainId, decodeImage, type Image} from '../objects/image.js';
 import type {ContainerRecord, Store} from '../objects/Store.js';
-import {forEachTreeRef} from '../objects/tree.js';
+import {forEachTreeRef, forEachTreeRefAt} from '../objects/tree.js';
 import {PREFIX, blobKey, containerKey, digestOf, flatKey, imageKey, imageSourceKey, layerKey, layerOfLayerBlobKey, parseKey, pinnedKey, treeKey} from '../index/keys.js';
 import {decodeBlobValue, decodeRecord, decodeText} from '../index/values.js';
 import {type ImageSource, sourceBlobs} from '../registry/records.js';
-import {DigestSet, type KeySet} from './keySet.js';
+import type {EdgeSink} from './gc.js';
 
 /**
  * What references what, as read from the index: enough for `edgesOf`. Nodes of the graph
@@ -36,44 +36,67 @@ export interface ObjectGraph {
  * container name -> its container; pin -> what it pins. Objects the graph lacks have no edges.
  */
 export function edgesOf(g: ObjectGraph): (node: string) => readonly string[] {
+  const each = forEachEdge(g);
   return node => {
     if (node.startsWith(PREFIX.blob)) return []; // the leaves, most of the nodes: no parse
+    const out: string[] = [];
+    each(node, {key: k => { out.push(k); }, blobAt: (buf, at) => { out.push(blobKey(`b3:${buf.toString('hex', at, at + 32)}` as Digest)); }});
+    return out;
+  };
+}
+
+/** `edgesOf`, each edge given to a sink: a tree's blobs as digest bytes in its encoding (gc's mark). */
+export function forEachEdge(g: ObjectGraph): (node: string, sink: EdgeSink) => void {
+  return (node, sink) => {
+    if (node.startsWith(PREFIX.blob)) return; // the leaves, most of the nodes: no parse
     const key = parseKey(node);
     switch (key?.kind) {
-      case 'tree': return g.trees.get(key.id as Digest) ?? [];
-      case 'layer': return [treeKey(key.id as Digest)];
+      case 'tree': {
+        const trees = g.trees;
+        if (trees instanceof TreeTable) trees.visit(key.id as Digest, sink);
+        else for (const r of trees.get(key.id as Digest) ?? []) sink.key(r);
+        return;
+      }
+      case 'layer': return sink.key(treeKey(key.id as Digest));
       case 'image': {
         const image = g.images.get(key.id as Digest);
-        if (!image) return [];
-        const out = image.layers.map(layerKey);
-        if (g.sources?.has(key.id as Digest)) out.push(imageSourceKey(key.id as Digest));
+        if (!image) return;
+        for (const l of image.layers) sink.key(layerKey(l));
+        if (g.sources?.has(key.id as Digest)) sink.key(imageSourceKey(key.id as Digest));
         // A flat record stays exactly when its chain is that of a prefix of a live image.
         let chain: Digest | undefined;
         for (const l of image.layers) {
           chain = chain ? chainId([chain, l])! : l; // chainId, one layer at a time
-          if (g.flats.has(chain)) out.push(flatKey(chain));
+          if (g.flats.has(chain)) sink.key(flatKey(chain));
         }
-        return out;
+        return;
       }
       case 'flat': {
         const tree = g.flats.get(key.id as Digest);
-        return tree ? [treeKey(tree)] : [];
+        if (tree) sink.key(treeKey(tree));
+        return;
       }
       case 'tag': {
         const image = g.tags.get(key.id);
-        return image ? [imageKey(image)] : [];
+        if (image) sink.key(imageKey(image));
+        return;
       }
       case 'container': {
         const c = g.containers.get(key.id);
-        return c ? [imageKey(c.image)] : [];
+        if (c) sink.key(imageKey(c.image));
+        return;
       }
       case 'containerName': {
         const id = g.containerNames.get(key.id);
-        return id ? [containerKey(id)] : [];
+        if (id) sink.key(containerKey(id));
+        return;
       }
-      case 'pin': return [pinnedKey(node)];
-      case 'imageSource': return (g.sources?.get(key.id as Digest)?.blobs ?? []).map(blobKey);
-      default: return [];
+      case 'pin': return sink.key(pinnedKey(node));
+      case 'imageSource': {
+        for (const b of g.sources?.get(key.id as Digest)?.blobs ?? []) sink.key(blobKey(b));
+        return;
+      }
+      default: return;
     }
   };
 }
@@ -114,6 +137,20 @@ export class TreeTable implements TreeRefs {
     return treeRefs(v, `tree ${d}`).refs; // not kept: each live tree is followed once
   }
 
+  /** Gives a tree's refs to a mark's sink: child trees as keys, blobs as digest bytes of its encoding. Throws OBJECT_CORRUPT. */
+  visit(d: Digest, sink: EdgeSink): void {
+    const v = this.byDigest.get(d);
+    if (v === undefined) return;
+    if (Array.isArray(v)) {
+      for (const r of v) sink.key(r);
+      return;
+    }
+    forEachTreeRefAt(v, `tree ${d}`, (kind, at) => {
+      if (kind === 'blob') sink.blobAt(v, at);
+      else sink.key(treeKey(`b3:${v.toString('hex', at, at + 32)}` as Digest));
+    });
+  }
+
   get size(): number {
     return this.byDigest.size;
   }
@@ -125,46 +162,8 @@ export interface BlobInfo {
   readonly file: boolean;
 }
 
-/** The blobs a scan read: a Map of their info (df), or `UnreadBlobs` (gc). */
+/** The blobs a scan read, with their info (df; gc scans blob keys on its own, after its first mark). */
 export type BlobTable = Pick<ReadonlyMap<Digest, BlobInfo>, 'has' | 'get' | 'keys' | 'size' | typeof Symbol.iterator>;
-
-/**
- * The blobs of a scan that read their keys alone (gc): each is 32 bytes in a `DigestSet`
- * (keySet.ts) rather than a `b3:…` string and a Map entry, and its info is unknown
- * (UNREAD_BLOB). A million-blob store's gc held ~150 bytes a blob here.
- */
-export class UnreadBlobs implements BlobTable {
-  private readonly digests = new DigestSet();
-
-  add(d: Digest): void {
-    this.digests.add(d);
-  }
-
-  has(d: Digest): boolean {
-    return this.digests.has(d);
-  }
-
-  get(d: Digest): BlobInfo | undefined {
-    return this.digests.has(d) ? UNREAD_BLOB : undefined;
-  }
-
-  keys(): IterableIterator<Digest> {
-    return this.digests[Symbol.iterator]();
-  }
-
-  /** The blobs whose keys `live` lacks: gc's garbage, found without a hex string per blob. */
-  notIn(live: KeySet): IterableIterator<Digest> {
-    return live.blobsMissing(this.digests);
-  }
-
-  get size(): number {
-    return this.digests.size;
-  }
-
-  *[Symbol.iterator](): IterableIterator<[Digest, BlobInfo]> {
-    for (const d of this.digests) yield [d, UNREAD_BLOB];
-  }
-}
 
 /** What a content scan reads: the object graph and stored sizes, enough to mark and to count. */
 export interface IndexGraph extends ObjectGraph {
@@ -195,27 +194,22 @@ export interface IndexGraph extends ObjectGraph {
  * scanned at the same time as the other families: LevelDB reads them on libuv's threads
  * while this thread reads the trees.
  *
- * For gc (`blobValues: false`, `decodeTrees: false`): blob keys alone, since an inline
- * blob's value is its bytes, most of the index by size, and gc reads the values of only
- * those it removes; and trees kept encoded, read into refs when a mark reaches them
- * (`TreeTable`), so garbage trees are never decoded.
+ * For gc (`blobs: false`, `decodeTrees: false`): no blobs (`blobs` stays empty: gc scans
+ * their keys itself, after its first mark, keeping only those the mark did not reach), and
+ * trees kept encoded, read when a mark reaches them (`TreeTable`), so garbage trees are
+ * never decoded.
  */
-export async function loadGraph(store: Store, options: {blobValues?: boolean; decodeTrees?: boolean} = {}): Promise<IndexGraph> {
-  const unread = options.blobValues === false ? new UnreadBlobs() : undefined;
+export async function loadGraph(store: Store, options: {blobs?: boolean; decodeTrees?: boolean} = {}): Promise<IndexGraph> {
   const read = new Map<Digest, BlobInfo>();
   const g: IndexGraph = {
-    blobs: unread ?? read, trees: new TreeTable(), treeBytes: new Map(), treeFileBytes: new Map(), layers: new Set(),
+    blobs: read, trees: new TreeTable(), treeBytes: new Map(), treeFileBytes: new Map(), layers: new Set(),
     images: new Map(), flats: new Map(), tags: new Map(), containers: new Map(), containerNames: new Map(), pins: new Set(), recordBytes: new Map(),
     sources: new Map(), layerMeta: new Map(), blobRepos: new Set(), oldLeases: [],
   };
-  const {index} = store;
-  // Without values (gc), a blob's info is unknown (UNREAD_BLOB) and its digest is 32 bytes in `unread`.
-  const blobs = unread
-    ? index.scanKeys(PREFIX.blob, k => { unread.add(digestOf(k, 'blob')!); })
-    : index.scanEach(PREFIX.blob, (k, v) => {
-      const d = digestOf(k, 'blob')!;
-      read.set(d, blobInfo(v, d));
-    });
+  const blobs = options.blobs === false ? undefined : store.index.scanEach(PREFIX.blob, (k, v) => {
+    const d = digestOf(k, 'blob')!;
+    read.set(d, blobInfo(v, d));
+  });
   await Promise.all([blobs, loadOthers(store, g, options.decodeTrees ?? true)]);
   return g;
 }
@@ -348,9 +342,6 @@ export function treeRefs(buf: Buffer, what: string): {refs: string[]; fileBytes:
   const fileBytes = forEachTreeRef(buf, what, (kind, d) => { refs.push(kind === 'tree' ? treeKey(d) : blobKey(d)); });
   return {refs, fileBytes};
 }
-
-/** The info of a blob whose value `loadGraph` did not read (`blobValues: false`). */
-export const UNREAD_BLOB: BlobInfo = Object.freeze({size: 0, file: false});
 
 /** What gc and df need of a blob value. Throws OBJECT_CORRUPT for a value of neither form. */
 export function blobInfo(v: Buffer, d: Digest): BlobInfo {

@@ -10,6 +10,8 @@ function wordsOf(b: Buffer): Uint32Array {
   return new Uint32Array(b.buffer, b.byteOffset, b.length / 4);
 }
 const BLOB = PREFIX.blob;
+/** A blob key up to its digest's hex digits. */
+const BLOB_DIGEST = `${BLOB}b3:`;
 
 /**
  * A set of digests held as their 32 bytes (open addressing over one buffer), not as strings:
@@ -25,6 +27,9 @@ export class DigestSet {
   private count = 0;
   private readonly probe = Buffer.alloc(DIGEST_BYTES);
   private readonly probeWords = wordsOf(this.probe);
+  /** Digests converted from hex together (`eachMissingHex`). */
+  private scratch = Buffer.alloc(0);
+  private scratchWords = wordsOf(this.scratch);
 
   get size(): number {
     return this.count;
@@ -32,7 +37,23 @@ export class DigestSet {
 
   /** Adds a digest (`b3:<64 hex>`); false when it was there already, undefined when `d` is no digest. */
   add(d: Digest | string): boolean | undefined {
-    if (!this.load(d)) return undefined;
+    return d.startsWith('b3:') && this.loadHex(d, HEX_AT) ? this.insert() : undefined;
+  }
+
+  /** Adds the 64 hex digits of a digest that start at `from` in `s` (an index key); undefined when they are not. */
+  addHex(s: string, from: number): boolean | undefined {
+    return this.loadHex(s, from) ? this.insert() : undefined;
+  }
+
+  /** Adds the 32 digest bytes at `at` in `buf` (a tree's encoding); false when it was there already. */
+  addAt(buf: Buffer, at: number): boolean {
+    const p = this.probe;
+    for (let k = 0; k < DIGEST_BYTES; k++) p[k] = buf[at + k]!; // Buffer.copy's argument checks cost more than the copy
+    return this.insert();
+  }
+
+  /** Puts `probe` in the set; false when it was there already. */
+  private insert(): boolean {
     const at = this.find();
     if (this.slots[at] !== 0) return false;
     if (this.count * DIGEST_BYTES === this.bytes.length) {
@@ -49,7 +70,12 @@ export class DigestSet {
   }
 
   has(d: Digest | string): boolean {
-    return this.load(d) && this.slots[this.find()] !== 0;
+    return d.startsWith('b3:') && this.loadHex(d, HEX_AT) && this.slots[this.find()] !== 0;
+  }
+
+  /** Whether the set holds the digest whose 64 hex digits start at `from` in `s`. */
+  hasHex(s: string, from: number): boolean {
+    return this.loadHex(s, from) && this.slots[this.find()] !== 0;
   }
 
   *[Symbol.iterator](): IterableIterator<Digest> {
@@ -69,9 +95,31 @@ export class DigestSet {
     }
   }
 
-  /** Puts a digest's bytes in `probe`; false for a string that is not `b3:` and 64 hex digits. */
-  private load(d: string): boolean {
-    return d.length === HEX_AT + 2 * DIGEST_BYTES && d.startsWith('b3:') && this.probe.write(d.slice(HEX_AT), 'hex') === DIGEST_BYTES;
+  /**
+   * Calls `each(i)` for every digest of `hex` the set lacks, where `hex` is `n` digests of
+   * 64 hex digits each, one after the other (a step of a scan, joined): one native
+   * conversion for all of them, where a lookup each cost a call into Buffer's hex code per
+   * digest. False, having called nothing, when `hex` is not that.
+   */
+  eachMissingHex(hex: string, n: number, each: (i: number) => void): boolean {
+    if (hex.length !== n * 2 * DIGEST_BYTES) return false;
+    if (this.scratch.length < n * DIGEST_BYTES) {
+      this.scratch = Buffer.alloc(n * DIGEST_BYTES);
+      this.scratchWords = wordsOf(this.scratch);
+    }
+    if (this.scratch.write(hex, 'hex') !== n * DIGEST_BYTES) return false;
+    const p = this.probeWords, w = this.scratchWords;
+    for (let i = 0; i < n; i++) {
+      const o = i * WORDS;
+      for (let k = 0; k < WORDS; k++) p[k] = w[o + k]!;
+      if (this.slots[this.find()] === 0) each(i);
+    }
+    return true;
+  }
+
+  /** Puts the digest whose hex digits start at `from` in `s` into `probe`; false unless `s` ends in exactly 64 hex digits there. */
+  private loadHex(s: string, from: number): boolean {
+    return s.length === from + 2 * DIGEST_BYTES && this.probe.write(from === 0 ? s : s.slice(from), 'hex') === DIGEST_BYTES;
   }
 
   /** The slot of `probe`: where it is, or the empty slot where it would go. Digests are uniform, so their first bytes are the hash. */
@@ -119,15 +167,36 @@ export class KeySet implements KeyLookup, Iterable<string> {
   /** Adds a key; false when it was there already. */
   add(key: string): boolean {
     // A malformed blob key (a torn lease line) is kept as the string it is.
-    const added = key.startsWith(BLOB) ? this.blobs.add(key.slice(BLOB.length)) : undefined;
+    const added = key.startsWith(BLOB_DIGEST) ? this.blobs.addHex(key, BLOB_DIGEST.length) : undefined;
     if (added !== undefined) return added;
     if (this.others.has(key)) return false;
     this.others.add(key);
     return true;
   }
 
+  /** Adds the blob key of the digest whose 32 bytes are at `at` in `buf`; false when it was there already. */
+  addBlobAt(buf: Buffer, at: number): boolean {
+    return this.blobs.addAt(buf, at);
+  }
+
   has(key: string): boolean {
-    return key.startsWith(BLOB) && this.blobs.has(key.slice(BLOB.length)) || this.others.has(key);
+    return key.startsWith(BLOB_DIGEST) && this.blobs.hasHex(key, BLOB_DIGEST.length) || this.others.has(key);
+  }
+
+  /**
+   * Calls `each` for every key of `keys` (blob keys, as a scan lists them) whose blob this set
+   * lacks, a malformed one included: one hex conversion for them all (DigestSet.eachMissingHex).
+   */
+  eachBlobKeyMissing(keys: readonly string[], each: (key: string) => void): void {
+    const at = BLOB_DIGEST.length;
+    const wellFormed = keys.every(k => k.length === at + 2 * DIGEST_BYTES && k.startsWith(BLOB_DIGEST));
+    if (wellFormed && this.blobs.eachMissingHex(keys.map(k => k.slice(at)).join(''), keys.length, i => each(keys[i]!))) return;
+    for (const k of keys) if (!this.has(k)) each(k);
+  }
+
+  /** Whether the set holds the blob key of the digest `hex` (64 hex digits, as an object file is named). */
+  hasBlobHex(hex: string): boolean {
+    return this.blobs.hasHex(hex, 0);
   }
 
   /** The digests of `digests` whose blob keys this set lacks (DigestSet.without: no hex but theirs). */

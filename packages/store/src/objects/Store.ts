@@ -478,11 +478,18 @@ export class Store {
     return this.treeCache.get(d) ?? this.treeFrom(d, this.index.getSync(treeKey(d)), options.cache ?? true);
   }
 
+  /**
+   * A tree's encoding, checked against its digest but not decoded, nor cached: for a walk
+   * that reads the encoding itself (a metadata image's build, meta/treeCursor.ts). Throws
+   * OBJECT_MISSING, OBJECT_CORRUPT.
+   */
+  treeBytesSync(d: Digest): Buffer {
+    return checkedTreeBytes(d, this.index.getSync(treeKey(d)));
+  }
+
   private treeFrom(d: Digest, bytes: Buffer | undefined, cache = true): Tree {
-    if (!bytes) throw new StoreError('OBJECT_MISSING', `tree ${d} is missing`);
     // Checked as read (once per handle: trees are cached), so a damaged tree is never walked or exported.
-    if (hashBytes(bytes) !== d) throw new StoreError('OBJECT_CORRUPT', `tree ${d} is damaged: its bytes do not hash to its name; "strata verify" says more`);
-    const tree = decodeTree(bytes, `tree ${d}`);
+    const tree = decodeTree(checkedTreeBytes(d, bytes), `tree ${d}`);
     if (cache) this.cacheTree(d, tree);
     return tree;
   }
@@ -767,3 +774,8 @@ const isTag = (ref: string) => {
   }
 };
 
+function checkedTreeBytes(d: Digest, bytes: Buffer | undefined): Buffer {
+  if (!bytes) throw new StoreError('OBJECT_MISSING', `tree ${d} is missing`);
+  if (hashBytes(bytes) !== d) throw new StoreError('OBJECT_CORRUPT', `tree ${d} is damaged: its bytes do not hash to its name; "strata verify" says more`);
+  return bytes;
+}

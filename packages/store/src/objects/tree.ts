@@ -257,16 +257,25 @@ const DIGEST_BYTES = 32;
  * canonical form (verify does that with `decodeTree`); the gc tests compare both readings.
  */
 export function forEachTreeRef(buf: Buffer, what: string, each: (kind: 'tree' | 'blob', digest: Digest) => void): number {
+  // The whole encoding in hex, made at the first digest: one native call per tree, and a
+  // slice per entry, costs a fraction of a toString per entry.
+  let hex: string | undefined;
+  return forEachTreeRefAt(buf, what, (kind, at) => {
+    each(kind, `b3:${(hex ??= buf.toString('hex')).slice(2 * at, 2 * (at + DIGEST_BYTES))}` as Digest);
+  });
+}
+
+/**
+ * `forEachTreeRef` with each reference as the offset of its 32 digest bytes in `buf`: gc's
+ * mark puts a blob's digest into its set straight from the encoding, with no hex string.
+ */
+export function forEachTreeRefAt(buf: Buffer, what: string, each: (kind: 'tree' | 'blob', at: number) => void): number {
   try {
     if (!buf.subarray(0, MAGIC.length).equals(MAGIC) || buf[MAGIC.length] !== VERSION) throw new RangeError('not a tree');
     let at = skipMeta(buf, MAGIC.length + 2); // magic, version, flags
     const count = buf.readUInt32BE(at);
     at += 4;
     let fileBytes = 0;
-    // The whole encoding in hex, made at the first digest: one native call per tree, and a
-    // slice per entry, costs a fraction of a toString per entry (gc reads every live tree).
-    let hex: string | undefined;
-    const digestAt = (at: number) => `b3:${(hex ??= buf.toString('hex')).slice(2 * at, 2 * (at + DIGEST_BYTES))}` as Digest;
     for (let i = 0; i < count; i++) {
       at += 2 + buf.readUInt16BE(at); // name
       const kind = buf[at++]!;
@@ -274,9 +283,9 @@ export function forEachTreeRef(buf: Buffer, what: string, each: (kind: 'tree' | 
       const size = buf.readInt32BE(at) * 0x100000000 + buf.readUInt32BE(at + 4); // int64, exact below 2^53
       at += 8;
       if (at + DIGEST_BYTES > buf.length) throw new RangeError('truncated');
-      if (kind === KIND_CODES.dir) each('tree', digestAt(at));
+      if (kind === KIND_CODES.dir) each('tree', at);
       else if (kind === KIND_CODES.file || kind === KIND_CODES.hardlink) {
-        each('blob', digestAt(at));
+        each('blob', at);
         if (kind === KIND_CODES.file) fileBytes += size;
       }
       at += DIGEST_BYTES;
