@@ -463,6 +463,18 @@ export class Store {
     return digest;
   }
 
+  /**
+   * Stores a tree already in its canonical encoding (a directory import assembles it from
+   * entries its hashing threads encoded: `TreeEntries`), not cached; returns its digest.
+   * The caller vouches for the encoding (format.test.ts and the layer ids of the import
+   * tests hold it to `encodeTree`'s).
+   */
+  putEncodedTreeSync(bytes: Buffer): Digest {
+    const digest = hashBytes(bytes);
+    if (!this.index.knows(treeKey(digest))) this.queue(treeKey(digest), bytes);
+    return digest;
+  }
+
   /** Reads a tree; trees never change, so they are cached. Throws OBJECT_MISSING, OBJECT_CORRUPT. */
   /**
    * A tree, checked and decoded. With `cache: false` it is not kept: a walk over a whole
