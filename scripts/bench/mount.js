@@ -15,7 +15,11 @@
 // Then the same first mount as users make it, `strata mount` as a process of its own (Node's
 // start, a cold index cache and cold code included), at strata's cut, against ostree again.
 // Without root, only the builds are timed.
-//   npm run bench -- mount [5k|100k ...] [--runs N] [--inline 64,2048,...]
+// With --compare DIR (a checkout of another commit, installed and built), that build's first
+// mount at its default cut is timed in the same loop, build and ours taking turns, each
+// with a store handle of its own (as a `strata mount` process has), and its `strata mount`
+// beside ours: before and after in one run, against the same ostree.
+//   npm run bench -- mount [5k|100k ...] [--runs N] [--inline 64,2048,...] [--compare DIR]
 import {spawnSync} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import * as fs from 'node:fs';
@@ -24,6 +28,13 @@ import * as path from 'node:path';
 import {fmtBytes, prng, root as repoRoot, scratch, store as S, time} from './_common.js';
 
 const U = await import(path.join(repoRoot, 'packages', 'union', 'dist', 'src', 'index.js'));
+/** Another build's store and union packages and CLI (--compare DIR). */
+async function otherBuild(dir) {
+  const load = pkg => import(path.join(dir, 'packages', pkg, 'dist', 'src', 'index.js')).catch(err => {
+    throw new Error(`bench: --compare ${dir} has no built ${pkg} package (${err.message})`);
+  });
+  return {S: await load('store'), U: await load('union'), cli: path.join(dir, 'node_modules', '.bin', 'strata')};
+}
 
 const argv = process.argv.slice(2);
 const runsAt = argv.indexOf('--runs');
@@ -31,6 +42,8 @@ const RUNS = runsAt >= 0 ? Number(argv.splice(runsAt, 2)[1]) : 3;
 const inlineAt = argv.indexOf('--inline');
 // Sizes up to which blobs go into the image; the rest of the inline (LevelDB) blobs go into a pack.
 const THRESHOLDS = inlineAt >= 0 ? argv.splice(inlineAt, 2)[1].split(',').map(Number) : [...new Set([64, S.META_INLINE_MAX, S.INLINE_MAX])];
+const compareAt = argv.indexOf('--compare');
+const COMPARE = compareAt >= 0 ? path.resolve(argv.splice(compareAt, 2)[1]) : undefined;
 const only = argv.length > 0 ? argv : ['5k', '100k'];
 // 5k: about a debootstrap minbase rootfs (5,237 files, 120 MB): small files mostly, some large.
 // 100k: many small files, 20 per directory (the research's 100k tree, with real bytes).
@@ -124,7 +137,7 @@ for (const name of only) {
     fs.writeFileSync(path.join(dir, 'imported.json'), JSON.stringify({tree: layer.id}));
   }
   const {tree: digest} = JSON.parse(fs.readFileSync(path.join(dir, 'imported.json'), 'utf8'));
-  const s = await S.Store.open(storeDir);
+  let s = await S.Store.open(storeDir);
   const image = await s.putImage({layers: [digest], config: {}});
   const container = root ? await U.createContainer(s, {image, name: 'bench'}) : undefined;
   const fresh = () => {
@@ -163,6 +176,33 @@ for (const name of only) {
     perThreshold.push({inlineMax, build: firstBuild, first: med(first, 'seconds'), firstCpu: med(first, 'cpu'), again: med(again, 'seconds'), againCpu: med(again, 'cpu'),
       ostree: med(ostree, 'seconds'), ostreeCpu: med(ostree, 'cpu')});
   }
+  // Before and after in one run: the other build's first mount and ours, taking turns,
+  // each with a store handle of its own, then ostree.
+  let compared;
+  if (COMPARE && container) {
+    await s.close();
+    const other = await otherBuild(COMPARE);
+    const builds = [['this', S, U], ['compare', other.S, other.U]];
+    const times = {this: [], compare: [], ostree: []};
+    for (let r = 0; r < RUNS; r++) {
+      for (const [label, SS, UU] of r % 2 ? [...builds].reverse() : builds) {
+        fresh();
+        const st = await SS.Store.open(storeDir);
+        const c = await st.getContainer(container.id);
+        const layers = new UU.ContainerLayers(st, async (x, tree) => {
+          const b = await SS.ensureMetaImage(x, tree);
+          return {path: b.path, packs: b.packs};
+        });
+        times[label].push(await timed(() => UU.mountContainer(layers, c)));
+        UU.unmountContainer(st, c);
+        await st.close();
+      }
+      times.ostree.push(ostreeCheckout());
+    }
+    const med = (xs, k) => median(xs.map(x => x[k]));
+    compared = Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, {seconds: med(xs, 'seconds'), cpu: med(xs, 'cpu')}]));
+    s = await S.Store.open(storeDir);
+  }
   fresh();
   await s.close();
   // The same first mount as users make it: `strata mount` in a process of its own (Node's
@@ -170,21 +210,25 @@ for (const name of only) {
   let cli;
   if (container) {
     const env = {...process.env, STRATA_STORE: storeDir};
-    const mounts = [], ostree = [];
+    const mounts = [], theirs = [], ostree = [];
+    const otherCli = COMPARE ? (await otherBuild(COMPARE)).cli : undefined;
     for (let r = 0; r < RUNS; r++) {
-      fresh();
-      mounts.push(timedCommand(STRATA, ['mount', 'bench'], env));
-      run(STRATA, ['umount', 'bench'], env);
+      for (const [bin, into] of otherCli ? (r % 2 ? [[otherCli, theirs], [STRATA, mounts]] : [[STRATA, mounts], [otherCli, theirs]]) : [[STRATA, mounts]]) {
+        fresh();
+        into.push(timedCommand(bin, ['mount', 'bench'], env));
+        run(bin, ['umount', 'bench'], env);
+      }
       ostree.push(ostreeCheckout());
     }
     const med = (xs, k) => median(xs.map(x => x[k]));
-    cli = {first: med(mounts, 'seconds'), firstCpu: med(mounts, 'cpu'), ostree: med(ostree, 'seconds'), ostreeCpu: med(ostree, 'cpu')};
+    cli = {first: med(mounts, 'seconds'), firstCpu: med(mounts, 'cpu'), ostree: med(ostree, 'seconds'), ostreeCpu: med(ostree, 'cpu'),
+      ...(otherCli ? {theirs: med(theirs, 'seconds'), theirsCpu: med(theirs, 'cpu')} : {})};
     fresh();
     const again = await S.Store.open(storeDir);
     await U.removeContainer(again, container.id);
     await again.close();
   }
-  rows.push({name, perThreshold, cli});
+  rows.push({name, perThreshold, cli, compared});
 }
 
 const pair = (w, c) => `${w.toFixed(2)} (${c.toFixed(2)})`;
@@ -202,3 +246,17 @@ console.log('\n`strata mount` as a process of its own (wall and cpu of the proce
 console.log('| tree | ostree -H | strata mount | / ostree |');
 console.log('|---|---|---|---|');
 for (const {name, cli} of rows) if (cli) console.log(`| ${name} | ${pair(cli.ostree, cli.ostreeCpu)} | ${pair(cli.first, cli.firstCpu)} | ${ratio(cli.first, cli.firstCpu, cli)} |`);
+if (COMPARE) {
+  console.log(`\nbefore (--compare ${COMPARE}) and after (this build), first mount at each build's default cut, each with a fresh store handle, taking turns:`);
+  console.log('| tree | ostree -H | before | after | before / ostree | after / ostree | after / before |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const {name, compared: c} of rows) {
+    if (!c) continue;
+    const r = (a, b) => `${(a.seconds / b.seconds).toFixed(2)} (${(a.cpu / b.cpu).toFixed(2)})`;
+    console.log(`| ${name} | ${pair(c.ostree.seconds, c.ostree.cpu)} | ${pair(c.compare.seconds, c.compare.cpu)} | ${pair(c.this.seconds, c.this.cpu)} | ${r(c.compare, c.ostree)} | ${r(c.this, c.ostree)} | ${r(c.this, c.compare)} |`);
+  }
+  console.log('\n`strata mount` processes, before and after:');
+  console.log('| tree | ostree -H | before | after | before / ostree | after / ostree |');
+  console.log('|---|---|---|---|---|---|');
+  for (const {name, cli} of rows) if (cli?.theirs !== undefined) console.log(`| ${name} | ${pair(cli.ostree, cli.ostreeCpu)} | ${pair(cli.theirs, cli.theirsCpu)} | ${pair(cli.first, cli.firstCpu)} | ${ratio(cli.theirs, cli.theirsCpu, cli)} | ${ratio(cli.first, cli.firstCpu, cli)} |`);
+}

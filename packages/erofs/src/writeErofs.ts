@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
 import {ErofsError} from './errors.js';
-import {type ErofsTree, type Inode, pathOf} from './ErofsTree.js';
+import {type ErofsTree, KIND, KINDS} from './ErofsTree.js';
 import {
   BLOCK_BITS, BLOCK_SIZE, DIRENT_SIZE, FEATURE_INCOMPAT_CHUNKED_FILE, FILE_TYPE, INODE_SIZE, I_VERSION_EXTENDED, LAYOUT, MAX_CHUNK_BITS,
   NULL_ADDR, SLOT_SIZE, SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE, SUPER_MAGIC, XATTR_IBODY_HEADER_SIZE,
   S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFREG, align, encodeDev,
 } from './format.js';
-import {type XattrEntry, inodeXattrs, putXattrEntry} from './xattrs.js';
+import {ASCII, METACOPY_ENTRY, REDIRECT_SUFFIX, type XattrEntry, inodeXattrs, putXattrEntry, redirectEntry, redirectEntrySize} from './xattrs.js';
 
 export interface ErofsWriteOptions {
   /** The volume UUID (16 bytes); all zero by default. Part of the image, so give a value derived from the content to keep images reproducible. */
@@ -36,36 +36,16 @@ const TAIL_INLINE_MAX = BLOCK_SIZE / 2;
 /** An inode can list at most 255 shared xattrs (h_shared_count is a u8). */
 const MAX_SHARED_PER_INODE = 255;
 
-interface Dirent {
-  readonly name: Buffer;
-  readonly inode: Inode;
-}
+/** Dirent codes besides entry indexes: `.` and `..`. */
+const DOT = -1;
+const DOTDOT = -2;
+const DOT_NAME = Buffer.from('.');
+const DOTDOT_NAME = Buffer.from('..');
 
-/** Where one inode and its data go, decided before anything is written. */
-interface Placed {
-  readonly inode: Inode;
-  xattrs: XattrEntry[];
-  /** Keys of the xattrs kept in the shared area, and their ids there. */
-  sharedKeys: string[];
-  sharedIds: number[];
-  /** The xattrs kept in the inode itself. */
-  inline: XattrEntry[];
-  /** i_xattr_icount's byte size: header, shared ids, inline entries. */
-  xattrSize: number;
-  layout: number;
-  /** Whole blocks in the data area, from `blkaddr`. */
-  blocks: number;
-  blkaddr: number;
-  /** Bytes right after the inode and its xattrs: a packed tail, or a chunk map. */
-  tail: number;
-  /** i_size */
-  size: number;
-  chunkFormat: number;
-  /** Directories: entries sorted, with `.` and `..`, and where each block starts. */
-  dirents?: Dirent[];
-  blockStarts?: number[];
-  /** Byte offset of the inode; nid = offset / 32. */
-  offset: number;
+/** An inode's xattrs when it has some of its own (the rest are described by their redirect alone). */
+interface OwnXattrs {
+  readonly shared: XattrEntry[];
+  readonly inline: XattrEntry[];
 }
 
 /**
@@ -74,118 +54,403 @@ interface Placed {
  * shared xattrs, then the data blocks (directory blocks, file bytes, long symlinks).
  * The same tree and options give the same bytes. Throws ErofsError EROFS_DUPLICATE_NAME,
  * EROFS_BAD_XATTR, EROFS_TOO_LARGE before the first byte reaches `sink`.
+ *
+ * The layout is computed in columns (typed arrays indexed by the inode's place in the
+ * image), not in an object per inode: a metacopy file with no xattrs of its own, most of
+ * a metadata image, is described by its redirect alone and costs no allocation.
  */
 export function writeErofs(tree: ErofsTree, sink: (chunk: Buffer) => void, options: ErofsWriteOptions = {}): ErofsStats {
+  const n = tree.count;
+  const {kind, data, redirect, names} = tree;
   // Inodes in breadth-first order: a directory's children are neighbours on disk.
-  // An inode's slot is its index in `placed` (-1: not reached yet).
-  for (const inode of tree.inodes) inode.slot = -1;
-  const placed: Placed[] = [];
-  const queue: Inode[] = [tree.inodes[0]!];
-  queue[0]!.slot = 0;
-  for (let i = 0; i < queue.length; i++) {
-    const p = planInode(queue[i]!);
-    placed.push(p);
-    for (const c of p.dirents ?? []) {
-      if (c.inode.slot < 0) {
-        c.inode.slot = queue.length;
-        queue.push(c.inode);
+  // slot[inode] is its place (-1: not reached yet), order[place] the inode.
+  const slot = new Int32Array(n).fill(-1);
+  const order = new Int32Array(n);
+  // Each directory's entries, sorted, with `.` and `..` (dirents[direntAt[place] ...]), and where its blocks start.
+  const dirents = new Int32Array(tree.entries + 2 * countDirs(tree));
+  const direntAt = new Int32Array(n);
+  const direntCount = new Int32Array(n);
+  const blockStarts: number[] = [];
+  const blockAt = new Int32Array(n);
+  const blockCount = new Int32Array(n);
+  let queued = 1, direntsUsed = 0;
+  order[0] = 0;
+  slot[0] = 0;
+  const nameBuf = (d: number) => (d === DOT ? DOT_NAME : d === DOTDOT ? DOTDOT_NAME : names);
+  const nameStart = (d: number) => (d < 0 ? 0 : tree.entryNameAt[d]!);
+  const nameLen = (d: number) => (d === DOT ? 1 : d === DOTDOT ? 2 : tree.entryNameLen[d]!);
+  const compare = (a: number, b: number) => nameBuf(a).compare(nameBuf(b), nameStart(b), nameStart(b) + nameLen(b), nameStart(a), nameStart(a) + nameLen(a));
+  const direntInode = (dir: number, d: number) => (d === DOT ? dir : d === DOTDOT ? tree.parent[dir]! : tree.entryInode[d]!);
+
+  // Xattrs: counted first (a (name, value) pair that more than one inode carries is stored
+  // once), placed after. The empty metacopy and redirects are counted apart from the rest.
+  const own = new Map<number, XattrEntry[]>(); // by place
+  const counts = new Map<string, number>();
+  const entries = new Map<string, XattrEntry>();
+  const redirects = new Map<string, number>();
+  let metacopies = 0;
+
+  for (let i = 0; i < queued; i++) {
+    const inode = order[i]!;
+    const k = kind[inode]!;
+    const xattrs = tree.xattrs.get(inode);
+    const r = k === KIND.file && !data[inode] && tree.size[inode]! > 0 ? redirect[inode] : undefined;
+    if (xattrs) {
+      const list = inodeXattrs(xattrs, r, () => (k === KIND.dir ? `directory ${tree.pathOf(inode)}` : `an inode of ${k === KIND.file ? 'a file' : `kind ${KINDS[k]}`}`));
+      own.set(i, list);
+      for (const e of list) {
+        if (e === METACOPY_ENTRY) metacopies++;
+        else if (e.redirect !== undefined) redirects.set(e.redirect, (redirects.get(e.redirect) ?? 0) + 1);
+        else {
+          counts.set(e.key, (counts.get(e.key) ?? 0) + 1);
+          if (!entries.has(e.key)) entries.set(e.key, e);
+        }
+      }
+    } else if (r !== undefined) {
+      metacopies++;
+      redirects.set(r, (redirects.get(r) ?? 0) + 1);
+    }
+    if (k !== KIND.dir) continue;
+    // The directory's dirents, sorted by their bytes, "." and ".." among them: the
+    // kernel's lookup is a binary search. A store's trees come sorted: then "." and ".."
+    // are merged in, and only a directory whose entries are not in order is sorted.
+    const at = direntsUsed;
+    direntAt[i] = at;
+    let sorted = true;
+    let prev = -3;
+    for (let e = tree.firstEntry[inode]!; e >= 0; e = tree.entryNext[e]!) {
+      if (prev !== -3 && compare(prev, e) >= 0) sorted = false;
+      dirents[direntsUsed++] = e;
+      prev = e;
+    }
+    if (sorted) {
+      // Merge "." and ".." (in that order: "." < "..") into the sorted names.
+      const count = direntsUsed - at;
+      const merged = new Int32Array(count + 2);
+      let a = 0, m = 0;
+      for (const dot of [DOT, DOTDOT]) {
+        while (a < count && compare(dirents[at + a]!, dot) < 0) merged[m++] = dirents[at + a++]!;
+        merged[m++] = dot;
+      }
+      while (a < count) merged[m++] = dirents[at + a++]!;
+      dirents.set(merged, at);
+      direntsUsed = at + count + 2;
+    } else {
+      const list = Array.from(dirents.subarray(at, direntsUsed));
+      list.push(DOT, DOTDOT);
+      list.sort(compare);
+      for (let j = 1; j < list.length; j++) {
+        if (compare(list[j - 1]!, list[j]!) === 0)
+          throw new ErofsError('EROFS_DUPLICATE_NAME', `directory ${tree.pathOf(inode)} has two entries named ${JSON.stringify(nameBuf(list[j]!).toString('latin1', nameStart(list[j]!), nameStart(list[j]!) + nameLen(list[j]!)))}`);
+      }
+      dirents.set(list, at);
+      direntsUsed = at + list.length;
+    }
+    // Cut into blocks.
+    blockAt[i] = blockStarts.length;
+    blockStarts.push(0);
+    let used = 0;
+    for (let j = 0; j < direntsUsed - at; j++) {
+      const len = DIRENT_SIZE + nameLen(dirents[at + j]!);
+      if (used + len > BLOCK_SIZE) {
+        blockStarts.push(j);
+        used = 0;
+      }
+      used += len;
+    }
+    direntCount[i] = direntsUsed - at;
+    blockCount[i] = blockStarts.length - blockAt[i]!;
+    for (let j = at; j < direntsUsed; j++) {
+      const c = direntInode(inode, dirents[j]!);
+      if (slot[c]! < 0) {
+        slot[c] = queued;
+        order[queued++] = c;
       }
     }
   }
+  if (queued !== n) throw new TypeError(`assertion failed: ${n - queued} inodes are not reachable from the root`);
+  const dirBlocks = (i: number) => blockCount[i]!;
 
-  // Shared xattrs: every (name, value) that more than one inode carries, stored once.
-  const counts = new Map<string, {entry: XattrEntry; count: number; id: number}>();
-  for (const p of placed) {
-    for (const e of p.xattrs) {
-      const c = counts.get(e.key);
-      if (c) c.count++;
-      else counts.set(e.key, {entry: e, count: 1, id: -1});
-    }
-  }
-  const shared = [...counts.values()].filter(c => c.count > 1).sort((a, b) => (a.entry.key < b.entry.key ? -1 : a.entry.key > b.entry.key ? 1 : 0));
+  // The shared area: every (name, value) carried more than once, ordered by name and value.
+  const shared: XattrEntry[] = [];
+  if (metacopies > 1) shared.push(METACOPY_ENTRY);
+  for (const [r, c] of redirects) if (c > 1) shared.push(redirectEntry(r));
+  for (const [key, c] of counts) if (c > 1) shared.push(entries.get(key)!);
+  shared.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const isShared = (e: XattrEntry) => (e === METACOPY_ENTRY ? metacopies > 1 : e.redirect !== undefined ? redirects.get(e.redirect)! > 1 : counts.get(e.key)! > 1);
+  const metacopyShared = metacopies > 1;
 
   // Place the inodes from just after the superblock (meta_blkaddr 0).
+  const xattrSize = new Uint32Array(n);
+  const ownPlaced = new Map<number, OwnXattrs>();
+  const layout = new Uint8Array(n);
+  const chunkFormat = new Uint8Array(n);
+  const blocks = new Float64Array(n);
+  const blkaddr = new Float64Array(n);
+  const tail = new Uint32Array(n);
+  const isize = new Float64Array(n);
+  const offset = new Float64Array(n);
+  const redirectBytes = (r: string) => (ASCII.test(r) ? r.length : Buffer.byteLength(r));
   let pos = SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE;
-  const sharedSize = shared.reduce((n, c) => n + c.entry.size, 0);
-  for (const p of placed) {
-    for (const e of p.xattrs) {
-      if (counts.get(e.key)!.count > 1 && p.sharedKeys.length < MAX_SHARED_PER_INODE) p.sharedKeys.push(e.key);
-      else p.inline.push(e);
+  for (let i = 0; i < queued; i++) {
+    const inode = order[i]!;
+    const k = kind[inode]!;
+    const list = own.get(i);
+    if (list) {
+      const o: OwnXattrs = {shared: [], inline: []};
+      for (const e of list) {
+        if (isShared(e) && o.shared.length < MAX_SHARED_PER_INODE) o.shared.push(e);
+        else o.inline.push(e);
+      }
+      ownPlaced.set(i, o);
+      xattrSize[i] = list.length === 0 ? 0 : XATTR_IBODY_HEADER_SIZE + 4 * o.shared.length + o.inline.reduce((sum, e) => sum + e.size, 0);
+    } else if (k === KIND.file && !data[inode] && tree.size[inode]! > 0 && redirect[inode] !== undefined) {
+      const r = redirect[inode]!;
+      const rShared = redirects.get(r)! > 1;
+      xattrSize[i] = XATTR_IBODY_HEADER_SIZE + (metacopyShared ? 4 : METACOPY_ENTRY.size) + (rShared ? 4 : redirectEntrySize(redirectBytes(r)));
     }
-    const inlineSize = p.inline.reduce((n, e) => n + e.size, 0);
-    p.xattrSize = p.xattrs.length === 0 ? 0 : XATTR_IBODY_HEADER_SIZE + 4 * p.sharedKeys.length + inlineSize;
-    finishLayout(p);
+    // Data layout, block count and tail, once the xattr size is known.
+    const room = BLOCK_SIZE - INODE_SIZE - xattrSize[i]!;
+    if (k === KIND.dir) {
+      const nb = dirBlocks(i);
+      const last = nb - 1;
+      const t = direntBytes(i, last);
+      if (t <= TAIL_INLINE_MAX && t <= room) {
+        layout[i] = LAYOUT.flatInline;
+        blocks[i] = last;
+        tail[i] = t;
+        isize[i] = last * BLOCK_SIZE + t;
+      } else {
+        blocks[i] = last + 1;
+        isize[i] = blocks[i]! * BLOCK_SIZE;
+      }
+    } else if (k === KIND.file) {
+      const d = data[inode];
+      const size = tree.size[inode]!;
+      if (d) {
+        isize[i] = size;
+        const t = size % BLOCK_SIZE;
+        if (t > 0 && t <= TAIL_INLINE_MAX && t <= room) {
+          layout[i] = LAYOUT.flatInline;
+          blocks[i] = Math.floor(size / BLOCK_SIZE);
+          tail[i] = t;
+        } else {
+          blocks[i] = Math.ceil(size / BLOCK_SIZE);
+        }
+      } else if (size > 0) {
+        // A size and no data: one chunk as large as needed (up to 8 TiB each), every
+        // chunk a hole (NULL_ADDR), as composefs writes metacopy files.
+        let bits = 0;
+        while (bits < MAX_CHUNK_BITS && BLOCK_SIZE * 2 ** bits < size) bits++;
+        layout[i] = LAYOUT.chunkBased;
+        chunkFormat[i] = bits;
+        isize[i] = size;
+        tail[i] = 4 * Math.ceil(size / (BLOCK_SIZE * 2 ** bits));
+      }
+    } else if (k === KIND.symlink) {
+      const size = data[inode]!.length;
+      isize[i] = size;
+      if (size <= room) {
+        layout[i] = LAYOUT.flatInline;
+        tail[i] = size;
+      } else {
+        blocks[i] = 1;
+      }
+    }
     pos = align(pos, SLOT_SIZE);
-    const region = INODE_SIZE + p.xattrSize + p.tail;
+    const region = INODE_SIZE + xattrSize[i]! + tail[i]!;
     // Keep an inode with its xattrs and tail inside one block when they fit in one: a
     // packed tail must not cross a block (the kernel refuses it), and a fast symlink's
     // target must share the inode's block.
     if (region <= BLOCK_SIZE && Math.floor(pos / BLOCK_SIZE) !== Math.floor((pos + region - 1) / BLOCK_SIZE)) pos = align(pos, BLOCK_SIZE);
-    p.offset = pos;
+    offset[i] = pos;
     pos += region;
   }
   const inodesEnd = align(pos, SLOT_SIZE);
-  const rootNid = placed[0]!.offset / SLOT_SIZE;
+  const rootNid = offset[0]! / SLOT_SIZE;
   if (rootNid > 0xffff) throw new ErofsError('EROFS_TOO_LARGE', 'the root inode does not fit in the first 2 MiB of the image');
 
   // Shared xattr ids count 4-byte units from the start of the block the area starts in.
   const xattrBlkaddr = Math.floor(inodesEnd / BLOCK_SIZE);
   let sharedAt = inodesEnd - xattrBlkaddr * BLOCK_SIZE;
-  for (const c of shared) {
-    c.id = sharedAt / 4;
-    sharedAt += c.entry.size;
+  const sharedId = new Map<XattrEntry | string, number>(); // by entry; a redirect by its string
+  let metacopyId = -1;
+  for (const e of shared) {
+    const id = sharedAt / 4;
+    if (e === METACOPY_ENTRY) metacopyId = id;
+    else if (e.redirect !== undefined) sharedId.set(e.redirect, id);
+    else sharedId.set(e.key, id);
+    sharedAt += e.size;
   }
-  for (const p of placed) p.sharedIds = p.sharedKeys.map(k => counts.get(k)!.id);
+  const idOf = (e: XattrEntry) => (e === METACOPY_ENTRY ? metacopyId : sharedId.get(e.redirect ?? e.key)!);
+  const sharedSize = sharedAt - (inodesEnd - xattrBlkaddr * BLOCK_SIZE);
 
   // Data blocks follow, in inode order.
   const dataStart = align(inodesEnd + sharedSize, BLOCK_SIZE) / BLOCK_SIZE;
   let nextBlock = dataStart;
   let chunked = false;
-  for (const p of placed) {
-    if (p.blocks > 0) {
-      p.blkaddr = nextBlock;
-      nextBlock += p.blocks;
+  for (let i = 0; i < queued; i++) {
+    if (blocks[i]! > 0) {
+      blkaddr[i] = nextBlock;
+      nextBlock += blocks[i]!;
     }
-    if (p.layout === LAYOUT.chunkBased) chunked = true;
+    if (layout[i] === LAYOUT.chunkBased) chunked = true;
   }
   if (nextBlock > 0xffffffff) throw new ErofsError('EROFS_TOO_LARGE', `the image needs ${nextBlock} blocks; EROFS addresses at most 2^32`);
 
   const head = options.head ?? Buffer.alloc(0);
   if (head.length > SUPERBLOCK_OFFSET) throw new ErofsError('EROFS_TOO_LARGE', `the head before the superblock takes at most ${SUPERBLOCK_OFFSET} bytes, not ${head.length}`);
+
+  /** Bytes used by directory block `b` of the directory at place i: its dirents and names. */
+  function direntBytes(i: number, b: number): number {
+    const base = direntAt[i]!;
+    const first = blockStarts[blockAt[i]! + b]!;
+    const end = b + 1 < dirBlocks(i) ? blockStarts[blockAt[i]! + b + 1]! : direntEnd(i) - base;
+    let sum = 0;
+    for (let j = first; j < end; j++) sum += DIRENT_SIZE + nameLen(dirents[base + j]!);
+    return sum;
+  }
+  function direntEnd(i: number): number {
+    return direntAt[i]! + direntCount[i]!;
+  }
+  /** Directory block `b` of the directory at place i, at `base` of a zeroed `buf`: dirents (nid, name offset, type), then the names. */
+  function putDirentBlock(buf: Buffer, at0: number, i: number, b: number): void {
+    const inode = order[i]!;
+    const base = direntAt[i]!;
+    const first = blockStarts[blockAt[i]! + b]!;
+    const end = b + 1 < dirBlocks(i) ? blockStarts[blockAt[i]! + b + 1]! : direntEnd(i) - base;
+    let nameAt = DIRENT_SIZE * (end - first);
+    for (let j = first; j < end; j++) {
+      const d = dirents[base + j]!;
+      const child = direntInode(inode, d);
+      const at = at0 + DIRENT_SIZE * (j - first);
+      putU64(buf, offset[slot[child]!]! / SLOT_SIZE, at);
+      buf.writeUInt16LE(nameAt, at + 8);
+      buf.writeUInt8(FILE_TYPE[KINDS[kind[child]!]!], at + 10);
+      const len = nameLen(d);
+      nameBuf(d).copy(buf, at0 + nameAt, nameStart(d), nameStart(d) + len);
+      nameAt += len;
+    }
+  }
+
   const out = new Output(sink);
   out.put(head);
   out.zeros(SUPERBLOCK_OFFSET - head.length);
-  out.put(superblock({rootNid, inodes: placed.length, blocks: nextBlock, xattrBlkaddr, incompat: chunked ? FEATURE_INCOMPAT_CHUNKED_FILE : 0, options}));
-  for (const p of placed) {
-    out.zeros(p.offset - out.pos);
-    const size = INODE_SIZE + p.xattrSize + p.tail;
-    putInode(out.reserve(size), out.at, p, placed);
+  out.put(superblock({rootNid, inodes: queued, blocks: nextBlock, xattrBlkaddr, incompat: chunked ? FEATURE_INCOMPAT_CHUNKED_FILE : 0, options}));
+  for (let i = 0; i < queued; i++) {
+    out.zeros(offset[i]! - out.pos);
+    const size = INODE_SIZE + xattrSize[i]! + tail[i]!;
+    const buf = out.reserve(size);
+    const base = out.at;
+    const inode = order[i]!;
+    const k = kind[inode]!;
+    buf.writeUInt16LE(I_VERSION_EXTENDED | (layout[i]! << 1), base);
+    buf.writeUInt16LE(xattrSize[i] === 0 ? 0 : (xattrSize[i]! - XATTR_IBODY_HEADER_SIZE) / 4 + 1, base + 2);
+    buf.writeUInt16LE(TYPE_BITS[k]! | tree.mode[inode]!, base + 4);
+    putU64(buf, isize[i]!, base + 8);
+    if (k === KIND.char || k === KIND.block) {
+      const [major, minor] = tree.devices.get(inode)!;
+      buf.writeUInt32LE(encodeDev(major, minor), base + 16);
+    } else if (layout[i] === LAYOUT.chunkBased) buf.writeUInt16LE(chunkFormat[i]!, base + 16);
+    else if (blocks[i]! > 0) buf.writeUInt32LE(blkaddr[i]!, base + 16);
+    buf.writeUInt32LE(i + 1, base + 20); // i_ino: only for 32-bit stat; the kernel numbers inodes by nid
+    buf.writeUInt32LE(tree.uid[inode]!, base + 24);
+    buf.writeUInt32LE(tree.gid[inode]!, base + 28);
+    putU64(buf, tree.mtime[inode]!, base + 32);
+    buf.writeUInt32LE(tree.mtimeNsec[inode]!, base + 40);
+    buf.writeUInt32LE(tree.nlink[inode]!, base + 44);
+    const end = base + size;
+    let at = base + INODE_SIZE;
+    if (xattrSize[i]! > 0) {
+      // ibody header: name filter 0 (the filter feature is off), shared count, 7 reserved bytes.
+      const o = ownPlaced.get(i);
+      if (o) {
+        buf.writeUInt8(o.shared.length, at + 4);
+        at += XATTR_IBODY_HEADER_SIZE;
+        for (const e of o.shared) {
+          buf.writeUInt32LE(idOf(e), at);
+          at += 4;
+        }
+        for (const e of o.inline) at = putXattrEntry(buf, at, e);
+      } else {
+        // A metacopy file: the empty metacopy, then its redirect, each shared or inline.
+        const r = redirect[inode]!;
+        const rShared = redirects.get(r)! > 1;
+        buf.writeUInt8((metacopyShared ? 1 : 0) + (rShared ? 1 : 0), at + 4);
+        at += XATTR_IBODY_HEADER_SIZE;
+        if (metacopyShared) {
+          buf.writeUInt32LE(metacopyId, at);
+          at += 4;
+        }
+        if (rShared) {
+          buf.writeUInt32LE(sharedId.get(r)!, at);
+          at += 4;
+        }
+        if (!metacopyShared) at = putXattrEntry(buf, at, METACOPY_ENTRY);
+        if (!rShared) at = putRedirectEntry(buf, at, r);
+      }
+    }
+    if (tail[i]! > 0) {
+      if (layout[i] === LAYOUT.chunkBased) for (; at < end; at += 4) buf.writeUInt32LE(NULL_ADDR, at); // every chunk a hole
+      else if (k === KIND.dir) putDirentBlock(buf, at, i, dirBlocks(i) - 1);
+      else data[inode]!.copy(buf, at, blocks[i]! * BLOCK_SIZE);
+    }
     out.advance(size);
   }
   out.zeros(inodesEnd - out.pos);
-  for (const c of shared) {
-    putXattrEntry(out.reserve(c.entry.size), out.at, c.entry);
-    out.advance(c.entry.size);
+  for (const e of shared) {
+    putXattrEntry(out.reserve(e.size), out.at, e);
+    out.advance(e.size);
   }
   out.zeros(dataStart * BLOCK_SIZE - out.pos);
-  for (const p of placed) {
-    if (p.blocks === 0) continue;
-    if (p.dirents) {
-      for (let b = 0; b < p.blocks; b++) {
-        putDirentBlock(out.reserve(BLOCK_SIZE), out.at, p, b, placed);
+  for (let i = 0; i < queued; i++) {
+    const nb = blocks[i]!;
+    if (nb === 0) continue;
+    const inode = order[i]!;
+    if (kind[inode] === KIND.dir) {
+      for (let b = 0; b < nb; b++) {
+        putDirentBlock(out.reserve(BLOCK_SIZE), out.at, i, b);
         out.advance(BLOCK_SIZE);
       }
     } else {
       // File bytes or a long symlink target; the last block is padded with zeros.
-      const data = p.inode.data!;
-      out.put(data.subarray(0, Math.min(data.length, p.blocks * BLOCK_SIZE)));
-      out.zeros(p.blocks * BLOCK_SIZE - Math.min(data.length, p.blocks * BLOCK_SIZE));
+      const d = data[inode]!;
+      const len = Math.min(d.length, nb * BLOCK_SIZE);
+      out.put(len === d.length ? d : d.subarray(0, len));
+      out.zeros(nb * BLOCK_SIZE - len);
     }
   }
   out.flush();
   if (out.pos !== nextBlock * BLOCK_SIZE) throw new TypeError(`assertion failed: wrote ${out.pos} bytes, planned ${nextBlock * BLOCK_SIZE}`);
-  return {bytes: out.pos, inodes: placed.length, blocks: nextBlock, sharedXattrs: shared.length};
+  return {bytes: out.pos, inodes: queued, blocks: nextBlock, sharedXattrs: shared.length};
 }
+
+function countDirs(tree: ErofsTree): number {
+  let dirs = 0;
+  for (let i = 0; i < tree.count; i++) if (tree.kind[i] === KIND.dir) dirs++;
+  return dirs;
+}
+
+/** A redirect entry written from its string, without a Buffer of its own. */
+function putRedirectEntry(buf: Buffer, at: number, r: string): number {
+  if (!ASCII.test(r)) return putXattrEntry(buf, at, redirectEntry(r));
+  buf.writeUInt8(REDIRECT_SUFFIX.length, at);
+  buf.writeUInt8(METACOPY_ENTRY.index, at + 1);
+  buf.writeUInt16LE(r.length, at + 2);
+  REDIRECT_SUFFIX.copy(buf, at + 4);
+  buf.write(r, at + 4 + REDIRECT_SUFFIX.length, r.length, 'latin1');
+  const size = redirectEntrySize(r.length);
+  buf.fill(0, at + 4 + REDIRECT_SUFFIX.length + r.length, at + size);
+  return at + size;
+}
+
+/** A safe integer as 64 bits little-endian (two's complement when negative), without BigInt. */
+function putU64(buf: Buffer, v: number, at: number): void {
+  buf.writeUInt32LE(v >>> 0, at);
+  buf.writeInt32LE(Math.floor(v / 0x1_0000_0000), at + 4);
+}
+
+const TYPE_BITS = [S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO];
 
 /** Writes the image into memory. */
 export function erofsToBuffer(tree: ErofsTree, options?: ErofsWriteOptions): Buffer {
@@ -215,155 +480,6 @@ export function writeErofsFile(tree: ErofsTree, file: string, options?: ErofsWri
   }
 }
 
-/** What every inode needs before positions are known: xattrs and, for directories, the sorted entries. */
-function planInode(inode: Inode): Placed {
-  const where = () => (inode.kind === 'dir' ? pathOf(inode) : `an inode of ${inode.kind === 'file' ? 'a file' : `kind ${inode.kind}`}`);
-  const p: Placed = {inode, xattrs: inodeXattrs(inode, where), sharedKeys: [], sharedIds: [], inline: [], xattrSize: 0, layout: LAYOUT.flatPlain, blocks: 0, blkaddr: 0, tail: 0, size: 0, chunkFormat: 0, offset: 0};
-  if (inode.kind === 'dir') {
-    const dirents: Dirent[] = [{name: DOT, inode}, {name: DOTDOT, inode: inode.parent ?? inode}, ...inode.children!];
-    // Entries sorted by their bytes, "." and ".." among them: the kernel's lookup is a binary search.
-    dirents.sort((a, b) => Buffer.compare(a.name, b.name));
-    for (let i = 1; i < dirents.length; i++) {
-      if (dirents[i]!.name.equals(dirents[i - 1]!.name))
-        throw new ErofsError('EROFS_DUPLICATE_NAME', `directory ${pathOf(inode)} has two entries named ${JSON.stringify(dirents[i]!.name.toString('latin1'))}`);
-    }
-    const starts = [0];
-    let used = 0;
-    for (let i = 0; i < dirents.length; i++) {
-      const len = DIRENT_SIZE + dirents[i]!.name.length;
-      if (used + len > BLOCK_SIZE) {
-        starts.push(i);
-        used = 0;
-      }
-      used += len;
-    }
-    p.dirents = dirents;
-    p.blockStarts = starts;
-  }
-  return p;
-}
-
-/** Decides data layout, block count and tail once the xattr size is known. */
-function finishLayout(p: Placed): void {
-  const inode = p.inode;
-  const room = BLOCK_SIZE - INODE_SIZE - p.xattrSize;
-  if (p.dirents) {
-    const last = p.blockStarts!.length - 1;
-    const tail = blockBytes(p, last);
-    if (tail <= TAIL_INLINE_MAX && tail <= room) {
-      setTail(p, last, tail);
-    } else {
-      p.blocks = last + 1;
-      p.size = p.blocks * BLOCK_SIZE;
-    }
-    return;
-  }
-  switch (inode.kind) {
-    case 'file':
-      if (inode.data) {
-        p.size = inode.data.length;
-        const tail = p.size % BLOCK_SIZE;
-        if (tail > 0 && tail <= TAIL_INLINE_MAX && tail <= room) setTail(p, Math.floor(p.size / BLOCK_SIZE), tail);
-        else p.blocks = Math.ceil(p.size / BLOCK_SIZE);
-      } else if (inode.size > 0) {
-        // A size and no data: one chunk as large as needed (up to 8 TiB each), every
-        // chunk a hole (NULL_ADDR), as composefs writes metacopy files.
-        let bits = 0;
-        while (bits < MAX_CHUNK_BITS && BLOCK_SIZE * 2 ** bits < inode.size) bits++;
-        p.layout = LAYOUT.chunkBased;
-        p.chunkFormat = bits;
-        p.size = inode.size;
-        p.tail = 4 * Math.ceil(inode.size / (BLOCK_SIZE * 2 ** bits));
-      }
-      return;
-    case 'symlink':
-      p.size = inode.data!.length;
-      if (p.size <= room) setTail(p, 0, p.size);
-      else p.blocks = 1;
-      return;
-    default:
-      return;
-  }
-}
-
-function setTail(p: Placed, fullBlocks: number, tail: number): void {
-  p.layout = LAYOUT.flatInline;
-  p.blocks = fullBlocks;
-  p.tail = tail;
-  p.size = fullBlocks * BLOCK_SIZE + tail;
-}
-
-/** Bytes used by directory block `b`: its dirents and names. */
-function blockBytes(p: Placed, b: number): number {
-  const end = p.blockStarts![b + 1] ?? p.dirents!.length;
-  let n = 0;
-  for (let i = p.blockStarts![b]!; i < end; i++) n += DIRENT_SIZE + p.dirents![i]!.name.length;
-  return n;
-}
-
-/**
- * Directory block `b` at `base` of a zeroed `buf`: dirents (nid, name offset, type), then
- * the names. Zeros after the last name end it (the kernel reads it with strnlen).
- */
-function putDirentBlock(buf: Buffer, base: number, p: Placed, b: number, placed: Placed[]): void {
-  const start = p.blockStarts![b]!;
-  const end = p.blockStarts![b + 1] ?? p.dirents!.length;
-  let nameAt = DIRENT_SIZE * (end - start);
-  for (let i = start; i < end; i++) {
-    const d = p.dirents![i]!;
-    const at = base + DIRENT_SIZE * (i - start);
-    putU64(buf, placed[d.inode.slot]!.offset / SLOT_SIZE, at);
-    buf.writeUInt16LE(nameAt, at + 8);
-    buf.writeUInt8(FILE_TYPE[d.inode.kind], at + 10);
-    d.name.copy(buf, base + nameAt);
-    nameAt += d.name.length;
-  }
-}
-
-/** A safe integer as 64 bits little-endian (two's complement when negative), without BigInt. */
-function putU64(buf: Buffer, v: number, at: number): void {
-  buf.writeUInt32LE(v >>> 0, at);
-  buf.writeInt32LE(Math.floor(v / 0x1_0000_0000), at + 4);
-}
-
-const TYPE_BITS = {dir: S_IFDIR, file: S_IFREG, symlink: S_IFLNK, char: S_IFCHR, block: S_IFBLK, fifo: S_IFIFO} as const;
-
-/** The 64-byte extended inode, its xattr body and its tail (packed data or chunk map), at `base` of a zeroed `buf`. */
-function putInode(buf: Buffer, base: number, p: Placed, placed: Placed[]): void {
-  const inode = p.inode;
-  const m = inode.meta;
-  buf.writeUInt16LE(I_VERSION_EXTENDED | (p.layout << 1), base);
-  buf.writeUInt16LE(p.xattrSize === 0 ? 0 : (p.xattrSize - XATTR_IBODY_HEADER_SIZE) / 4 + 1, base + 2);
-  buf.writeUInt16LE(TYPE_BITS[inode.kind] | m.mode, base + 4);
-  putU64(buf, p.size, base + 8);
-  if (inode.kind === 'char' || inode.kind === 'block') buf.writeUInt32LE(encodeDev(inode.major, inode.minor), base + 16);
-  else if (p.layout === LAYOUT.chunkBased) buf.writeUInt16LE(p.chunkFormat, base + 16);
-  else if (p.blocks > 0) buf.writeUInt32LE(p.blkaddr, base + 16);
-  buf.writeUInt32LE(inode.slot + 1, base + 20); // i_ino: only for 32-bit stat; the kernel numbers inodes by nid
-  buf.writeUInt32LE(m.uid, base + 24);
-  buf.writeUInt32LE(m.gid, base + 28);
-  putU64(buf, m.mtime, base + 32);
-  buf.writeUInt32LE(m.mtimeNsec ?? 0, base + 40);
-  buf.writeUInt32LE(inode.nlink, base + 44);
-  const end = base + INODE_SIZE + p.xattrSize + p.tail;
-  let at = base + INODE_SIZE;
-  if (p.xattrSize > 0) {
-    // ibody header: name filter 0 (the filter feature is off), shared count, 7 reserved bytes.
-    buf.writeUInt8(p.sharedIds.length, at + 4);
-    at += XATTR_IBODY_HEADER_SIZE;
-    for (const id of p.sharedIds) {
-      buf.writeUInt32LE(id, at);
-      at += 4;
-    }
-    for (const e of p.inline) at = putXattrEntry(buf, at, e);
-  }
-  if (p.tail > 0) {
-    if (p.layout === LAYOUT.chunkBased) for (; at < end; at += 4) buf.writeUInt32LE(NULL_ADDR, at); // every chunk a hole
-    else if (p.dirents) putDirentBlock(buf, at, p, p.blockStarts!.length - 1, placed);
-    else inode.data!.copy(buf, at, p.blocks * BLOCK_SIZE);
-  }
-}
-
 function superblock(s: {rootNid: number; inodes: number; blocks: number; xattrBlkaddr: number; incompat: number; options: ErofsWriteOptions}): Buffer {
   const b = Buffer.alloc(SUPERBLOCK_SIZE);
   b.writeUInt32LE(SUPER_MAGIC, 0);
@@ -383,8 +499,6 @@ function superblock(s: {rootNid: number; inodes: number; blocks: number; xattrBl
   return b;
 }
 
-const DOT = Buffer.from('.');
-const DOTDOT = Buffer.from('..');
 
 /** Buffers writes into chunks of up to 1 MiB; `pos` is the image offset of the next byte. */
 class Output {

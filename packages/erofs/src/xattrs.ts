@@ -1,6 +1,5 @@
 import {ErofsError} from './errors.js';
 import {XATTR_ENTRY_HEADER_SIZE, XATTR_PREFIXES, align} from './format.js';
-import type {Inode} from './ErofsTree.js';
 
 /** One xattr as EROFS stores it: a prefix index, the rest of the name, the value. */
 export interface XattrEntry {
@@ -11,6 +10,8 @@ export interface XattrEntry {
   readonly key: string;
   /** On-disk size: 4-byte header, name rest, value, padded to 4. */
   readonly size: number;
+  /** Set on the `trusted.overlay.redirect` entry of a metacopy file: its redirect (counted by the writer apart). */
+  readonly redirect?: string;
 }
 
 const OVERLAY = 'trusted.overlay.';
@@ -23,20 +24,34 @@ const EMPTY = Buffer.alloc(0);
  * The xattrs an inode carries in the image, sorted by name. The image is an overlayfs
  * lower layer, so (as composefs does) the content's own `trusted.overlay.*` xattrs are
  * escaped as `trusted.overlay.overlay.*`, which overlayfs shows unescaped; a metacopy file
- * gains `trusted.overlay.metacopy` (empty: no fs-verity digest) and, with a redirect,
+ * (`redirect` given) gains `trusted.overlay.metacopy` (empty: no fs-verity digest) and
  * `trusted.overlay.redirect`, which send its reads to the data-only lower layer.
  */
-export function inodeXattrs(inode: Inode, where: () => string): XattrEntry[] {
-  const metacopy = inode.kind === 'file' && !inode.data && inode.size > 0 && inode.redirect !== undefined;
-  const own = inode.meta.xattrs;
-  if (!own && !metacopy) return [];
+export function inodeXattrs(own: Readonly<Record<string, Buffer>> | undefined, redirect: string | undefined, where: () => string): XattrEntry[] {
+  if (!own && redirect === undefined) return [];
   const out: XattrEntry[] = [];
   for (const name in own) out.push(xattrEntry(name.startsWith(OVERLAY) ? OVERLAY_ESCAPED + name.slice(OVERLAY.length) : name, own[name]!, where));
-  // Most files carry only these two: one entry is the same for all, the other needs no check.
-  if (metacopy) out.push(METACOPY_ENTRY, xattrEntry(REDIRECT, Buffer.from(inode.redirect!, 'utf8'), where));
+  if (redirect !== undefined) out.push(METACOPY_ENTRY, redirectEntry(redirect));
   if (out.length > 1) out.sort(compareEntries);
   return out;
 }
+
+/** The `trusted.overlay.redirect` entry of a metacopy file (its value needs no check: the tree checked the redirect). */
+export function redirectEntry(redirect: string): XattrEntry {
+  const value = Buffer.from(redirect, 'utf8');
+  return {index: REDIRECT_INDEX, suffix: REDIRECT_SUFFIX, value, key: redirectKey(redirect), size: redirectEntrySize(value.length), redirect};
+}
+
+/** The sharing key of a redirect entry (as xattrEntry makes it), for a redirect of printable ASCII or not. */
+export function redirectKey(redirect: string): string {
+  return REDIRECT_KEY_HEAD + (ASCII.test(redirect) ? redirect : Buffer.from(redirect, 'utf8').toString('latin1'));
+}
+
+/** The on-disk size of a redirect entry whose value has `valueBytes` bytes. */
+export const redirectEntrySize = (valueBytes: number) => align(XATTR_ENTRY_HEADER_SIZE + REDIRECT_SUFFIX.length + valueBytes, 4);
+
+/** Printable ASCII: a redirect whose bytes are its characters. */
+export const ASCII = /^[\x20-\x7e]*$/;
 
 /** By full name. No prefix is a prefix of another, so differing prefixes decide alone. */
 function compareEntries(a: XattrEntry, b: XattrEntry): number {
@@ -55,7 +70,13 @@ function xattrEntry(name: string, value: Buffer, where: () => string): XattrEntr
 }
 
 const PREFIX_TEXT = new Map(XATTR_PREFIXES.map(([p, i]) => [i, p]));
-const METACOPY_ENTRY = xattrEntry(METACOPY, EMPTY, () => METACOPY);
+/** The empty `trusted.overlay.metacopy` every metacopy file carries. */
+export const METACOPY_ENTRY = xattrEntry(METACOPY, EMPTY, () => METACOPY);
+const REDIRECT_TEMPLATE = xattrEntry(REDIRECT, EMPTY, () => REDIRECT);
+const REDIRECT_INDEX = REDIRECT_TEMPLATE.index;
+/** `overlay.redirect`, the name past the `trusted.` prefix. */
+export const REDIRECT_SUFFIX = REDIRECT_TEMPLATE.suffix;
+const REDIRECT_KEY_HEAD = REDIRECT_TEMPLATE.key;
 
 /** Writes one xattr entry (header, name rest, value, zero padding) at `at`; returns the end. */
 export function putXattrEntry(buf: Buffer, at: number, e: XattrEntry): number {

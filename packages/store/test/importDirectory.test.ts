@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import test from 'ava';
 import {type Digest, StoreError, type StoreErrorCode, importDirectory} from '../src/index.js';
+import {importTarFile} from '../src/import/importTar.js';
 import {type DumpEntry, T, dumpLayer, needRoot, openTempStore, richDir, run, tempDir, writeTree} from './_helpers.js';
 
 /** What directory import must store for `dir`, read independently with lstat. */
@@ -44,6 +45,40 @@ test('every entry kind of a directory round-trips with modes, owners and mtimes'
   t.is(got['/b-again']?.kind, 'file'); // "/b-again" sorts before "/sub/b.txt": it holds the content
   t.deepEqual(got['/sub/b.txt'], {...got['/b-again'], kind: 'hardlink', target: '/b-again'});
   t.is(layer.entries, Object.keys(got).length - 1);
+});
+
+test('a tree the hashing threads list round-trips like a small one: every kind, links across directories, a directory past what a listing reads', async t => {
+  // Over 256 files: once they run, the threads list the directories and read their first files; big/
+  // holds more files than one listing reads (the rest go to the pool in batches); the
+  // hardlinks' first path in byte order is in a directory listed after the others' paths
+  // may be; "d" (a directory) and "d-x", "d.x" (files) sort differently with the walk's "/".
+  const store = await openTempStore(t);
+  const dir = await tempDir(t);
+  await richDir(dir);
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 300; i++) files[`0first/f${i}`] = `first ${i}`; // listed here: the threads start on its files
+  for (let i = 0; i < 300; i++) files[`big/f${i}`] = `file ${i} `.repeat(i % 40);
+  for (let i = 0; i < 20; i++) files[`d/e${i % 4}/g${i}`] = `g ${i}`;
+  Object.assign(files, {'d-x': 'dash', 'd.x': 'dot', 'large/obj': 'L'.repeat(40_000)});
+  await writeTree(dir, files);
+  await fs.link(path.join(dir, 'big', 'f7'), path.join(dir, 'a-link'));
+  await fs.link(path.join(dir, 'big', 'f7'), path.join(dir, 'd', 'e3', 'link'));
+  run('setfattr', ['-n', 'user.strata.test', '-v', 'x1', path.join(dir, 'big', 'f9')]);
+  run('setfattr', ['-n', 'user.strata.test', '-v', 'x2', path.join(dir, 'd', 'e1')]);
+  const {layer} = await importDirectory(store, dir);
+  const got = await dumpLayer(store, layer.id);
+  t.deepEqual(got['/big/f9']?.xattrs, {'user.strata.test': 'x1'});
+  t.deepEqual(got['/d/e1']?.xattrs, {'user.strata.test': 'x2'});
+  delete got['/big/f9']!.xattrs;
+  delete got['/d/e1']!.xattrs;
+  t.deepEqual(got, await expected(dir));
+  t.is(got['/a-link']?.kind, 'file'); // "/a-link" sorts first of the three paths: it holds the content
+  t.is(got['/big/f7']?.target, '/a-link');
+  t.is(got['/d/e3/link']?.target, '/a-link');
+  // The same tree as a GNU tar (members in any order) gives the same layer.
+  const tarFile = path.join(await tempDir(t), 'tree.tar');
+  run('tar', ['-cf', tarFile, '--xattrs', '--xattrs-include=user.*', '-C', dir, '.']);
+  t.is((await importTarFile(store, tarFile)).layer.id, layer.id);
 });
 
 test('importing the same directory twice stores nothing new', async t => {
@@ -148,4 +183,20 @@ test('a socket in a directory is refused (device nodes are entries: test/bytes.t
   server.unref(); // it stays listening (closing it removes the socket file) until the test process ends
   return dir;
 }, 'UNSUPPORTED_ENTRY');
+test('a socket that a hashing thread meets fails the import, which leaves no staged file behind', async t => {
+  // 300 files start the threads; later directories, listed by them, hold object files
+  // (staged unsynced in tmp/ until placed) and then the socket.
+  const store = await openTempStore(t);
+  const dir = await tempDir(t);
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 300; i++) files[`a/f${i}`] = `file ${i}`;
+  for (let i = 0; i < 8; i++) files[`b/big${i}`] = `${i}`.repeat(40_000 + i);
+  await writeTree(dir, files);
+  const server = net.createServer();
+  await new Promise<void>(resolve => server.listen(path.join(dir, 'b', 'sock'), resolve));
+  server.unref();
+  await t.throwsAsync(importDirectory(store, dir), {instanceOf: StoreError, code: 'UNSUPPORTED_ENTRY', message: /b\/sock is a socket/});
+  t.deepEqual(await fs.readdir(path.join(store.dir, 'tmp')), []);
+  t.deepEqual(await store.listLayers(), []);
+});
 test('a whiteout name in a plain directory is refused', refuses, async dir => { await writeTree(dir, {'a/.wh.b': ''}); return dir; }, 'UNSUPPORTED_ENTRY');

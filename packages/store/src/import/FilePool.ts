@@ -1,7 +1,8 @@
 import {availableParallelism} from 'node:os';
 import * as fs from 'node:fs';
 import {Worker} from 'node:worker_threads';
-import type {HashOutcome, HashReply} from './hashWorker.js';
+import type {HashOutcome, HashReply, ListReply, ListRequest, PoolSettings} from './hashWorker.js';
+import {type Listing, failedListing} from './describeDirectory.js';
 import {packRequest} from './hashRequest.js';
 import {type BlobDirs, type FileBlob, type FileStamp, placeStaged, storeFileSync} from '../objects/storeFileSync.js';
 
@@ -32,10 +33,10 @@ export interface FileJob {
 type Stored<J> = (job: J, blob: FileBlob) => void;
 type ToError<J> = (job: J, err: {code?: string; message: string}) => Error;
 
-/** A hashing thread and the replies it owes, oldest first (a thread answers in order). */
+/** A hashing thread and the replies it owes, oldest first (a thread answers in order); undefined: it died. */
 interface Thread {
   readonly worker: Worker;
-  readonly replies: ((outcomes: readonly HashOutcome[]) => void)[];
+  readonly replies: ((reply: HashReply | ListReply | undefined) => void)[];
 }
 
 interface Pending<J> {
@@ -54,9 +55,12 @@ interface Pending<J> {
  * that many stores them in the calling thread at `finish`. `room()` tells the caller to
  * wait while the threads have enough queued, so a walk never runs far ahead of the disk.
  * The first failure (`toError` names the file) stops the pool; `finish` throws it, and
- * staged files are removed.
+ * staged files are removed. Once the threads run they also list directories (`list`:
+ * describeDirectory.ts), reading and hashing the listed files themselves; the caller hands
+ * those blobs back through `adopt` (staged ones are placed like the pool's own).
  */
 export class FilePool<J extends FileJob> {
+  private readonly settings: PoolSettings;
   private readonly staging: BlobDirs;
   private readonly toError: ToError<J>;
   private readonly onStored: Stored<J>;
@@ -74,9 +78,12 @@ export class FilePool<J extends FileJob> {
   private wakeIdle: (() => void) | undefined;
   /** Calls of `room` since it last let the threads' replies in. */
   private sinceReplies = 0;
+  /** Listings a thread sent whose staged files nobody has taken yet (`adopt`): removed on failure. */
+  private readonly unclaimed = new Set<Listing>();
 
-  constructor(dirs: BlobDirs, toError: ToError<J>, onStored: Stored<J>) {
-    this.staging = {...dirs, stage: true};
+  constructor(settings: PoolSettings, toError: ToError<J>, onStored: Stored<J>) {
+    this.staging = {...settings.dirs, stage: true};
+    this.settings = {...settings, dirs: this.staging};
     this.toError = toError;
     this.onStored = onStored;
   }
@@ -95,6 +102,65 @@ export class FilePool<J extends FileJob> {
     if (this.batch.length >= BATCH_FILES || this.batchBytes >= BATCH_BYTES) this.cut();
     if (!this.workers && (this.inFlight >= THREADS_MIN_FILES || this.inFlightBytes >= THREADS_MIN_BYTES)) this.startThreads();
     this.dispatch();
+  }
+
+  /** Threads running (0 before they start). */
+  get threads(): number {
+    return this.workers?.length ?? 0;
+  }
+
+  /** Whether the threads run: `list` may be called, and listings hash files. */
+  get threaded(): boolean {
+    return this.workers !== undefined && this.failed === undefined;
+  }
+
+  /**
+   * Lists and describes a directory on the thread with the least work queued, hashing its
+   * first files there (describeDirectory.ts). Only while `threaded`. Never rejects: a
+   * failure comes back as the listing's `error`, a thread that died as one too.
+   */
+  list(dir: string, layerPath: string): Promise<Listing> {
+    const workers = this.workers;
+    if (!workers) throw new TypeError('assertion failed: FilePool.list without threads');
+    let w = workers[0]!;
+    for (const x of workers) if (x.replies.length < w.replies.length) w = x;
+    return new Promise<Listing>(resolve => {
+      w.replies.push(reply => {
+        const listing = reply && 'listing' in reply ? reply.listing : lostListing;
+        if (this.failed) this.discard(listing.staged);
+        else if (listing.staged.length > 0) this.unclaimed.add(listing);
+        this.dispatch();
+        this.wake();
+        resolve(listing);
+      });
+      w.worker.postMessage({list: {dir, layerPath}} satisfies ListRequest);
+    });
+  }
+
+  /**
+   * A blob a listing stored (its thread read and hashed it), for `onStored` as if a job of
+   * the pool: at once, or, for a staged object file, once it is durable and in place.
+   * `claim` the listing first.
+   */
+  adopt(job: J, blob: FileBlob): void {
+    if (this.failed) {
+      if (blob.staged !== undefined) fs.rmSync(blob.staged, {force: true});
+      return;
+    }
+    this.stored(job, blob);
+    if (this.staged.length >= PLACE_FILES || this.stagedBytes >= PLACE_BYTES) {
+      try { this.place(); } catch (err) { this.fail(err as Error); }
+    }
+  }
+
+  /** The caller has taken a listing's staged files (each went to `adopt`); until then a failure removes them. */
+  claim(listing: Listing): void {
+    this.unclaimed.delete(listing);
+    if (this.failed) this.discard(listing.staged);
+  }
+
+  private discard(staged: readonly string[]): void {
+    for (const s of staged) fs.rmSync(s, {force: true});
   }
 
   /** Resolves when the pool has room for more (at once, mostly); rejects after a failure. */
@@ -151,11 +217,11 @@ export class FilePool<J extends FileJob> {
   private startThreads(): void {
     const threads = Math.max(1, Math.min(availableParallelism(), 8));
     this.workers = Array.from({length: threads}, () => {
-      const w: Thread = {worker: new Worker(new URL('./hashWorker.js', import.meta.url), {workerData: this.staging}), replies: []};
-      w.worker.on('message', (reply: HashReply) => w.replies.shift()?.(reply.outcomes));
+      const w: Thread = {worker: new Worker(new URL('./hashWorker.js', import.meta.url), {workerData: this.settings}), replies: []};
+      w.worker.on('message', (reply: HashReply | ListReply) => w.replies.shift()?.(reply));
       const lost = (err: Error) => {
-        w.replies.length = 0; // a dead thread answers nothing more
         this.fail(err);
+        for (const answer of w.replies.splice(0)) answer(undefined); // a dead thread answers nothing more
       };
       w.worker.on('error', lost);
       w.worker.on('exit', () => lost(new Error('a hashing thread ended early')));
@@ -169,7 +235,7 @@ export class FilePool<J extends FileJob> {
     for (const w of this.workers) {
       while (w.replies.length < PER_THREAD && this.ready.length > 0) {
         const jobs = this.ready.shift()!;
-        w.replies.push(outcomes => this.settle(jobs, outcomes));
+        w.replies.push(reply => { if (reply && 'outcomes' in reply) this.settle(jobs, reply.outcomes); });
         w.worker.postMessage(packRequest(jobs));
       }
     }
@@ -261,6 +327,11 @@ export class FilePool<J extends FileJob> {
     if (this.failed) {
       for (const s of this.staged) fs.rmSync(s.blob.staged, {force: true});
       this.staged = [];
+      for (const listing of this.unclaimed) this.discard(listing.staged);
+      this.unclaimed.clear();
     }
   }
 }
+
+/** What `list` resolves with when the thread died before it answered (the pool has failed already). */
+const lostListing = failedListing({store: false, message: 'a hashing thread ended early'});

@@ -1,7 +1,9 @@
 import {parentPort, workerData} from 'node:worker_threads';
 import {ensureHasher} from '../objects/digest.js';
 import {type BlobDirs, type FileBlob, storeFileSync} from '../objects/storeFileSync.js';
+import {UpperForm} from '../containers/upperForm.js';
 import {type HashRequest, unpackRequest} from './hashRequest.js';
+import {type Listing, type ListingSettings, describeDirectory, errorData, failedListing} from './describeDirectory.js';
 
 /** A failure keeps the fields of Node's fs error (code, syscall, path), so the CLI can tell whose path it was. */
 export type HashOutcome = FileBlob | {readonly error: {readonly code?: string; readonly syscall?: string; readonly path?: string; readonly message: string}};
@@ -9,12 +11,41 @@ export interface HashReply {
   readonly outcomes: readonly HashOutcome[];
 }
 
-// The entry point of a FilePool thread (FilePool.ts): stores each file it is sent, in order.
+/** A directory to list and describe (describeDirectory.ts), its first files hashed. */
+export interface ListRequest {
+  readonly list: {readonly dir: string; readonly layerPath: string};
+}
+export interface ListReply {
+  readonly listing: Listing;
+}
+
+/** What a thread is started with: where blobs go, and how to read the import's directories. */
+export interface PoolSettings {
+  readonly dirs: BlobDirs;
+  readonly listing: {readonly whiteoutNames: boolean; readonly upper?: {readonly storeDir: string; readonly userxattr: boolean}};
+}
+
+// The entry point of a FilePool thread (FilePool.ts): stores each file it is sent, lists
+// each directory it is sent, in order.
 if (parentPort) {
   const port = parentPort;
-  const dirs = workerData as BlobDirs;
+  const {dirs, listing} = workerData as PoolSettings;
+  const settings: ListingSettings = {
+    whiteoutNames: listing.whiteoutNames,
+    ...(listing.upper ? {upper: new UpperForm(listing.upper.storeDir, listing.upper.userxattr)} : {}),
+  };
   await ensureHasher();
-  port.on('message', (req: HashRequest) => {
+  port.on('message', (req: HashRequest | ListRequest) => {
+    if ('list' in req) {
+      let listing: Listing;
+      try {
+        listing = describeDirectory(req.list.dir, req.list.layerPath, settings, dirs);
+      } catch (err) {
+        listing = failedListing(errorData(err));
+      }
+      port.postMessage({listing} satisfies ListReply, [listing.entries.buffer as ArrayBuffer, ...listing.values.map(v => v.buffer as ArrayBuffer)]);
+      return;
+    }
     const outcomes: HashOutcome[] = [];
     const transfer: ArrayBuffer[] = [];
     for (const f of unpackRequest(req)) {

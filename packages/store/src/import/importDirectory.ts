@@ -1,17 +1,22 @@
-import {type Dirent, type Stats, lstatSync, readdirSync, readlinkSync, statSync} from '../host/hostFs.js';
+import {type Stats, statSync} from '../host/hostFs.js';
 import {layerXattrs} from './layerXattrs.js';
 import * as path from 'node:path';
 import type {Digest} from '../objects/digest.js';
 import {StoreError, sourceError} from '../errors.js';
 import {FilePool} from './FilePool.js';
+import {ListingQueue} from './ListingQueue.js';
 import {type FileStamp, READ_WHOLE_MAX} from '../objects/storeFileSync.js';
+import {BLOB_INLINE, BLOB_NONE, BLOB_STAGED, F_BLOB, F_CTIME_MS, F_DEV, F_END, F_FLAGS, F_GID, F_INO, F_KIND, F_MODE, F_MTIME,
+  F_MTIME_MS, F_NLINK, F_REF, F_SIZE, F_START, F_UID, FIELDS, FLAG_OPAQUE, K_DIR, K_FILE, type ListingSettings, changedError,
+  describeDirectory, fileError, toError} from './describeDirectory.js';
 import {LayerBuilder} from './LayerBuilder.js';
 import {type ImportOptions, type ImportResult, finishImport, finishLayer} from './importResult.js';
 import type {Store} from '../objects/Store.js';
-import {type Meta, type Tree, type TreeEntry, type Xattrs, compareNames, sortEntries} from '../objects/tree.js';
-import {type UpperForm, deviceNumbers} from '../containers/upperForm.js';
-import {OPAQUE_MARKER, WHITEOUT_PREFIX} from '../objects/whiteoutNames.js';
+import {type Meta, TreeEntries, type TreeEntry, type Xattrs, encodeTreeHead} from '../objects/tree.js';
+import type {UpperForm} from '../containers/upperForm.js';
 import {recordedOwner} from '../containers/ownerRecord.js';
+
+type HardlinkEntry = Extract<TreeEntry, {kind: 'hardlink'}>;
 
 export interface DirectoryImportOptions extends ImportOptions {
   /**
@@ -30,33 +35,32 @@ export interface DirectoryImportOptions extends ImportOptions {
   readonly allowMissing?: boolean;
 }
 
-/** A regular file on its way to the hashing threads, and where its entry goes when it is stored. */
+/** A regular file on its way to the hashing threads, and where its blob goes in its directory's tree once stored. */
 interface FileJob {
-  readonly name: string;
   readonly path: string;
   readonly size: number;
   readonly stamp: FileStamp;
   readonly dir: PendingDir;
-  readonly slot: Slot;
-  readonly entry: Omit<Extract<TreeEntry, {kind: 'file'}>, 'name' | 'size' | 'blob'>;
+  /** Where the file's entry in `dir.entries` takes its blob's digest. */
+  readonly ref: number;
   /** Set when other paths of the tree link to this file (it is the first of them in byte order). */
   readonly group?: LinkGroup;
 }
 
-/** One name of a directory being imported; `entry` is set once it is known (a file once stored). */
-interface Slot {
-  entry?: TreeEntry;
-}
-
 /**
  * A directory whose tree is not written yet: the walk is in it or below it, or some of
- * its files are still being stored. `waiting` counts the slots without an entry, plus
- * one while the walk is inside; at zero its tree is written and only the digest goes up.
+ * its files are still being stored. Its entries are its listing's, encoded; the
+ * references not known then (subdirectories' trees, files stored since) are written into
+ * them as they are learnt, and `waiting` counts those still missing, plus one while the
+ * walk is inside. At zero its tree is written and only the digest goes up.
  */
 interface PendingDir {
   readonly meta: Meta;
   opaque: boolean;
-  readonly slots: Map<string, Slot>;
+  entries: Buffer;
+  count: number;
+  /** Entries encoded here in place of the listing's bytes [start, end): the later paths of hardlinked files. */
+  replaced?: {start: number; end: number; bytes: Buffer}[];
   waiting: number;
   readonly done: (tree: Digest) => void;
 }
@@ -103,15 +107,22 @@ async function readDirectory(store: Store, dir: string, options: DirectoryImport
 
 /** Files handled by the pool's threads; bigger ones stream through this thread (reading, hashing and writing overlap there). */
 const HUGE_AT_ONCE = 2;
+/** Listings asked of each thread ahead of the walk: each holds at most LISTING_HASH_BYTES of small files' bytes. */
+const LISTINGS_AHEAD_PER_THREAD = 4;
 
 /**
  * One directory import: a depth-first walk in byte order of the full paths (a directory's
  * names sorted as if each directory's ended in `/`), so the first path of a hardlinked
  * file that the walk meets is the first in byte order, which holds the content: equal
- * trees give equal layers, whatever order the filesystem lists them in.
+ * trees give equal layers, whatever order the filesystem lists them in. Once the hashing
+ * threads run, they list the directories ahead of the walk, lstat and read the xattrs of
+ * every entry and read and hash the files (describeDirectory.ts): the walk itself only
+ * assembles the trees and hands the blobs to the index.
  */
 class DirectoryWalk {
   private readonly pool: FilePool<FileJob>;
+  private readonly listings: ListingQueue;
+  private readonly settings: ListingSettings;
   private readonly groups = new Map<string, LinkGroup>();
   private readonly huge: FileJob[] = [];
   private hugeRunning = 0;
@@ -125,22 +136,23 @@ class DirectoryWalk {
   private walked = false;
 
   constructor(private readonly store: Store, private readonly options: DirectoryImportOptions) {
-    this.pool = new FilePool<FileJob>(store.blobDirs(), (f, err) => {
-      const e = Object.assign(new Error(err.message), err);
-      if (err.code === 'ENOSPC') return new StoreError('NO_SPACE', `the disk is full while storing ${f.path}`, {cause: e});
-      if (err.code === 'SOURCE_CHANGED') return changedError(f.path);
-      return sourceError(e, f.path);
-    }, (job, blob) => {
+    const {upper} = options;
+    this.settings = {whiteoutNames: options.whiteoutNames ?? false, ...(upper ? {upper} : {})};
+    this.pool = new FilePool<FileJob>({
+      dirs: store.blobDirs(),
+      listing: {whiteoutNames: this.settings.whiteoutNames, ...(upper ? {upper: {storeDir: store.dir, userxattr: upper.userxattr}} : {})},
+    }, (f, err) => fileError(Object.assign(new Error(err.message), err), f.path), (job, blob) => {
       this.store.indexFileBlob(blob); // an inline blob's bytes wait only in the index's pending batch
       this.fileStored(job, blob);
     });
+    this.listings = new ListingQueue(this.pool, LISTINGS_AHEAD_PER_THREAD);
   }
 
   async run(dir: string, rootStat: Stats): Promise<{root: Digest; entries: number; bytes: number}> {
     let root: Digest | undefined;
     const top = this.pendingDir({...metaOf(rootStat, dir, this.options), ...xattrsAt(dir, this.options)}, this.options.upper?.isOpaque(dir) ?? false, d => { root = d; });
     try {
-      await this.walk(dir, [], top);
+      await this.walk(hostDirOf(dir), '/', top);
       this.walked = true;
       await Promise.all([this.pool.finish(), this.hugeFinished()]);
     } catch (err) {
@@ -156,104 +168,101 @@ class DirectoryWalk {
   }
 
   /**
-   * Lists a directory tree with synchronous calls: each async fs call here costs a libuv
-   * round trip several times the syscall itself (docs/benchmarks.md, "import"). Waits
-   * only for room in the hashing pool.
+   * Walks a directory from its listing, which a hashing thread made ahead of the walk or,
+   * before the threads run, this thread makes now with synchronous calls (each async fs
+   * call costs a libuv round trip several times the syscall: docs/benchmarks.md, "import").
+   * Waits only for a listing and for room in the hashing pool.
    */
-  private async walk(hostDir: string, parts: string[], dir: PendingDir): Promise<void> {
-    const {options} = this;
-    let dirents: Dirent[];
-    try {
-      dirents = readdirSync(hostDir, {withFileTypes: true});
-    } catch (err) {
-      throw sourceError(err, hostDir);
-    }
-    // A whiteout and an entry of the same name: the later one listed wins (as a tar's later member does).
-    const winner = new Map<string, Dirent>();
-    for (const d of dirents) {
-      if (options.upper && d.name.startsWith(WHITEOUT_PREFIX))
-        throw new StoreError('WHITEOUT_NAME', `/${[...parts, d.name].join('/')}: a file named ${d.name} cannot be put in a layer (in an OCI layer, names starting with ${WHITEOUT_PREFIX} mark whiteouts); rename or remove it first`);
-      if (d.name.startsWith(WHITEOUT_PREFIX)) {
-        if (!options.whiteoutNames)
-          throw new StoreError('UNSUPPORTED_ENTRY', `${path.join(hostDir, d.name)}: names starting with ${WHITEOUT_PREFIX} are whiteout markers and cannot be stored as files`);
-        if (d.name === OPAQUE_MARKER) dir.opaque = true;
-        else winner.set(d.name.slice(WHITEOUT_PREFIX.length), d);
-        continue;
-      }
-      winner.set(d.name, d);
-    }
-    const order = [...winner].map(([name, d]) => ({name, d, key: d.isDirectory() ? `${name}/` : name}));
-    order.sort((a, b) => compareNames(a.key, b.key));
-    for (const {name, d} of order) {
+  private async walk(hostDir: string, layerPath: string, dir: PendingDir): Promise<void> {
+    const listing = await this.listings.take(hostDir, layerPath, () => describeDirectory(hostDir, layerPath, this.settings));
+    if (listing.error) throw toError(listing.error);
+    if (listing.opaqueMarker) dir.opaque = true;
+    const {numbers, names, digests, values, staged, xattrs} = listing;
+    dir.entries = Buffer.from(listing.entries.buffer, listing.entries.byteOffset, listing.entries.byteLength);
+    dir.count = numbers.length / FIELDS;
+    this.stats.entries += dir.count;
+    const hostPrefix = hostDir === '/' ? '' : hostDir;
+    const layerPrefix = layerPath === '/' ? '' : layerPath;
+    let nameAt = 0, digestAt = 0, valueAt = 0, stagedAt = 0, xattrsAt = 0;
+    for (let i = 0, at = 0; at < numbers.length; i++, at += FIELDS) {
       if (this.pool.error) throw this.pool.error;
       if (this.failed) throw this.failed;
-      const slot: Slot = {};
-      dir.slots.set(name, slot);
-      dir.waiting++;
-      if (d.name !== name) { // a whiteout file
-        this.fill(dir, slot, {name, kind: 'whiteout'});
-        continue;
+      const nameEnd = names.indexOf('\0', nameAt);
+      const name = names.slice(nameAt, nameEnd);
+      nameAt = nameEnd + 1;
+      let x: Record<string, Buffer> | undefined;
+      if (xattrsAt < xattrs.length && xattrs[xattrsAt]![0] === i) {
+        x = {};
+        for (const [n, v] of Object.entries(xattrs[xattrsAt++]![1])) x[n] = Buffer.from(v.buffer, v.byteOffset, v.byteLength);
       }
-      const hostPath = path.join(hostDir, name);
-      const childParts = [...parts, name];
-      let st: Stats;
-      try {
-        st = lstatSync(hostPath);
-      } catch (err) {
-        throw sourceError(err, hostPath);
-      }
-      if (options.upper?.isWhiteout(st)) {
-        this.fill(dir, slot, {name, kind: 'whiteout'});
-        continue;
-      }
-      const xattrs = xattrsAt(hostPath, options);
-      const meta = {...metaOf(st, hostPath, options), ...xattrs};
-      if (st.isCharacterDevice() || st.isBlockDevice()) {
-        this.fill(dir, slot, {name, kind: st.isCharacterDevice() ? 'char' : 'block', ...meta, ...deviceNumbers(st.rdev)});
-      } else if (st.isDirectory()) {
-        const sub = this.pendingDir(meta, options.upper?.isOpaque(hostPath) ?? false, tree => this.fill(dir, slot, {name, kind: 'dir', tree}));
-        await this.walk(hostPath, childParts, sub);
-      } else if (st.isFile()) {
-        this.addFile(hostPath, st, dir, slot, childParts, {kind: 'file', ...meta});
-        await this.pool.room();
-      } else if (st.isSymbolicLink()) {
-        let target: string;
-        try {
-          target = readlinkSync(hostPath);
-        } catch (err) {
-          throw sourceError(err, hostPath);
+      const kind = numbers[at + F_KIND];
+      if (kind === K_FILE) {
+        const size = numbers[at + F_SIZE]!;
+        const stamp: FileStamp = {size, mtimeMs: numbers[at + F_MTIME_MS]!, ctimeMs: numbers[at + F_CTIME_MS]!};
+        const hostPath = `${hostPrefix}/${name}`;
+        const ref = numbers[at + F_REF]!;
+        dir.waiting++;
+        const how = numbers[at + F_BLOB];
+        if (how === BLOB_NONE) {
+          const meta = metaAt(numbers, at, x);
+          this.addFile({path: hostPath, size, stamp, dir, ref}, numbers[at + F_NLINK]!, `${numbers[at + F_DEV]}:${numbers[at + F_INO]}`,
+            `${layerPrefix}/${name}`, () => ({...meta, name, kind: 'hardlink' as const}), numbers[at + F_START]!, numbers[at + F_END]!);
+        } else {
+          // Read and hashed by the thread that listed the directory (which checked its size and stamp).
+          const digest = `b3:${digests.slice(digestAt, digestAt += 64)}` as Digest;
+          this.files++;
+          this.stats.bytes += size;
+          if (how === BLOB_STAGED) {
+            this.pool.adopt({path: hostPath, size, stamp, dir, ref}, {digest, size, staged: staged[stagedAt++]!}); // indexed once durable and in place
+          } else {
+            this.store.indexFileBlob(how === BLOB_INLINE ? {digest, size, value: values[valueAt++]!} : {digest, size});
+            this.blobKnown(dir, ref, digest, size);
+          }
         }
-        this.fill(dir, slot, {name, kind: 'symlink', ...meta, target});
-      } else if (st.isFIFO()) {
-        this.fill(dir, slot, {name, kind: 'fifo', ...meta});
-      } else {
-        const what = st.isSocket() ? 'a socket' : 'of an unknown type';
-        throw new StoreError('UNSUPPORTED_ENTRY', `${hostPath} is ${what}, which a layer cannot hold`);
+        await this.pool.room();
+      } else if (kind === K_DIR) {
+        const ref = numbers[at + F_REF]!;
+        dir.waiting++;
+        const sub = this.pendingDir(metaAt(numbers, at, x), (numbers[at + F_FLAGS]! & FLAG_OPAQUE) !== 0, tree => this.fill(dir, ref, tree));
+        await this.walk(`${hostPrefix}/${name}`, `${layerPrefix}/${name}`, sub);
       }
+      // Every other kind is whole in the listing's bytes.
     }
+    // Its staged files are the pool's now (adopted); until here, a failure removes them all.
+    this.pool.claim(listing);
     this.release(dir); // the walk has left it
   }
 
-  private addFile(hostPath: string, st: Stats, dir: PendingDir, slot: Slot, parts: string[], entry: FileJob['entry']): void {
-    const name = parts[parts.length - 1]!;
+  /**
+   * A file the listing did not hash: to the pool (or, over READ_WHOLE_MAX, through this
+   * thread), or, when it is a later path of an inode met before (`inode` is `dev:ino`), a
+   * hardlink to the first, encoded here in place of its listing's bytes [start, end).
+   */
+  private addFile(job: FileJob, nlink: number, inode: string, layerPath: string, hardlink: () => Omit<HardlinkEntry, 'size' | 'blob' | 'target'>, start: number, end: number): void {
     let group: LinkGroup | undefined;
-    if (st.nlink > 1) {
-      const key = `${st.dev}:${st.ino}`;
-      const first = this.groups.get(key);
+    if (nlink > 1) {
+      const first = this.groups.get(inode);
       if (first) {
         // A later path of a file met before: a hardlink to it, with its blob and size.
-        const link = (blob: {digest: Digest; size: number}) => this.fill(dir, slot, {...entry, name, kind: 'hardlink', size: blob.size, blob: blob.digest, target: first.target});
+        const {dir} = job;
+        const link = (blob: {digest: Digest; size: number}) => {
+          const w = new TreeEntries(1);
+          w.add({...hardlink(), size: blob.size, blob: blob.digest, target: first.target});
+          (dir.replaced ??= []).push({start, end, bytes: w.done()});
+          this.release(dir);
+        };
         if (first.blob) link(first.blob);
         else first.waiters.push(link);
         return;
       }
-      group = {target: `/${parts.join('/')}`, waiters: []};
-      this.groups.set(key, group);
+      group = {target: layerPath, waiters: []};
+      this.groups.set(inode, group);
     }
     this.files++;
-    const job: FileJob = {name, path: hostPath, size: st.size, stamp: stampOf(st), dir, slot, entry, ...(group ? {group} : {})};
-    if (st.size > READ_WHOLE_MAX) this.addHuge(job);
-    else this.pool.add(job);
+    this.stats.bytes += job.size;
+    const withGroup: FileJob = group ? {...job, group} : job;
+    if (job.size > READ_WHOLE_MAX) this.addHuge(withGroup);
+    else this.pool.add(withGroup);
   }
 
   /** A file too large to read whole: through the store in this thread, two at a time, beside the pool. */
@@ -292,48 +301,64 @@ class DirectoryWalk {
   }
 
   private fileStored(job: FileJob, blob: {digest: Digest; size: number}): void {
-    this.stored++;
-    this.storedBytes += blob.size;
-    this.options.onProgress?.({files: this.stored, bytes: this.storedBytes, ...(this.walked ? {totalFiles: this.files} : {})});
-    this.fill(job.dir, job.slot, {...job.entry, name: job.name, size: blob.size, blob: blob.digest});
+    // The listing encoded the size lstat saw; a read checks that the file still has it (`checkUnchanged`).
+    if (blob.size !== job.size) throw changedError(job.path);
     if (job.group) {
       job.group.blob = {digest: blob.digest, size: blob.size};
       for (const link of job.group.waiters.splice(0)) link(job.group.blob);
     }
+    this.blobKnown(job.dir, job.ref, blob.digest, blob.size);
+  }
+
+  /** A file's blob is indexed (or queued to be, in the batch before its tree's): into its entry. */
+  private blobKnown(dir: PendingDir, ref: number, digest: Digest, size: number): void {
+    this.stored++;
+    this.storedBytes += size;
+    this.options.onProgress?.({files: this.stored, bytes: this.storedBytes, ...(this.walked ? {totalFiles: this.files} : {})});
+    this.fill(dir, ref, digest);
   }
 
   private pendingDir(meta: Meta, opaque: boolean, done: (tree: Digest) => void): PendingDir {
-    return {meta, opaque, slots: new Map(), waiting: 1, done};
+    return {meta, opaque, entries: EMPTY, count: 0, waiting: 1, done};
   }
 
-  /** Gives a slot its entry; the directory's tree is written when that was the last one it waited for. */
-  private fill(dir: PendingDir, slot: Slot, entry: TreeEntry): void {
-    slot.entry = entry;
-    this.stats.entries++;
-    if (entry.kind === 'file') this.stats.bytes += entry.size;
+  /** Writes a reference learnt (a file's blob, a subdirectory's tree) into its entry; the tree is written when it was the last one missing. */
+  private fill(dir: PendingDir, ref: number, digest: Digest): void {
+    dir.entries.write(digest.slice(3), ref, 32, 'hex');
     this.release(dir);
   }
 
   private release(dir: PendingDir): void {
     if (--dir.waiting > 0) return;
-    const entries: TreeEntry[] = [];
-    for (const slot of dir.slots.values()) entries.push(slot.entry!);
-    const tree: Tree = {...dir.meta, opaque: dir.opaque, entries: sortEntries(entries)};
+    const parts = [encodeTreeHead({...dir.meta, opaque: dir.opaque}, dir.count)];
+    if (!dir.replaced) {
+      parts.push(dir.entries);
+    } else {
+      let at = 0;
+      for (const r of dir.replaced.sort((a, b) => a.start - b.start)) {
+        parts.push(dir.entries.subarray(at, r.start), r.bytes);
+        at = r.end;
+      }
+      parts.push(dir.entries.subarray(at));
+    }
     // Not cached: a tree is written once here, and the cache would keep every entry of the layer.
-    dir.done(this.store.putTreeSync(tree, {cache: false}));
+    dir.done(this.store.putEncodedTreeSync(Buffer.concat(parts)));
   }
 }
 
-/**
- * A file that changed between the walk and the end of its read is refused rather than
- * stored torn (GNU tar's "file changed as we read it"); the import fails and removes what
- * it wrote. Retrying could not promise a consistent tree either: import a quiet source.
- */
-function changedError(hostPath: string): StoreError {
-  return new StoreError('SOURCE_CHANGED', `${hostPath} changed while strata read it; import a directory that nothing is writing to`);
+const EMPTY = Buffer.alloc(0);
+
+/** An entry's mode, owner, mtime and xattrs from a listing's numbers. */
+function metaAt(numbers: Float64Array, at: number, xattrs: Xattrs | undefined): Meta {
+  const mode = numbers[at + F_MODE]!, uid = numbers[at + F_UID]!, gid = numbers[at + F_GID]!, mtime = numbers[at + F_MTIME]!;
+  return xattrs ? {mode, uid, gid, mtime, xattrs} : {mode, uid, gid, mtime};
 }
 
-const stampOf = (st: Stats): FileStamp => ({size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs});
+/** A directory import's root as the walk names paths under it: normalised, without a trailing slash (but `/`). */
+function hostDirOf(dir: string): string {
+  const n = path.normalize(dir);
+  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
+}
 
 /** A host entry's xattrs as the layer keeps them (`layerXattrs` says which). */
 function xattrsAt(hostPath: string, options: DirectoryImportOptions): {xattrs?: Xattrs} {

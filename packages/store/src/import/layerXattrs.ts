@@ -2,6 +2,7 @@ import {readXattrsSync} from '../host/hostXattrs.js';
 import {OWNER_XATTR} from '../containers/ownerRecord.js';
 import type {UpperForm} from '../containers/upperForm.js';
 import type {Xattrs} from '../objects/tree.js';
+import type {Stats} from 'node:fs';
 
 /**
  * A host entry's xattrs as a layer keeps them: all but `security.selinux` (a label of this
@@ -13,9 +14,24 @@ import type {Xattrs} from '../objects/tree.js';
  */
 export function layerXattrs(hostPath: string, upper?: UpperForm): Xattrs | undefined {
   const all = readXattrsSync(hostPath);
-  if (!all) return undefined;
+  return all && keptXattrs(all, upper);
+}
+
+/** The xattrs a layer keeps of all an entry has (see `layerXattrs`); undefined when none. */
+export function keptXattrs(all: Xattrs, upper?: UpperForm): Xattrs | undefined {
   const kept = Object.entries(all).filter(([n]) => n !== 'security.selinux' && !(upper && (upper.isOverlayXattr(n) || n === OWNER_XATTR)));
   return kept.length > 0 ? Object.fromEntries(kept) : undefined;
+}
+
+/**
+ * The owner an entry of a writable layer shows, from all its xattrs (read once for the
+ * layer's own): its owner record (`recordedOwner`), else its own. Only files and
+ * directories carry a record.
+ */
+export function recordedOwnerIn(all: Xattrs | undefined, st: Stats): {uid: number; gid: number} {
+  const value = (st.isFile() || st.isDirectory()) ? all?.[OWNER_XATTR] : undefined;
+  const m = value && /^(\d+):(\d+)$/.exec(value.toString('latin1'));
+  return m ? {uid: Number(m[1]), gid: Number(m[2])} : {uid: st.uid, gid: st.gid};
 }
 
 /** Whether two sets of xattrs are the same names with the same bytes. */

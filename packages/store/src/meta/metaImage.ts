@@ -1,13 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {ErofsError, type ErofsMeta, type ErofsNode, ErofsTree, type FileContent, writeErofs} from '@strata/erofs';
-import type {Digest} from '../objects/digest.js';
+import {type Digest, hashBytes} from '../objects/digest.js';
 import {StoreError, rethrowNoSpace} from '../errors.js';
 import type {Store} from '../objects/Store.js';
-import {type PackIndex, type StagedFile, choosePacks, encodePackList, loadPackIndex, packPath, readPackList, stagePack, syncAll, touchPack} from './packs.js';
+import {type PackIndex, type StagedFile, choosePacks, encodePackList, loadPackIndex, packDir, packFiles, packPath, readPackList, syncAll, touchPack} from './packs.js';
+import {PackSink} from './packSink.js';
 import {checkBlobBytes} from '../objects/verifiedRead.js';
-import type {Meta, Tree, TreeEntry} from '../objects/tree.js';
-import {nameToBytes} from '../objects/names.js';
+import type {Xattrs} from '../objects/tree.js';
+import {KIND_BLOCK, KIND_CHAR, KIND_DIR, KIND_FIFO, KIND_FILE, KIND_HARDLINK, KIND_SYMLINK, KIND_WHITEOUT, TreeCursor} from './treeCursor.js';
 import {INLINE_MAX} from '../objects/Store.js';
 
 /**
@@ -51,6 +52,8 @@ export interface MetaImageBuild extends MetaImage {
 export interface MetaImageOptions {
   /** Overrides META_INLINE_MAX (benchmarks compare thresholds). Images of one tree must not mix thresholds, so only a fresh store should use it. */
   readonly inlineMax?: number;
+  /** Overrides PACK_THREAD_BYTES, from which size a fresh pack is written on a thread of its own (tests: both ways give the same bytes). */
+  readonly packThreadBytes?: number;
 }
 
 /** `<store>/meta/<64 hex>.erofs`: where the metadata image of `tree` lives (whether or not it exists). */
@@ -106,40 +109,50 @@ export async function buildMetaImage(store: Store, tree: Digest, options: MetaIm
   const inlineMax = options.inlineMax ?? META_INLINE_MAX;
   const image = metaImagePath(store, tree);
   const index = loadPackIndex(store);
-  let described;
-  try {
-    described = describeTree(store, tree, inlineMax, index);
-  } catch (err) {
-    throw notMountable(err, tree);
-  }
-  const {erofs, small, counts} = described;
-
+  const sink = new PackSink(options.packThreadBytes);
   const staged: StagedFile[] = [];
   try {
-    let packs: Digest[], packedNew: number;
+    let described;
     try {
-      ({packs, packedNew} = packsFor(store, index, small, staged));
+      described = describeTree(store, tree, inlineMax, index, sink);
+    } catch (err) {
+      throw notMountable(err, tree);
+    }
+    const {erofs, small, counts} = described;
+    // The fresh pack is written (on a thread of its own when it is large: packSink.ts)
+    // while the image is: the image's pack list, in its first 1 KiB, is written last.
+    let chosen: {packs: Digest[]; packedNew: number; fresh?: Promise<Digest>};
+    try {
+      chosen = packsFor(store, index, small, sink, staged);
     } catch (err) {
       rethrowNoSpace(err, `the small-blob pack of tree ${tree}`);
     }
-    let stats;
+    let stats, packs: Digest[];
     try {
       const tmp = store.tmpPath('meta');
       staged.push({tmp, name: image});
       // The UUID is the tree's: the same tree gives the same bytes, two trees two volumes.
-      stats = writeErofsTmp(erofs, tmp, {uuid: Buffer.from(tree.slice(3, 35), 'hex'), head: encodePackList(packs)});
-      // All made durable at once, then named in order: a pack's list, the pack, the image.
-      // A name present is a whole file; an image whose packs a crash left unnamed is built
-      // again (ensureMetaImage checks that they exist).
-      await syncAll(staged.map(f => f.tmp));
+      stats = writeErofsTmp(erofs, tmp, {uuid: Buffer.from(tree.slice(3, 35), 'hex')});
+      try {
+        packs = chosen.fresh ? [...chosen.packs, await chosen.fresh] : chosen.packs;
+      } catch (err) {
+        rethrowNoSpace(err, `the small-blob pack of tree ${tree}`);
+      }
+      writeHead(tmp, encodePackList(packs));
+      // All made durable before any is named (the pack thread syncs its own files), then
+      // named in order: a pack's list, the pack, the image. A name present is a whole file;
+      // an image whose packs a crash left unnamed is built again (ensureMetaImage checks
+      // that they exist).
+      await syncAll(staged.filter(f => f.name === image || !sink.synced).map(f => f.tmp));
       fs.mkdirSync(path.dirname(image), {recursive: true});
       for (const f of staged) fs.renameSync(f.tmp, f.name);
     } catch (err) {
       rethrowNoSpace(notMountable(err, tree), `the metadata image of tree ${tree}`);
     }
     return {tree, path: image, objects: path.join(store.dir, 'objects'), packs: packs.map(p => packPath(store, p)), built: true,
-      bytes: stats.bytes, inodes: stats.inodes, ...counts, packedNew};
+      bytes: stats.bytes, inodes: stats.inodes, ...counts, packedNew: chosen.packedNew};
   } finally {
+    await sink.stop();
     for (const f of staged) fs.rmSync(f.tmp, {force: true});
   }
 }
@@ -156,13 +169,24 @@ function writeErofsTmp(erofs: ErofsTree, file: string, options: Parameters<typeo
   }
 }
 
+/** Puts the pack list into the image's first 1 KiB (which writeErofs left zero), before the image is synced. */
+function writeHead(file: string, head: Buffer): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    for (let at = 0; at < head.length;) at += fs.writeSync(fd, head, at, head.length - at, at);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /**
- * The packs that serve `small` (the blobs the tree needs from packs; bytes read for those no
- * pack held): existing packs chosen by choosePacks and touched (so that a gc running now
- * keeps them), and a fresh pack for the rest. A pack a gc removed meanwhile is left out and
- * its blobs go into the fresh pack.
+ * The packs that serve `small` (the blobs the tree needs from packs: true for those whose
+ * bytes went into `sink`, as no pack held them): existing packs chosen by choosePacks and
+ * touched (so that a gc running now keeps them), and a fresh pack for the rest, whose
+ * digest `fresh` gives once it is written (staged, in tmp/). A pack a gc removed meanwhile
+ * is left out and its blobs go into the fresh pack.
  */
-function packsFor(store: Store, index: PackIndex, small: Map<Digest, Buffer | undefined>, staged: StagedFile[]): {packs: Digest[]; packedNew: number} {
+function packsFor(store: Store, index: PackIndex, small: Map<Digest, boolean>, sink: PackSink, staged: StagedFile[]): {packs: Digest[]; packedNew: number; fresh?: Promise<Digest>} {
   const hexes = new Set<string>();
   for (const d of small.keys()) hexes.add(d.slice(3));
   const {use, fresh} = choosePacks(index, hexes);
@@ -172,107 +196,160 @@ function packsFor(store: Store, index: PackIndex, small: Map<Digest, Buffer | un
     for (const hex of hexes) if (!index.byBlob.get(hex)?.some(p => kept.has(p))) fresh.add(hex);
   }
   if (fresh.size === 0) return {packs, packedNew: 0};
-  const bytes = new Map<Digest, Buffer>();
+  // Blobs read in the walk are in the sink already (no pack holds them, so every one is
+  // fresh); those of packs not chosen are read now.
   for (const hex of fresh) {
     const d = `b3:${hex}` as Digest;
-    bytes.set(d, small.get(d) ?? inlineBytes(store, d));
+    if (!small.get(d)) addInline(store, sink, d);
   }
-  const {pack, files} = stagePack(store, bytes);
-  staged.push(...files);
-  packs.push(pack);
-  return {packs, packedNew: bytes.size};
+  fs.mkdirSync(packDir(store), {recursive: true});
+  const tmpPack = store.tmpPath('pack');
+  const tmpList = store.tmpPath('blobs');
+  staged.push({tmp: tmpList, name: ''}, {tmp: tmpPack, name: ''}); // removed on a failure; named below
+  const packedNew = sink.size;
+  const pending = sink.finish(tmpPack, tmpList).then(pack => {
+    const names = packFiles(store, pack, tmpList, tmpPack);
+    staged.splice(staged.findIndex(f => f.tmp === tmpList), 2, ...names);
+    return pack;
+  });
+  pending.catch(() => {}); // awaited by the build; a failure before that must not go unhandled
+  return {packs, packedNew, fresh: pending};
 }
 
-/** An inline blob's bytes, checked like every read of a blob: damaged bytes are never served. */
-function inlineBytes(store: Store, d: Digest): Buffer {
+/** An inline blob's bytes into the sink (which checks them against the digest, as every read of a blob is). */
+function addInline(store: Store, sink: PackSink, d: Digest): void {
   const b = store.blobValueSync(d);
   if (b.file) throw new StoreError('OBJECT_CORRUPT', `blob ${d} is in a small-blob pack but is not an inline blob`);
-  return checkBlobBytes(d, b.size, b.data);
+  sink.add(d, b.size, b.data);
 }
 
 /**
  * The tree as an ErofsTree, and the blobs it needs from packs (digest -> its checked bytes,
  * or undefined for a blob some pack holds already: such a blob needs no index lookup, which
  * was most of a build when its bytes exist for the kernel).
+ *
+ * Trees are read as bytes (TreeCursor: no object per entry, no second encoding), without a
+ * thread hop each (a hop costs ~0.5 ms on a busy machine, and the walk visits every
+ * directory) and not cached: one build reads each once. Names and link targets go to the
+ * image as the bytes the trees hold.
  */
-function describeTree(store: Store, root: Digest, inlineMax: number, packs: PackIndex) {
-  // Trees are read without a thread hop each (a hop costs ~0.5 ms on a busy machine, and
-  // the walk visits every directory) and not cached: one build reads each once.
-  const rootTree = store.getTreeSync(root, {cache: false});
-  const erofs = new ErofsTree(metaOf(rootTree));
-  const small = new Map<Digest, Buffer | undefined>();
+function describeTree(store: Store, root: Digest, inlineMax: number, packs: PackIndex, sink: PackSink) {
+  const rootCursor = new TreeCursor(store.treeBytesSync(root), `tree ${root}`);
+  const erofs = new ErofsTree(dirMeta(rootCursor));
+  const small = new Map<Digest, boolean>();
   const counts = {inlined: 0, redirected: 0, packedRefs: 0};
-  // The first path of each file, for hardlinks: a tree's hardlink names a path of its
-  // layer, which a higher layer may have replaced since; as in checkout, it is the same
-  // inode only if that path still holds the same blob, and a file of its own otherwise.
-  const files = new Map<string, {node: ErofsNode; blob: Digest}>();
-  const links: {parent: ErofsNode; path: string; entry: Extract<TreeEntry, {kind: 'hardlink'}>}[] = [];
+  const links: Link[] = [];
 
-  const content = (e: {size: number; blob: Digest}): FileContent => {
-    if (e.size === 0) {
+  const content = (size: number, hex: string): FileContent => {
+    if (size === 0) {
       counts.inlined++;
       return {data: EMPTY};
     }
-    const hex = e.blob.slice(3);
-    const packed = {size: e.size, redirect: `/small/${hex.slice(0, 2)}/${hex.slice(2)}`};
-    if (e.size > inlineMax && e.size <= INLINE_MAX && packs.byBlob.has(hex)) {
+    const blob = `b3:${hex}` as Digest;
+    // A blob some pack holds, or one the sink has already (a second file of the same bytes), needs no lookup.
+    if (size > inlineMax && size <= INLINE_MAX && (packs.byBlob.has(hex) || small.get(blob) === true)) {
       counts.packedRefs++;
-      if (!small.has(e.blob)) small.set(e.blob, undefined);
-      return packed;
+      if (!small.has(blob)) small.set(blob, false);
+      return packedContent(size, hex);
     }
-    const b = store.blobValueSync(e.blob);
+    const b = store.blobValueSync(blob);
     if (b.file) {
       counts.redirected++;
-      return {size: e.size, redirect: `/b3/${hex.slice(0, 2)}/${hex.slice(2)}`};
+      return {size, redirect: `/b3/${hex.slice(0, 2)}/${hex.slice(2)}`};
     }
-    // Checked like every read of a blob: damaged bytes are never served.
-    const data = checkBlobBytes(e.blob, b.size, b.data);
-    if (data.length <= inlineMax) {
+    if (b.size <= inlineMax) {
       counts.inlined++;
-      return {data};
+      // Checked like every read of a blob: damaged bytes are never served.
+      return {data: checkBlobBytes(blob, b.size, b.data)};
     }
+    // Checked by the sink (on the pack's thread when it has one) before anything is named.
     counts.packedRefs++;
-    small.set(e.blob, data);
-    return packed;
+    sink.add(blob, b.size, b.data);
+    small.set(blob, true);
+    return packedContent(size, hex);
   };
 
-  const visit = (tree: Tree, node: ErofsNode, at: string): void => {
-    for (const e of tree.entries) {
-      const p = `${at}/${e.name}`;
-      switch (e.kind) {
-        case 'dir': {
-          const child = store.getTreeSync(e.tree, {cache: false});
-          visit(child, erofs.mkdir(node, nameToBytes(e.name), metaOf(child)), p);
+  // Directories in the order met; each tree's bytes are let go once its entries are added.
+  const visit = (c: TreeCursor, node: ErofsNode): void => {
+    while (c.next()) {
+      switch (c.kind) {
+        case KIND_DIR: {
+          const d = `b3:${c.refHex()}` as Digest;
+          const child = new TreeCursor(store.treeBytesSync(d), `tree ${d}`);
+          visit(child, erofs.mkdir(node, c.name(), dirMeta(child)));
           break;
         }
-        case 'file':
-          files.set(p, {node: erofs.addFile(node, nameToBytes(e.name), metaOf(e), content(e)), blob: e.blob});
+        case KIND_FILE:
+          erofs.addFile(node, c.name(), entryMeta(c), content(c.size, c.refHex()));
           break;
-        case 'hardlink':
-          links.push({parent: node, path: p, entry: e});
+        case KIND_HARDLINK:
+          links.push({parent: node, name: Buffer.from(c.name()), meta: entryMeta(c), size: c.size, hex: c.refHex(), target: Buffer.from(c.target())});
           break;
-        case 'symlink':
-          erofs.addSymlink(node, nameToBytes(e.name), metaOf(e), nameToBytes(e.target));
+        case KIND_SYMLINK:
+          erofs.addSymlink(node, c.name(), entryMeta(c), c.target());
           break;
-        case 'char':
-        case 'block':
-          erofs.addDevice(node, nameToBytes(e.name), e.kind, metaOf(e), e.devmajor, e.devminor);
+        case KIND_CHAR:
+        case KIND_BLOCK:
+          erofs.addDevice(node, c.name(), c.kind === KIND_CHAR ? 'char' : 'block', entryMeta(c), c.devmajor, c.devminor);
           break;
-        case 'fifo':
-          erofs.addFifo(node, nameToBytes(e.name), metaOf(e));
+        case KIND_FIFO:
+          erofs.addFifo(node, c.name(), entryMeta(c));
           break;
-        case 'whiteout':
+        case KIND_WHITEOUT:
           break;
       }
     }
   };
-  visit(rootTree, erofs.root, '');
-  for (const {parent, path: p, entry} of links) {
-    const target = files.get(entry.target);
-    if (target && target.blob === entry.blob) erofs.link(parent, nameToBytes(entry.name), target.node);
-    else files.set(p, {node: erofs.addFile(parent, nameToBytes(entry.name), metaOf(entry), content(entry)), blob: entry.blob});
+  visit(rootCursor, erofs.root);
+  // A tree's hardlink names a path of its layer, which a higher layer may have replaced
+  // since; as in checkout, it is the same inode only if that path is a file (the first
+  // name of one, or an earlier hardlink made a file of its own) holding the same blob,
+  // and a file of its own otherwise.
+  for (const l of links) {
+    const target = fileAt(erofs, l.target);
+    if (target !== undefined && blobHexOf(erofs, target) === l.hex) erofs.link(l.parent, l.name, target);
+    else erofs.addFile(l.parent, l.name, l.meta, content(l.size, l.hex));
   }
   return {erofs, small, counts};
+}
+
+/** A file served by a small-blob pack. */
+function packedContent(size: number, hex: string): FileContent {
+  return {size, redirect: `/small/${hex.slice(0, 2)}/${hex.slice(2)}`};
+}
+
+/** A hardlink of the tree, resolved once the walk has added every file. */
+interface Link {
+  readonly parent: ErofsNode;
+  readonly name: Buffer;
+  readonly meta: ErofsMeta;
+  readonly size: number;
+  readonly hex: string;
+  /** An absolute path (`/a/b`), as bytes. */
+  readonly target: Buffer;
+}
+
+/** The file inode first added at `path` (absolute, bytes); undefined when there is none, or it is no regular file. */
+function fileAt(erofs: ErofsTree, path: Buffer): ErofsNode | undefined {
+  if (path[0] !== 0x2f) return undefined;
+  let node: ErofsNode | undefined = erofs.root;
+  for (let at = 1; node !== undefined;) {
+    let end = path.indexOf(0x2f, at);
+    if (end < 0) end = path.length;
+    if (end === at) return undefined; // an empty component: a path no entry has
+    node = erofs.lookup(node, path.subarray(at, end));
+    if (end === path.length) return node !== undefined && erofs.kindOf(node) === 'file' ? node : undefined;
+    at = end + 1;
+  }
+  return undefined;
+}
+
+/** The blob (hex) a file inode of the image shows: its redirect names it, or its bytes (checked against the blob when read) hash to it. */
+function blobHexOf(erofs: ErofsTree, node: ErofsNode): string {
+  const c = erofs.contentOf(node);
+  if ('data' in c) return hashBytes(c.data).slice(3);
+  const r = c.redirect ?? '';
+  return r.slice(r.length - 65, r.length - 63) + r.slice(r.length - 62);
 }
 
 /**
@@ -285,9 +362,17 @@ function notMountable(err: unknown, tree: Digest): unknown {
   return new StoreError('NOT_MOUNTABLE', `tree ${tree} cannot be mounted: ${err.message} (${err.code})`, {cause: err});
 }
 
-function metaOf(m: Meta): ErofsMeta {
-  if (m.mode > 0o7777) throw new StoreError('OBJECT_CORRUPT', `an entry has mode ${m.mode.toString(8)}, more than permission bits`);
-  return m.xattrs ? {mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime, xattrs: m.xattrs} : {mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime};
+function dirMeta(c: TreeCursor): ErofsMeta {
+  return checkedMeta(c.mode, c.uid, c.gid, c.mtime, c.xattrs);
+}
+
+function entryMeta(c: TreeCursor): ErofsMeta {
+  return checkedMeta(c.eMode, c.eUid, c.eGid, c.eMtime, c.eXattrs);
+}
+
+function checkedMeta(mode: number, uid: number, gid: number, mtime: number, xattrs: Xattrs | undefined): ErofsMeta {
+  if (mode > 0o7777) throw new StoreError('OBJECT_CORRUPT', `an entry has mode ${mode.toString(8)}, more than permission bits`);
+  return xattrs ? {mode, uid, gid, mtime, xattrs} : {mode, uid, gid, mtime};
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -129,19 +129,33 @@ export interface StagedFile {
  * writing one pack rename the same file.
  */
 export function stagePack(store: Store, blobs: ReadonlyMap<Digest, Buffer>): {pack: Digest; files: StagedFile[]} {
-  const sorted = [...blobs.keys()].sort();
-  const tree = new ErofsTree(DIR_META);
-  const small = tree.mkdir(tree.root, 'small', DIR_META);
-  const fans = new Map<string, ReturnType<ErofsTree['mkdir']>>();
-  for (const d of sorted) {
-    const fan = d.slice(3, 5);
-    let dir = fans.get(fan);
-    if (!dir) fans.set(fan, dir = tree.mkdir(small, fan, DIR_META));
-    tree.addFile(dir, d.slice(5), FILE_META, {data: blobs.get(d)!});
-  }
   fs.mkdirSync(packDir(store), {recursive: true});
   const tmpPack = store.tmpPath('pack');
   const tmpList = store.tmpPath('blobs');
+  const pack = writePack(blobs, tmpPack, tmpList);
+  return {pack, files: packFiles(store, pack, tmpList, tmpPack)};
+}
+
+/** A pack's two staged files, in the order they are renamed: its list, then the pack. */
+export function packFiles(store: Store, pack: Digest, tmpList: string, tmpPack: string): StagedFile[] {
+  return [{tmp: tmpList, name: blobListPath(store, pack)}, {tmp: tmpPack, name: packPath(store, pack)}];
+}
+
+/**
+ * Writes the pack of `blobs` (digest -> its checked bytes) to `tmpPack` and its blob list to
+ * `tmpList` (new files, not synced) and returns the pack's digest, the BLAKE3 of its bytes.
+ * Needs no store, so a pack thread (packThread.ts) runs it too. On a failure neither file is left.
+ */
+export function writePack(blobs: ReadonlyMap<Digest, Uint8Array>, tmpPack: string, tmpList: string): Digest {
+  const sorted = [...blobs.keys()].sort();
+  const tree = new ErofsTree(DIR_META);
+  const small = tree.mkdir(tree.root, 'small', DIR_META);
+  let fan = '', dir = small;
+  for (const d of sorted) {
+    if (d.slice(3, 5) !== fan) dir = tree.mkdir(small, fan = d.slice(3, 5), DIR_META);
+    const data = blobs.get(d)!;
+    tree.addFile(dir, d.slice(5), FILE_META, {data: Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)});
+  }
   try {
     const hasher = createHasher();
     const fd = fs.openSync(tmpPack, 'wx', 0o444);
@@ -153,9 +167,8 @@ export function stagePack(store: Store, blobs: ReadonlyMap<Digest, Buffer>): {pa
     } finally {
       fs.closeSync(fd);
     }
-    const pack = hasher.digest();
     fs.writeFileSync(tmpList, Buffer.concat(sorted.map(digestBytes)), {mode: 0o444, flag: 'wx'});
-    return {pack, files: [{tmp: tmpList, name: blobListPath(store, pack)}, {tmp: tmpPack, name: packPath(store, pack)}]};
+    return hasher.digest();
   } catch (err) {
     fs.rmSync(tmpPack, {force: true});
     fs.rmSync(tmpList, {force: true});

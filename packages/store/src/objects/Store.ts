@@ -463,6 +463,18 @@ export class Store {
     return digest;
   }
 
+  /**
+   * Stores a tree already in its canonical encoding (a directory import assembles it from
+   * entries its hashing threads encoded: `TreeEntries`), not cached; returns its digest.
+   * The caller vouches for the encoding (format.test.ts and the layer ids of the import
+   * tests hold it to `encodeTree`'s).
+   */
+  putEncodedTreeSync(bytes: Buffer): Digest {
+    const digest = hashBytes(bytes);
+    if (!this.index.knows(treeKey(digest))) this.queue(treeKey(digest), bytes);
+    return digest;
+  }
+
   /** Reads a tree; trees never change, so they are cached. Throws OBJECT_MISSING, OBJECT_CORRUPT. */
   /**
    * A tree, checked and decoded. With `cache: false` it is not kept: a walk over a whole
@@ -478,11 +490,18 @@ export class Store {
     return this.treeCache.get(d) ?? this.treeFrom(d, this.index.getSync(treeKey(d)), options.cache ?? true);
   }
 
+  /**
+   * A tree's encoding, checked against its digest but not decoded, nor cached: for a walk
+   * that reads the encoding itself (a metadata image's build, meta/treeCursor.ts). Throws
+   * OBJECT_MISSING, OBJECT_CORRUPT.
+   */
+  treeBytesSync(d: Digest): Buffer {
+    return checkedTreeBytes(d, this.index.getSync(treeKey(d)));
+  }
+
   private treeFrom(d: Digest, bytes: Buffer | undefined, cache = true): Tree {
-    if (!bytes) throw new StoreError('OBJECT_MISSING', `tree ${d} is missing`);
     // Checked as read (once per handle: trees are cached), so a damaged tree is never walked or exported.
-    if (hashBytes(bytes) !== d) throw new StoreError('OBJECT_CORRUPT', `tree ${d} is damaged: its bytes do not hash to its name; "strata verify" says more`);
-    const tree = decodeTree(bytes, `tree ${d}`);
+    const tree = decodeTree(checkedTreeBytes(d, bytes), `tree ${d}`);
     if (cache) this.cacheTree(d, tree);
     return tree;
   }
@@ -767,3 +786,8 @@ const isTag = (ref: string) => {
   }
 };
 
+function checkedTreeBytes(d: Digest, bytes: Buffer | undefined): Buffer {
+  if (!bytes) throw new StoreError('OBJECT_MISSING', `tree ${d} is missing`);
+  if (hashBytes(bytes) !== d) throw new StoreError('OBJECT_CORRUPT', `tree ${d} is damaged: its bytes do not hash to its name; "strata verify" says more`);
+  return bytes;
+}

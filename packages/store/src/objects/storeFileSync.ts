@@ -52,28 +52,33 @@ export function tmpPathIn(dir: string, label: string): string {
 export function storeFileSync(hostPath: string, size: number, dirs: BlobDirs, stamp?: FileStamp): FileBlob {
   const fd = fs.openSync(fsPath(hostPath), 'r');
   try {
-    // One byte more than expected tells a file that grew since lstat from one that did not.
-    const whole = Math.min(size, READ_WHOLE_MAX) + 1;
-    // Read from offset 1 of a buffer of its own (not Node's shared pool): a small file's
-    // bytes are then its index value once the tag is put before them, moved to the main
-    // thread without a copy.
-    const room = Buffer.allocUnsafeSlow(1 + whole);
-    const buf = room.subarray(1);
-    // With a stamp, a read that has all the bytes lstat saw stops there, without the read
-    // that would return 0: checkUnchanged's fstat then tells a file that grew or changed.
-    const n = readFull(fd, buf, stamp ? stamp.size : undefined);
-    if (stamp) checkUnchanged(fd, hostPath, n, stamp);
-    if (n < whole) {
-      const data = buf.subarray(0, n);
-      const digest = hashBytes(data);
-      if (n <= dirs.inlineMax) return {digest, size: n, value: inlineBlobValueAt(room, n)};
-      const staged = writeObject(dirs, digest, data);
-      return staged ? {digest, size: n, staged} : {digest, size: n};
-    }
-    return streamObject(fd, buf, dirs.dir);
+    return storeOpenFileSync(fd, hostPath, size, dirs, stamp);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** storeFileSync of a file the caller opened (and closes). */
+export function storeOpenFileSync(fd: number, hostPath: string, size: number, dirs: BlobDirs, stamp?: FileStamp): FileBlob {
+  // One byte more than expected tells a file that grew since lstat from one that did not.
+  const whole = Math.min(size, READ_WHOLE_MAX) + 1;
+  // Read from offset 1 of a buffer of its own (not Node's shared pool): a small file's
+  // bytes are then its index value once the tag is put before them, moved to the main
+  // thread without a copy.
+  const room = Buffer.allocUnsafeSlow(1 + whole);
+  const buf = room.subarray(1);
+  // With a stamp, a read that has all the bytes lstat saw stops there, without the read
+  // that would return 0: checkUnchanged's fstat then tells a file that grew or changed.
+  const n = readFull(fd, buf, stamp ? stamp.size : undefined);
+  if (stamp) checkUnchanged(fd, hostPath, n, stamp);
+  if (n < whole) {
+    const data = buf.subarray(0, n);
+    const digest = hashBytes(data); // one call: a streaming hasher per file cost ~10 µs more (an object with a finalizer)
+    if (n <= dirs.inlineMax) return {digest, size: n, value: inlineBlobValueAt(room, n)};
+    const staged = writeObject(dirs, digest, data);
+    return staged ? {digest, size: n, staged} : {digest, size: n};
+  }
+  return streamObject(fd, buf, dirs.dir);
 }
 
 /** What the walk saw of a file: a read that finds anything else read a file that changed. */

@@ -114,6 +114,7 @@ class Writer {
     this.at = this.buf.writeUInt32BE(n - high * 0x100000000, this.at + 4);
   }
   bytes(b: Uint8Array) { this.room(b.length); this.buf.set(b, this.at); this.at += b.length; }
+  get offset(): number { return this.at; }
   /** A digest's 32 bytes, written from its hex without a Buffer of its own. */
   digest(d: Digest) {
     this.room(32);
@@ -136,6 +137,7 @@ class Writer {
   }
   /** The bytes written, in a buffer of their own (no slack kept alive by the index's pending batch or a cache). */
   done(): Buffer { return Buffer.from(this.buf.subarray(0, this.at)); }
+  doneOwn(): Buffer { const b = Buffer.allocUnsafeSlow(this.at); this.buf.copy(b, 0, 0, this.at); return b; }
 }
 
 class Reader {
@@ -174,28 +176,70 @@ class Reader {
 export function encodeTree(tree: Tree): Buffer {
   // About what an entry with a short name takes (format.md, "Tree"): most trees need no growing.
   const w = new Writer(64 + 96 * tree.entries.length);
-  if (tree.implicit && !isImplicitMeta(tree)) throw new TypeError('assertion failed: an implicit directory has metadata of its own');
-  w.bytes(MAGIC); w.u8(VERSION); w.u8((tree.opaque ? FLAG_OPAQUE : 0) | (tree.implicit ? FLAG_IMPLICIT : 0));
-  w.meta(tree);
-  w.u32(tree.entries.length);
+  writeHead(w, tree, tree.entries.length);
   let prev: string | undefined;
   for (const e of tree.entries) {
-    if (!isValidName(e.name)) throw new TypeError(`assertion failed: bad entry name ${JSON.stringify(e.name)}`);
     if (prev !== undefined && compareNames(prev, e.name) >= 0)
       throw new TypeError(`assertion failed: entries not sorted and unique at ${JSON.stringify(e.name)}`);
     prev = e.name;
-    w.str16(e.name);
-    w.u8(KIND_CODES[e.kind]);
-    w.meta(e.kind === 'dir' || e.kind === 'whiteout' ? {} : e);
-    w.i64(e.kind === 'file' || e.kind === 'hardlink' ? e.size : 0);
-    if (e.kind === 'file' || e.kind === 'hardlink') w.digest(e.blob);
-    else if (e.kind === 'dir') w.digest(e.tree);
-    else w.bytes(ZERO_DIGEST);
-    w.str32(e.kind === 'symlink' || e.kind === 'hardlink' ? e.target : '');
-    w.u32(e.kind === 'char' || e.kind === 'block' ? e.devmajor : 0);
-    w.u32(e.kind === 'char' || e.kind === 'block' ? e.devminor : 0);
+    writeEntry(w, e);
   }
   return w.done();
+}
+
+/**
+ * A tree's encoding in two parts, for a caller that encodes its entries elsewhere (a
+ * directory import's hashing threads: `TreeEntries`): the head (magic, flags, the
+ * directory's own metadata, the number of entries), to which the entries' bytes are
+ * appended in order. `encodeTreeHead(t, n)` + the n entries' bytes = `encodeTree(t)`.
+ */
+export function encodeTreeHead(tree: Omit<Tree, 'entries'>, count: number): Buffer {
+  const w = new Writer(64);
+  writeHead(w, tree, count);
+  return w.done();
+}
+
+/**
+ * Entries of one tree encoded one after another (in the tree's order: the caller sorts),
+ * each as `encodeTree` writes it. `add` returns where the entry's 32-byte reference (a
+ * file's blob, a directory's tree) lies in `done()`'s bytes, so a reference not known yet
+ * can be written there later (`ZERO_DIGEST` stands in).
+ */
+export class TreeEntries {
+  private readonly w: Writer;
+  constructor(count: number) { this.w = new Writer(16 + 96 * count); }
+  add(e: TreeEntry): number { return writeEntry(this.w, e); }
+  /** Bytes written so far: where the next entry starts. */
+  get offset(): number { return this.w.offset; }
+  /** The bytes, in an ArrayBuffer of their own (not Node's shared pool), so they can be moved to another thread. */
+  done(): Buffer { return this.w.doneOwn(); }
+}
+
+/** A digest of 32 zero bytes: the reference of a `TreeEntries` entry written before it is known. */
+export const PLACEHOLDER_DIGEST = `b3:${'0'.repeat(64)}` as Digest;
+
+function writeHead(w: Writer, tree: Omit<Tree, 'entries'>, count: number): void {
+  if (tree.implicit && !isImplicitMeta(tree)) throw new TypeError('assertion failed: an implicit directory has metadata of its own');
+  w.bytes(MAGIC); w.u8(VERSION); w.u8((tree.opaque ? FLAG_OPAQUE : 0) | (tree.implicit ? FLAG_IMPLICIT : 0));
+  w.meta(tree);
+  w.u32(count);
+}
+
+/** Writes one entry; returns the offset of its reference field. */
+function writeEntry(w: Writer, e: TreeEntry): number {
+  if (!isValidName(e.name)) throw new TypeError(`assertion failed: bad entry name ${JSON.stringify(e.name)}`);
+  w.str16(e.name);
+  w.u8(KIND_CODES[e.kind]);
+  w.meta(e.kind === 'dir' || e.kind === 'whiteout' ? {} : e);
+  w.i64(e.kind === 'file' || e.kind === 'hardlink' ? e.size : 0);
+  const ref = w.offset;
+  if (e.kind === 'file' || e.kind === 'hardlink') w.digest(e.blob);
+  else if (e.kind === 'dir') w.digest(e.tree);
+  else w.bytes(ZERO_DIGEST);
+  w.str32(e.kind === 'symlink' || e.kind === 'hardlink' ? e.target : '');
+  w.u32(e.kind === 'char' || e.kind === 'block' ? e.devmajor : 0);
+  w.u32(e.kind === 'char' || e.kind === 'block' ? e.devminor : 0);
+  return ref;
 }
 
 /** Parses canonical tree bytes; `what` names the object in errors. Throws OBJECT_CORRUPT. */
