@@ -139,11 +139,11 @@ export async function buildMetaImage(store: Store, tree: Digest, options: MetaIm
         rethrowNoSpace(err, `the small-blob pack of tree ${tree}`);
       }
       writeHead(tmp, encodePackList(packs));
-      // All made durable before any is named (the pack thread syncs its own files), then
+      // All made durable before any is named (the pack's files by the sink: packSink.ts), then
       // named in order: a pack's list, the pack, the image. A name present is a whole file;
       // an image whose packs a crash left unnamed is built again (ensureMetaImage checks
       // that they exist).
-      await syncAll(staged.filter(f => f.name === image || !sink.synced).map(f => f.tmp));
+      await Promise.all([syncAll([tmp]), sink.durable()]);
       fs.mkdirSync(path.dirname(image), {recursive: true});
       for (const f of staged) fs.renameSync(f.tmp, f.name);
     } catch (err) {
