@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {ErofsError, type ErofsMeta, type ErofsNode, ErofsTree, type FileContent, writeErofs} from '@strata/erofs';
-import {type Digest, hashBytes} from '../objects/digest.js';
+import {type Digest, hashBytes, preferNativeHash} from '../objects/digest.js';
 import {StoreError, rethrowNoSpace} from '../errors.js';
 import type {Store} from '../objects/Store.js';
 import {type PackIndex, type StagedFile, choosePacks, encodePackList, loadPackIndex, packDir, packFiles, packPath, readPackList, syncAll, touchPack} from './packs.js';
@@ -234,6 +234,7 @@ function addInline(store: Store, sink: PackSink, d: Digest): void {
  * image as the bytes the trees hold.
  */
 function describeTree(store: Store, root: Digest, inlineMax: number, packs: PackIndex, sink: PackSink) {
+  preferNativeHash(); // every tree and inline blob is hashed
   const rootCursor = new TreeCursor(store.treeBytesSync(root), `tree ${root}`);
   const erofs = new ErofsTree(dirMeta(rootCursor));
   const small = new Map<Digest, boolean>();

@@ -288,6 +288,18 @@ export function decodeTree(buf: Buffer, what = 'tree'): Tree {
   return tree;
 }
 
+/**
+ * The directory's own metadata from canonical tree bytes (its head), without its entries:
+ * for a caller that needs only that of a wide directory (a container's root). Throws
+ * OBJECT_CORRUPT for bytes that are not a tree.
+ */
+export function decodeTreeMeta(buf: Buffer, what = 'tree'): Meta {
+  const r = new Reader(buf, what);
+  if (!r.bytes(4).equals(MAGIC) || r.u8() !== VERSION) throw new StoreError('OBJECT_CORRUPT', `${what} is not a strata tree`);
+  r.u8(); // flags
+  return r.meta();
+}
+
 /** Byte sizes of the encoding's fixed fields (docs/format.md, "Tree"), for `forEachTreeRef`. */
 const META_FIXED = 4 + 4 + 4 + 8; // mode, uid, gid, mtime
 const DIGEST_BYTES = 32;
