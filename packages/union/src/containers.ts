@@ -29,7 +29,7 @@ export async function createContainer(store: Store, options: {image: string; nam
   const upper = store.upperDir(id);
   fs.mkdirSync(upper, {recursive: true});
   // The upper's root starts as the image's root, so an unchanged container diffs empty.
-  const root = await store.getTree(lowerRoot);
+  const root = await store.getTreeMeta(lowerRoot);
   setRecordedOwner(upper, fs.statSync(upper), root.uid, root.gid, {fresh: true});
   fs.chmodSync(upper, root.mode);
   fs.utimesSync(upper, root.mtime, root.mtime);
