@@ -676,16 +676,26 @@ async function openShared(location: string): Promise<LevelDB> {
  * system's temporary directory with symbolic links (a read-only store, which nobody changes).
  */
 async function openSnapshotHandle(location: string, storeDir: string, snapshotDir: string | undefined): Promise<Handle> {
-  const snapshot = await snapshotIndex(location, snapshotDir ? {into: snapshotDir, link: 'hard'} : {link: 'symbolic'});
-  const db: LevelDB = new Level<string, Buffer>(snapshot.location, {keyEncoding: 'utf8', valueEncoding: 'buffer'});
-  try {
-    await db.open();
-  } catch (err) {
-    await snapshot.dispose();
-    throw new StoreError('INDEX_CORRUPT', `the index of the store at ${storeDir} cannot be read (${(err as Error & {cause?: Error}).cause?.message ?? (err as Error).message})`, {cause: err});
+  for (let attempt = 1; ; attempt++) {
+    const snapshot = await snapshotIndex(location, snapshotDir ? {into: snapshotDir, link: 'hard'} : {link: 'symbolic'});
+    const db: LevelDB = new Level<string, Buffer>(snapshot.location, {keyEncoding: 'utf8', valueEncoding: 'buffer'});
+    try {
+      await db.open();
+      return {db, live: false, inflight: 0, dispose: snapshot.dispose};
+    } catch (err) {
+      await snapshot.dispose();
+      const message = (err as Error & {cause?: Error}).cause?.message ?? (err as Error).message;
+      // A snapshot missing a table its manifest names: seen about once in five runs of the
+      // many-processes test at load 20 (a holder compacting while the snapshot is taken; the
+      // race is not pinned down). The snapshot is private and the index untouched, so it is
+      // taken again; a damaged index fails every time.
+      if (/missing files/.test(message) && attempt < SNAPSHOT_OPEN_TRIES) continue;
+      throw new StoreError('INDEX_CORRUPT', `the index of the store at ${storeDir} cannot be read (${message})`, {cause: err});
+    }
   }
-  return {db, live: false, inflight: 0, dispose: snapshot.dispose};
 }
+
+const SNAPSHOT_OPEN_TRIES = 5;
 
 async function closeHandle(h: Handle): Promise<void> {
   if (h.db.status === 'open') await h.db.close();
