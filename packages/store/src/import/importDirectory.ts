@@ -219,7 +219,8 @@ class DirectoryWalk {
             this.blobKnown(dir, ref, digest, size);
           }
         }
-        await this.pool.room();
+        const wait = this.pool.room();
+        if (wait) await wait;
       } else if (kind === K_DIR) {
         const ref = numbers[at + F_REF]!;
         dir.waiting++;
