@@ -216,7 +216,7 @@ class DirectoryWalk {
             this.pool.adopt({path: hostPath, size, stamp, dir, ref}, {digest, size, staged: staged[stagedAt++]!}); // indexed once durable and in place
           } else {
             this.store.indexFileBlob(how === BLOB_INLINE ? {digest, size, value: values[valueAt++]!} : {digest, size});
-            this.blobKnown(dir, ref, digest, size);
+            this.blobKnown(dir, undefined, digest, size); // the listing's entry holds its digest already
           }
         }
         const wait = this.pool.room();
@@ -311,12 +311,13 @@ class DirectoryWalk {
     this.blobKnown(job.dir, job.ref, blob.digest, blob.size);
   }
 
-  /** A file's blob is indexed (or queued to be, in the batch before its tree's): into its entry. */
-  private blobKnown(dir: PendingDir, ref: number, digest: Digest, size: number): void {
+  /** A file's blob is indexed (or queued to be, in the batch before its tree's): into its entry, unless there already (`ref` undefined). */
+  private blobKnown(dir: PendingDir, ref: number | undefined, digest: Digest, size: number): void {
     this.stored++;
     this.storedBytes += size;
     this.options.onProgress?.({files: this.stored, bytes: this.storedBytes, ...(this.walked ? {totalFiles: this.files} : {})});
-    this.fill(dir, ref, digest);
+    if (ref === undefined) this.release(dir);
+    else this.fill(dir, ref, digest);
   }
 
   private pendingDir(meta: Meta, opaque: boolean, done: (tree: Digest) => void): PendingDir {
