@@ -215,7 +215,9 @@ class DirectoryWalk {
           if (how === BLOB_STAGED) {
             this.pool.adopt({path: hostPath, size, stamp, dir, ref}, {digest, size, staged: staged[stagedAt++]!}); // indexed once durable and in place
           } else {
-            this.store.indexFileBlob(how === BLOB_INLINE ? {digest, size, value: values[valueAt++]!} : {digest, size});
+            let value: Uint8Array | undefined;
+            if (how === BLOB_INLINE) value = values.subarray(valueAt, valueAt += 1 + size);
+            this.store.indexFileBlob(value ? {digest, size, value} : {digest, size});
             this.blobKnown(dir, undefined, digest, size); // the listing's entry holds its digest already
           }
         }
