@@ -283,20 +283,30 @@ export function fileError(err: unknown, hostPath: string): Error {
 /** Where a listing reads its small files (one per thread, reused): their values are copied out into `ValueBytes`. */
 const scratch = Buffer.allocUnsafeSlow(64 * 1024);
 
-/** Values appended into one growing buffer of its own (not Node's shared pool, so it can be moved). */
+/** Where a listing gathers its small files' values (one per thread, reused, grown to at most about LISTING_HASH_BYTES). */
+let gathered = Buffer.allocUnsafeSlow(256 * 1024);
+
+/** Values appended one after another, handed out in one buffer of their own (`done`). */
 class ValueBytes {
-  private buf = Buffer.allocUnsafeSlow(0);
   private at = 0;
   add(v: Uint8Array): void {
-    if (this.at + v.length > this.buf.length) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.buf.length, this.at + v.length, 64 * 1024));
-      this.buf.copy(grown, 0, 0, this.at);
-      this.buf = grown;
+    if (this.at + v.length > gathered.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(2 * gathered.length, this.at + v.length));
+      gathered.copy(grown, 0, 0, this.at);
+      gathered = grown;
     }
-    this.buf.set(v, this.at);
+    gathered.set(v, this.at);
     this.at += v.length;
   }
-  done(): Uint8Array { return this.buf.subarray(0, this.at); }
+  /**
+   * The values in a buffer of exactly their size, not Node's shared pool (so it can be moved):
+   * the index keeps a listing's buffer until the last of its values is written.
+   */
+  done(): Uint8Array {
+    const out = Buffer.allocUnsafeSlow(this.at);
+    gathered.copy(out, 0, 0, this.at);
+    return out;
+  }
 }
 
 /** O_NOFOLLOW: the entry, never what a symlink that took its place names; O_NONBLOCK: a fifo that did never blocks the open. */
