@@ -12,11 +12,17 @@ const PRELOAD = `process.on('exit', () => {
   const maps = require('fs').readFileSync('/proc/self/maps', 'utf8');
   const addons = new Set(maps.split('\\n').map(l => l.split(/\\s+/)[5] ?? '').filter(p => p.endsWith('.node')).map(p => require('path').basename(p)));
   require('fs').writeFileSync(process.env.STRATA_TEST_ADDONS, [...addons].sort().join('\\n'));
+  require('fs').writeFileSync(process.env.STRATA_TEST_ADDONS + '.builtins', process.moduleLoadList.filter(m => m.startsWith('NativeModule ')).map(m => m.slice(13)).join('\\n'));
 });
 `;
 
 /** Which kinds of addon (leveldb, blake3, xattr, zstd) a strata run loaded. */
 async function addonsOf(t: ExecutionContext, args: string[], store?: string, input?: string): Promise<string[]> {
+  return (await loadedBy(t, args, store, input)).addons;
+}
+
+/** The addons and Node's builtin modules (`process.moduleLoadList`) a strata run loaded. */
+async function loadedBy(t: ExecutionContext, args: string[], store?: string, input?: string): Promise<{addons: string[]; builtins: string[]}> {
   const dir = await tempDir(t, 'strata-addons-');
   const preload = path.join(dir, 'preload.cjs');
   const out = path.join(dir, 'addons');
@@ -25,7 +31,7 @@ async function addonsOf(t: ExecutionContext, args: string[], store?: string, inp
   t.is(r.code, 0, `strata ${args.join(' ')}: ${r.stderr}`);
   const kinds: Record<string, RegExp> = {leveldb: /^classic-level/, blake3: /^blake\./, xattr: /^xattr\./, zstd: /zstd/};
   const files = fs.readFileSync(out, 'utf8').split('\n').filter(Boolean);
-  return Object.keys(kinds).filter(k => files.some(f => kinds[k]!.test(f)));
+  return {addons: Object.keys(kinds).filter(k => files.some(f => kinds[k]!.test(f))), builtins: fs.readFileSync(`${out}.builtins`, 'utf8').split('\n')};
 }
 
 const template = storeTemplate(async (store, scratch) => {
@@ -62,6 +68,15 @@ test('a command that reads a writable layer loads xattr when it needs it (diff, 
   const {store} = await template.copy(t);
   t.deepEqual(await addonsOf(t, ['fs', 'web', 'write', '/etc/motd'], store, 'hi\n'), ['leveldb', 'xattr']);
   t.deepEqual(await addonsOf(t, ['diff', 'web'], store), ['leveldb', 'xattr']);
+});
+
+test('ps, create and diff load none of node:crypto, zlib, child_process and worker_threads', async t => {
+  const {store} = await template.copy(t);
+  for (const args of [['ps'], ['create', 'base:1', '--name', 'other'], ['diff', 'web']]) {
+    const {builtins} = await loadedBy(t, args, store);
+    t.true(builtins.includes('fs'), 'the list is read'); // what the check below reads is there
+    t.deepEqual(builtins.filter(m => /^(crypto|zlib|child_process|worker_threads)$/.test(m)), [], `strata ${args.join(' ')}`);
+  }
 });
 
 test('where the BLAKE3 addon does not load, a command that hashes says so in one line; STRATA_HASH=wasm works; ps needs no hash', async t => {

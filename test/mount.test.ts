@@ -268,3 +268,38 @@ test('a tree EROFS cannot hold is NOT_MOUNTABLE: one line, exit 1, the store unc
   t.deepEqual(fs.readdirSync(path.join(store, 'tmp')), [], 'nothing half-written is left');
   t.is((await strata(['cat', 'odd:1', '/odd'], {store})).stdout, 'odd\n', 'the image still reads');
 });
+
+test('a disk that fills while the metadata image and its pack are written: NO_SPACE in one line, nothing left half-written, and the next mount with room serves the tree', async t => {
+  requirePeers('perl');
+  const {smallDisk} = await import('./_disk.js');
+  const mnt = await smallDisk(t, 32);
+  const store = path.join(mnt, 'store');
+  const root = path.join(await tempDir(t), 'root');
+  // 400 small files for a pack (3-8 KiB: about 2 MiB) and some kept in the image.
+  for (let i = 0; i < 440; i++) {
+    fs.mkdirSync(path.join(root, `d${i % 8}`), {recursive: true});
+    fs.writeFileSync(path.join(root, `d${i % 8}`, `f${i}`), Buffer.alloc(i < 400 ? 3000 + 13 * i : 100 + i, i % 251));
+  }
+  for (const args of [['init'], ['import', root, '--tag', 'small:1'], ['create', 'small:1', '--name', 'small']]) {
+    const r = await strata(args, {store});
+    t.is(r.code, 0, r.stderr);
+  }
+  t.teardown(() => strata(['umount', 'small'], {store}));
+  // Leave ~1 MiB free: less than the pack needs.
+  const {bsize, blocks, bfree} = fs.statfsSync(mnt);
+  const usedKiB = Math.ceil((blocks - bfree) * bsize / 1024);
+  t.is(spawnSync('mount', ['-o', `remount,size=${usedKiB + 1024}k`, mnt]).status, 0);
+  const r = await strata(['mount', 'small'], {store});
+  t.is(r.code, 1, r.stdout + r.stderr);
+  t.regex(r.stderr, /^strata: [^\n]*disk is full[^\n]*\n$/);
+  for (const dir of ['meta', 'packs', 'tmp']) t.deepEqual(fs.existsSync(path.join(store, dir)) ? fs.readdirSync(path.join(store, dir)) : [], [], `nothing left in ${dir}/`);
+  // With room again, the mount builds the image and serves every file.
+  t.is(spawnSync('mount', ['-o', 'remount,size=64m', mnt]).status, 0);
+  const at = await strata(['mount', 'small'], {store});
+  t.is(at.code, 0, at.stderr);
+  const checkedOut = path.join(await tempDir(t), 'checkout');
+  t.is((await strata(['checkout', 'small:1', checkedOut], {store})).code, 0);
+  t.deepEqual(await snapshot(at.stdout.trim()), await snapshot(checkedOut));
+  t.is((await strata(['umount', 'small'], {store})).code, 0);
+  t.is((await strata(['verify'], {store})).code, 0);
+});

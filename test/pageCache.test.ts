@@ -31,7 +31,7 @@ function readAll(file: string): void {
 }
 
 test('two containers of one image reading one large file hold it once in the page cache', async t => {
-  requirePeers('fincore', 'mkfs.erofs', 'dd');
+  requirePeers('fincore', 'mkfs.erofs');
   const store = await tempStore(t);
   const root = busyboxRoot(path.join(await tempDir(t), 'root'));
   fs.writeFileSync(path.join(root, 'big.bin'), randomBytes(SIZE));
@@ -42,16 +42,20 @@ test('two containers of one image reading one large file hold it once in the pag
   t.teardown(async () => { await strata(['umount', 'c1'], {store}); await strata(['umount', 'c2'], {store}); });
   const object = spawnSync('find', [path.join(store, 'objects', 'b3'), '-type', 'f', '-size', '+32M'], {encoding: 'utf8'}).stdout.trim();
   t.truthy(object, 'the large file is one object file');
-  // Evict the object's pages (dd's nocache: posix_fadvise DONTNEED over the whole file).
-  spawnSync('dd', [`if=${object}`, 'iflag=nocache', 'count=0', 'status=none']);
-  t.true(cachedPages(object) < SIZE / 4096 / 4, 'evicted');
-
-  readAll(path.join(m1, 'big.bin'));
-  t.is(cachedPages(object), SIZE / 4096, 'reading through container 1 caches the object file itself');
-  const before = cachedKiB();
-  readAll(path.join(m2, 'big.bin'));
-  const grew = cachedKiB() - before;
-  t.is(cachedPages(object), SIZE / 4096);
+  // The machine's page cache as a whole is the measure (a second copy could be in any inode),
+  // so other processes' reads add noise, never take a copy away: the least growth of up to
+  // three tries counts, each after every clean page is dropped (a second copy too).
+  let grew = Infinity;
+  for (let attempt = 0; attempt < 3 && grew >= SIZE / 1024 / 2; attempt++) {
+    fs.writeFileSync('/proc/sys/vm/drop_caches', '1');
+    t.true(cachedPages(object) < SIZE / 4096 / 4, 'evicted');
+    readAll(path.join(m1, 'big.bin'));
+    t.is(cachedPages(object), SIZE / 4096, 'reading through container 1 caches the object file itself');
+    const before = cachedKiB();
+    readAll(path.join(m2, 'big.bin'));
+    grew = Math.min(grew, cachedKiB() - before);
+    t.is(cachedPages(object), SIZE / 4096);
+  }
   t.true(grew < SIZE / 1024 / 2, `reading through container 2 added ${grew} KiB of page cache (a second copy would add ${SIZE / 1024})`);
   t.log(`page cache grew ${grew} KiB for the second container's read of ${SIZE / 1024} KiB`);
 });

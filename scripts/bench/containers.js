@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {root, store as S} from './_common.js';
 
-const {Store, importTarStream, parseTag} = S;
+const {Store, importTarInput, parseTag} = S;
 const union = await import(path.join(root, 'packages/union/dist/src/index.js'));
 const tarStream = createRequire(path.join(root, 'packages/store/package.json'))('tar-stream');
 const STRATA = path.join(root, 'node_modules', '.bin', 'strata');
@@ -22,7 +22,7 @@ process.on('exit', () => fs.rmSync(work, {recursive: true, force: true}));
 /** A layer from `files` (path -> content), streamed through tar-stream into the store. */
 async function importFiles(store, files) {
   const pack = tarStream.pack();
-  const done = importTarStream(store, pack);
+  const done = importTarInput(store, pack, 'a generated tar');
   for (const [name, content] of files) {
     pack.entry({name, mode: 0o644, mtime: new Date(1_700_000_000_000)}, content);
   }
@@ -66,8 +66,8 @@ const bigLayer = await importFiles(store, manyFiles(BIG));
 const smallLayer = await importFiles(store, manyFiles(10));
 const big = await store.putImage({layers: [bigLayer], config: {}}, parseTag('big:1'));
 const small = await store.putImage({layers: [smallLayer], config: {}}, parseTag('small:1'));
-await union.imageRoot(store, big); // the one-time flatten that import --tag also does
-await union.imageRoot(store, small);
+await union.flattenLayers(store, [bigLayer]); // the one-time flatten that import --tag also does
+await union.flattenLayers(store, [smallLayer]);
 console.log(`setup: ${BIG.toLocaleString('en-US')}-file and 10-file images in ${Date.now() - t0} ms`);
 
 // create (library)

@@ -4,6 +4,7 @@ export {StrataError, StoreError, type StoreErrorCode} from './errors.js';
 export {type Digest, hashBytes, hashBackend} from './objects/digest.js';
 export {type EntryKind, type Meta, type Tree, type TreeEntry, type Xattrs, findEntry, sortEntries, compareNames, emptyTree} from './objects/tree.js';
 export * as hostFs from './host/hostFs.js';
+export {randomHex} from './host/randomHex.js';
 export {readXattrsSync, writeXattrsSync} from './host/hostXattrs.js';
 export {HostWriter, type HostEntryJob} from './host/HostWriter.js';
 export {type Image, type ImageConfig, type Platform} from './objects/image.js';

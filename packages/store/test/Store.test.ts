@@ -1,7 +1,7 @@
 import test from 'ava';
-import {collectGarbage, importDirectory} from '../src/index.js';
+import {Store, collectGarbage, importDirectory} from '../src/index.js';
 import {openTempStore, tempDir, writeTree} from './_helpers.js';
-import {blobKey} from '../src/index/keys.js';
+import {blobKey, treeKey} from '../src/index/keys.js';
 import {inlineBlobValue} from '../src/index/values.js';
 
 test('putBlob stores identical bytes once', async t => {
@@ -70,4 +70,27 @@ test('an inline blob whose bytes do not hash to its name is refused on read', as
   await store.index.commit([{type: 'put', key: blobKey(d), value: inlineBlobValue(Buffer.from('evil bytes'))}]);
   await t.throwsAsync(store.readBlob(d), {code: 'OBJECT_CORRUPT'});
   await t.throwsAsync(async () => { for await (const _ of await store.openBlob(d)); }, {code: 'OBJECT_CORRUPT'});
+});
+
+test('getTreeMeta gives a tree\'s own metadata without its entries, checked against its digest', async t => {
+  const store = await openTempStore(t);
+  const blob = await store.putBlob(Buffer.alloc(0));
+  const entries = Array.from({length: 500}, (_, i) => ({name: `f${String(i).padStart(3, '0')}`, kind: 'file' as const, mode: 0o644, uid: 0, gid: 0, mtime: 1, size: 0, blob}));
+  const xattrs = {'user.note': Buffer.from([0, 255, 1])};
+  const d = await store.putTree({mode: 0o750, uid: 7, gid: 8, mtime: 1_700_000_000, xattrs, opaque: false, entries});
+  const other = await store.putTree({mode: 0o755, uid: 0, gid: 0, mtime: 0, opaque: false, entries: []});
+  const dir = store.dir;
+  await store.close();
+  const reopen = async () => {
+    const s = await Store.open(dir);
+    t.teardown(() => s.close());
+    return s;
+  };
+  const fresh = await reopen(); // nothing cached
+  const meta = await fresh.getTreeMeta(d);
+  t.deepEqual({mode: meta.mode, uid: meta.uid, gid: meta.gid, mtime: meta.mtime, xattrs: meta.xattrs}, {mode: 0o750, uid: 7, gid: 8, mtime: 1_700_000_000, xattrs});
+  // Bytes that do not hash to the name are refused, as getTree refuses them.
+  await fresh.index.commit([{type: 'put', key: treeKey(d), value: (await fresh.index.get(treeKey(other)))!}]);
+  await fresh.close();
+  await t.throwsAsync((await reopen()).getTreeMeta(d), {code: 'OBJECT_CORRUPT'});
 });

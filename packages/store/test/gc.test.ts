@@ -38,6 +38,21 @@ test('gc keeps exactly what tags reach and removes the rest', async t => {
   t.deepEqual(await store.readBlob((await findBlob(store, bytesOf('k', INLINE_MAX + 10)))!), Buffer.from(bytesOf('k', INLINE_MAX + 10)));
 });
 
+test('blobs no tree names (a killed import\'s) go, counted by their values, with their object files', async t => {
+  const store = await openTempStore(t);
+  const small = Buffer.from('written, never named');
+  const big = Buffer.from(bytesOf('loose', INLINE_MAX + 3));
+  const [a, b] = [await store.putBlob(small), await store.putBlob(big)];
+  await store.index.flush();
+  const report = await collectGarbage(store);
+  t.is(report.byKind.blob.count, 2);
+  t.is(report.byKind.blob.bytes, small.length + big.length);
+  t.is(report.byKind.orphanFile.count, 0);
+  t.false(await store.hasBlob(a));
+  t.false(await store.hasBlob(b));
+  await t.throwsAsync(fs.access(store.objectPath(b)), {code: 'ENOENT'});
+});
+
 test('a second gc in a row removes nothing', async t => {
   const store = await openTempStore(t);
   await imageOf(t, store, {'a': 'x', 'big': bytesOf('b', INLINE_MAX + 1)}, {tag: 'a:1'});

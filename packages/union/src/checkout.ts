@@ -1,7 +1,6 @@
 import * as path from 'node:path';
-import {randomBytes} from 'node:crypto';
 // Names are bytes (a name that is not UTF-8 is written as it is): hostFs converts at the fs calls.
-import {type HostEntryJob, type Store, type Tree, type Xattrs, HostWriter, hostFs as fs, makeDirs, writeXattrsSync} from '@strata/store';
+import {type HostEntryJob, type Store, type Tree, type Xattrs, HostWriter, hostFs as fs, makeDirs, writeXattrsSync, randomHex} from '@strata/store';
 import {UnionError} from './errors.js';
 import type {UnionView} from './UnionView.js';
 import {type ViewEntry, entryFromTree, entryXattrs} from './ViewEntry.js';
@@ -36,7 +35,7 @@ export async function checkout(store: Store, view: UnionView, dir: string, optio
   const top = await view.stat(from);
   if (top.kind !== 'dir') throw new UnionError('ENOTDIR', `ENOTDIR: not a directory, scandir '${from}'`, {syscall: 'scandir', path: from});
   const madeParent = makeDirs(path.dirname(dir));
-  const work = `${dir}.strata-${randomBytes(6).toString('hex')}`;
+  const work = `${dir}.strata-${randomHex(6)}`;
   fs.mkdirSync(work);
   try {
     const result = await writeTree(store, view, from, top, work, options.onProgress);

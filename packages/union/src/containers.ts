@@ -1,7 +1,6 @@
-import {randomBytes} from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {type ContainerRecord, type Digest, type Store, StoreError, setRecordedOwner} from '@strata/store';
+import {type ContainerRecord, type Digest, type Store, StoreError, setRecordedOwner, randomHex} from '@strata/store';
 import {UnionError} from './errors.js';
 import {flattenLayers} from './flatten.js';
 import {findContainerMount} from './mount/mountContainer.js';
@@ -26,11 +25,11 @@ export async function createContainer(store: Store, options: {image: string; nam
   }
   const {id: imageId, image} = await store.resolveImage(options.image);
   const lowerRoot = await flattenLayers(store, image.layers);
-  const id = randomBytes(16).toString('hex');
+  const id = randomHex(16);
   const upper = store.upperDir(id);
   fs.mkdirSync(upper, {recursive: true});
   // The upper's root starts as the image's root, so an unchanged container diffs empty.
-  const root = await store.getTree(lowerRoot);
+  const root = await store.getTreeMeta(lowerRoot);
   setRecordedOwner(upper, fs.statSync(upper), root.uid, root.gid, {fresh: true});
   fs.chmodSync(upper, root.mode);
   fs.utimesSync(upper, root.mtime, root.mtime);

@@ -14,6 +14,7 @@ export {ContainerLayers, type MetaImageBuilder} from './ContainerLayers.js';
 export {containerDirs} from './mount/containerDirs.js';
 export {type Mount} from './mount/kernelMount.js';
 export {type ContainerMount, mountContainer, unmountContainer, findContainerMount, runningPid} from './mount/mountContainer.js';
+export {readMountInfo} from './mount/mountinfo.js';
 export {probeMountSupport, requireKernelMounts} from './mount/probe.js';
 export {runContainer, type RunOptions} from './run/runContainer.js';
 export {mkfsMetaImage, metaImagePath} from './mount/mkfsMetaImage.js';

@@ -1,8 +1,8 @@
 import {spawnSync} from 'node:child_process';
-import {randomBytes} from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {fsPath, nameFromBytes} from '../objects/names.js';
+import {randomHex} from './randomHex.js';
 
 /**
  * Node's synchronous fs calls for host paths that hold names as strata keeps them in
@@ -74,7 +74,7 @@ export function mknodSync(p: string, kind: 'fifo' | 'char' | 'block', major = 0,
   // The parent, opened here, is reached by mknod through this process's fd: a plain path.
   const dir = fs.openSync(fsPath(path.dirname(p)), 'r');
   try {
-    const temp = `.strata-mknod-${process.pid}-${randomBytes(4).toString('hex')}`;
+    const temp = `.strata-mknod-${process.pid}-${randomHex(4)}`;
     if (!mknod(`/proc/${process.pid}/fd/${dir}/${temp}`)) return false;
     renameSync(path.join(path.dirname(p), temp), p);
     return true;

@@ -2,11 +2,12 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type {Digest} from '../objects/digest.js';
 import {markEdges} from './gc.js';
-import {DigestSet, type KeyLookup, type KeySet} from './keySet.js';
+import {BLOB_DIGEST, DigestSet, type KeyLookup, type KeySet} from './keySet.js';
 import {type IndexGraph, blobInfo, forEachEdge, loadGraph, loadNode, loadRoots} from './graph.js';
 import {isLeaseAlive, isProcessAlive, listLeases, removeLease} from './leases.js';
 import {emptyTrash, makeTrash, moveToTrash} from './trash.js';
 import {readdirOrEmpty} from '../makeDirs.js';
+import {StoreError} from '../errors.js';
 import type {Store} from '../objects/Store.js';
 import type {IndexOp} from '../index/Index.js';
 import {PREFIX, parseKey, blobKey, blobReposKey, containerKey, flatKey, imageKey, imageSourceKey, layerKey, treeKey} from '../index/keys.js';
@@ -35,12 +36,10 @@ export interface GcOptions {
 /** Blob deletes per index batch (each synced): bounds the memory of a gc that removes millions. */
 const BLOB_BATCH = 16_384;
 
-/** Where a blob key's digest begins: after `b:b3:`. */
-const BLOB_HEX_AT = PREFIX.blob.length + 'b3:'.length;
-/** Blob keys of the scan looked up in the mark at once (KeySet.eachBlobKeyMissing). */
+/** Blob keys of the scan converted from hex at once (KeySet.eachBlobKeyMissing, DigestSet.addEachHex). */
 const SIFT_STEP = 1024;
-/** What a garbage blob counts when its entry went meanwhile (another gc removed it). */
-const GONE = {size: 0, file: false};
+/** A garbage blob's size not learnt from a tree (its value is read). */
+const UNKNOWN_SIZE = 0xffff_ffff;
 
 const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', 'lease', 'orphanFile', 'tmpFile', 'containerDir', 'metaImage', 'pack', 'smallFile'];
 
@@ -51,7 +50,8 @@ const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', '
  * 1. Mark without holding anyone up: gc scans the index family by family (`loadGraph`);
  *    when another process asks for the index meanwhile, gc hands it over like any holder
  *    and goes on in a snapshot. It marks what the roots of that scan reach (images of tags
- *    and containers, pins). Others read and write meanwhile.
+ *    and containers, pins). The blob keys are scanned meanwhile, and those the mark did not
+ *    reach are kept as candidates. Others read and write meanwhile.
  * 2. Decide at one moment, holding the lock (`exclusive`): read the roots again and every
  *    live lease (maintenance/leases.ts: what processes at work have written or rely on),
  *    and mark what they reach beyond step 1's marks (new images, new content, against the
@@ -60,8 +60,8 @@ const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', '
  *    a writer relies on is in its lease, and a lease is written under the lock before the
  *    content it covers, so none of them is lost.
  * 3. Still holding the lock: delete the chosen entries that name others in ONE atomic,
- *    fsynced batch, then the chosen blobs in batches (BLOB_BATCH), moving their object
- *    files, and object files no entry names now, to the trash
+ *    fsynced batch (with the first chosen blobs), then the other chosen blobs in batches
+ *    (BLOB_BATCH), then move their object files, and object files no entry names now, to the trash
  *    (maintenance/trash.ts), which is emptied when no process that could still need a file
  *    is running.
  * 4. Without the lock: temporary files of dead processes, writable-layer directories of
@@ -82,29 +82,39 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
 
   // Held from here to the decision, the index is as the scan read it: nobody else can write.
   const tenure = store.index.holdToken();
-  // The object files on disk are listed while the index is scanned, before the lock is
-  // taken (a file placed later is not a candidate); which are garbage is decided under it.
-  const [g, filesOnDisk] = await Promise.all([loadGraph(store, {blobs: false, decodeTrees: false}), listObjectFiles(store)]);
+  // The blob keys, most of the index, are scanned (on libuv's threads) while the other
+  // families are read and marked, and the object files are listed meanwhile (a file placed
+  // later is not a candidate; which are garbage is decided under the lock). A blob key goes
+  // into `candidates` (32 bytes) unless the first mark, once done, reached it; the sweep
+  // takes the candidates that neither mark reached. A blob written after its key's step of
+  // the scan is no candidate.
+  const candidates = new DigestSet();
+  let marked: KeySet | undefined;
+  let blobsSeen = 0;
+  let step: string[] = [];
+  // A malformed key (no digest) goes into neither set: it is never removed, and verify names it.
+  const sift = () => {
+    if (marked) marked.eachBlobKeyMissing(step, k => { candidates.addHex(k, BLOB_DIGEST); });
+    else candidates.addEachHex(step, BLOB_DIGEST);
+    step = [];
+  };
+  const blobScan = store.index.scanKeys(PREFIX.blob, k => {
+    blobsSeen++;
+    if (step.push(k) === SIFT_STEP) sift();
+  });
   // Nodes the first mark reached but could not follow, because the scan of their family had
   // passed before they were written (a tag read late names an image read too early): the
   // second mark follows them in the index as it is then.
   const unfollowed = new Set<string>();
-  const firstEdges = forEachEdge(g);
-  const live = markEdges(rootsOf(g), (node, sink) => {
-    if (!inGraph(g, node)) unfollowed.add(node);
-    else firstEdges(node, sink);
+  const loadAndMark = loadGraph(store, {blobs: false, decodeTrees: false}).then(g => {
+    const firstEdges = forEachEdge(g);
+    marked = markEdges(rootsOf(g), (node, sink) => {
+      if (!inGraph(g, node)) unfollowed.add(node);
+      else firstEdges(node, sink);
+    });
+    return {g, live: marked};
   });
-  // Then the blob keys, most of the index: only those the mark did not reach are kept, as
-  // candidates (32 bytes each). A blob written after this scan is no candidate.
-  const candidates = new DigestSet();
-  let blobsSeen = 0;
-  let step: string[] = [];
-  // A malformed key (no digest) is not added: it is never removed, and verify names it.
-  const sift = () => { live.eachBlobKeyMissing(step, k => { candidates.addHex(k, BLOB_HEX_AT); }); step = []; };
-  await store.index.scanKeys(PREFIX.blob, k => {
-    blobsSeen++;
-    if (step.push(k) === SIFT_STEP) sift();
-  });
+  const [{g, live}, filesOnDisk] = await Promise.all([loadAndMark, listObjectFiles(store), blobScan]);
   sift();
 
   const decided = await store.index.exclusive(async () => {
@@ -165,46 +175,59 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
       count('lease', 0);
       dels.push({type: 'del', key});
     }
-    // Everything that names others goes in one atomic batch, through the store's index (so
-    // its memory of what exists forgets the deleted keys too).
-    if (!dryRun && dels.length > 0) await store.index.commit(dels);
-
-    // The trash directory is made with the first file it takes (most runs move none).
-    let trashDir: string | undefined;
-    const toTrash = dryRun ? undefined : (file: string, hex: string) => moveToTrash(trashDir ??= makeTrash(store.dir), file, hex);
-    // Then the blobs, in batches of BLOB_BATCH: they name nothing, and after that batch
-    // nothing left names a garbage blob (a live entry would have made it live), so a kill
-    // between batches leaves unnamed blobs for the next gc, never an entry naming a deleted
-    // one. One batch of a million deletes held ~800 bytes of memory each.
-    const doomedFiles = new DigestSet();
-    let blobDels: IndexOp[] = [];
-    let blobFiles: Digest[] = [];
-    const deleteBlobs = async () => {
-      if (!dryRun && blobDels.length > 0) await store.index.commit(blobDels);
-      if (toTrash) for (const d of blobFiles) toTrash(store.objectPath(d), d.slice(3));
-      blobDels = [];
-      blobFiles = [];
+    // Everything that names others goes in ONE atomic batch, through the store's index (so
+    // its memory of what exists forgets the deleted keys too), with garbage blobs up to
+    // BLOB_BATCH deletes in all (one synced write where most runs made two); then the other
+    // blobs, in batches of BLOB_BATCH. Blobs name nothing, and after the first batch nothing left names
+    // a garbage blob (a live entry would have made it live), so a kill between batches leaves
+    // unnamed blobs for the next gc, never an entry naming a deleted one. One batch of a
+    // million deletes held ~800 bytes of memory each. Object files go after the last batch.
+    let batch: IndexOp[] = dels;
+    const deleteBatch = async () => {
+      if (!dryRun && batch.length > 0) await store.index.commit(batch);
+      batch = [];
     };
+    // What the report counts of a garbage blob, its size, comes from the file entries of the
+    // garbage trees that name it, and whether its bytes are an object file from the listing
+    // of objects/: gc reads no blob value (each point read cost ~40 µs from a cold block,
+    // and a hundred of them set LevelDB off compacting). A blob no garbage tree names (one a
+    // killed import wrote) has its value read instead.
+    // Sizes by candidate, 4 bytes each; UNKNOWN (also for 4 GiB and more) has the value read.
+    const sizes = new Uint32Array(candidates.size).fill(UNKNOWN_SIZE);
+    for (const d of g.treeBytes.keys()) {
+      if (live.has(treeKey(d))) continue;
+      try {
+        g.trees.forEachFile(d, (buf, at, size) => {
+          const i = candidates.indexOfAt(buf, at);
+          if (i >= 0 && size < UNKNOWN_SIZE) sizes[i] = size;
+        });
+      } catch (err) {
+        // A garbage tree that does not decode: the values of the blobs it named are read.
+        if (!(err instanceof StoreError && err.code === 'OBJECT_CORRUPT')) throw err;
+      }
+    }
     // The garbage blobs: the candidates the second mark did not reach either, found by
     // comparing the two sets as bytes (a hex string is made only for what goes).
     let garbage = 0;
-    for (const d of live.blobsMissing(candidates)) {
+    for (const i of live.blobIndexesMissing(candidates)) {
       garbage++;
+      const d = candidates.digestAt(i);
       const key = blobKey(d);
-      // Only now the value: its size, and whether its bytes are an object file.
-      const v = store.index.getSync(key);
-      const info = v ? blobInfo(v, d) : GONE;
-      count('blob', info.size);
-      blobDels.push({type: 'del', key});
-      if (info.file) {
-        blobFiles.push(d);
-        doomedFiles.add(d);
+      let size = sizes[i]!;
+      if (size === UNKNOWN_SIZE) {
+        const v = store.index.getSync(key);
+        size = v ? blobInfo(v, d).size : 0;
       }
-      if (blobDels.length >= BLOB_BATCH) await deleteBlobs();
+      count('blob', size);
+      batch.push({type: 'del', key});
+      if (batch.length >= BLOB_BATCH) await deleteBatch();
     }
-    await deleteBlobs();
+    await deleteBatch();
     kept += blobsSeen - garbage;
-    await sweepOrphanFiles(store, filesOnDisk, live, doomedFiles, toTrash, count);
+    // Then the object files: of garbage blobs (counted above), and those no entry names.
+    let trashDir: string | undefined;
+    const toTrash = dryRun ? undefined : (file: string, hex: string) => moveToTrash(trashDir ??= makeTrash(store.dir), file, hex);
+    await sweepObjectFiles(store, filesOnDisk, live, candidates, toTrash, count);
     return {leases, liveLeases, kept, roots: new Set(roots).size};
   });
 
@@ -259,18 +282,24 @@ function rootsOf(g: Pick<IndexGraph, 'tags' | 'containers' | 'pins'>): string[] 
 }
 
 /**
- * Object files whose digest the index does not name: a crash came between rename and index
- * write. Runs under the lock, and asks the index as it is (not the snapshot of the mark),
- * since a writer may have named a file since; one it is still about to name comes back
- * from the trash when its batch is checked. Files of blobs the marks reached are kept
- * without a lookup (a live tree naming an unindexed file is damage: verify says so, and the
- * file stays for a repair).
+ * The object files to remove: those of garbage blobs (the candidates no mark reached, whose
+ * entries are gone by now), and those whose digest the index does not name (a crash came
+ * between rename and index write). Runs under the lock, after the deletes, and asks the
+ * index as it is (not the snapshot of the mark), since a writer may have named a file since;
+ * one it is still about to name comes back from the trash when its batch is checked. Files
+ * of blobs the marks reached are kept without a lookup (a live tree naming an unindexed file
+ * is damage: verify says so, and the file stays for a repair). The trash directory is made
+ * with the first file it takes (most runs move none).
  */
-async function sweepOrphanFiles(store: Store, filesOnDisk: string[], live: KeySet, doomed: DigestSet, toTrash: ((file: string, hex: string) => void) | undefined, count: (k: GcKind, b: number) => void): Promise<void> {
+async function sweepObjectFiles(store: Store, filesOnDisk: string[], live: KeySet, candidates: DigestSet, toTrash: ((file: string, hex: string) => void) | undefined, count: (k: GcKind, b: number) => void): Promise<void> {
   for (const hex of filesOnDisk) {
-    if (live.hasBlobHex(hex) || doomed.hasHex(hex, 0)) continue; // doomed ones were counted as blobs
-    if (store.index.getSync(blobKey(`b3:${hex}` as Digest)) !== undefined) continue;
+    if (live.hasBlobHex(hex)) continue;
     const file = path.join(store.dir, 'objects', 'b3', hex.slice(0, 2), hex.slice(2));
+    if (candidates.hasHex(hex, '')) { // a garbage blob's, counted with it
+      toTrash?.(file, hex);
+      continue;
+    }
+    if (store.index.getSync(blobKey(`b3:${hex}` as Digest)) !== undefined) continue;
     const st = await fs.lstat(file).catch(() => undefined);
     if (!st) continue;
     count('orphanFile', st.size);

@@ -146,9 +146,19 @@ export class TreeTable implements TreeRefs {
       return;
     }
     forEachTreeRefAt(v, `tree ${d}`, (kind, at) => {
-      if (kind === 'blob') sink.blobAt(v, at);
-      else sink.key(treeKey(`b3:${v.toString('hex', at, at + 32)}` as Digest));
+      if (kind === 'tree') sink.key(treeKey(`b3:${v.toString('hex', at, at + 32)}` as Digest));
+      else sink.blobAt(v, at);
     });
+  }
+
+  /**
+   * Calls `each` with every regular file of a tree read as its encoding: its digest's
+   * offset in `buf` and its size. Throws OBJECT_CORRUPT for a tree that does not decode.
+   */
+  forEachFile(d: Digest, each: (buf: Buffer, at: number, size: number) => void): void {
+    const v = this.byDigest.get(d);
+    if (v === undefined || Array.isArray(v)) return;
+    forEachTreeRefAt(v, `tree ${d}`, (kind, at, size) => { if (kind === 'blob') each(v, at, size); });
   }
 
   get size(): number {

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {readdirOrEmpty} from '../makeDirs.js';
-import {randomHex} from '../randomHex.js';
+import {randomHex} from '../host/randomHex.js';
 
 /** How long a lease taken on another host counts as alive: its pid cannot be checked from here. */
 export const FOREIGN_LEASE_MS = 24 * 60 * 60 * 1000;

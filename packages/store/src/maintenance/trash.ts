@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {isProcessAlive} from './leases.js';
 import {readdirOrEmpty} from '../makeDirs.js';
-import {randomHex} from '../randomHex.js';
+import {randomHex} from '../host/randomHex.js';
 
 /**
  * Where gc puts the object files it removes, for a while: `trash/<ms>-<pid>-<hex>/<64 hex>`,

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {ErofsError, type ErofsMeta, type ErofsNode, ErofsTree, type FileContent, writeErofs} from '@strata/erofs';
-import {type Digest, hashBytes} from '../objects/digest.js';
+import {type Digest, hashBytes, preferNativeHash} from '../objects/digest.js';
 import {StoreError, rethrowNoSpace} from '../errors.js';
 import type {Store} from '../objects/Store.js';
 import {type PackIndex, type StagedFile, choosePacks, encodePackList, loadPackIndex, packDir, packFiles, packPath, readPackList, syncAll, touchPack} from './packs.js';
@@ -139,11 +139,11 @@ export async function buildMetaImage(store: Store, tree: Digest, options: MetaIm
         rethrowNoSpace(err, `the small-blob pack of tree ${tree}`);
       }
       writeHead(tmp, encodePackList(packs));
-      // All made durable before any is named (the pack thread syncs its own files), then
+      // All made durable before any is named (the pack's files by the sink: packSink.ts), then
       // named in order: a pack's list, the pack, the image. A name present is a whole file;
       // an image whose packs a crash left unnamed is built again (ensureMetaImage checks
       // that they exist).
-      await syncAll(staged.filter(f => f.name === image || !sink.synced).map(f => f.tmp));
+      await Promise.all([syncAll([tmp]), sink.durable()]);
       fs.mkdirSync(path.dirname(image), {recursive: true});
       for (const f of staged) fs.renameSync(f.tmp, f.name);
     } catch (err) {
@@ -234,6 +234,7 @@ function addInline(store: Store, sink: PackSink, d: Digest): void {
  * image as the bytes the trees hold.
  */
 function describeTree(store: Store, root: Digest, inlineMax: number, packs: PackIndex, sink: PackSink) {
+  preferNativeHash(); // every tree and inline blob is hashed
   const rootCursor = new TreeCursor(store.treeBytesSync(root), `tree ${root}`);
   const erofs = new ErofsTree(dirMeta(rootCursor));
   const small = new Map<Digest, boolean>();

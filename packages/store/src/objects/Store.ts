@@ -11,7 +11,7 @@ import {type LockWait, ownCommand} from './storeLock.js';
 import {Lease} from '../maintenance/leases.js';
 import {restoreFromTrash} from '../maintenance/trash.js';
 import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';
-import {type Tree, decodeTree, hashTree} from './tree.js';
+import {type Meta, type Tree, decodeTree, decodeTreeMeta, hashTree} from './tree.js';
 import {Index, type IndexOp} from '../index/Index.js';
 import {PREFIX, blobKey, containerKey, containerNameKey, digestOf, flatKey, imageKey, layerKey, tagKey, treeKey} from '../index/keys.js';
 import {type BlobValue, decodeBlobValue, decodeRecord, decodeText, encodeRecord, encodeText, fileBlobValue, inlineBlobValue} from '../index/values.js';
@@ -483,6 +483,15 @@ export class Store {
    */
   async getTree(d: Digest, options: {cache?: boolean} = {}): Promise<Tree> {
     return this.treeCache.get(d) ?? this.treeFrom(d, await this.index.get(treeKey(d)), options.cache ?? true);
+  }
+
+  /**
+   * A tree's own metadata (mode, owner, mtime, xattrs): its bytes checked against its
+   * digest, its entries not decoded. Creating a container needs only its image root's, and
+   * decoding a root of thousands of entries would make it cost more for a bigger image.
+   */
+  async getTreeMeta(d: Digest): Promise<Meta> {
+    return this.treeCache.get(d) ?? decodeTreeMeta(checkedTreeBytes(d, await this.index.get(treeKey(d))), `tree ${d}`);
   }
 
   /** getTree without a thread hop, for walks that visit every directory (checkout). */

@@ -108,6 +108,20 @@ export async function ensureHasher(): Promise<void> {
   if (wantWasm() && !wasm && !native) wasm = await wasmHasherFactory();
 }
 
+/**
+ * For a caller about to hash thousands of inputs (a metadata image's build): loads the
+ * native addon now, so that hashBytes skips the TypeScript budget below, whose code runs
+ * cold in a fresh process. Where the addon does not load, the first hash says so, as before.
+ */
+export function preferNativeHash(): void {
+  if (native || wasm || wantWasm()) return;
+  try {
+    nativeHash();
+  } catch {
+    // reported by the first hash that needs it
+  }
+}
+
 /** A streaming BLAKE3 hasher. Throws HASH_UNAVAILABLE when the native addon cannot load. */
 export function createHasher(): Hasher {
   const n = nativeHash();

@@ -1,8 +1,8 @@
-import {randomBytes} from 'node:crypto';
 import {constants} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import {randomHex} from '../host/randomHex.js';
 
 /**
  * Why the store in `dir` cannot be written by this process, or undefined when it can (or
@@ -56,7 +56,7 @@ export async function snapshotIndex(indexDir: string, how: {link: 'hard'; into: 
   await fs.mkdir(parent, {recursive: true});
   for (let attempt = 1; ; attempt++) {
     // Named as the store's temporary files are (`<label>-<pid>-<hex>`): gc removes those of dead processes.
-    const location = path.join(parent, `index-snapshot-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const location = path.join(parent, `index-snapshot-${process.pid}-${randomHex(6)}`);
     await fs.mkdir(location);
     const dispose = () => fs.rm(location, {recursive: true, force: true});
     try {

@@ -1,10 +1,10 @@
 import * as fs from 'node:fs';
 import {spawnSync} from 'node:child_process';
-import {randomBytes} from 'node:crypto';
 import * as path from 'node:path';
 import {type Digest, createHasher, hashBytes} from './digest.js';
 import {fsPath} from './names.js';
 import {inlineBlobValueAt} from '../index/values.js';
+import {randomHex} from '../host/randomHex.js';
 
 /** Files up to this size are read into memory whole: one read, hash, and a write only if new. */
 export const READ_WHOLE_MAX = 64 * 1024 * 1024;
@@ -38,7 +38,7 @@ export function objectPathIn(dir: string, d: Digest): string {
 }
 
 export function tmpPathIn(dir: string, label: string): string {
-  return path.join(dir, 'tmp', `${label}-${process.pid}-${randomBytes(6).toString('hex')}`);
+  return path.join(dir, 'tmp', `${label}-${process.pid}-${randomHex(6)}`);
 }
 
 /**

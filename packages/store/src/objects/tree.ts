@@ -288,13 +288,25 @@ export function decodeTree(buf: Buffer, what = 'tree'): Tree {
   return tree;
 }
 
+/**
+ * The directory's own metadata from canonical tree bytes (its head), without its entries:
+ * for a caller that needs only that of a wide directory (a container's root). Throws
+ * OBJECT_CORRUPT for bytes that are not a tree.
+ */
+export function decodeTreeMeta(buf: Buffer, what = 'tree'): Meta {
+  const r = new Reader(buf, what);
+  if (!r.bytes(4).equals(MAGIC) || r.u8() !== VERSION) throw new StoreError('OBJECT_CORRUPT', `${what} is not a strata tree`);
+  r.u8(); // flags
+  return r.meta();
+}
+
 /** Byte sizes of the encoding's fixed fields (docs/format.md, "Tree"), for `forEachTreeRef`. */
 const META_FIXED = 4 + 4 + 4 + 8; // mode, uid, gid, mtime
 const DIGEST_BYTES = 32;
 
 /**
  * Calls `each` with what every entry of an encoded tree references (a child tree or a
- * file's blob, hardlinks included) and returns its regular files' bytes, walking the
+ * file's blob, hardlinks included, as `blob`) and returns its regular files' bytes, walking the
  * canonical encoding without building entry objects: gc reads every tree of the store,
  * and this is several times faster than `decodeTree`. Bytes it cannot walk go through
  * `decodeTree`, which says what is wrong (OBJECT_CORRUPT). It checks the layout, not the
@@ -305,15 +317,16 @@ export function forEachTreeRef(buf: Buffer, what: string, each: (kind: 'tree' | 
   // slice per entry, costs a fraction of a toString per entry.
   let hex: string | undefined;
   return forEachTreeRefAt(buf, what, (kind, at) => {
-    each(kind, `b3:${(hex ??= buf.toString('hex')).slice(2 * at, 2 * (at + DIGEST_BYTES))}` as Digest);
+    each(kind === 'tree' ? 'tree' : 'blob', `b3:${(hex ??= buf.toString('hex')).slice(2 * at, 2 * (at + DIGEST_BYTES))}` as Digest);
   });
 }
 
 /**
- * `forEachTreeRef` with each reference as the offset of its 32 digest bytes in `buf`: gc's
- * mark puts a blob's digest into its set straight from the encoding, with no hex string.
+ * `forEachTreeRef` with each reference as the offset of its 32 digest bytes in `buf`, and
+ * the entry's size: gc's mark puts a blob's digest into its set straight from the encoding,
+ * with no hex string, and its sweep learns garbage blobs' sizes from garbage trees.
  */
-export function forEachTreeRefAt(buf: Buffer, what: string, each: (kind: 'tree' | 'blob', at: number) => void): number {
+export function forEachTreeRefAt(buf: Buffer, what: string, each: (kind: 'tree' | 'blob' | 'hardlink', at: number, size: number) => void): number {
   try {
     if (!buf.subarray(0, MAGIC.length).equals(MAGIC) || buf[MAGIC.length] !== VERSION) throw new RangeError('not a tree');
     let at = skipMeta(buf, MAGIC.length + 2); // magic, version, flags
@@ -327,11 +340,11 @@ export function forEachTreeRefAt(buf: Buffer, what: string, each: (kind: 'tree' 
       const size = buf.readInt32BE(at) * 0x100000000 + buf.readUInt32BE(at + 4); // int64, exact below 2^53
       at += 8;
       if (at + DIGEST_BYTES > buf.length) throw new RangeError('truncated');
-      if (kind === KIND_CODES.dir) each('tree', at);
-      else if (kind === KIND_CODES.file || kind === KIND_CODES.hardlink) {
-        each('blob', at);
-        if (kind === KIND_CODES.file) fileBytes += size;
-      }
+      if (kind === KIND_CODES.dir) each('tree', at, size);
+      else if (kind === KIND_CODES.file) {
+        each('blob', at, size);
+        fileBytes += size;
+      } else if (kind === KIND_CODES.hardlink) each('hardlink', at, size);
       at += DIGEST_BYTES;
       at += 4 + buf.readUInt32BE(at) + 4 + 4; // target, devmajor, devminor
     }

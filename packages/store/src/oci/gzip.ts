@@ -3,7 +3,10 @@ import {Transform, type TransformCallback} from 'node:stream';
 import {promisify} from 'node:util';
 import * as zlib from 'node:zlib';
 
-const deflateRaw = promisify(zlib.deflateRaw) as (buf: Buffer, options: zlib.ZlibOptions) => Promise<Buffer>;
+// zlib and os are reached when a layer is compressed, not when the store's modules load
+// (every command loads this module; few compress).
+let deflateRawAsync: ((buf: Buffer, options: zlib.ZlibOptions) => Promise<Buffer>) | undefined;
+const deflateRaw = (buf: Buffer, options: zlib.ZlibOptions) => (deflateRawAsync ??= promisify(zlib.deflateRaw))(buf, options);
 
 /**
  * Input bytes per deflate block. Fixed, so the same input gives the same output however
@@ -15,7 +18,7 @@ export const GZIP_BLOCK_BYTES = 1 << 20;
 /** deflate's window: each block starts with the 32 KiB before it as its dictionary, so matches reach back across blocks. */
 const WINDOW = 32 * 1024;
 /** Blocks compressed at once (and held in memory): one per core, up to 4 (libuv's pool also reads the object files). */
-const IN_FLIGHT = Math.max(2, Math.min(4, availableParallelism()));
+const inFlight = () => Math.max(2, Math.min(4, availableParallelism()));
 /**
  * gzip's member header (RFC 1952 §2.3): deflate, no flags, no time, XFL 0, OS 3 (Unix):
  * the bytes zlib writes at level 6 with no name or time, so a reader sees what it always saw.
@@ -23,7 +26,7 @@ const IN_FLIGHT = Math.max(2, Math.min(4, availableParallelism()));
 const HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03]);
 
 /** CRC-32 (gzip's, ISO 3309) continued from `crc`: zlib's since Node 20.15, else a table in JS. */
-const crc32: (data: Buffer, crc: number) => number = (zlib as {crc32?: (data: Buffer, crc: number) => number}).crc32 ?? tableCrc32;
+const crc32 = (data: Buffer, crc: number): number => ((zlib as {crc32?: (data: Buffer, crc: number) => number}).crc32 ?? tableCrc32)(data, crc);
 
 let table: Int32Array | undefined;
 function tableCrc32(data: Buffer, crc: number): number {
@@ -50,6 +53,7 @@ function tableCrc32(data: Buffer, crc: number): number {
  * on the input and the level, so equal layers give equal blobs (and digests).
  */
 export function createGzipCompressor(level: number): Transform {
+  const limit = inFlight();
   let parts: Buffer[] = [];
   let size = 0;
   let total = 0;
@@ -80,7 +84,7 @@ export function createGzipCompressor(level: number): Transform {
           at += take;
           if (size === GZIP_BLOCK_BYTES) {
             cut(false);
-            if (queue.length >= IN_FLIGHT) this.push(await queue.shift()!);
+            if (queue.length >= limit) this.push(await queue.shift()!);
           }
         }
       })().then(() => done(), err => done(err as Error));

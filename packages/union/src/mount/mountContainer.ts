@@ -6,7 +6,7 @@ import type {ContainerLayers} from '../ContainerLayers.js';
 import {containerDirs, isLowerMount} from './containerDirs.js';
 import {UnionError} from '../errors.js';
 import {performMounts, performUnmounts} from './kernelMount.js';
-import {readMountInfo} from './mountinfo.js';
+import {type MountInfo, readMountInfo} from './mountinfo.js';
 import {requireKernelMounts} from './probe.js';
 
 /** A container's live kernel mount, as mountinfo shows it. */
@@ -21,11 +21,11 @@ export function runtimeId(c: {id: string}): string {
   return `strata-${c.id}`;
 }
 
-/** Finds the container's overlay mount by its upperdir in /proc/self/mountinfo. */
-export function findContainerMount(store: Store, id: string): ContainerMount | undefined {
+/** Finds the container's overlay mount by its upperdir in /proc/self/mountinfo (or `mountInfo`, read once by a caller asking for many containers). */
+export function findContainerMount(store: Store, id: string, mountInfo?: readonly MountInfo[]): ContainerMount | undefined {
   if (!fs.existsSync(store.upperDir(id))) return undefined;
   const dirs = containerDirs(store, id);
-  const mounts = readMountInfo();
+  const mounts = mountInfo ?? readMountInfo();
   const overlay = mounts.find(m => m.fstype === 'overlay' && m.superOptions.get('upperdir') === dirs.upper);
   if (!overlay) return undefined;
   const meta = mounts.find(m => m.mountPoint === dirs.meta);

@@ -32,12 +32,13 @@ export class PsCommand extends BaseCommand {
   json = Option.Boolean('--json', false, {description: 'print [{id, name, image, tags, created, mountPoint, status}] as JSON'});
 
   async run(): Promise<number> {
-    const {findContainerMount, runningPid} = await import('@strata/union');
+    const {findContainerMount, readMountInfo, runningPid} = await import('@strata/union');
     const store = await this.openStore({readOnly: true});
     const tags = await store.listTags();
+    const mounts = readMountInfo(); // read once for every container
     const list: ContainerSummary[] = (await store.listContainers())
       .map(c => {
-        const mount = findContainerMount(store, c.id);
+        const mount = findContainerMount(store, c.id, mounts);
         const status = !mount ? 'stopped' as const : runningPid(c) !== undefined ? 'running' as const : 'mounted' as const;
         return {id: c.id, name: c.name ?? null, image: c.image, tags: tags.filter(t => t.image === c.image).map(t => t.tag).sort(), created: c.created, mountPoint: mount?.mountPoint ?? null, status};
       })
