@@ -1,4 +1,5 @@
-import * as fs from 'node:fs/promises';
+import * as fs from 'node:fs';
+import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type {Digest} from '../objects/digest.js';
 import {markEdges} from './gc.js';
@@ -114,7 +115,11 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     });
     return {g, live: marked};
   });
-  const [{g, live}, filesOnDisk] = await Promise.all([loadAndMark, listObjectFiles(store), blobScan]);
+  // The listing is synchronous (an async readdir per fan directory cost twice the CPU), made
+  // once the scans have their first reads under way on libuv's threads.
+  await new Promise(resolve => setImmediate(resolve));
+  const filesOnDisk = listObjectFiles(store);
+  const [{g, live}] = await Promise.all([loadAndMark, blobScan]);
   sift();
 
   const decided = await store.index.exclusive(async () => {
@@ -300,7 +305,7 @@ async function sweepObjectFiles(store: Store, filesOnDisk: string[], live: KeySe
       continue;
     }
     if (store.index.getSync(blobKey(`b3:${hex}` as Digest)) !== undefined) continue;
-    const st = await fs.lstat(file).catch(() => undefined);
+    const st = await fsp.lstat(file).catch(() => undefined);
     if (!st) continue;
     count('orphanFile', st.size);
     toTrash?.(file, hex);
@@ -308,13 +313,20 @@ async function sweepObjectFiles(store: Store, filesOnDisk: string[], live: KeySe
 }
 
 /** Every object file under objects/b3, by its hex digest (names alone: a name of 62 hex digits under a fan directory). */
-async function listObjectFiles(store: Store): Promise<string[]> {
+function listObjectFiles(store: Store): string[] {
   const out: string[] = [];
   const base = path.join(store.dir, 'objects', 'b3');
   for (const fan of readdirOrEmpty(base)) {
     if (fan.length !== 2) continue;
-    for (const name of await fs.readdir(path.join(base, fan)).catch(() => [] as string[]))
-      if (name.length === 62) out.push(fan + name);
+    let names: string[];
+    try {
+      names = fs.readdirSync(path.join(base, fan));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') continue; // gone meanwhile, or a stray file: no objects in it
+      throw err;
+    }
+    for (const name of names) if (name.length === 62) out.push(fan + name);
   }
   return out;
 }
@@ -326,10 +338,10 @@ async function sweepTmp(store: Store, dryRun: boolean, count: (k: GcKind, b: num
     const pid = Number(/-(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
     if (isProcessAlive(pid)) continue;
     const file = path.join(dir, name);
-    const st = await fs.lstat(file).catch(() => undefined);
+    const st = await fsp.lstat(file).catch(() => undefined);
     if (!st) continue;
     count('tmpFile', st.isFile() ? st.size : 0);
-    if (!dryRun) await fs.rm(file, {recursive: true, force: true});
+    if (!dryRun) await fsp.rm(file, {recursive: true, force: true});
   }
 }
 
@@ -344,15 +356,15 @@ async function sweepContainerDirs(store: Store, live: KeyLookup, othersStart: nu
   if (ids.length === 0) return;
   // A kernel mount under a container directory is left alone: deleting through it would
   // reach into the overlay (and the metadata image's read-only mount) rather than unlink.
-  const mounts = (await fs.readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).split('\n').map(l => l.split(' ')[4] ?? '');
-  const real = await fs.realpath(dir).catch(() => dir);
+  const mounts = (await fsp.readFile('/proc/self/mountinfo', 'utf8').catch(() => '')).split('\n').map(l => l.split(' ')[4] ?? '');
+  const real = await fsp.realpath(dir).catch(() => dir);
   const records = await loadRoots(store);
   for (const id of ids) {
     if (live.has(containerKey(id)) || records.containers.has(id)) continue;
     if (mounts.some(m => m.startsWith(`${path.join(real, id)}/`))) continue;
-    const st = await fs.stat(path.join(dir, id)).catch(() => undefined);
+    const st = await fsp.stat(path.join(dir, id)).catch(() => undefined);
     if (!st || st.birthtimeMs >= othersStart || st.ctimeMs >= othersStart) continue;
     count('containerDir', 0);
-    if (!dryRun) await fs.rm(path.join(dir, id), {recursive: true, force: true});
+    if (!dryRun) await fsp.rm(path.join(dir, id), {recursive: true, force: true});
   }
 }

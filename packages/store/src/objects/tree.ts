@@ -330,23 +330,24 @@ export function forEachTreeRefAt(buf: Buffer, what: string, each: (kind: 'tree' 
   try {
     if (!buf.subarray(0, MAGIC.length).equals(MAGIC) || buf[MAGIC.length] !== VERSION) throw new RangeError('not a tree');
     let at = skipMeta(buf, MAGIC.length + 2); // magic, version, flags
-    const count = buf.readUInt32BE(at);
+    const count = u32(buf, at);
     at += 4;
     let fileBytes = 0;
     for (let i = 0; i < count; i++) {
-      at += 2 + buf.readUInt16BE(at); // name
-      const kind = buf[at++]!;
+      at += 2 + u16(buf, at); // name
+      const kind = buf[at++];
       at = skipMeta(buf, at);
-      const size = buf.readInt32BE(at) * 0x100000000 + buf.readUInt32BE(at + 4); // int64, exact below 2^53
+      if (at + 8 + DIGEST_BYTES > buf.length) throw new RangeError('truncated');
+      // int64 size, exact below 2^53: a signed high word, an unsigned low one
+      const size = ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) * 0x100000000 + u32(buf, at + 4);
       at += 8;
-      if (at + DIGEST_BYTES > buf.length) throw new RangeError('truncated');
       if (kind === KIND_CODES.dir) each('tree', at, size);
       else if (kind === KIND_CODES.file) {
         each('blob', at, size);
         fileBytes += size;
       } else if (kind === KIND_CODES.hardlink) each('hardlink', at, size);
       at += DIGEST_BYTES;
-      at += 4 + buf.readUInt32BE(at) + 4 + 4; // target, devmajor, devminor
+      at += 4 + u32(buf, at) + 4 + 4; // target, devmajor, devminor
     }
     if (at !== buf.length) throw new RangeError('trailing bytes');
     return fileBytes;
@@ -359,13 +360,25 @@ export function forEachTreeRefAt(buf: Buffer, what: string, each: (kind: 'tree' 
 
 function skipMeta(buf: Buffer, at: number): number {
   at += META_FIXED;
-  const xattrs = buf.readUInt16BE(at);
+  const xattrs = u16(buf, at);
   at += 2;
   for (let i = 0; i < xattrs; i++) {
-    at += 2 + buf.readUInt16BE(at);
-    at += 4 + buf.readUInt32BE(at);
+    at += 2 + u16(buf, at);
+    at += 4 + u32(buf, at);
   }
   return at;
+}
+
+// Big-endian reads for the walk above, by hand: Buffer's readUInt*BE validate their
+// arguments on every call, which gc's walk of every live tree paid per field.
+function u16(buf: Buffer, at: number): number {
+  if (at + 2 > buf.length) throw new RangeError('truncated');
+  return (buf[at]! << 8) | buf[at + 1]!;
+}
+
+function u32(buf: Buffer, at: number): number {
+  if (at + 4 > buf.length) throw new RangeError('truncated');
+  return buf[at]! * 0x1000000 + ((buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!);
 }
 
 export function hashTree(tree: Tree): {digest: Digest; bytes: Buffer} {
