@@ -9,9 +9,10 @@
 // All inputs are in the page cache (read just before), so the figures compare CPU and write
 // paths, not a cold disk. Each run times the library's import (in this process) and the
 // CLI's (`strata import DIR` into a fresh store: a whole process, as users run it; wall and
-// CPU seconds). With --compare DIR, also runs the store package and CLI built in another
-// checkout DIR (e.g. an older commit) in the same loop, for a before/after figure under the
-// same load.
+// CPU seconds), and prints the library's CPU seconds (all threads, and the main thread alone)
+// and the layer id, which must not change between builds. With --compare DIR, also runs the
+// store package and CLI built in another checkout DIR (e.g. an older commit) in the same
+// loop, for a before/after figure under the same load.
 // Usage: npm run bench -- import [rootfs|small10k|tree|file ...] [--runs N] [--compare DIR]
 import {spawnSync} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
@@ -85,15 +86,24 @@ function sh(cmd) {
   if (r.status !== 0) throw new Error(`bench: "${cmd}" failed (exit ${r.status})`);
 }
 
+/** CPU milliseconds of this process's main thread so far (/proc: Node 20 has no per-thread clock). */
+function mainThreadMs() {
+  const fields = fs_.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in ticks of 10 ms
+}
+
 async function strataImport(dir, S) {
   const storeDir = path.join(base, 'store');
   await fs.rm(storeDir, {recursive: true, force: true});
+  const cpu0 = process.cpuUsage(), main0 = mainThreadMs();
   const first = await time(async () => {
     const store = await S.Store.open(storeDir, {create: true});
     const r = await S.importDirectory(store, dir);
     await store.close();
     return r;
   });
+  const used = process.cpuUsage(cpu0);
+  const cpu = (used.user + used.system) / 1e6, mainCpu = (mainThreadMs() - main0) / 1000;
   const again = await time(async () => {
     const store = await S.Store.open(storeDir);
     const r = await S.importDirectory(store, dir);
@@ -102,7 +112,7 @@ async function strataImport(dir, S) {
   });
   if (again.value.layer.id !== first.value.layer.id || again.value.newBytes !== 0) throw new Error('bench: the second import was not a no-op');
   await fs.rm(storeDir, {recursive: true, force: true});
-  return {seconds: first.seconds, again: again.seconds};
+  return {seconds: first.seconds, again: again.seconds, cpu, mainCpu, layer: first.value.layer.id};
 }
 
 /** `strata import DIR` into a fresh store, as a whole process: wall and CPU seconds (the child's user + system). */
@@ -160,6 +170,8 @@ for (const name of only) {
   const {bytes, files} = await du(dir);
   sh(`tar -cf - -C '${dir}' . >/dev/null`); // into the page cache
   const ref = [], st = [], again = [], os = [], cmp = [], cmpAgain = [], proc = [], cmpProc = [];
+  const cpus = new Map([[S, []], ...(other ? [[other, []]] : [])]);
+  const layers = new Map();
   for (let i = 0; i < RUNS; i++) {
     // Each timed step starts with no dirty pages (sync), so no step pays for another's
     // writeback; with --compare the two builds take turns going first.
@@ -171,6 +183,8 @@ for (const name of only) {
       sh('sync');
       const s = await strataImport(dir, build);
       first.push(s.seconds); second.push(s.again);
+      cpus.get(build).push(s);
+      layers.set(build, s.layer);
     }
     const clis = [[cli, proc], ...(otherCli ? [[otherCli, cmpProc]] : [])];
     if (i % 2 === 1) clis.reverse();
@@ -181,11 +195,12 @@ for (const name of only) {
   const [r, s, a] = [median(ref), median(st), median(again)];
   console.log(`\n${name}: ${files} files, ${fmtBytes(bytes)}`);
   console.log(`  tar | b3sum          ${r.toFixed(2).padStart(6)} s ${rate(bytes, r)}`);
-  console.log(`  strata import        ${s.toFixed(2).padStart(6)} s ${rate(bytes, s)}   ratio to tar|b3sum ${(s / r).toFixed(2)}x the time`);
+  const cpuOf = build => `CPU ${median(cpus.get(build).map(x => x.cpu)).toFixed(2)} s, main thread ${median(cpus.get(build).map(x => x.mainCpu)).toFixed(2)} s`;
+  console.log(`  strata import        ${s.toFixed(2).padStart(6)} s ${rate(bytes, s)}   ratio to tar|b3sum ${(s / r).toFixed(2)}x the time; ${cpuOf(S)}; layer ${layers.get(S)}`);
   console.log(`  strata import again  ${a.toFixed(2).padStart(6)} s ${rate(bytes, a)}   (nothing new stored)`);
   if (other) {
     const [c, ca] = [median(cmp), median(cmpAgain)];
-    console.log(`  --compare import      ${c.toFixed(2).padStart(6)} s ${rate(bytes, c)}   ratio to tar|b3sum ${(c / r).toFixed(2)}x; this build is ${(c / s).toFixed(2)}x as fast`);
+    console.log(`  --compare import      ${c.toFixed(2).padStart(6)} s ${rate(bytes, c)}   ratio to tar|b3sum ${(c / r).toFixed(2)}x; this build is ${(c / s).toFixed(2)}x as fast; ${cpuOf(other)}; layer ${layers.get(other)}${layers.get(other) === layers.get(S) ? ' (the same)' : ' (DIFFERENT)'}`);
     console.log(`  --compare again       ${ca.toFixed(2).padStart(6)} s ${rate(bytes, ca)}   this build is ${(ca / a).toFixed(2)}x as fast`);
   }
   const [pw, pc] = [median(proc.map(x => x.seconds)), median(proc.map(x => x.cpu))];

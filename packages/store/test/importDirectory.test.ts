@@ -81,6 +81,29 @@ test('a tree the hashing threads list round-trips like a small one: every kind, 
   t.is((await importTarFile(store, tarFile)).layer.id, layer.id);
 });
 
+test('a writable layer the hashing threads list keeps its whiteouts, opaque directories and owner records, and drops overlay bookkeeping', async t => {
+  needRoot(); // a whiteout is a 0/0 device; trusted.* xattrs
+  const store = await openTempStore(t);
+  const dir = await tempDir(t);
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 300; i++) files[`bulk/f${i}`] = `${i}`; // the threads start on these: z/ is theirs to list
+  Object.assign(files, {'z/opq/new': 'n', 'z/owned': 'o', 'z/plain': 'p'});
+  await writeTree(dir, files);
+  store.upper.writeWhiteout(path.join(dir, 'z', 'gone'));
+  store.upper.setOpaque(path.join(dir, 'z', 'opq'));
+  run('setfattr', ['-n', 'user.strata.owner', '-v', '1234:5678', path.join(dir, 'z', 'owned')]);
+  run('setfattr', ['-n', `${store.upper.xattrPrefix}origin`, '-v', 'x', path.join(dir, 'z', 'plain')]);
+  run('setfattr', ['-n', 'user.kept', '-v', 'k', path.join(dir, 'z', 'plain')]);
+  const got = await dumpLayer(store, (await importDirectory(store, dir, {upper: store.upper})).layer.id);
+  t.deepEqual(got['/z/gone'], {kind: 'whiteout'});
+  t.is(got['/z/opq']?.opaque, true);
+  t.is(got['/z/opq']?.xattrs, undefined);
+  t.deepEqual([got['/z/owned']?.uid, got['/z/owned']?.gid, got['/z/owned']?.xattrs], [1234, 5678, undefined]);
+  t.deepEqual(got['/z/plain']?.xattrs, {'user.kept': 'k'});
+  t.is(got['/bulk/f7']?.content, '7');
+  t.is(Object.keys(got).length, 1 + 1 + 300 + 1 + 5);
+});
+
 test('importing the same directory twice stores nothing new', async t => {
   const store = await openTempStore(t);
   const dir = await tempDir(t);

@@ -163,17 +163,33 @@ export class FilePool<J extends FileJob> {
     for (const s of staged) fs.rmSync(s, {force: true});
   }
 
-  /** Resolves when the pool has room for more (at once, mostly); rejects after a failure. */
-  async room(): Promise<void> {
+  /**
+   * Undefined when the pool has room for more (mostly), else a promise that resolves when
+   * it has; throws, or rejects, after a failure. Not an async function: a promise per file
+   * costs the walk more than the rest of a file's work on this thread (async hooks are on:
+   * the index's undo journal is an AsyncLocalStorage).
+   */
+  room(): Promise<void> | undefined {
+    if (this.failed) throw this.failed;
     // Every batch's worth of files, let the threads' replies in: a caller that never has to
     // wait would otherwise read no reply, and so hand out no new work, until the queue is
     // full, while the threads that have answered sit idle.
-    if (this.workers && ++this.sinceReplies >= BATCH_FILES) {
+    const letIn = this.workers !== undefined && ++this.sinceReplies >= BATCH_FILES;
+    if (!letIn && !this.full()) return undefined;
+    return this.waitForRoom(letIn);
+  }
+
+  private full(): boolean {
+    const threads = this.workers?.length ?? 1;
+    return !this.failed && this.workers !== undefined && (this.inFlight >= threads * AHEAD_PER_THREAD * BATCH_FILES || this.inFlightBytes >= threads * AHEAD_PER_THREAD * BATCH_BYTES);
+  }
+
+  private async waitForRoom(letIn: boolean): Promise<void> {
+    if (letIn) {
       this.sinceReplies = 0;
       await new Promise<void>(resolve => setImmediate(resolve));
     }
-    const threads = this.workers?.length ?? 1;
-    while (!this.failed && this.workers && (this.inFlight >= threads * AHEAD_PER_THREAD * BATCH_FILES || this.inFlightBytes >= threads * AHEAD_PER_THREAD * BATCH_BYTES)) {
+    while (this.full()) {
       this.dispatch();
       await new Promise<void>(resolve => { this.wakeRoom = resolve; });
     }
@@ -215,7 +231,10 @@ export class FilePool<J extends FileJob> {
   }
 
   private startThreads(): void {
-    const threads = Math.max(1, Math.min(availableParallelism(), 8));
+    // One core is the importing thread's (indexing, trees): one thread fewer than cores. On
+    // 2 cores, a second hashing thread made an import of small files cost ~15-20 % more CPU
+    // (each thread compiles the same hot code, and three threads share two cores).
+    const threads = Math.max(1, Math.min(availableParallelism() - 1, 8));
     this.workers = Array.from({length: threads}, () => {
       const w: Thread = {worker: new Worker(new URL('./hashWorker.js', import.meta.url), {workerData: this.settings}), replies: []};
       w.worker.on('message', (reply: HashReply | ListReply) => w.replies.shift()?.(reply));

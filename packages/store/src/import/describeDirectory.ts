@@ -34,8 +34,12 @@ export interface Listing {
   readonly entries: Uint8Array;
   /** 64 hex digits per hashed file, in entry order. */
   readonly digests: string;
-  /** The index values (`00` + bytes) of hashed inline files, in entry order, each in a buffer of its own. */
-  readonly values: Uint8Array[];
+  /**
+   * The index values (`00` + bytes) of hashed inline files one after another, in entry
+   * order (each is 1 + its size long), in one buffer of its own: one allocation and one
+   * transfer per listing, not one per file.
+   */
+  readonly values: Uint8Array;
   /** The staged temp files of hashed files kept as object files, in entry order (not yet durable nor in place). */
   readonly staged: string[];
   /** The kept xattrs of the entries that have any: [entry index, xattrs]. */
@@ -79,7 +83,7 @@ export const F_FLAGS = 11, F_BLOB = 12, F_START = 13, F_END = 14, F_REF = 15;
 export const K_FILE = 1, K_DIR = 2, K_SYMLINK = 3, K_WHITEOUT = 5, K_CHAR = 6, K_BLOCK = 7, K_FIFO = 8;
 /** F_FLAGS: the entry (a directory) is opaque by its overlay xattr. */
 export const FLAG_OPAQUE = 1;
-/** F_BLOB: not hashed here; an inline value follows in `values`; an object file in place; a staged file in `staged`. */
+/** F_BLOB: not hashed here; its inline value is next in `values`; an object file in place; a staged file in `staged`. */
 export const BLOB_NONE = 0, BLOB_INLINE = 1, BLOB_PLACED = 2, BLOB_STAGED = 3;
 
 /**
@@ -118,7 +122,7 @@ export function describeDirectory(dir: string, layerPath: string, settings: List
   const count = order.length;
   const numbers = new Float64Array(count * FIELDS);
   const described: TreeEntry[] = new Array(count);
-  const values: Uint8Array[] = [], staged: string[] = [], xattrs: [number, Record<string, Uint8Array>][] = [];
+  const values = new ValueBytes(), staged: string[] = [], xattrs: [number, Record<string, Uint8Array>][] = [];
   let names = '', digests = '';
   let hashedFiles = 0, hashedBytes = 0;
   const prefix = dir === '/' ? '' : dir;
@@ -146,7 +150,7 @@ export function describeDirectory(dir: string, layerPath: string, settings: List
     numbers[i * FIELDS + F_REF] = w.add(described[i]!);
     numbers[i * FIELDS + F_END] = w.offset;
   }
-  return {names, numbers, entries: w.done(), digests, values, staged, xattrs, opaqueMarker};
+  return {names, numbers, entries: w.done(), digests, values: values.done(), staged, xattrs, opaqueMarker};
 
   function describeEntry(i: number, name: string, d: Dirent): TreeEntry {
     const at = i * FIELDS;
@@ -210,7 +214,7 @@ export function describeDirectory(dir: string, layerPath: string, settings: List
         const stamp = {size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs};
         let stored;
         try {
-          stored = storeOpenFileSync(fd, hostPath, st.size, dirs, stamp);
+          stored = storeOpenFileSync(fd, hostPath, st.size, dirs, stamp, scratch);
         } catch (err) {
           throw fileError(err, hostPath);
         }
@@ -218,7 +222,7 @@ export function describeDirectory(dir: string, layerPath: string, settings: List
         digests += blob.slice(3);
         if (stored.value) {
           numbers[at + F_BLOB] = BLOB_INLINE;
-          values.push(stored.value);
+          values.add(stored.value);
         } else if (stored.staged !== undefined) {
           numbers[at + F_BLOB] = BLOB_STAGED;
           staged.push(stored.staged);
@@ -276,6 +280,35 @@ export function fileError(err: unknown, hostPath: string): Error {
   return sourceError(e, hostPath);
 }
 
+/** Where a listing reads its small files (one per thread, reused): their values are copied out into `ValueBytes`. */
+const scratch = Buffer.allocUnsafeSlow(64 * 1024);
+
+/** Where a listing gathers its small files' values (one per thread, reused, grown to at most about LISTING_HASH_BYTES). */
+let gathered = Buffer.allocUnsafeSlow(256 * 1024);
+
+/** Values appended one after another, handed out in one buffer of their own (`done`). */
+class ValueBytes {
+  private at = 0;
+  add(v: Uint8Array): void {
+    if (this.at + v.length > gathered.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(2 * gathered.length, this.at + v.length));
+      gathered.copy(grown, 0, 0, this.at);
+      gathered = grown;
+    }
+    gathered.set(v, this.at);
+    this.at += v.length;
+  }
+  /**
+   * The values in a buffer of exactly their size, not Node's shared pool (so it can be moved):
+   * the index keeps a listing's buffer until the last of its values is written.
+   */
+  done(): Uint8Array {
+    const out = Buffer.allocUnsafeSlow(this.at);
+    gathered.copy(out, 0, 0, this.at);
+    return out;
+  }
+}
+
 /** O_NOFOLLOW: the entry, never what a symlink that took its place names; O_NONBLOCK: a fifo that did never blocks the open. */
 const OPEN_ENTRY = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
@@ -290,7 +323,7 @@ function openEntry(hostPath: string): number | undefined {
 
 /** A listing that holds only a failure. */
 export function failedListing(error: ListingError): Listing {
-  return {names: '', numbers: new Float64Array(0), entries: new Uint8Array(0), digests: '', values: [], staged: [], xattrs: [], opaqueMarker: false, error};
+  return {names: '', numbers: new Float64Array(0), entries: new Uint8Array(0), digests: '', values: new Uint8Array(0), staged: [], xattrs: [], opaqueMarker: false, error};
 }
 
 /** A failure as data, to cross from a thread (`toError` makes it an Error again). */

@@ -43,7 +43,7 @@ if (parentPort) {
       } catch (err) {
         listing = failedListing(errorData(err));
       }
-      port.postMessage({listing} satisfies ListReply, [listing.entries.buffer as ArrayBuffer, ...listing.values.map(v => v.buffer as ArrayBuffer)]);
+      port.postMessage({listing} satisfies ListReply, [listing.entries.buffer as ArrayBuffer, listing.values.buffer as ArrayBuffer]);
       return;
     }
     const outcomes: HashOutcome[] = [];

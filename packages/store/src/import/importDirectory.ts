@@ -215,11 +215,14 @@ class DirectoryWalk {
           if (how === BLOB_STAGED) {
             this.pool.adopt({path: hostPath, size, stamp, dir, ref}, {digest, size, staged: staged[stagedAt++]!}); // indexed once durable and in place
           } else {
-            this.store.indexFileBlob(how === BLOB_INLINE ? {digest, size, value: values[valueAt++]!} : {digest, size});
-            this.blobKnown(dir, ref, digest, size);
+            let value: Uint8Array | undefined;
+            if (how === BLOB_INLINE) value = values.subarray(valueAt, valueAt += 1 + size);
+            this.store.indexFileBlob(value ? {digest, size, value} : {digest, size});
+            this.blobKnown(dir, undefined, digest, size); // the listing's entry holds its digest already
           }
         }
-        await this.pool.room();
+        const wait = this.pool.room();
+        if (wait) await wait;
       } else if (kind === K_DIR) {
         const ref = numbers[at + F_REF]!;
         dir.waiting++;
@@ -310,12 +313,13 @@ class DirectoryWalk {
     this.blobKnown(job.dir, job.ref, blob.digest, blob.size);
   }
 
-  /** A file's blob is indexed (or queued to be, in the batch before its tree's): into its entry. */
-  private blobKnown(dir: PendingDir, ref: number, digest: Digest, size: number): void {
+  /** A file's blob is indexed (or queued to be, in the batch before its tree's): into its entry, unless there already (`ref` undefined). */
+  private blobKnown(dir: PendingDir, ref: number | undefined, digest: Digest, size: number): void {
     this.stored++;
     this.storedBytes += size;
     this.options.onProgress?.({files: this.stored, bytes: this.storedBytes, ...(this.walked ? {totalFiles: this.files} : {})});
-    this.fill(dir, ref, digest);
+    if (ref === undefined) this.release(dir);
+    else this.fill(dir, ref, digest);
   }
 
   private pendingDir(meta: Meta, opaque: boolean, done: (tree: Digest) => void): PendingDir {

@@ -58,15 +58,18 @@ export function storeFileSync(hostPath: string, size: number, dirs: BlobDirs, st
   }
 }
 
-/** storeFileSync of a file the caller opened (and closes). */
-export function storeOpenFileSync(fd: number, hostPath: string, size: number, dirs: BlobDirs, stamp?: FileStamp): FileBlob {
+/**
+ * storeFileSync of a file the caller opened (and closes). With `scratch`, a file that fits
+ * is read into it, and an inline blob's value is a view of it, good until the next call.
+ */
+export function storeOpenFileSync(fd: number, hostPath: string, size: number, dirs: BlobDirs, stamp?: FileStamp, scratch?: Buffer): FileBlob {
   // One byte more than expected tells a file that grew since lstat from one that did not.
   const whole = Math.min(size, READ_WHOLE_MAX) + 1;
   // Read from offset 1 of a buffer of its own (not Node's shared pool): a small file's
   // bytes are then its index value once the tag is put before them, moved to the main
   // thread without a copy.
-  const room = Buffer.allocUnsafeSlow(1 + whole);
-  const buf = room.subarray(1);
+  const room = scratch && 1 + whole <= scratch.length ? scratch : Buffer.allocUnsafeSlow(1 + whole);
+  const buf = room.subarray(1, 1 + whole);
   // With a stamp, a read that has all the bytes lstat saw stops there, without the read
   // that would return 0: checkUnchanged's fstat then tells a file that grew or changed.
   const n = readFull(fd, buf, stamp ? stamp.size : undefined);
