@@ -245,3 +245,22 @@ for (const mounted of [false, true]) {
     t.like(fs.lstatSync(path.join(out, 'src', 'd', 'link')), {uid: 7, gid: 8});
   });
 }
+
+test('a security.selinux label is content on a host without SELinux: import keeps it, and a copy-up then commit keeps it (on a SELinux host it is the host\'s label and dropped)', async t => {
+  const store = await tempStore(t);
+  const src = path.join(await tempDir(t), 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'labelled'), 'x\n');
+  peer(t, 'setfattr', ['-n', 'security.selinux', '-v', 'system_u:object_r:bin_t:s0', path.join(src, 'labelled')]);
+  t.is((await strata(['import', src, '--tag', 'l:1'], {store})).code, 0);
+  t.is((await strata(['create', 'l:1', '--name', 'c'], {store})).code, 0);
+  t.is((await strata(['fs', 'chmod', 'c', '600', '/labelled'], {store})).code, 0); // a copy-up
+  t.is((await strata(['diff', 'c'], {store})).stdout, 'C /labelled\n');
+  t.is((await strata(['commit', 'c', '--tag', 'l:2'], {store})).code, 0);
+  const out = path.join(path.dirname(src), 'out');
+  t.is((await strata(['checkout', 'l:2', out], {store})).code, 0);
+  const label = spawnSync('getfattr', ['-n', 'security.selinux', '--only-values', path.join(out, 'labelled')], {encoding: 'utf8'});
+  if (fs.existsSync('/sys/fs/selinux/enforce')) t.not(label.stdout, 'system_u:object_r:bin_t:s0');
+  else t.is(label.stdout, 'system_u:object_r:bin_t:s0', label.stderr);
+  t.is(fs.statSync(path.join(out, 'labelled')).mode & 0o777, 0o600);
+});

@@ -31,8 +31,8 @@ export interface CopyOptions {
  * hardlinks within the tree are kept (owners only when strata runs as root, as cp -a can);
  * directory metadata is set last, after their entries.
  * As with `cp -a`, an xattr the writable layer may not hold for this user (a `trusted.` or
- * `security.` one without root) is left out; `security.selinux` (a label of this host's
- * policy) and the layer's own bookkeeping names are never copied, as import has it.
+ * `security.` one without root) is left out; the layer's own bookkeeping names, and on a
+ * SELinux host `security.selinux` (the host's label), are never copied, as import has it.
  *
  * Everything that could refuse the copy (the source, the destination, every name that
  * would meet an entry of the other kind) is checked before the view changes.
