@@ -222,27 +222,49 @@ const viaLoader = text => text
 // written beside the old, the command line renamed into place last; files no build has
 // written for ten minutes go (with their code caches).
 fs.mkdirSync(outdir, {recursive: true});
+// Each file starts with its build id (`// strata build <hash of the rest>`): the loader names
+// the file's code caches by it. V8 checks a cache against the source's length only, so a
+// cache that a process of another build wrote (at its exit, after this build replaced the
+// file) must never be found under this build's names.
 const entry = path.join(outdir, 'strata.cjs');
 const written = new Set([...shims.values()].filter(Boolean));
+const ids = new Set();
 for (const [file, text] of [[path.join(outdir, libName), libOut.text], [entry, cliOut.text]]) {
   written.add(file);
+  const body = viaLoader(text);
+  const id = createHash('sha256').update(body).digest('hex').slice(0, 16);
+  ids.add(`${path.basename(file)}.${id}`);
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, viaLoader(text));
+  fs.writeFileSync(tmp, `// strata build ${id}\n${body}`);
   fs.renameSync(tmp, file);
 }
-fs.rmSync(`${entry}.cache`, {force: true});
+// What no build has written for ten minutes goes (older builds' packages and code caches:
+// `<file>.<id>[.<command>].cache`); a strata process of an older build may still be running.
 for (const name of fs.readdirSync(outdir)) {
   const file = path.join(outdir, name);
   const st = fs.statSync(file);
-  if (st.isFile() && !written.has(file.replace(/\.cache$/, '')) && Date.now() - st.mtimeMs > 10 * 60_000) fs.rmSync(file, {force: true});
+  const ours = written.has(file) || [...ids].some(id => name.startsWith(`${id}.`) && name.endsWith('.cache'));
+  if (st.isFile() && !ours && Date.now() - st.mtimeMs > 10 * 60_000) fs.rmSync(file, {force: true});
 }
-// The first runs write the code caches (packages/cli/bin/strata.js): the command line's from
-// the functions `--help` compiles, the packages' from those `init` and `ps` compile.
+// The first runs write the code caches (packages/cli/bin/strata.js keeps one per command, and
+// a default per file from the first process that loads it): the commands run most often,
+// so that they find their own even where the user may not write this directory.
 const bin = path.join(root, 'packages', 'cli', 'bin', 'strata.js');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bundle-'));
 try {
-  for (const args of [['--help'], ['init', '--store', scratch], ['ps', '--store', scratch]])
-    spawnSync(process.execPath, [bin, ...args], {stdio: 'ignore', env: {...process.env, NO_COLOR: '1'}});
+  const store = path.join(scratch, 'store');
+  const src = path.join(scratch, 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'hello'), 'hello\n');
+  const run = (...args) => spawnSync(process.execPath, [bin, ...args], {stdio: 'ignore', env: {...process.env, NO_COLOR: '1'}});
+  run('--help');
+  run('init', '--store', store);
+  run('ps', '--store', store);
+  run('import', src, '--tag', 'warm:1', '--store', store);
+  run('images', '--store', store);
+  run('create', 'warm:1', '--name', 'warm', '--store', store);
+  run('diff', 'warm', '--store', store);
+  run('commit', 'warm', '--store', store);
 } finally {
   fs.rmSync(scratch, {recursive: true, force: true});
 }
