@@ -103,14 +103,17 @@ function addonShim(loader) {
  * `--help` included. In the bundle the context is made when a command runs, with no stdin
  * (BaseCommand's `stdin` falls back to `process.stdin`, so only commands that read it make
  * it) and the colour depth of stdout when it is a terminal (where tty is loaded anyway).
- * The text replaced is clipanion 3.2.1's; a clipanion that differs fails the bundle here.
+ * The bin sets a context of its own (packages/cli/src/stdio.ts), whose streams are made only
+ * when a command needs them. The text replaced is clipanion 3.2.1's; a clipanion that differs fails the bundle here.
  */
 const CLIPANION_CONTEXT = /Cli\.defaultContext = \{\s*env: process\.env,\s*stdin: process\.stdin,\s*stdout: process\.stdout,\s*stderr: process\.stderr,\s*colorDepth: getDefaultColorDepth\(\),\s*\};/;
 const CLIPANION_PLATFORM = "import { getCaptureActivator, getDefaultColorDepth } from '../platform';";
 function lazyContext(source) {
   if (!CLIPANION_CONTEXT.test(source) || !source.includes(CLIPANION_PLATFORM)) throw new Error('bundle: clipanion\'s Cli.defaultContext is not the one scripts/bundle.js knows (clipanion 3.2.1); update lazyContext');
   return source.replace(CLIPANION_PLATFORM, "import { getCaptureActivator } from '../platform/node.mjs';").replace(CLIPANION_CONTEXT, [
-    "Object.defineProperty(Cli, 'defaultContext', {get: () => ({",
+    // strata's bin sets its own (packages/cli/src/stdio.ts: streams made on first use).
+    'let strataContext;',
+    "Object.defineProperty(Cli, 'defaultContext', {configurable: true, set: context => { strataContext = context; }, get: () => strataContext ?? ({",
     '  env: process.env, stdout: process.stdout, stderr: process.stderr,',
     '  colorDepth: process.stdout.isTTY ? process.stdout.getColorDepth() : 1,',
     '})});',
