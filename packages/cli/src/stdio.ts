@@ -75,11 +75,17 @@ export function lazyOutput(fd: number, make: () => NodeJS.WriteStream): LazyOutp
   });
 }
 
-/** False when `fd` cannot be a terminal (no character device, or /dev/null); undefined when only the stream can tell. */
+/**
+ * False when `fd` cannot be a terminal (no character device, or /dev/null); undefined when
+ * only the stream can tell. BigInt stats: Node 20's realpathSync reads the file type of the
+ * last number-stat of the process (one shared array) for path components it knows, so an
+ * fstat of a pipe made the next `require` of a package through a symlink (pnpm's layout)
+ * skip resolving it, and fail to find the package's own dependencies.
+ */
 function maybeTerminal(fd: number): false | undefined {
   try {
-    const st = fs.fstatSync(fd);
-    if (!st.isCharacterDevice() || st.rdev === fs.statSync('/dev/null').rdev) return false;
+    const st = fs.fstatSync(fd, {bigint: true});
+    if (!st.isCharacterDevice() || st.rdev === fs.statSync('/dev/null', {bigint: true}).rdev) return false;
   } catch {
     return false; // no such descriptor: Node's stream for it is no terminal either
   }

@@ -1,6 +1,7 @@
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import {createRequire} from 'node:module';
 import * as path from 'node:path';
 import {Writable} from 'node:stream';
 import test from 'ava';
@@ -91,6 +92,24 @@ test('a full non-blocking pipe (EAGAIN) hands the rest to the stream, in order',
   t.true(Buffer.concat([inPipe, ...s.chunks]).equals(big));
 });
 
+test('asking a pipe whether it is a terminal leaves how Node resolves modules through symlinks as it was', async t => {
+  // Node 20's realpathSync reads the file type of the process's last number-stat for path
+  // components it already knows: an fstat of a pipe there made a package reached through a
+  // symlink (pnpm's node_modules) load by its link path, so its own dependencies were not found.
+  const dir = fs.realpathSync(await tempDir(t));
+  for (const p of ['a', 'b']) {
+    fs.mkdirSync(path.join(dir, 'real', p), {recursive: true});
+    fs.writeFileSync(path.join(dir, 'real', p, 'index.js'), 'module.exports = 1;\n');
+  }
+  fs.symlinkSync('real', path.join(dir, 'link'));
+  const require = createRequire(path.join(dir, 'x.js'));
+  t.is(require.resolve('./link/a/index.js'), path.join(dir, 'real', 'a', 'index.js'));
+  const [r, w] = pipe();
+  t.teardown(() => { fs.closeSync(r); fs.closeSync(w); });
+  t.false(lazyOutput(w, sink().made).isTTY);
+  t.is(require.resolve('./link/b/index.js'), path.join(dir, 'real', 'b', 'index.js'));
+});
+
 /** A pipe whose write end is non-blocking (by a FIFO opened so): [read fd, write fd]. */
 function pipe(): [number, number] {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-stdio-'));
@@ -99,7 +118,9 @@ function pipe(): [number, number] {
   if (r.status !== 0) throw new Error(`mkfifo (coreutils) is needed: ${r.error?.message ?? r.stderr}`);
   const rd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   const wr = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-  fs.rmSync(dir, {recursive: true});
+  // unlink, not rm: rm's lstat of a FIFO would itself be the number-stat the symlink test is about.
+  fs.unlinkSync(fifo);
+  fs.rmdirSync(dir);
   return [rd, wr];
 }
 
