@@ -154,7 +154,7 @@ const keepPlaces = (dir, front) => ({
 
 const started = Date.now();
 const shared = {
-  bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning', write: false,
+  bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning', write: false, charset: 'ascii',
   // What `import.meta.url` of a bundled module becomes: its original file's URL. A name of the
   // file's top level, as a module's own `require` may shadow Node's.
   // `__strataBuiltin`: one object per Node builtin (see `viaLoader`), loading it on first use.
@@ -234,7 +234,11 @@ const written = new Set([...shims.values()].filter(Boolean));
 const ids = new Set();
 for (const [file, text] of [[path.join(outdir, libName), libOut.text], [entry, cliOut.text]]) {
   written.add(file);
-  const body = viaLoader(text);
+  // ASCII only: one non-ASCII character makes V8 hold the whole file as a two-byte string
+  // (twice the memory, a slower read). esbuild escapes code (charset: ascii) and keeps
+  // comments as they are: there an escape is as good.
+  const body = viaLoader(text).replace(/[^\x00-\x7f]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (/[^\x00-\x7f]/.test(body)) throw new Error('bundle: a non-ASCII character is left');
   const id = createHash('sha256').update(body).digest('hex').slice(0, 16);
   ids.add(`${path.basename(file)}.${id}`);
   const tmp = `${file}.tmp-${process.pid}`;
