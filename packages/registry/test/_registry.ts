@@ -43,15 +43,27 @@ export interface RegistryOptions {
   readonly htpasswd?: {readonly username: string; readonly password: string};
 }
 
-/** A free TCP port on 127.0.0.1 (the kernel's choice: ephemeral, never one fetch refuses). */
+/**
+ * A free TCP port on 127.0.0.1 for a server that binds it later, outside the kernel's
+ * ephemeral range: a port from that range, once released, can be taken by any process's next
+ * outgoing connection before the server binds it (a CI run failed so). Chosen at random
+ * above 10240 (fetch refuses some lower ports), and checked free by binding it.
+ */
 export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  server.close();
-  await once(server, 'close');
-  return port;
+  const [low] = (await fs.readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768')).trim().split(/\s+/).map(Number);
+  const top = low! > 12_000 ? low! : 32_768;
+  for (;;) {
+    const port = 10_240 + Math.floor(Math.random() * (top - 10_240));
+    const server = net.createServer();
+    const bound = await new Promise<boolean>(resolve => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) continue;
+    server.close();
+    await once(server, 'close');
+    return port;
+  }
 }
 
 /**
@@ -64,7 +76,7 @@ export async function freePort(): Promise<number> {
 export async function startRegistry(t: Teardown, options: RegistryOptions = {}): Promise<TestRegistry> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'strata-registry-'));
   t.teardown(() => fs.rm(dir, {recursive: true, force: true}));
-  const port = await freePort();
+  let port = await freePort();
   let auth = '';
   if (options.token) {
     const tokens = await startTokenServer(t, dir, options.token);
@@ -74,7 +86,7 @@ export async function startRegistry(t: Teardown, options: RegistryOptions = {}):
     await fs.writeFile(file, `${options.htpasswd.username}:${bcrypt(options.htpasswd.password)}\n`);
     auth = `auth:\n  htpasswd:\n    realm: strata-test\n    path: ${file}\n`;
   }
-  await fs.writeFile(path.join(dir, 'config.yml'), [
+  const writeConfig = () => fs.writeFile(path.join(dir, 'config.yml'), [
     'version: 0.1',
     'log: {level: info, accesslog: {disabled: false}}',
     'storage:',
@@ -87,6 +99,7 @@ export async function startRegistry(t: Teardown, options: RegistryOptions = {}):
   let child: ChildProcess | undefined;
   const start = async () => {
     const log = await fs.open(logFile, 'a');
+    const logStart = (await log.stat()).size;
     child = spawn('docker-registry', ['serve', path.join(dir, 'config.yml')], {stdio: ['ignore', log.fd, log.fd]});
     await log.close();
     const failed = new Promise<never>((_, reject) => {
@@ -95,6 +108,9 @@ export async function startRegistry(t: Teardown, options: RegistryOptions = {}):
     });
     failed.catch(() => {});
     await Promise.race([waitForHttp(`http://127.0.0.1:${port}/v2/`), failed]);
+    // What answered may be another test's server that took the port: this registry's own
+    // log says it bound it (or it exits, and `failed` says why).
+    await Promise.race([waitForLog(logFile, logStart, `listening on 127.0.0.1:${port}`), failed]);
   };
   const stop = async () => {
     const c = child;
@@ -104,7 +120,18 @@ export async function startRegistry(t: Teardown, options: RegistryOptions = {}):
     process.kill(c.pid!, 'SIGTERM');
     await exited;
   };
-  await start();
+  // Another process may bind the chosen port first; then the registry exits at once, and
+  // a new port is chosen (the port is fixed from here on: `start` after `stop` reuses it).
+  for (let attempt = 1; ; attempt++) {
+    await writeConfig();
+    try {
+      await start();
+      break;
+    } catch (err) {
+      if (attempt === 5 || !/address already in use/.test((err as Error).message)) throw err;
+      port = await freePort();
+    }
+  }
   t.teardown(stop);
   return {
     host: `127.0.0.1:${port}`,
@@ -127,6 +154,14 @@ async function waitForHttp(url: string): Promise<void> {
     }
     if (Date.now() > deadline) throw new Error(`${url} did not answer within 20 s`);
     await new Promise(r => setTimeout(r, 50));
+  }
+}
+
+async function waitForLog(file: string, from: number, text: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await fs.readFile(file)).subarray(from).toString('utf8').includes(text)) {
+    if (Date.now() > deadline) throw new Error(`${file} did not say "${text}" within 20 s`);
+    await new Promise(r => setTimeout(r, 20));
   }
 }
 
