@@ -26,7 +26,10 @@ export class InlineSpool {
   private used = 0;
   private flushed = 0;
 
-  constructor(private readonly file: string) {}
+  private file: string | undefined;
+
+  /** `tmpFile` names the file, when the first MiB is written (a command that stores a few small blobs makes none). */
+  constructor(private readonly tmpFile: () => string) {}
 
   /** Keeps a blob's bytes (the first time its digest comes). */
   add(d: Digest, data: Uint8Array): void {
@@ -85,11 +88,11 @@ export class InlineSpool {
       try { fs.closeSync(this.fd); } catch { /* gone already */ }
       this.fd = -1;
     }
-    fs.rmSync(this.file, {force: true});
+    if (this.file) fs.rmSync(this.file, {force: true});
   }
 
   private flush(): void {
-    if (this.fd < 0) this.fd = fs.openSync(this.file, 'wx+', 0o600);
+    if (this.fd < 0) this.fd = fs.openSync(this.file = this.tmpFile(), 'wx+', 0o600);
     for (let at = 0; at < this.used;) at += fs.writeSync(this.fd, this.buf, at, this.used - at);
     this.flushed += this.used;
     this.used = 0;

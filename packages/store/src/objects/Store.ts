@@ -357,7 +357,7 @@ export class Store {
 
   /** Keeps an inline blob's bytes for the pack of the layer being stored (meta/inlineSpool.ts). */
   private spoolInline(d: Digest, data: Uint8Array): void {
-    (this.spool ??= new InlineSpool(this.tmpPath('spool'))).add(d, data);
+    (this.spool ??= new InlineSpool(() => this.tmpPath('spool'))).add(d, data);
   }
 
   /** The inline blobs this handle stored since the last call, with their bytes, for a layer's pack (meta/layerPacks.ts); the caller discards it. */
