@@ -200,3 +200,67 @@ test('cp keeps names that are not UTF-8, into a container and out of it', async 
   t.is(fs.readFileSync(join(out, D_80, F_FF), 'utf8'), 'inner\n');
   t.deepEqual(fs.readlinkSync(join(out, B('l', [0xfd])), {encoding: 'buffer'}), F_FF);
 });
+
+for (const mounted of [false, true]) {
+  test(`cp -a in keeps owners, setuid, binary xattrs and capabilities ${mounted ? 'through a mount' : 'in the writable layer'}; commit and cp out give them back`, async t => {
+    const store = await tempStore(t);
+    const base = path.join(await tempDir(t), 'base');
+    fs.mkdirSync(base);
+    t.is((await strata(['import', base, '--tag', 'b:1'], {store})).code, 0);
+    t.is((await strata(['create', 'b:1', '--name', 'c'], {store})).code, 0);
+    if (mounted) {
+      t.teardown(() => strata(['umount', 'c'], {store}));
+      const m = await strata(['mount', 'c'], {store});
+      t.is(m.code, 0, m.stderr);
+    }
+    const src = path.join(path.dirname(base), 'src');
+    fs.mkdirSync(path.join(src, 'd'), {recursive: true});
+    fs.writeFileSync(path.join(src, 'd', 'ping'), 'a binary\n');
+    fs.chownSync(path.join(src, 'd', 'ping'), 1234, 5678);
+    fs.chmodSync(path.join(src, 'd', 'ping'), 0o4755); // after the chown: it clears setuid
+    peer(t, 'setfattr', ['-n', 'user.blob', '-v', `0x${BLOB.toString('hex')}`, path.join(src, 'd', 'ping')]);
+    peer(t, 'setcap', ['cap_net_raw+ep', path.join(src, 'd', 'ping')]);
+    peer(t, 'setfattr', ['-n', 'user.dir', '-v', 'kept', path.join(src, 'd')]);
+    fs.chownSync(path.join(src, 'd'), 42, 43);
+    fs.symlinkSync('ping', path.join(src, 'd', 'link'));
+    fs.lchownSync(path.join(src, 'd', 'link'), 7, 8);
+    const into = await strata(['cp', src, 'c:/'], {store});
+    t.is(into.code, 0, into.stderr);
+
+    type Listed = {name: string; mode: number; uid: number; gid: number};
+    const listed = async (p: string) => JSON.parse((await strata(['ls', 'c', p, '--json'], {store})).stdout) as Listed[];
+    const byName = Object.fromEntries((await listed('/src/d')).map(e => [e.name, e]));
+    t.like(byName['ping'], {uid: 1234, gid: 5678, mode: 0o4755});
+    t.like(byName['link'], {uid: 7, gid: 8});
+    t.like((await listed('/src')).find(e => e.name === 'd'), {uid: 42, gid: 43});
+
+    if (mounted) t.is((await strata(['umount', 'c'], {store})).code, 0);
+    t.is((await strata(['commit', 'c', '--tag', 'b:2'], {store})).code, 0);
+    const out = path.join(path.dirname(base), 'out');
+    t.is((await strata(['checkout', 'b:2', out], {store})).code, 0);
+    const ping = path.join(out, 'src', 'd', 'ping');
+    t.like(fs.statSync(ping), {uid: 1234, gid: 5678, mode: 0o104755});
+    t.deepEqual(xattrs(t, ping), xattrs(t, path.join(src, 'd', 'ping')));
+    t.deepEqual(xattrs(t, path.join(out, 'src', 'd')), {'user.dir': Buffer.from('kept').toString('hex')});
+    t.like(fs.lstatSync(path.join(out, 'src', 'd', 'link')), {uid: 7, gid: 8});
+  });
+}
+
+test('a security.selinux label is content on a host without SELinux: import keeps it, and a copy-up then commit keeps it (on a SELinux host it is the host\'s label and dropped)', async t => {
+  const store = await tempStore(t);
+  const src = path.join(await tempDir(t), 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'labelled'), 'x\n');
+  peer(t, 'setfattr', ['-n', 'security.selinux', '-v', 'system_u:object_r:bin_t:s0', path.join(src, 'labelled')]);
+  t.is((await strata(['import', src, '--tag', 'l:1'], {store})).code, 0);
+  t.is((await strata(['create', 'l:1', '--name', 'c'], {store})).code, 0);
+  t.is((await strata(['fs', 'chmod', 'c', '600', '/labelled'], {store})).code, 0); // a copy-up
+  t.is((await strata(['diff', 'c'], {store})).stdout, 'C /labelled\n');
+  t.is((await strata(['commit', 'c', '--tag', 'l:2'], {store})).code, 0);
+  const out = path.join(path.dirname(src), 'out');
+  t.is((await strata(['checkout', 'l:2', out], {store})).code, 0);
+  const label = spawnSync('getfattr', ['-n', 'security.selinux', '--only-values', path.join(out, 'labelled')], {encoding: 'utf8'});
+  if (fs.existsSync('/sys/fs/selinux/enforce')) t.not(label.stdout, 'system_u:object_r:bin_t:s0');
+  else t.is(label.stdout, 'system_u:object_r:bin_t:s0', label.stderr);
+  t.is(fs.statSync(path.join(out, 'labelled')).mode & 0o777, 0o600);
+});

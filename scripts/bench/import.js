@@ -10,7 +10,8 @@
 // paths, not a cold disk. Each run times the library's import (in this process) and the
 // CLI's (`strata import DIR` into a fresh store: a whole process, as users run it; wall and
 // CPU seconds), and prints the library's CPU seconds (all threads, and the main thread alone)
-// and the layer id, which must not change between builds. With --compare DIR, also runs the
+// and the layer id, which must not change between builds. Stores and repos are deleted only
+// between trees, never just before a timed step (see `discard`). With --compare DIR, also runs the
 // store package and CLI built in another checkout DIR (e.g. an older commit) in the same
 // loop, for a before/after figure under the same load.
 // Usage: npm run bench -- import [rootfs|small10k|tree|file ...] [--runs N] [--compare DIR]
@@ -40,6 +41,39 @@ if (!has('b3sum')) {
   process.exit(1);
 }
 const haveOstree = has('ostree');
+
+// Stores and repos are not deleted between timed steps but moved aside, and deleted after a
+// tree's runs, at least QUIET_MS before the next timed step. This machine's ext4 has no
+// journal, and there ext4 will not reuse an inode freed in the last 5-10 s (the
+// "recently_deleted" check of its inode allocator): every file created in the same block
+// group soon after a store of 5,000 files was deleted scanned past all of them, ~0.7 ms of
+// CPU per create here (perf: __ext4_new_inode -> recently_deleted), which both strata and
+// ostree paid for the bench's own clean-up, and tar, which creates nothing, did not.
+const QUIET_MS = 11_000;
+const removed = path.join(base, 'removed');
+const removedAt = path.join(base, 'removed.at');
+let removals = 0, removedSince = 0;
+/** Moves a store or repo out of the way (a rename frees no inode). */
+function discard(dir) {
+  if (!fs_.existsSync(dir)) return;
+  fs_.mkdirSync(removed, {recursive: true});
+  fs_.renameSync(dir, path.join(removed, `${process.pid}-${removals++}`));
+  removedSince++;
+}
+/** Deletes what `discard` moved aside, and notes when. */
+function emptyRemoved() {
+  if (!fs_.existsSync(removed)) return;
+  fs_.rmSync(removed, {recursive: true, force: true});
+  fs_.writeFileSync(removedAt, '');
+  removedSince = 0;
+}
+/** Waits until QUIET_MS have passed since the last deletion (this run's or an earlier one's). */
+async function awaitQuietInodes() {
+  emptyRemoved(); // left by an interrupted run
+  const at = fs_.existsSync(removedAt) ? fs_.statSync(removedAt).mtimeMs : 0;
+  const wait = at + QUIET_MS - Date.now();
+  if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait));
+}
 
 async function generate(name, make) {
   const dir = path.join(base, name);
@@ -94,7 +128,7 @@ function mainThreadMs() {
 
 async function strataImport(dir, S) {
   const storeDir = path.join(base, 'store');
-  await fs.rm(storeDir, {recursive: true, force: true});
+  discard(storeDir);
   const cpu0 = process.cpuUsage(), main0 = mainThreadMs();
   const first = await time(async () => {
     const store = await S.Store.open(storeDir, {create: true});
@@ -111,14 +145,14 @@ async function strataImport(dir, S) {
     return r;
   });
   if (again.value.layer.id !== first.value.layer.id || again.value.newBytes !== 0) throw new Error('bench: the second import was not a no-op');
-  await fs.rm(storeDir, {recursive: true, force: true});
+  discard(storeDir);
   return {seconds: first.seconds, again: again.seconds, cpu, mainCpu, layer: first.value.layer.id};
 }
 
 /** `strata import DIR` into a fresh store, as a whole process: wall and CPU seconds (the child's user + system). */
 function cliImport(dir, bin) {
   const storeDir = path.join(base, 'cli-store');
-  fs_.rmSync(storeDir, {recursive: true, force: true});
+  discard(storeDir);
   const env = {...process.env, NO_COLOR: '1'};
   delete env.STRATA_STORE;
   delete env.NODE_EXTRA_CA_CERTS; // a cost of the machine where it is set, not of strata (see gcprune.js)
@@ -130,7 +164,7 @@ function cliImport(dir, bin) {
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (r.status !== 0) throw new Error(`bench: strata import ${dir} failed: ${r.stderr}`);
   const [user, sys] = r.stderr.trim().split('\n').pop().split(' ').map(Number);
-  fs_.rmSync(storeDir, {recursive: true, force: true});
+  discard(storeDir);
   return {seconds, cpu: user + sys};
 }
 
@@ -152,11 +186,11 @@ function ostreeTree(dir) {
 
 async function ostreeCommit(dir) {
   const repo = path.join(base, 'ostree');
-  await fs.rm(repo, {recursive: true, force: true});
+  discard(repo);
   sh(`ostree --repo='${repo}' init --mode=bare`);
   const tree = ostreeTree(dir);
   const t = await time(() => sh(`ostree --repo='${repo}' commit --branch=bench --tree=dir='${tree}' >/dev/null`));
-  await fs.rm(repo, {recursive: true, force: true});
+  discard(repo);
   return t;
 }
 
@@ -169,6 +203,7 @@ for (const name of only) {
   const dir = await generate(name, name === 'tree' ? makeTree : makeFile);
   const {bytes, files} = await du(dir);
   sh(`tar -cf - -C '${dir}' . >/dev/null`); // into the page cache
+  await awaitQuietInodes();
   const ref = [], st = [], again = [], os = [], cmp = [], cmpAgain = [], proc = [], cmpProc = [];
   const cpus = new Map([[S, []], ...(other ? [[other, []]] : [])]);
   const layers = new Map();
@@ -191,7 +226,9 @@ for (const name of only) {
     for (const [bin, out] of clis) out.push(cliImport(dir, bin));
     sh('sync');
     if (haveOstree) os.push((await ostreeCommit(dir)).seconds);
+    if (removedSince * bytes > 4 * 1024 ** 3) await awaitQuietInodes(); // the 1 GiB file: ~5 GiB set aside per run
   }
+  emptyRemoved();
   const [r, s, a] = [median(ref), median(st), median(again)];
   console.log(`\n${name}: ${files} files, ${fmtBytes(bytes)}`);
   console.log(`  tar | b3sum          ${r.toFixed(2).padStart(6)} s ${rate(bytes, r)}`);

@@ -65,10 +65,10 @@ test('an index held by another handle opens at once as a snapshot; a write waits
   let done!: () => void;
   const busy = holder.exclusive(() => new Promise<void>(r => { done = r; })); // a check-and-commit that takes long
   t.teardown(() => { done(); return busy; });
-  const started = Date.now();
+  // The holder keeps the index until teardown: an open that waited for it would never return.
+  // (Not timed: the snapshot's cost is the machine's, over 3 s once at load 33.)
   const reader = await open(location, 3000);
   t.teardown(() => reader.close());
-  t.true(Date.now() - started < 3000, 'opening does not wait for the holder (it would be refused at 3 s)');
   t.false(reader.holdsLock, 'it reads a snapshot');
   t.deepEqual(await reader.get('tag:a:1'), Buffer.from('one'), 'the snapshot has what was committed');
   const writing = Date.now();
@@ -111,7 +111,9 @@ test('a snapshot taken while another handle writes and compacts holds every comm
       committed = i + 1;
     }
   })();
-  for (let round = 0; round < 8; round++) {
+  // Eight snapshots at least, and more until the writer has committed three times while they
+  // were taken (a loaded machine writes 10 MB slowly).
+  for (let round = 0; round < 8 || (committed < 3 && round < 400); round++) {
     await new Promise(r => setTimeout(r, 150));
     const before = committed;
     const reader = await open(location); // the writer holds the index: a snapshot

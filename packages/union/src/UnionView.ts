@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import {Readable} from 'node:stream';
 // Host paths of the upper hold names as strata keeps them (bytes that are not UTF-8 escaped): hostFs converts.
-import {type Digest, type Store, type Tree, type UpperForm, compareNames, findEntry, hostFs as fs, setRecordedOwner, WHITEOUT_PREFIX, writeXattrsSync} from '@strata/store';
+import {type Digest, type Store, type Tree, type UpperForm, compareNames, findEntry, hostFs as fs, OWNER_XATTR, setRecordedOwner, WHITEOUT_PREFIX, writeXattrsSync} from '@strata/store';
 import {UnionError, fsError} from './errors.js';
 import type {MountWriter} from './mount/MountWriter.js';
 import {type ViewEntry, entryFromStats, entryFromTree, rootEntry} from './ViewEntry.js';
@@ -326,6 +326,36 @@ export class UnionView {
     if (this.through) return this.through.chown(p, uid, gid);
     const host = await this.copyUp(await this.existingLoc(p, 'follow', 'chown'), upper);
     setRecordedOwner(host, fs.lstatSync(host), uid, gid);
+  }
+
+  /**
+   * Sets the owner and group of `p` itself (a final symlink is not followed), as lchown(2);
+   * copies the entry up first. Without the right to chown, a file's or directory's owner
+   * is recorded beside it (`setRecordedOwner`) and a symlink keeps the owner it has.
+   */
+  async lchown(p: ViewPath, uid: number, gid: number): Promise<void> {
+    const upper = this.writable('lchown', p);
+    if (this.through) return this.through.lchown(p, uid, gid);
+    const host = await this.copyUp(await this.existingLoc(p, 'name', 'lchown'), upper);
+    setRecordedOwner(host, fs.lstatSync(host), uid, gid);
+  }
+
+  /**
+   * Sets extended attributes of `p` itself (not following a final symlink), as lsetxattr(2)
+   * for each name; copies the entry up first. The writable layer's own names (overlayfs's
+   * `trusted.overlay.*` / `user.overlay.*`, strata's owner record) are refused: EPERM.
+   */
+  async setXattrs(p: ViewPath, xattrs: Readonly<Record<string, Buffer>>): Promise<void> {
+    const upper = this.writable('setxattr', p);
+    for (const name of Object.keys(xattrs))
+      if (this.upperForm.isOverlayXattr(name) || name === OWNER_XATTR)
+        throw new UnionError('EPERM', `${p}: the xattr ${name} belongs to the writable layer's format, not to its entries`, {syscall: 'setxattr', path: p});
+    if (this.through) {
+      for (const [name, value] of Object.entries(xattrs)) await this.through.setXattr(p, name, value);
+      return;
+    }
+    const host = await this.copyUp(await this.existingLoc(p, 'name', 'setxattr'), upper);
+    writeXattrsSync(host, xattrs);
   }
 
   /** Sets the modification time, in seconds (following symlinks); copies the entry up first. */

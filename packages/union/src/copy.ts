@@ -1,7 +1,7 @@
 import {createWriteStream} from 'node:fs';
 import * as path from 'node:path';
 import {pipeline} from 'node:stream/promises';
-import {type Store, hostFs as fs} from '@strata/store';
+import {type Store, hostFs as fs, layerXattrs} from '@strata/store';
 import {checkout} from './checkout.js';
 import {UnionError} from './errors.js';
 import type {UnionView} from './UnionView.js';
@@ -27,8 +27,12 @@ export interface CopyOptions {
  * created at `dest`, whose parent must exist. A `dest` ending in "/" must be a directory,
  * or be missing while the source is one (it is then created). An existing file is
  * replaced; a directory is never replaced by a non-directory (EISDIR) nor a non-directory
- * by a directory (ENOTDIR). Modes, times, symlinks (as they are) and hardlinks within the
- * tree are kept; directory modes and times are set last, after their entries.
+ * by a directory (ENOTDIR). Owners, modes, times, xattrs, symlinks (as they are) and
+ * hardlinks within the tree are kept (owners only when strata runs as root, as cp -a can);
+ * directory metadata is set last, after their entries.
+ * As with `cp -a`, an xattr the writable layer may not hold for this user (a `trusted.` or
+ * `security.` one without root) is left out; the layer's own bookkeeping names, and on a
+ * SELinux host `security.selinux` (the host's label), are never copied, as import has it.
  *
  * Everything that could refuse the copy (the source, the destination, every name that
  * would meet an entry of the other kind) is checked before the view changes.
@@ -42,20 +46,21 @@ export async function copyIntoView(view: UnionView, host: string, dest: ViewPath
 
   const counts = {files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0};
   const links = new Map<string, ViewPath>(); // dev:ino of a host file with several links -> its first view path
-  const dirTimes: [ViewPath, fs.Stats][] = [];
+  const dirTimes: [ViewPath, fs.Stats, string][] = [];
   const put = async (h: string, st: fs.Stats, p: ViewPath): Promise<void> => {
     const existing = await view.lstat(p).catch(() => undefined);
     if (st.isDirectory()) {
       if (!existing) await view.mkdir(p, {mode: 0o700});
       counts.dirs++;
       for (const name of fs.readdirSync(h).sort()) await put(path.join(h, name), fs.lstatSync(path.join(h, name)), childPath(p, name));
-      dirTimes.push([p, st]);
+      dirTimes.push([p, st, h]);
       return;
     }
     // A symlink or a new hardlink takes the name's place; a plain file is written into it.
     if (existing && (existing.kind !== 'file' || st.isSymbolicLink() || st.nlink > 1)) await view.remove(p);
     if (st.isSymbolicLink()) {
       await view.symlink(fs.readlinkSync(h), p);
+      await keepOwnerAndXattrs(view, h, st, p);
       counts.symlinks++;
       return;
     }
@@ -67,8 +72,7 @@ export async function copyIntoView(view: UnionView, host: string, dest: ViewPath
       return;
     }
     await view.writeFile(p, {hostFile: h}, {mode: st.mode & 0o7777});
-    await view.chmod(p, st.mode & 0o7777);
-    await view.utimes(p, Math.floor(st.mtimeMs / 1000));
+    await setMeta(view, h, st, p);
     if (st.nlink > 1) links.set(key, p);
     counts.files++;
     counts.bytes += st.size;
@@ -76,11 +80,39 @@ export async function copyIntoView(view: UnionView, host: string, dest: ViewPath
   };
   await put(host, top, target);
   // Modes and times of directories last: adding entries changes a directory's mtime.
-  for (const [p, st] of dirTimes) {
-    await view.chmod(p, st.mode & 0o7777);
-    await view.utimes(p, Math.floor(st.mtimeMs / 1000));
-  }
+  for (const [p, st, h] of dirTimes) await setMeta(view, h, st, p);
   return counts;
+}
+
+/** A copied file's or directory's metadata from its host source: owner, mode, xattrs, time. */
+async function setMeta(view: UnionView, host: string, st: fs.Stats, p: ViewPath): Promise<void> {
+  await keepOwnerAndXattrs(view, host, st, p, async () => view.chmod(p, st.mode & 0o7777));
+  await view.utimes(p, Math.floor(st.mtimeMs / 1000));
+}
+
+/**
+ * The owner first (chown clears the setuid and setgid bits, chown(2)), then `between`
+ * (the mode), then the xattrs (chown also clears `security.capability`).
+ */
+async function keepOwnerAndXattrs(view: UnionView, host: string, st: fs.Stats, p: ViewPath, between?: () => Promise<void>): Promise<void> {
+  // As cp -a: only root gives a copy its source's owner; anyone else's copy is theirs (a new
+  // entry) or keeps the owner it had (a file written over).
+  if (process.getuid?.() === 0) await view.lchown(p, st.uid, st.gid);
+  await between?.();
+  const xattrs = layerXattrs(host, view.upperForm);
+  for (const [name, value] of Object.entries(xattrs ?? {})) {
+    try {
+      await view.setXattrs(p, {[name]: value});
+    } catch (err) {
+      if (!mayNotHold(err)) throw err;
+    }
+  }
+}
+
+/** An xattr write refused for this user or this filesystem (cp -a leaves such ones out). */
+function mayNotHold(err: unknown): boolean {
+  const e = err as {code?: string; message?: string};
+  return e.code === 'EPERM' || e.code === 'ENOTSUP' || e.code === 'EOPNOTSUPP' || /not permitted|not supported/i.test(e.message ?? '');
 }
 
 /**

@@ -2,11 +2,13 @@ import {readXattrsSync} from '../host/hostXattrs.js';
 import {OWNER_XATTR} from '../containers/ownerRecord.js';
 import type {UpperForm} from '../containers/upperForm.js';
 import type {Xattrs} from '../objects/tree.js';
-import type {Stats} from 'node:fs';
+import {existsSync, type Stats} from 'node:fs';
 
 /**
- * A host entry's xattrs as a layer keeps them: all but `security.selinux` (a label of this
- * host's policy, which runtimes set again in a container) and, in a writable layer
+ * A host entry's xattrs as a layer keeps them: all but, on a host that runs SELinux,
+ * `security.selinux` (there, a label the host's policy gave the file, which runtimes set
+ * again in a container; elsewhere nothing labels files, so a label is content: an image's
+ * own, carried by a copy-up or a copy, and kept) and, in a writable layer
  * (`upper`), overlayfs's own `trusted.overlay.*` / `user.overlay.*` bookkeeping (format.md)
  * and strata's owner record (`OWNER_XATTR`, which the entry's uid:gid already says).
  * Import and commit store these, diff compares them, checkout writes them back.
@@ -19,8 +21,15 @@ export function layerXattrs(hostPath: string, upper?: UpperForm): Xattrs | undef
 
 /** The xattrs a layer keeps of all an entry has (see `layerXattrs`); undefined when none. */
 export function keptXattrs(all: Xattrs, upper?: UpperForm): Xattrs | undefined {
-  const kept = Object.entries(all).filter(([n]) => n !== 'security.selinux' && !(upper && (upper.isOverlayXattr(n) || n === OWNER_XATTR)));
+  const kept = Object.entries(all).filter(([n]) => !(n === 'security.selinux' && hostLabelsFiles()) && !(upper && (upper.isOverlayXattr(n) || n === OWNER_XATTR)));
   return kept.length > 0 ? Object.fromEntries(kept) : undefined;
+}
+
+let labels: boolean | undefined;
+
+/** Whether this host runs SELinux, which labels every file made here (selinuxfs is mounted). */
+function hostLabelsFiles(): boolean {
+  return labels ??= existsSync('/sys/fs/selinux/enforce');
 }
 
 /**

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import {spawnSync} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
 import * as path from 'node:path';
 import {type Digest, createHasher, hashBytes} from './digest.js';
 import {fsPath} from './names.js';
@@ -155,7 +155,29 @@ export function placeStaged(dir: string, staged: readonly {readonly digest: Dige
 export function placeFilesDurably(dir: string, staged: readonly {readonly staged: string; readonly dest: string}[]): void {
   if (staged.length === 0) return;
   const r = spawnSync('sync', ['-f', path.join(dir, 'tmp')], {stdio: 'ignore'});
-  if (r.error || r.status !== 0) {
+  placeSynced(staged, !r.error && r.status === 0);
+}
+
+/**
+ * `sync -f` of the store's filesystem in a child process, so the caller's thread goes on
+ * meanwhile: true once every byte written before the call is durable (syncfs), false when
+ * `sync -f` is missing or failed. Never rejects.
+ */
+export function syncStoreFs(dir: string): Promise<boolean> {
+  return new Promise(resolve => {
+    const child = spawn('sync', ['-f', path.join(dir, 'tmp')], {stdio: 'ignore'});
+    child.on('error', () => resolve(false));
+    child.on('exit', code => resolve(code === 0));
+  });
+}
+
+/** placeStaged of object files whose bytes a `syncStoreFs` begun after their writes made durable (`synced`), or, if it failed, fsynced each now. */
+export function placeStagedSynced(dir: string, staged: readonly {readonly digest: Digest; readonly staged: string}[], synced: boolean): void {
+  placeSynced(staged.map(s => ({staged: s.staged, dest: objectPathIn(dir, s.digest)})), synced);
+}
+
+function placeSynced(staged: readonly {readonly staged: string; readonly dest: string}[], synced: boolean): void {
+  if (!synced) {
     for (const s of staged) {
       const fd = fs.openSync(s.staged, 'r');
       try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }

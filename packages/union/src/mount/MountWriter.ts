@@ -1,5 +1,6 @@
 import {type ChildProcessWithoutNullStreams, spawn} from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import type {Socket} from 'node:net';
 import {fsError, UnionError} from '../errors.js';
 
@@ -17,8 +18,9 @@ import {fsError, UnionError} from '../errors.js';
  * its entries moved one by one, its metadata kept, the old one removed.
  */
 const DRIVER = String.raw`
-use strict; use warnings; use Errno; use Fcntl ':mode';
+use strict; use warnings; use Errno; use Fcntl ':mode'; use POSIX ();
 my $root = shift;
+my $lsetxattr = shift;
 chroot($root) or die "chroot $root: $!\n";
 chdir('/') or die "chdir: $!\n";
 umask(0);
@@ -77,6 +79,11 @@ while (my $line = <STDIN>) {
   elsif ($op eq 'link') { $ok = link($a[0], $a[1]); }
   elsif ($op eq 'chmod') { $ok = chmod($a[1] + 0, $a[0]); }
   elsif ($op eq 'chown') { $ok = chown($a[1] + 0, $a[2] + 0, $a[0]); }
+  elsif ($op eq 'lchown') { $ok = POSIX::lchown($a[1] + 0, $a[2] + 0, $a[0]); }
+  elsif ($op eq 'setxattr') {
+    if ($lsetxattr < 0) { $! = Errno::EOPNOTSUPP; }
+    else { $ok = syscall($lsetxattr, $a[0], $a[1], $a[2], length($a[2]), 0) == 0; }
+  }
   elsif ($op eq 'utime') { $ok = utime($a[1] + 0, $a[1] + 0, $a[0]); }
   else { die "unknown op $op\n"; }
   print $ok ? "ok\n" : 'err ' . errname() . "\n";
@@ -85,6 +92,9 @@ while (my $line = <STDIN>) {
 
 /** The errno codes a view's write may give, as UnionErrors name them. */
 const KNOWN = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EEXIST', 'ENOTEMPTY', 'EINVAL', 'ELOOP', 'EPERM', 'EROFS', 'EBUSY']);
+
+/** lsetxattr(2)'s number per architecture (Perl has no xattr call; `syscall` reaches it). */
+const SYS_LSETXATTR: Partial<Record<string, number>> = {x64: 189, arm64: 6, riscv64: 6, ia32: 227, arm: 227, ppc64: 210, s390x: 225};
 
 export class MountWriter {
   private child: ChildProcessWithoutNullStreams | undefined;
@@ -107,6 +117,8 @@ export class MountWriter {
   link(existing: string, p: string): Promise<void> { return this.ask('link', [existing, p], undefined, 'link', p); }
   chmod(p: string, mode: number): Promise<void> { return this.ask('chmod', [p, String(mode)], undefined, 'chmod', p); }
   chown(p: string, uid: number, gid: number): Promise<void> { return this.ask('chown', [p, String(uid), String(gid)], undefined, 'chown', p); }
+  lchown(p: string, uid: number, gid: number): Promise<void> { return this.ask('lchown', [p, String(uid), String(gid)], undefined, 'lchown', p); }
+  setXattr(p: string, name: string, value: Buffer): Promise<void> { return this.ask('setxattr', [p, name, value], undefined, 'setxattr', p); }
   utimes(p: string, mtime: number): Promise<void> { return this.ask('utime', [p, String(mtime)], undefined, 'utime', p); }
 
   /** Ends the chrooted process, which keeps the mount busy while it lives (it also ends when strata exits). */
@@ -120,7 +132,7 @@ export class MountWriter {
   }
 
   private start(): ChildProcessWithoutNullStreams {
-    const child = spawn('perl', ['-e', DRIVER, this.mountPoint], {stdio: ['pipe', 'pipe', 'pipe']}) as ChildProcessWithoutNullStreams;
+    const child = spawn('perl', ['-e', DRIVER, this.mountPoint, String(SYS_LSETXATTR[os.arch()] ?? -1)], {stdio: ['pipe', 'pipe', 'pipe']}) as ChildProcessWithoutNullStreams;
     let buffered = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       buffered += d;
@@ -147,7 +159,7 @@ export class MountWriter {
     busy ? child.ref() : child.unref();
   }
 
-  private ask(op: string, args: readonly string[], body: Buffer | undefined, syscall: string, p: string): Promise<void> {
+  private ask(op: string, args: readonly (string | Buffer)[], body: Buffer | undefined, syscall: string, p: string): Promise<void> {
     const run = async () => {
       this.child ??= this.start();
       const child = this.child;

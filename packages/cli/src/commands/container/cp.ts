@@ -18,7 +18,7 @@ export class CpCommand extends BaseCommand {
     category: 'Containers',
     description: 'copy files and trees between the host and a container',
     details: `
-      One side is a host path, the other \`CONTAINER:PATH\` (an image as \`NAME:TAG:/PATH\` may be copied out of). Files, directories (with everything in them), symlinks (as they are) and hardlinks inside the tree are copied, with their modes and times.
+      One side is a host path, the other \`CONTAINER:PATH\` (an image as \`NAME:TAG:/PATH\` may be copied out of). Files, directories (with everything in them), symlinks (as they are) and hardlinks inside the tree are copied, with their modes, times and xattrs, and their owners when run as root (as cp -a).
 
       As cp -a: when the destination is an existing directory, the source goes into it under its own name; otherwise it is created at the destination, whose parent must exist. A destination ending in \`/\` must be a directory (or is made as one from a directory). An existing file is replaced; a directory is never replaced by a file, nor a file by a directory.
     `,
