@@ -60,11 +60,11 @@ test('two containers of one image reading one large file hold it once in the pag
   t.log(`page cache grew ${grew} KiB for the second container's read of ${SIZE / 1024} KiB`);
 });
 
-test('small files (in the metadata image and in a pack) are one inode with one set of pages for every container of the image', async t => {
+test('small files (in a small-blob pack) are one inode with one set of pages for every container of the image', async t => {
   requirePeers('fincore', 'mkfs.erofs');
   const store = await tempStore(t);
   const root = busyboxRoot(path.join(await tempDir(t), 'root'));
-  const sizes = {'tiny.bin': 1000, 'small.bin': 12_000}; // ≤ 2 KiB: in the metadata image; 2–16 KiB: in a small-blob pack
+  const sizes = {'tiny.bin': 1000, 'small.bin': 12_000}; // inline blobs (≤ 16 KiB): in a small-blob pack
   for (const [name, size] of Object.entries(sizes)) fs.writeFileSync(path.join(root, name), randomBytes(size));
   t.is((await strata(['import', root, '--tag', 'small:1'], {store})).code, 0);
   for (const name of ['c1', 'c2']) t.is((await strata(['create', 'small:1', '--name', name], {store})).code, 0);
@@ -87,8 +87,10 @@ test('small files (in the metadata image and in a pack) are one inode with one s
     t.true(fs.readFileSync(path.join(mounts[1]!, name)).equals(fs.readFileSync(path.join(root, name))));
   }
   const packFile = path.join(path.dirname(mounts[0]!), 'pack0', 'small');
-  const inPack = spawnSync('find', [packFile, '-type', 'f'], {encoding: 'utf8'}).stdout.trim().split('\n');
-  t.is(inPack.length, 1, 'the 12 KB file is the one blob of the pack');
+  const inPackOf = (bytes: number) => spawnSync('find', [packFile, '-type', 'f', '-size', `${bytes}c`], {encoding: 'utf8'}).stdout.trim().split('\n').filter(Boolean);
+  t.is(inPackOf(1000).length, 1, 'the 1 KB file is a blob of the pack');
+  const inPack = inPackOf(12_000);
+  t.is(inPack.length, 1, 'and the 12 KB file');
   t.is(cachedPages(inPack[0]!), 3, 'its 12 KB are three pages, cached once');
   // The loop devices go with the last mount.
   for (const name of ['c1', 'c2']) t.is((await strata(['umount', name], {store})).code, 0);

@@ -41,7 +41,7 @@ const runsAt = argv.indexOf('--runs');
 const RUNS = runsAt >= 0 ? Number(argv.splice(runsAt, 2)[1]) : 3;
 const inlineAt = argv.indexOf('--inline');
 // Sizes up to which blobs go into the image; the rest of the inline (LevelDB) blobs go into a pack.
-const THRESHOLDS = inlineAt >= 0 ? argv.splice(inlineAt, 2)[1].split(',').map(Number) : [...new Set([64, S.META_INLINE_MAX, S.INLINE_MAX])];
+const THRESHOLDS = inlineAt >= 0 ? argv.splice(inlineAt, 2)[1].split(',').map(Number) : [...new Set([S.META_INLINE_MAX, 2048, S.INLINE_MAX])];
 const compareAt = argv.indexOf('--compare');
 const COMPARE = compareAt >= 0 ? path.resolve(argv.splice(compareAt, 2)[1]) : undefined;
 const only = argv.length > 0 ? argv : ['5k', '100k'];
@@ -140,8 +140,27 @@ for (const name of only) {
   let s = await S.Store.open(storeDir);
   const image = await s.putImage({layers: [digest], config: {}});
   const container = root ? await U.createContainer(s, {image, name: 'bench'}) : undefined;
-  const fresh = () => {
+  // The layer's pack is written when the layer is stored (import, commit: layerPacks.ts),
+  // so it is part of the import, not of a first mount: written here once (timed, and
+  // printed with the import's figures) and put back after each fresh() as the import left
+  // it. A build without layer packs (--compare an older one) gets none.
+  const saved = path.join(dir, 'layer-packs');
+  let layerPack;
+  if (S.writeLayerPack) {
+    for (const sub of ['meta', 'packs']) fs.rmSync(path.join(storeDir, sub), {recursive: true, force: true});
+    spawnSync('sync');
+    const t = await timed(() => S.writeLayerPack(s, digest));
+    layerPack = {seconds: t.seconds, cpu: t.cpu, bytes: t.value ? fs.statSync(S.packPath(s, t.value)).size : 0};
+    fs.rmSync(saved, {recursive: true, force: true});
+    fs.mkdirSync(saved);
+    for (const f of fs.readdirSync(path.join(storeDir, 'packs'))) fs.linkSync(path.join(storeDir, 'packs', f), path.join(saved, f));
+  }
+  const fresh = (layerPacks = true) => {
     for (const sub of ['meta', 'packs', path.join('objects', 'small')]) fs.rmSync(path.join(storeDir, sub), {recursive: true, force: true});
+    if (layerPacks && fs.existsSync(saved)) {
+      fs.mkdirSync(path.join(storeDir, 'packs'));
+      for (const f of fs.readdirSync(saved)) fs.linkSync(path.join(saved, f), path.join(storeDir, 'packs', f));
+    }
     spawnSync('sync');
   };
   const perThreshold = [];
@@ -186,7 +205,7 @@ for (const name of only) {
     const times = {this: [], compare: [], ostree: []};
     for (let r = 0; r < RUNS; r++) {
       for (const [label, SS, UU] of r % 2 ? [...builds].reverse() : builds) {
-        fresh();
+        fresh(SS.writeLayerPack !== undefined);
         const st = await SS.Store.open(storeDir);
         const c = await st.getContainer(container.id);
         const layers = new UU.ContainerLayers(st, async (x, tree) => {
@@ -211,10 +230,12 @@ for (const name of only) {
   if (container) {
     const env = {...process.env, STRATA_STORE: storeDir};
     const mounts = [], theirs = [], ostree = [];
-    const otherCli = COMPARE ? (await otherBuild(COMPARE)).cli : undefined;
+    const other = COMPARE ? await otherBuild(COMPARE) : undefined;
+    const otherCli = other?.cli;
+    const otherLayerPacks = other?.S.writeLayerPack !== undefined;
     for (let r = 0; r < RUNS; r++) {
       for (const [bin, into] of otherCli ? (r % 2 ? [[otherCli, theirs], [STRATA, mounts]] : [[STRATA, mounts], [otherCli, theirs]]) : [[STRATA, mounts]]) {
-        fresh();
+        fresh(bin === STRATA ? true : otherLayerPacks);
         into.push(timedCommand(bin, ['mount', 'bench'], env));
         run(bin, ['umount', 'bench'], env);
       }
@@ -228,7 +249,7 @@ for (const name of only) {
     await U.removeContainer(again, container.id);
     await again.close();
   }
-  rows.push({name, perThreshold, cli, compared});
+  rows.push({name, perThreshold, cli, compared, layerPack});
 }
 
 const pair = (w, c) => `${w.toFixed(2)} (${c.toFixed(2)})`;
@@ -242,6 +263,8 @@ for (const row of rows) {
     console.log(`| ${row.name} | ${r.inlineMax} B | ${pair(r.ostree, r.ostreeCpu)} | ${fmtBytes(b.bytes)} | ${b.inlined} | ${b.packedRefs} | ${b.packedNew > 0 ? `${b.packedNew} blobs` : '-'} | ${pair(r.first, r.firstCpu)} | ${ratio(r.first, r.firstCpu, r)} | ${pair(r.again, r.againCpu)} | ${ratio(r.again, r.againCpu, r)} |`);
   }
 }
+console.log('\nthe layer pack, written when the layer is stored (part of the import; here once, in this process):');
+for (const {name, layerPack} of rows) if (layerPack) console.log(`| ${name} | ${pair(layerPack.seconds, layerPack.cpu)} | ${fmtBytes(layerPack.bytes)} |`);
 console.log('\n`strata mount` as a process of its own (wall and cpu of the process and its children), first mount at strata\'s cut:');
 console.log('| tree | ostree -H | strata mount | / ostree |');
 console.log('|---|---|---|---|');

@@ -21,9 +21,11 @@ export interface ErofsMeta {
  * A regular file's content: its bytes, stored in the image (`data`), or only its size,
  * with no data in the image: with `redirect` (an absolute path in overlayfs's data-only
  * lower layer) it is a composefs "metacopy" file whose bytes the overlay reads from there;
- * without, a file of holes.
+ * without, a file of holes. With `dataRef`, the bytes are stored in the image too, but the
+ * tree keeps only their size and a number: `writeErofs` asks its `readData` for them when
+ * it writes them, so a tree of many files' bytes need not hold them all at once.
  */
-export type FileContent = {readonly data: Buffer} | {readonly size: number; readonly redirect?: string};
+export type FileContent = {readonly data: Buffer} | {readonly size: number; readonly redirect?: string} | {readonly size: number; readonly dataRef: number};
 
 /** A handle to an inode of an `ErofsTree` (its index). */
 export type ErofsNode = number & {readonly __brand: 'ErofsNode'};
@@ -72,6 +74,8 @@ export class ErofsTree {
   entryCount = new Uint32Array(0);
   /** File bytes stored in the image, or a symlink's target (sparse). */
   readonly data: (Buffer | undefined)[] = [];
+  /** File bytes stored in the image that the writer reads when it writes them (`readData`), by this number (sparse). */
+  readonly dataRef: (number | undefined)[] = [];
   /** A file's redirect (sparse). */
   readonly redirect: (string | undefined)[] = [];
   /** Inodes with xattrs of their own. */
@@ -126,6 +130,12 @@ export class ErofsTree {
       return node;
     }
     if (!Number.isSafeInteger(content.size) || content.size < 0) throw new ErofsError('EROFS_BAD_ENTRY', `file ${n} has a bad size ${content.size}`);
+    if ('dataRef' in content) {
+      const node = this.addInode(KIND.file, meta, content.size);
+      this.dataRef[node] = content.dataRef;
+      this.addEntry(parent, n, node, 0);
+      return node;
+    }
     if (content.redirect !== undefined && (!content.redirect.startsWith('/') || content.redirect.includes('\0') || Buffer.byteLength(content.redirect) > 4095))
       throw new ErofsError('EROFS_BAD_ENTRY', `file ${n} has a bad redirect ${JSON.stringify(content.redirect)} (an absolute path is needed)`);
     const node = this.addInode(KIND.file, meta, content.size);
@@ -196,7 +206,9 @@ export class ErofsTree {
   /** What a file inode holds: its bytes, or its size and redirect. */
   contentOf(node: ErofsNode): FileContent {
     const data = this.data[node];
-    return data ? {data} : {size: this.size[node]!, redirect: this.redirect[node]};
+    if (data) return {data};
+    const dataRef = this.dataRef[node];
+    return dataRef !== undefined ? {size: this.size[node]!, dataRef} : {size: this.size[node]!, redirect: this.redirect[node]};
   }
 
   kindOf(node: ErofsNode): ErofsKind {

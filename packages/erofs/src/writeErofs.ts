@@ -20,6 +20,13 @@ export interface ErofsWriteOptions {
    * Zeros by default.
    */
   readonly head?: Buffer;
+  /**
+   * The bytes of a file added with `dataRef` (called with that number, as the writer
+   * reaches the file: once for a file that fits beside its inode or fills whole blocks,
+   * twice for one with both blocks and a packed tail). They must be as many as the size
+   * the file was added with (else EROFS_BAD_ENTRY); a throw ends the write part-way.
+   */
+  readonly readData?: (ref: number) => Buffer;
 }
 
 /** What was written. */
@@ -61,7 +68,18 @@ interface OwnXattrs {
  */
 export function writeErofs(tree: ErofsTree, sink: (chunk: Buffer) => void, options: ErofsWriteOptions = {}): ErofsStats {
   const n = tree.count;
-  const {kind, data, redirect, names} = tree;
+  const {kind, data, dataRef, redirect, names} = tree;
+  /** Whether a file's bytes are stored in the image (given, or read when written). */
+  const stored = (inode: number) => data[inode] !== undefined || dataRef[inode] !== undefined;
+  /** A stored file's bytes (a symlink's target). */
+  const bytesOf = (inode: number): Buffer => {
+    const d = data[inode];
+    if (d) return d;
+    if (!options.readData) throw new TypeError('assertion failed: a tree with dataRef files needs readData');
+    const b = options.readData(dataRef[inode]!);
+    if (b.length !== tree.size[inode]) throw new ErofsError('EROFS_BAD_ENTRY', `a file added with ${tree.size[inode]} bytes (dataRef ${dataRef[inode]}) was given ${b.length} by readData`);
+    return b;
+  };
   // Inodes in breadth-first order: a directory's children are neighbours on disk.
   // slot[inode] is its place (-1: not reached yet), order[place] the inode.
   const slot = new Int32Array(n).fill(-1);
@@ -103,7 +121,7 @@ export function writeErofs(tree: ErofsTree, sink: (chunk: Buffer) => void, optio
     const inode = order[i]!;
     const k = kind[inode]!;
     const xattrs = tree.xattrs.get(inode);
-    const r = k === KIND.file && !data[inode] && tree.size[inode]! > 0 ? redirect[inode] : undefined;
+    const r = k === KIND.file && !stored(inode) && tree.size[inode]! > 0 ? redirect[inode] : undefined;
     if (xattrs) {
       const list = inodeXattrs(xattrs, r, () => (k === KIND.dir ? `directory ${tree.pathOf(inode)}` : `an inode of ${k === KIND.file ? 'a file' : `kind ${KINDS[k]}`}`));
       own.set(i, list);
@@ -213,7 +231,7 @@ export function writeErofs(tree: ErofsTree, sink: (chunk: Buffer) => void, optio
       }
       ownPlaced.set(i, o);
       xattrSize[i] = list.length === 0 ? 0 : XATTR_IBODY_HEADER_SIZE + 4 * o.shared.length + o.inline.reduce((sum, e) => sum + e.size, 0);
-    } else if (k === KIND.file && !data[inode] && tree.size[inode]! > 0 && redirect[inode] !== undefined) {
+    } else if (k === KIND.file && !stored(inode) && tree.size[inode]! > 0 && redirect[inode] !== undefined) {
       const r = redirect[inode]!;
       const rShared = redirects.get(r)! > 1;
       xattrSize[i] = XATTR_IBODY_HEADER_SIZE + (metacopyShared ? 4 : METACOPY_ENTRY.size) + (rShared ? 4 : redirectEntrySize(redirectBytes(r)));
@@ -234,9 +252,8 @@ export function writeErofs(tree: ErofsTree, sink: (chunk: Buffer) => void, optio
         isize[i] = blocks[i]! * BLOCK_SIZE;
       }
     } else if (k === KIND.file) {
-      const d = data[inode];
       const size = tree.size[inode]!;
-      if (d) {
+      if (stored(inode)) {
         isize[i] = size;
         const t = size % BLOCK_SIZE;
         if (t > 0 && t <= TAIL_INLINE_MAX && t <= room) {
@@ -402,7 +419,7 @@ export function writeErofs(tree: ErofsTree, sink: (chunk: Buffer) => void, optio
     if (tail[i]! > 0) {
       if (layout[i] === LAYOUT.chunkBased) for (; at < end; at += 4) buf.writeUInt32LE(NULL_ADDR, at); // every chunk a hole
       else if (k === KIND.dir) putDirentBlock(buf, at, i, dirBlocks(i) - 1);
-      else data[inode]!.copy(buf, at, blocks[i]! * BLOCK_SIZE);
+      else bytesOf(inode).copy(buf, at, blocks[i]! * BLOCK_SIZE);
     }
     out.advance(size);
   }
@@ -423,7 +440,7 @@ export function writeErofs(tree: ErofsTree, sink: (chunk: Buffer) => void, optio
       }
     } else {
       // File bytes or a long symlink target; the last block is padded with zeros.
-      const d = data[inode]!;
+      const d = bytesOf(inode);
       const len = Math.min(d.length, nb * BLOCK_SIZE);
       out.put(len === d.length ? d : d.subarray(0, len));
       out.zeros(nb * BLOCK_SIZE - len);

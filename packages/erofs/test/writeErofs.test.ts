@@ -195,3 +195,19 @@ test('writeErofsFile leaves no file behind when the tree is refused', t => {
   t.throws(() => writeErofsFile(dup, path.join(dir, 'x.erofs')), {code: 'EROFS_DUPLICATE_NAME'});
   t.deepEqual(fs.readdirSync(dir), []);
 });
+
+test('files whose bytes are read as they are written (dataRef) give the same image as files given their bytes, and a short read is refused', t => {
+  const sizes = [1, 2048, 2049, 4095, 4096, 4097, 6000, 8193, 16384, 65537];
+  const data = sizes.map((n, k) => Buffer.from(Array.from({length: n}, (_, i) => (i * 17 + k) & 0xff)));
+  const build = (lazy: boolean) => {
+    const tree = new ErofsTree(meta(0o755));
+    sizes.forEach((n, k) => tree.addFile(tree.root, `s${n}`, meta(0o644, k % 3 ? {} : {xattrs: {'user.pad': Buffer.alloc(3000, 1)}}), lazy ? {size: n, dataRef: k} : {data: data[k]!}));
+    return tree;
+  };
+  const reads: number[] = [];
+  const lazy = erofsToBuffer(build(true), {readData: k => (reads.push(k), data[k]!)});
+  t.true(lazy.equals(erofsToBuffer(build(false))));
+  t.deepEqual([...new Set(reads)].sort((a, b) => a - b), sizes.map((_, k) => k), 'every file read');
+  t.true(reads.length <= 2 * sizes.length, 'each at most twice');
+  t.throws(() => erofsToBuffer(build(true), {readData: k => data[k]!.subarray(1)}), {code: 'EROFS_BAD_ENTRY'});
+});

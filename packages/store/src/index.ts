@@ -40,3 +40,4 @@ export {pullImage, type PullProgress, type PulledImage} from './registry/pullIma
 export {pushImage, type PushProgress, type PushedImage} from './registry/pushImage.js';
 export {ensureMetaImage, buildMetaImage, metaImagePath, META_INLINE_MAX, type MetaImage, type MetaImageBuild, type MetaImageOptions} from './meta/metaImage.js';
 export {MAX_PACKS_PER_IMAGE, packPath, readPackList} from './meta/packs.js';
+export {LAYER_PACK_MIN_BLOBS, layerPackOf, writeLayerPack} from './meta/layerPacks.js';

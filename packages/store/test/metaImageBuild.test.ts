@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import test from 'ava';
-import {type Digest, LayerBuilder, type Store, StoreError, buildMetaImage, metaImagePath} from '../src/index.js';
+import {type Digest, LayerBuilder, META_INLINE_MAX, type Store, StoreError, buildMetaImage, metaImagePath} from '../src/index.js';
 import {blobKey} from '../src/index/keys.js';
 import {inlineBlobValue} from '../src/index/values.js';
 import {openTempStore} from './_helpers.js';
@@ -9,7 +9,7 @@ import {openTempStore} from './_helpers.js';
 const m = {mode: 0o644, uid: 0, gid: 0, mtime: 1_700_000_000};
 const bytes = (n: number, seed: number) => Buffer.from(Array.from({length: n}, (_, i) => (i * 131 + seed * 7) & 0xff));
 
-/** A layer of small files: some kept in the image (at most 2 KiB), most for a pack (2-16 KiB), one empty. */
+/** A layer of small files (up to 16 KiB), one empty: all but the empty one for a pack (META_INLINE_MAX). */
 async function smallFiles(store: Store): Promise<{tree: Digest; packed: Digest[]}> {
   const b = new LayerBuilder();
   b.dir([], {mode: 0o755, uid: 0, gid: 0, mtime: 0});
@@ -17,7 +17,7 @@ async function smallFiles(store: Store): Promise<{tree: Digest; packed: Digest[]
   for (let i = 0; i < 60; i++) {
     const data = bytes(i < 10 ? 100 * i : 2049 + 230 * i, i);
     const blob = await store.putBlob(data);
-    if (data.length > 2048) packed.push(blob);
+    if (data.length > META_INLINE_MAX) packed.push(blob);
     b.leaf([`d${i % 4}`, `f${i}`], {kind: 'file', ...m, size: data.length, blob});
   }
   const {root} = await b.write(store);

@@ -136,7 +136,7 @@ const mountsAsCheckout = test.macro(async (t, inlineMax?: number) => {
   const tree = await flattenLayers(store, layers);
   const built = await ensureMetaImage(store, tree, {inlineMax});
   t.true(built.built);
-  t.is(built.packs.length, inlineMax === undefined ? 1 : 0, 'the default threshold (2 KiB) packs blobs; 16 KiB does not');
+  t.is(built.packs.length, inlineMax === undefined ? 1 : 0, 'the default threshold (0: every inline blob) packs blobs; 16 KiB does not');
   for (const image of [built.path, ...built.packs]) run('fsck.erofs', ['--extract', image]);
   const merged = mountMeta(t, built);
 
@@ -174,19 +174,20 @@ test('a metadata image is memoised by its tree, reproducible, and rebuilt after 
   t.is(first.packs.length, 1);
   const [pack] = first.packs;
   t.deepEqual(readPackList(first.path)?.map(p => path.join(store.dir, 'packs', `${p.slice(3)}.erofs`)), [pack], 'the image names its pack in its first 1 KiB');
-  // The pack holds the inline blobs larger than 2 KiB, under their digests: 2049 B, 4 KiB, 16 KiB.
+  // The pack holds every non-empty inline blob (META_INLINE_MAX is 0), under its digest; larger ones are object files.
   const extracted = path.join(tempDir(t), 'pack');
   run('fsck.erofs', [`--extract=${extracted}`, pack!]);
   const packed = (d: Digest) => path.join(extracted, 'small', d.slice(3, 5), d.slice(5));
-  for (const n of [2049, 4096, 16 * 1024]) t.true(fs.readFileSync(packed(await store.putBlob(bytes(n, n)))).equals(bytes(n, n)), `a ${n}-byte inline blob is in the pack`);
-  t.false(fs.existsSync(packed(await store.putBlob(bytes(2048, 2048)))), 'a 2048-byte one is kept in the image');
-  t.is(fs.readdirSync(path.join(extracted, 'small')).flatMap(fan => fs.readdirSync(path.join(extracted, 'small', fan))).length, 3);
+  for (const n of [1, 63, 2048, 2049, 4096, 16 * 1024]) t.true(fs.readFileSync(packed(await store.putBlob(bytes(n, n)))).equals(bytes(n, n)), `a ${n}-byte inline blob is in the pack`);
+  t.false(fs.existsSync(packed(await store.putBlob(bytes(16 * 1024 + 1, 16 * 1024 + 1)))), 'an object file is not');
+  const inPack = fs.readdirSync(path.join(extracted, 'small')).flatMap(fan => fs.readdirSync(path.join(extracted, 'small', fan))).length;
+  t.is(inPack, fs.statSync(pack!.replace(/\.erofs$/, '.blobs')).size / 32, 'the pack holds what its list names');
 
   const derived = (await diskUsage(store)).derived;
   t.is(derived.metaImage.count, 1);
   t.is(derived.metaImage.bytes, firstBytes.length);
   t.is(derived.pack.count, 1, 'df counts the pack');
-  t.is(derived.pack.bytes, fs.statSync(pack!).size + 3 * 32, 'with its list of blobs');
+  t.is(derived.pack.bytes, fs.statSync(pack!).size + inPack * 32, 'with its list of blobs');
   // Live: gc keeps the image and its pack.
   t.is((await collectGarbage(store)).byKind.metaImage.count, 0);
   t.true(fs.existsSync(first.path) && fs.existsSync(pack!));

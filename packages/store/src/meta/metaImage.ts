@@ -13,12 +13,12 @@ import {INLINE_MAX} from '../objects/Store.js';
 
 /**
  * Blobs up to this size go into the metadata image itself; larger inline (LevelDB) blobs
- * are kept once per store in small-blob packs (packs.ts) and redirected there. 2 KiB is
- * half an EROFS block, the most the writer packs beside a file's inode, so such a file
- * costs the image its bytes and no block of its own; a root filesystem's files of at most
- * 2 KiB are about half its files and 1% of its bytes (docs/design.md).
+ * are kept once per store in small-blob packs (packs.ts) and redirected there. 0: every
+ * inline blob is served by a pack, since layers are packed when they are stored
+ * (layerPacks.ts), so a first mount reads no small blob from the index and the image holds
+ * only metadata (docs/design.md, "Layer packs"; 2 KiB before, when the mount packed them).
  */
-export const META_INLINE_MAX = 2048;
+export const META_INLINE_MAX = 0;
 
 /** A tree's metadata image: what overlayfs needs to serve it. */
 export interface MetaImage {
@@ -180,28 +180,24 @@ function writeHead(file: string, head: Buffer): void {
 }
 
 /**
- * The packs that serve `small` (the blobs the tree needs from packs: true for those whose
- * bytes went into `sink`, as no pack held them): existing packs chosen by choosePacks and
- * touched (so that a gc running now keeps them), and a fresh pack for the rest, whose
- * digest `fresh` gives once it is written (staged, in tmp/). A pack a gc removed meanwhile
- * is left out and its blobs go into the fresh pack.
+ * The packs that serve `small` (the blobs the tree needs from packs, with the packs that
+ * hold each; none for those whose bytes went into `sink`, as no pack held them): existing
+ * packs chosen by choosePacks and touched (so that a gc running now keeps them), and a
+ * fresh pack for the rest, whose digest `fresh` gives once it is written (staged, in
+ * tmp/). A pack a gc removed meanwhile is left out and its blobs go into the fresh pack.
  */
-function packsFor(store: Store, index: PackIndex, small: Map<Digest, boolean>, sink: PackSink, staged: StagedFile[]): {packs: Digest[]; packedNew: number; fresh?: Promise<Digest>} {
-  const hexes = new Set<string>();
-  for (const d of small.keys()) hexes.add(d.slice(3));
-  const {use, fresh} = choosePacks(index, hexes);
+function packsFor(store: Store, index: PackIndex, small: SmallBlobs, sink: PackSink, staged: StagedFile[]): {packs: Digest[]; packedNew: number; fresh?: Promise<Digest>} {
+  const {hexes, holders} = small;
+  let {use, fresh} = choosePacks(index, holders);
   const packs = use.filter(p => touchPack(store, p));
   if (packs.length < use.length) {
     const kept = new Set(packs.map(p => index.packs.indexOf(p)));
-    for (const hex of hexes) if (!index.byBlob.get(hex)?.some(p => kept.has(p))) fresh.add(hex);
+    fresh = Array.from(holders.keys()).filter(i => !holders[i]?.some(p => kept.has(p)));
   }
-  if (fresh.size === 0) return {packs, packedNew: 0};
+  if (fresh.length === 0) return {packs, packedNew: 0};
   // Blobs read in the walk are in the sink already (no pack holds them, so every one is
   // fresh); those of packs not chosen are read now.
-  for (const hex of fresh) {
-    const d = `b3:${hex}` as Digest;
-    if (!small.get(d)) addInline(store, sink, d);
-  }
+  for (const i of fresh) if (holders[i] !== undefined) addInline(store, sink, `b3:${hexes[i]!}` as Digest);
   fs.mkdirSync(packDir(store), {recursive: true});
   const tmpPack = store.tmpPath('pack');
   const tmpList = store.tmpPath('blobs');
@@ -214,6 +210,14 @@ function packsFor(store: Store, index: PackIndex, small: Map<Digest, boolean>, s
   });
   pending.catch(() => {}); // awaited by the build; a failure before that must not go unhandled
   return {packs, packedNew, fresh: pending};
+}
+
+/** The distinct blobs a tree needs from packs: hex digests, and the packs holding each (undefined: none, its bytes are in the sink). */
+interface SmallBlobs {
+  readonly hexes: string[];
+  readonly holders: (readonly number[] | undefined)[];
+  /** hex -> its index in the two lists. */
+  readonly seen: Map<string, number>;
 }
 
 /** An inline blob's bytes into the sink (which checks them against the digest, as every read of a blob is). */
@@ -237,7 +241,7 @@ function describeTree(store: Store, root: Digest, inlineMax: number, packs: Pack
   preferNativeHash(); // every tree and inline blob is hashed
   const rootCursor = new TreeCursor(store.treeBytesSync(root), `tree ${root}`);
   const erofs = new ErofsTree(dirMeta(rootCursor));
-  const small = new Map<Digest, boolean>();
+  const small: SmallBlobs = {hexes: [], holders: [], seen: new Map()};
   const counts = {inlined: 0, redirected: 0, packedRefs: 0};
   const links: Link[] = [];
 
@@ -246,13 +250,21 @@ function describeTree(store: Store, root: Digest, inlineMax: number, packs: Pack
       counts.inlined++;
       return {data: EMPTY};
     }
-    const blob = `b3:${hex}` as Digest;
     // A blob some pack holds, or one the sink has already (a second file of the same bytes), needs no lookup.
-    if (size > inlineMax && size <= INLINE_MAX && (packs.byBlob.has(hex) || small.get(blob) === true)) {
-      counts.packedRefs++;
-      if (!small.has(blob)) small.set(blob, false);
-      return packedContent(size, hex);
+    if (size > inlineMax && size <= INLINE_MAX) {
+      if (small.seen.has(hex)) {
+        counts.packedRefs++;
+        return packedContent(size, hex);
+      }
+      const holders = packs.byBlob.get(hex);
+      if (holders) {
+        counts.packedRefs++;
+        small.seen.set(hex, small.hexes.push(hex) - 1);
+        small.holders.push(holders);
+        return packedContent(size, hex);
+      }
     }
+    const blob = `b3:${hex}` as Digest;
     const b = store.blobValueSync(blob);
     if (b.file) {
       counts.redirected++;
@@ -266,7 +278,8 @@ function describeTree(store: Store, root: Digest, inlineMax: number, packs: Pack
     // Checked by the sink (on the pack's thread when it has one) before anything is named.
     counts.packedRefs++;
     sink.add(blob, b.size, b.data);
-    small.set(blob, true);
+    small.seen.set(hex, small.hexes.push(hex) - 1);
+    small.holders.push(undefined);
     return packedContent(size, hex);
   };
 
@@ -349,7 +362,7 @@ function fileAt(erofs: ErofsTree, path: Buffer): ErofsNode | undefined {
 function blobHexOf(erofs: ErofsTree, node: ErofsNode): string {
   const c = erofs.contentOf(node);
   if ('data' in c) return hashBytes(c.data).slice(3);
-  const r = c.redirect ?? '';
+  const r = ('redirect' in c ? c.redirect : undefined) ?? '';
   return r.slice(r.length - 65, r.length - 63) + r.slice(r.length - 62);
 }
 

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {ErofsTree, writeErofs} from '@strata/erofs';
+import {ErofsTree, type FileContent, writeErofs} from '@strata/erofs';
 import {type Digest, createHasher, digestBytes, digestFromBytes} from '../objects/digest.js';
 import type {Store} from '../objects/Store.js';
 import {readdirOrEmpty} from '../makeDirs.js';
@@ -63,8 +63,10 @@ export function loadPackIndex(store: Store): PackIndex {
       throw err;
     }
     const at = packs.push(pack) - 1;
-    for (let o = 0; o + 32 <= list.length; o += 32) {
-      const hex = list.toString('hex', o, o + 32);
+    // The whole list in hex once, and a slice per blob: a fraction of a toString each.
+    const hexes = list.toString('hex', 0, list.length - (list.length % 32));
+    for (let o = 0; o < hexes.length; o += 64) {
+      const hex = hexes.slice(o, o + 64);
       const holders = byBlob.get(hex);
       if (holders) holders.push(at);
       else byBlob.set(hex, [at]);
@@ -74,29 +76,34 @@ export function loadPackIndex(store: Store): PackIndex {
 }
 
 /**
- * Which existing packs serve `blobs` (hex digests of the blobs a tree needs from packs), and
- * which blobs need a fresh pack: greedily the pack that holds most of the blobs still
- * uncovered, then the next, up to MAX_PACKS_PER_IMAGE; when that leaves blobs uncovered,
- * the last choice is dropped and a fresh pack takes every blob the others lack.
+ * Which existing packs serve a tree's blobs (`holders[i]`: the packs holding blob i, as
+ * indexes into `index.packs`; undefined or empty when none does), and which blobs need a
+ * fresh pack (indexes into `holders`): greedily the pack that holds most of the blobs still
+ * uncovered (the lowest index of a tie), then the next, up to MAX_PACKS_PER_IMAGE; when that
+ * leaves blobs uncovered, the last choice is dropped and a fresh pack takes every blob the
+ * others lack. Blobs are numbers here, not digests: no string is hashed per blob and round.
  */
-export function choosePacks(index: PackIndex, blobs: ReadonlySet<string>): {use: Digest[]; fresh: Set<string>} {
+export function choosePacks(index: PackIndex, holders: readonly (readonly number[] | undefined)[]): {use: Digest[]; fresh: number[]} {
   const chosen: number[] = [];
-  let uncovered = new Set(blobs);
-  while (uncovered.size > 0 && chosen.length < MAX_PACKS_PER_IMAGE) {
-    const counts = new Map<number, number>();
-    for (const hex of uncovered) for (const p of index.byBlob.get(hex) ?? []) counts.set(p, (counts.get(p) ?? 0) + 1);
+  let uncovered = Array.from(holders.keys());
+  const counts = new Uint32Array(index.packs.length);
+  while (uncovered.length > 0 && chosen.length < MAX_PACKS_PER_IMAGE) {
+    counts.fill(0);
+    for (const i of uncovered) for (const p of holders[i] ?? NONE) counts[p]!++;
     let best = -1, most = 0;
-    for (const [p, n] of counts) if (n > most || (n === most && p < best)) [best, most] = [p, n];
+    for (let p = 0; p < counts.length; p++) if (counts[p]! > most) [best, most] = [p, counts[p]!];
     if (best < 0) break;
     chosen.push(best);
-    for (const hex of uncovered) if (index.byBlob.get(hex)?.includes(best)) uncovered.delete(hex);
+    uncovered = uncovered.filter(i => !holders[i]?.includes(best));
   }
-  if (uncovered.size > 0 && chosen.length === MAX_PACKS_PER_IMAGE) {
+  if (uncovered.length > 0 && chosen.length === MAX_PACKS_PER_IMAGE) {
     chosen.pop();
-    uncovered = new Set([...blobs].filter(hex => !index.byBlob.get(hex)?.some(p => chosen.includes(p))));
+    uncovered = Array.from(holders.keys()).filter(i => !holders[i]?.some(p => chosen.includes(p)));
   }
   return {use: chosen.map(p => index.packs[p]!), fresh: uncovered};
 }
+
+const NONE: readonly number[] = [];
 
 /**
  * Marks a pack as in use by a build about to name it (its mtime is now): gc removes an
@@ -148,13 +155,30 @@ export function packFiles(store: Store, pack: Digest, tmpList: string, tmpPack: 
  */
 export function writePack(blobs: ReadonlyMap<Digest, Uint8Array>, tmpPack: string, tmpList: string): Digest {
   const sorted = [...blobs.keys()].sort();
+  return writePackOf(sorted, i => {
+    const data = blobs.get(sorted[i]!)!;
+    return {data: Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)};
+  }, tmpPack, tmpList);
+}
+
+/**
+ * writePack of blobs whose bytes are read as the pack is written, not held: `sorted`
+ * (digests in order) and their sizes, and `read(i)` for the bytes of `sorted[i]` (checked
+ * by the caller; called once or twice per blob, in order). The same blobs give the same
+ * bytes as writePack, with at most one blob's bytes in hand.
+ */
+export function writeStreamedPack(sorted: readonly Digest[], sizes: readonly number[], read: (i: number) => Buffer, tmpPack: string, tmpList: string): Digest {
+  return writePackOf(sorted, i => ({size: sizes[i]!, dataRef: i}), tmpPack, tmpList, read);
+}
+
+function writePackOf(sorted: readonly Digest[], content: (i: number) => FileContent, tmpPack: string, tmpList: string, readData?: (ref: number) => Buffer): Digest {
   const tree = new ErofsTree(DIR_META);
   const small = tree.mkdir(tree.root, 'small', DIR_META);
   let fan = '', dir = small;
-  for (const d of sorted) {
+  for (let i = 0; i < sorted.length; i++) {
+    const d = sorted[i]!;
     if (d.slice(3, 5) !== fan) dir = tree.mkdir(small, fan = d.slice(3, 5), DIR_META);
-    const data = blobs.get(d)!;
-    tree.addFile(dir, d.slice(5), FILE_META, {data: Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)});
+    tree.addFile(dir, d.slice(5), FILE_META, content(i));
   }
   try {
     const hasher = createHasher();
@@ -163,7 +187,7 @@ export function writePack(blobs: ReadonlyMap<Digest, Uint8Array>, tmpPack: strin
       writeErofs(tree, chunk => {
         hasher.update(chunk);
         for (let at = 0; at < chunk.length;) at += fs.writeSync(fd, chunk, at);
-      });
+      }, readData ? {readData} : {});
     } finally {
       fs.closeSync(fd);
     }

@@ -6,6 +6,7 @@ import type {Store} from '../objects/Store.js';
 import type {KeyLookup} from '../maintenance/keySet.js';
 import {treeKey} from '../index/keys.js';
 import {packDir, readPackList} from './packs.js';
+import {readLayerPack} from './layerPacks.js';
 
 /**
  * Derived files, by kind: metadata images (`meta/`), small-blob packs (`packs/`, with their
@@ -17,7 +18,8 @@ export type DerivedKind = 'metaImage' | 'pack' | 'smallFile';
  * Removes derived files nothing live needs, for gc:
  * - a metadata image whose tree key (`t:<digest>`) is not in `live`, or that has no pack
  *   list (built before packs: the next mount builds it again);
- * - a pack that no kept image names, unless it was written or chosen by a build since
+ * - a layer pack's marker (`packs/<layer>.layer`) whose layer's tree is not in `live`;
+ * - a pack that no kept image and no kept marker names, unless it was written or chosen by a build since
  *   `since` (the start of the oldest other process at work: a build names its packs in an
  *   image only after touching them, so a pack about to be named is not taken);
  * - the spilled files of builds made before packs, once no container of the store is
@@ -42,6 +44,16 @@ export function sweepDerived(store: Store, live: KeyLookup, since: number, dryRu
       continue;
     }
     count('metaImage', bytes);
+    remove(file);
+  }
+  // A layer pack is kept while its layer's tree is live (or its marker is new: a layer
+  // being stored is leased only once its record is written).
+  for (const {file, layer, mtimeMs} of layerMarkers(store)) {
+    if (live.has(treeKey(layer)) || mtimeMs >= since) {
+      const pack = readLayerPack(file);
+      if (pack) needed.add(pack.slice(3));
+      continue;
+    }
     remove(file);
   }
   for (const pack of packFiles(store)) {
@@ -72,6 +84,18 @@ export function derivedUsage(store: Store): Record<DerivedKind, {count: number; 
   for (const p of packFiles(store)) if (p.erofs) add('pack', p.bytes);
   for (const f of spilledFiles(store)) add('smallFile', f.bytes);
   return usage;
+}
+
+/** `packs/<64 hex>.layer`: the markers of layer packs, by layer. */
+function layerMarkers(store: Store): {file: string; layer: Digest; mtimeMs: number}[] {
+  const out = [];
+  const dir = packDir(store);
+  for (const name of readdirOrEmpty(dir)) {
+    const m = /^([0-9a-f]{64})\.layer$/.exec(name);
+    const st = m ? fs.lstatSync(path.join(dir, name), {throwIfNoEntry: false}) : undefined;
+    if (st?.isFile()) out.push({file: path.join(dir, name), layer: `b3:${m![1]}` as Digest, mtimeMs: st.mtimeMs});
+  }
+  return out;
 }
 
 /** `meta/<64 hex>.erofs`: every metadata image with its tree. */

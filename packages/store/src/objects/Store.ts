@@ -10,6 +10,7 @@ import {whyNotWritable} from './readOnlyIndex.js';
 import {type LockWait, ownCommand} from './storeLock.js';
 import {Lease} from '../maintenance/leases.js';
 import {restoreFromTrash} from '../maintenance/trash.js';
+import {InlineSpool} from '../meta/inlineSpool.js';
 import {type BlobDirs, type FileBlob, READ_WHOLE_MAX, objectPathIn, tmpPathIn} from './storeFileSync.js';
 import {type Meta, type Tree, decodeTree, decodeTreeMeta, hashTree} from './tree.js';
 import {Index, type IndexOp} from '../index/Index.js';
@@ -105,6 +106,8 @@ export interface OpenOptions {
 export class Store {
   private readonly treeCache = new Map<Digest, Tree>();
   private readonly madeDirs = new Set<string>();
+  /** The bytes of the inline blobs stored since the last layer's pack took them (takeInlineSpool). */
+  private spool: InlineSpool | undefined;
   private readonly counters = {objects: 0, blobBytes: 0};
 
   /** How this store's writable layers are kept on disk (whiteouts, opaque directories). */
@@ -197,6 +200,7 @@ export class Store {
 
   /** Flushes pending writes, lets go of the index and ends this process's lease. */
   async close(): Promise<void> {
+    this.takeInlineSpool()?.discard();
     try {
       await this.index.close();
     } finally {
@@ -263,6 +267,7 @@ export class Store {
     if (this.index.knows(blobKey(d))) return;
     if (data.length <= this.inlineMax) {
       this.queue(blobKey(d), inlineBlobValue(data), data.length);
+      this.spoolInline(d, data);
     } else {
       const tmp = this.tmpPath('blob');
       try {
@@ -322,7 +327,9 @@ export class Store {
     if (this.index.knows(blobKey(digest!))) {
       await fs.rm(tmp, {force: true});
     } else if (size <= this.inlineMax) {
-      this.queue(blobKey(digest), inlineBlobValue(await fs.readFile(tmp)), size);
+      const data = await fs.readFile(tmp);
+      this.queue(blobKey(digest), inlineBlobValue(data), size);
+      this.spoolInline(digest, data);
       await fs.rm(tmp, {force: true});
     } else {
       await this.placeObject(tmp, digest, size);
@@ -342,9 +349,22 @@ export class Store {
     if (blob.value) {
       const v = blob.value;
       this.queue(key, Buffer.from(v.buffer, v.byteOffset, v.byteLength), blob.size);
+      this.spoolInline(blob.digest, v.subarray(1));
     } else {
       this.queue(key, fileBlobValue(blob.size), blob.size);
     }
+  }
+
+  /** Keeps an inline blob's bytes for the pack of the layer being stored (meta/inlineSpool.ts). */
+  private spoolInline(d: Digest, data: Uint8Array): void {
+    (this.spool ??= new InlineSpool(() => this.tmpPath('spool'))).add(d, data);
+  }
+
+  /** The inline blobs this handle stored since the last call, with their bytes, for a layer's pack (meta/layerPacks.ts); the caller discards it. */
+  takeInlineSpool(): InlineSpool | undefined {
+    const s = this.spool;
+    this.spool = undefined;
+    return s;
   }
 
   private async placeObject(tmp: string, d: Digest, size: number): Promise<void> {

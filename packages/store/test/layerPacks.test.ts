@@ -1,0 +1,114 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import test from 'ava';
+import {type Digest, INLINE_MAX, LAYER_PACK_MIN_BLOBS, type Store, StoreError, buildMetaImage, collectGarbage, importDirectory, layerPackOf, metaImagePath, readPackList} from '../src/index.js';
+import {blobKey} from '../src/index/keys.js';
+import {inlineBlobValue} from '../src/index/values.js';
+import {openTempStore, tempDir} from './_helpers.js';
+
+// A layer's small blobs are packed when the layer is stored, so that the first mount of an
+// image of it reads none of them from the index (meta/layerPacks.ts).
+
+const bytes = (n: number, seed: number) => Buffer.from(Array.from({length: n}, (_, i) => (i * 131 + seed * 7) & 0xff));
+
+/** A directory of `small` inline-sized files of 1 B to 16 KiB, two object-file ones, an empty file and a hardlink. */
+async function smallTree(t: Parameters<typeof tempDir>[0], small: number, seed = 0): Promise<string> {
+  const dir = await tempDir(t);
+  for (let i = 0; i < small; i++) {
+    fs.mkdirSync(path.join(dir, `d${i % 7}`), {recursive: true});
+    fs.writeFileSync(path.join(dir, `d${i % 7}`, `f${i}`), bytes(1 + ((i * 977) % INLINE_MAX), i + seed));
+  }
+  fs.writeFileSync(path.join(dir, 'large1'), bytes(INLINE_MAX + 1, 1));
+  fs.writeFileSync(path.join(dir, 'large2'), bytes(100_000, 2));
+  fs.writeFileSync(path.join(dir, 'empty'), '');
+  fs.linkSync(path.join(dir, 'd0', 'f0'), path.join(dir, 'hardlink'));
+  return dir;
+}
+
+/** The blobs a pack's list names. */
+function listed(pack: string): Digest[] {
+  const list = fs.readFileSync(pack.replace(/\.erofs$/, '.blobs'));
+  return Array.from({length: list.length / 32}, (_, i) => `b3:${list.toString('hex', 32 * i, 32 * i + 32)}` as Digest);
+}
+
+function packsDir(store: Store): string[] {
+  return fs.readdirSync(path.join(store.dir, 'packs')).sort();
+}
+
+test('an import packs the layer\'s inline blobs, and the first mount\'s build reads none of them and packs nothing', async t => {
+  const store = await openTempStore(t);
+  const {layer} = await importDirectory(store, await smallTree(t, 100));
+  const pack = layerPackOf(store, layer.id);
+  t.truthy(pack, 'the layer has a pack');
+  t.is(listed(pack!).length, 100, 'every inline blob once (the hardlink shares one), no empty or object-file blob');
+  t.deepEqual(listed(pack!), [...listed(pack!)].sort(), 'in digest order');
+  t.deepEqual(fs.readdirSync(path.join(store.dir, 'tmp')), [], 'nothing left in tmp/');
+  const built = await buildMetaImage(store, layer.id);
+  t.is(built.packedNew, 0, 'no fresh pack');
+  t.is(built.packedRefs, 100, 'every small file (the hardlink is the same inode)');
+  t.deepEqual(built.packs, [pack]);
+  // The same bytes as the pack and image a build writes when the layer has no pack.
+  const withLayerPack = [fs.readFileSync(pack!), fs.readFileSync(built.path)];
+  fs.rmSync(path.join(store.dir, 'packs'), {recursive: true});
+  fs.rmSync(path.join(store.dir, 'meta'), {recursive: true});
+  const again = await buildMetaImage(store, layer.id);
+  t.is(again.packedNew, 100);
+  t.deepEqual(again.packs, [pack], 'the same pack, by its digest');
+  t.true(fs.readFileSync(pack!).equals(withLayerPack[0]!));
+  t.true(fs.readFileSync(again.path).equals(withLayerPack[1]!), 'and the same image');
+});
+
+test('a layer with few inline blobs gets no pack; importing a layer again writes its missing pack and keeps one in place', async t => {
+  const store = await openTempStore(t);
+  const {layer: small} = await importDirectory(store, await smallTree(t, LAYER_PACK_MIN_BLOBS - 2));
+  t.is(layerPackOf(store, small.id), undefined);
+  const dir = await smallTree(t, LAYER_PACK_MIN_BLOBS, 1);
+  const {layer} = await importDirectory(store, dir);
+  const pack = layerPackOf(store, layer.id)!;
+  const files = packsDir(store);
+  t.is(files.length, 3, 'the pack, its list, the layer\'s marker');
+  fs.utimesSync(pack, new Date(0), new Date(0));
+  await importDirectory(store, dir);
+  t.deepEqual(packsDir(store), files);
+  t.true(fs.statSync(pack).mtimeMs > 0, 'touched: a gc running meanwhile keeps it');
+  fs.rmSync(pack);
+  await importDirectory(store, dir);
+  t.true(fs.existsSync(pack), 'written again');
+});
+
+test('gc keeps a layer\'s pack while the layer is live and removes it, marker and list too, with the layer', async t => {
+  const store = await openTempStore(t);
+  const {layer} = await importDirectory(store, await smallTree(t, 80));
+  const image = await store.putImage({layers: [layer.id], config: {}});
+  await store.setTag('small:1' as never, image);
+  const pack = layerPackOf(store, layer.id)!;
+  t.is((await collectGarbage(store)).byKind.pack.count, 0);
+  t.true(fs.existsSync(pack));
+  // A build names it; the image goes with gc, the pack only with its layer.
+  await buildMetaImage(store, layer.id);
+  t.deepEqual(readPackList(metaImagePath(store, layer.id))?.map(p => path.join(store.dir, 'packs', `${p.slice(3)}.erofs`)), [pack]);
+  await store.deleteTag('small:1' as never);
+  await store.deleteImage(image);
+  const report = await collectGarbage(store);
+  t.is(report.byKind.pack.count, 1);
+  t.is(report.byKind.metaImage.count, 1);
+  t.deepEqual(packsDir(store), [], 'pack, list and marker gone');
+  t.is((await collectGarbage(store)).objects, 0, 'a second gc finds nothing');
+});
+
+test('a damaged small blob fails the import that would pack it (OBJECT_CORRUPT) and leaves no pack, no marker, nothing in tmp/', async t => {
+  const store = await openTempStore(t);
+  const first = await smallTree(t, 70);
+  await importDirectory(store, first);
+  fs.rmSync(path.join(store.dir, 'packs'), {recursive: true});
+  // Damage one inline blob the next import reuses.
+  const data = fs.readFileSync(path.join(first, 'd3', 'f3'));
+  const blob = await store.putBlob(data);
+  await store.index.commit([{type: 'put', key: blobKey(blob), value: inlineBlobValue(bytes(data.length, 999))}]);
+  fs.writeFileSync(path.join(first, 'one-more'), 'x');
+  const err = await t.throwsAsync(importDirectory(store, first), {instanceOf: StoreError});
+  t.is((err as StoreError).code, 'OBJECT_CORRUPT');
+  t.regex(err!.message, new RegExp(blob.slice(3)));
+  t.deepEqual(fs.existsSync(path.join(store.dir, 'packs')) ? packsDir(store) : [], []);
+  t.deepEqual(fs.readdirSync(path.join(store.dir, 'tmp')), []);
+});
