@@ -37,9 +37,17 @@ export function objectPathIn(dir: string, d: Digest): string {
   return path.join(dir, 'objects', 'b3', hex.slice(0, 2), hex.slice(2));
 }
 
+/**
+ * A fresh temporary path in the store's tmp/: `<label>-<pid>-<hex>` (gc reads the pid). The
+ * hex is a random prefix read once per thread and a counter: reading /dev/urandom for each
+ * name cost three syscalls per large file of an import. Callers create it exclusively.
+ */
 export function tmpPathIn(dir: string, label: string): string {
-  return path.join(dir, 'tmp', `${label}-${process.pid}-${randomHex(6)}`);
+  tmpPrefix ??= randomHex(6);
+  return path.join(dir, 'tmp', `${label}-${process.pid}-${tmpPrefix}${(tmpCount++).toString(16).padStart(6, '0')}`);
 }
+let tmpPrefix: string | undefined;
+let tmpCount = 0;
 
 /**
  * Reads a host file once with synchronous calls (meant for a hashing thread: on Linux the
