@@ -103,14 +103,17 @@ function addonShim(loader) {
  * `--help` included. In the bundle the context is made when a command runs, with no stdin
  * (BaseCommand's `stdin` falls back to `process.stdin`, so only commands that read it make
  * it) and the colour depth of stdout when it is a terminal (where tty is loaded anyway).
- * The text replaced is clipanion 3.2.1's; a clipanion that differs fails the bundle here.
+ * The bin sets a context of its own (packages/cli/src/stdio.ts), whose streams are made only
+ * when a command needs them. The text replaced is clipanion 3.2.1's; a clipanion that differs fails the bundle here.
  */
 const CLIPANION_CONTEXT = /Cli\.defaultContext = \{\s*env: process\.env,\s*stdin: process\.stdin,\s*stdout: process\.stdout,\s*stderr: process\.stderr,\s*colorDepth: getDefaultColorDepth\(\),\s*\};/;
 const CLIPANION_PLATFORM = "import { getCaptureActivator, getDefaultColorDepth } from '../platform';";
 function lazyContext(source) {
   if (!CLIPANION_CONTEXT.test(source) || !source.includes(CLIPANION_PLATFORM)) throw new Error('bundle: clipanion\'s Cli.defaultContext is not the one scripts/bundle.js knows (clipanion 3.2.1); update lazyContext');
   return source.replace(CLIPANION_PLATFORM, "import { getCaptureActivator } from '../platform/node.mjs';").replace(CLIPANION_CONTEXT, [
-    "Object.defineProperty(Cli, 'defaultContext', {get: () => ({",
+    // strata's bin sets its own (packages/cli/src/stdio.ts: streams made on first use).
+    'let strataContext;',
+    "Object.defineProperty(Cli, 'defaultContext', {configurable: true, set: context => { strataContext = context; }, get: () => strataContext ?? ({",
     '  env: process.env, stdout: process.stdout, stderr: process.stderr,',
     '  colorDepth: process.stdout.isTTY ? process.stdout.getColorDepth() : 1,',
     '})});',
@@ -151,7 +154,7 @@ const keepPlaces = (dir, front) => ({
 
 const started = Date.now();
 const shared = {
-  bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning', write: false,
+  bundle: true, platform: 'node', target: 'node20', format: 'cjs', logLevel: 'warning', write: false, charset: 'ascii',
   // What `import.meta.url` of a bundled module becomes: its original file's URL. A name of the
   // file's top level, as a module's own `require` may shadow Node's.
   // `__strataBuiltin`: one object per Node builtin (see `viaLoader`), loading it on first use.
@@ -222,27 +225,53 @@ const viaLoader = text => text
 // written beside the old, the command line renamed into place last; files no build has
 // written for ten minutes go (with their code caches).
 fs.mkdirSync(outdir, {recursive: true});
+// Each file starts with its build id (`// strata build <hash of the rest>`): the loader names
+// the file's code caches by it. V8 checks a cache against the source's length only, so a
+// cache that a process of another build wrote (at its exit, after this build replaced the
+// file) must never be found under this build's names.
 const entry = path.join(outdir, 'strata.cjs');
 const written = new Set([...shims.values()].filter(Boolean));
+const ids = new Set();
 for (const [file, text] of [[path.join(outdir, libName), libOut.text], [entry, cliOut.text]]) {
   written.add(file);
+  // ASCII only: one non-ASCII character makes V8 hold the whole file as a two-byte string
+  // (twice the memory, a slower read). esbuild escapes code (charset: ascii) and keeps
+  // comments as they are: there an escape is as good.
+  const body = viaLoader(text).replace(/[^\x00-\x7f]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (/[^\x00-\x7f]/.test(body)) throw new Error('bundle: a non-ASCII character is left');
+  const id = createHash('sha256').update(body).digest('hex').slice(0, 16);
+  ids.add(`${path.basename(file)}.${id}`);
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, viaLoader(text));
+  fs.writeFileSync(tmp, `// strata build ${id}\n${body}`);
   fs.renameSync(tmp, file);
 }
-fs.rmSync(`${entry}.cache`, {force: true});
+// What no build has written for ten minutes goes (older builds' packages and code caches:
+// `<file>.<id>[.<command>].cache`); a strata process of an older build may still be running.
 for (const name of fs.readdirSync(outdir)) {
   const file = path.join(outdir, name);
   const st = fs.statSync(file);
-  if (st.isFile() && !written.has(file.replace(/\.cache$/, '')) && Date.now() - st.mtimeMs > 10 * 60_000) fs.rmSync(file, {force: true});
+  const ours = written.has(file) || [...ids].some(id => name.startsWith(`${id}.`) && name.endsWith('.cache'));
+  if (st.isFile() && !ours && Date.now() - st.mtimeMs > 10 * 60_000) fs.rmSync(file, {force: true});
 }
-// The first runs write the code caches (packages/cli/bin/strata.js): the command line's from
-// the functions `--help` compiles, the packages' from those `init` and `ps` compile.
+// The first runs write the code caches (packages/cli/bin/strata.js keeps one per command, and
+// a default per file from the first process that loads it): the commands run most often,
+// so that they find their own even where the user may not write this directory.
 const bin = path.join(root, 'packages', 'cli', 'bin', 'strata.js');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bundle-'));
 try {
-  for (const args of [['--help'], ['init', '--store', scratch], ['ps', '--store', scratch]])
-    spawnSync(process.execPath, [bin, ...args], {stdio: 'ignore', env: {...process.env, NO_COLOR: '1'}});
+  const store = path.join(scratch, 'store');
+  const src = path.join(scratch, 'src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'hello'), 'hello\n');
+  const run = (...args) => spawnSync(process.execPath, [bin, ...args], {stdio: 'ignore', env: {...process.env, NO_COLOR: '1'}});
+  run('--help');
+  run('init', '--store', store);
+  run('ps', '--store', store);
+  run('import', src, '--tag', 'warm:1', '--store', store);
+  run('images', '--store', store);
+  run('create', 'warm:1', '--name', 'warm', '--store', store);
+  run('diff', 'warm', '--store', store);
+  run('commit', 'warm', '--store', store);
 } finally {
   fs.rmSync(scratch, {recursive: true, force: true});
 }

@@ -1,49 +1,69 @@
+import {spawnSync} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import test from 'ava';
-import {STRATA_BIN, strata, tempStore} from './_cli.js';
+import {STRATA_BIN, strata, tempDir, tempStore} from './_cli.js';
 
 // The bundled CLI is compiled from V8's code caches beside it (scripts/bundle.js,
 // packages/cli/bin/strata.js). A cache is only ever an aid: a damaged one, or none that
 // this user may write, must leave every command as it is. Serial: the cache files are
 // the bundle's own, shared by every strata process of this checkout.
 const BUNDLE = path.join(path.dirname(fs.realpathSync(STRATA_BIN)), '..', 'dist', 'bundle');
-const FRONT_CACHE = path.join(BUNDLE, 'strata.cjs.cache');
+const BIN_DIR = path.dirname(fs.realpathSync(STRATA_BIN));
 
 function bundleFiles(): string[] {
   if (!fs.existsSync(path.join(BUNDLE, 'strata.cjs'))) throw new Error(`no bundle at ${BUNDLE}: run node scripts/bundle.js (scripts/test.js does)`);
   return fs.readdirSync(BUNDLE);
 }
 
+/** A bundle file's build id (its first line, scripts/bundle.js). */
+function buildId(file: string): string {
+  const id = /^\/\/ strata build ([0-9a-f]{16})\n/.exec(fs.readFileSync(file, 'utf8'))?.[1];
+  if (!id) throw new Error(`${file} does not start with its build id`);
+  return id;
+}
+
+/** The code cache of a bundle file kept for one command (`help` for group help), as packages/cli/bin/strata.js names it. */
+function cacheOf(file: string, key: string): string {
+  return path.join(BUNDLE, `${file}.${buildId(path.join(BUNDLE, file))}.${key}.cache`);
+}
+
+/** The packages' file the command line names (an older one may still lie beside it). */
+function libFile(): string {
+  const lib = /__strataPackage\("(lib-[0-9a-f]+\.cjs)"/.exec(fs.readFileSync(path.join(BUNDLE, 'strata.cjs'), 'utf8'))?.[1];
+  if (!lib) throw new Error(`strata.cjs in ${BUNDLE} names no lib-<hash>.cjs`);
+  return lib;
+}
+
+const FRONT_CACHE = () => cacheOf('strata.cjs', 'help');
+
 test.serial('a damaged code cache is passed over and written anew; the command works as before', async t => {
   bundleFiles();
   const want = await strata(['--help']);
   t.is(want.code, 0, want.stderr);
   const garbage = randomBytes(4096);
-  fs.writeFileSync(FRONT_CACHE, garbage);
+  fs.writeFileSync(FRONT_CACHE(), garbage);
   const r = await strata(['--help']);
   t.deepEqual([r.code, r.stdout, r.stderr], [0, want.stdout, '']);
-  t.false(fs.readFileSync(FRONT_CACHE).equals(garbage));
-  t.true(fs.statSync(FRONT_CACHE).size > 10_000);
+  t.false(fs.readFileSync(FRONT_CACHE()).equals(garbage));
+  t.true(fs.statSync(FRONT_CACHE()).size > 10_000);
 });
 
 test.serial('a command that loads the packages works with their cache damaged, and writes it anew', async t => {
   bundleFiles();
-  // The packages' file the command line names (an older one may still lie beside it).
-  const lib = /__strataPackage\("(lib-[0-9a-f]+\.cjs)"/.exec(fs.readFileSync(path.join(BUNDLE, 'strata.cjs'), 'utf8'))?.[1];
-  if (!lib) throw new Error(`strata.cjs in ${BUNDLE} names no lib-<hash>.cjs`);
   const store = await tempStore(t);
   const garbage = randomBytes(4096);
-  fs.writeFileSync(path.join(BUNDLE, `${lib}.cache`), garbage);
+  const cache = cacheOf(libFile(), 'ps');
+  fs.writeFileSync(cache, garbage);
   const r = await strata(['ps', '--json'], {store});
   t.deepEqual([r.code, JSON.parse(r.stdout), r.stderr], [0, [], '']);
-  t.false(fs.readFileSync(path.join(BUNDLE, `${lib}.cache`)).equals(garbage));
+  t.false(fs.readFileSync(cache).equals(garbage));
 });
 
 test.serial('a user who cannot write the bundle directory runs strata without a cache, leaving nothing behind', async t => {
   bundleFiles();
-  fs.rmSync(FRONT_CACHE, {force: true});
+  fs.rmSync(FRONT_CACHE(), {force: true});
   const r = await strata(['--help'], {user: 65534});
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, /^strata - /);
@@ -52,5 +72,79 @@ test.serial('a user who cannot write the bundle directory runs strata without a 
   t.deepEqual(bundleFiles().filter(f => fs.lstatSync(path.join(BUNDLE, f), {throwIfNoEntry: false})?.uid === 65534), []);
   // The next run of a user who may write puts it back.
   t.is((await strata(['--help'])).code, 0);
-  t.true(fs.existsSync(FRONT_CACHE));
+  t.true(fs.existsSync(FRONT_CACHE()));
+});
+
+test.serial('each command leaves code caches of its own on its first run, and takes them on the next', async t => {
+  bundleFiles();
+  const store = await tempStore(t);
+  const caches = [cacheOf('strata.cjs', 'layers'), cacheOf(libFile(), 'layers')];
+  for (const c of caches) fs.rmSync(c, {force: true});
+  const first = await strata(['layers', '--json'], {store});
+  t.deepEqual([first.code, JSON.parse(first.stdout), first.stderr], [0, [], '']);
+  const written = caches.map(c => fs.statSync(c, {throwIfNoEntry: false})?.mtimeMs);
+  t.true(written.every(m => m !== undefined), 'both files of the bundle have a cache for layers');
+  const again = await strata(['layers', '--json'], {store});
+  t.deepEqual([again.code, again.stdout], [0, first.stdout]);
+  // Taken as it was: V8 accepted it, so nothing was written again.
+  t.deepEqual(caches.map(c => fs.statSync(c).mtimeMs), written);
+  // A command's own help is no run of it, and names no cache of its own.
+  const help = await strata(['layers', '--help']);
+  t.is(help.code, 0);
+  t.deepEqual(caches.map(c => fs.statSync(c).mtimeMs), written);
+});
+
+/**
+ * A copy of the command line (the bin and strata.cjs) in a directory of its own, as the
+ * bin finds it: `--help` needs nothing else. Returns the copy's bin.
+ */
+function copyOfCli(dir: string): string {
+  fs.mkdirSync(path.join(dir, 'cli', 'bin'), {recursive: true});
+  fs.mkdirSync(path.join(dir, 'cli', 'dist', 'bundle'), {recursive: true});
+  for (const f of ['strata.js', 'package.json']) fs.copyFileSync(path.join(BIN_DIR, f), path.join(dir, 'cli', 'bin', f));
+  fs.copyFileSync(path.join(BUNDLE, 'strata.cjs'), path.join(dir, 'cli', 'dist', 'bundle', 'strata.cjs'));
+  return path.join(dir, 'cli', 'bin', 'strata.js');
+}
+
+function runBin(bin: string, args: string[]): {code: number | null; stdout: string; stderr: string} {
+  const r = spawnSync(process.execPath, [bin, ...args], {encoding: 'utf8', env: {...process.env, NO_COLOR: '1'}});
+  return {code: r.status, stdout: r.stdout, stderr: r.stderr};
+}
+
+test('a code cache of another build is never taken, though V8 would take one of a source as long', async t => {
+  const dir = await tempDir(t);
+  const bin = copyOfCli(dir);
+  const front = path.join(dir, 'cli', 'dist', 'bundle', 'strata.cjs');
+  const a = runBin(bin, ['--help']);
+  t.is(a.code, 0, a.stderr);
+  t.regex(a.stdout, /^strata - /);
+  t.true(fs.readdirSync(path.dirname(front)).some(f => f.endsWith('.help.cache')), 'build A left its cache');
+  // Build B: as long as A, its group help says "strata = ", its own id (as bundle.js writes it).
+  const source = fs.readFileSync(front, 'utf8');
+  t.true(source.includes('`strata - ${'), 'the group help\'s first line is where the test expects it');
+  const other = source.replace('`strata - ${', '`strata = ${').replace(/^\/\/ strata build ([0-9a-f]{16})/, (_, id: string) => `// strata build ${[...id].reverse().join('')}`);
+  t.is(other.length, source.length);
+  fs.writeFileSync(front, other);
+  const b = runBin(bin, ['--help']);
+  t.is(b.code, 0, b.stderr);
+  t.regex(b.stdout, /^strata = /);
+});
+
+test('a bundle older than a package\'s build never runs: the compiled modules do', async t => {
+  const dir = await tempDir(t);
+  const bin = copyOfCli(dir);
+  const dist = path.join(dir, 'cli', 'dist');
+  fs.mkdirSync(path.join(dist, 'src'));
+  fs.writeFileSync(path.join(dist, 'src', 'bin.js'), "process.stdout.write('the compiled modules\\n');\n");
+  const built = fs.statSync(path.join(dist, 'bundle', 'strata.cjs')).mtime;
+  fs.writeFileSync(path.join(dist, 'tsconfig.tsbuildinfo'), '{}');
+  fs.utimesSync(path.join(dist, 'tsconfig.tsbuildinfo'), built, new Date(built.getTime() - 1000));
+  t.regex(runBin(bin, ['--help']).stdout, /^strata - /, 'a build older than the bundle: the bundle');
+  fs.utimesSync(path.join(dist, 'tsconfig.tsbuildinfo'), built, new Date(built.getTime() + 1000));
+  t.is(runBin(bin, ['--help']).stdout, 'the compiled modules\n');
+  // A package's build (store, union, registry) counts as the command line's does.
+  fs.utimesSync(path.join(dist, 'tsconfig.tsbuildinfo'), built, new Date(built.getTime() - 1000));
+  for (const p of ['store', 'union', 'registry']) fs.mkdirSync(path.join(dir, p, 'dist'), {recursive: true});
+  fs.writeFileSync(path.join(dir, 'union', 'dist', 'tsconfig.tsbuildinfo'), '{}');
+  t.is(runBin(bin, ['--help']).stdout, 'the compiled modules\n');
 });

@@ -9,6 +9,13 @@ export {EXIT};
  * given exit code 2, as usage errors are by convention.
  */
 export class StrataCli extends Cli<BaseContext> {
+  /**
+   * Told, before it runs, what runs: a command's path joined by `-` (\`ps\`, \`image-inspect\`),
+   * or `help` for help, a usage error or the version. The bundle's loader names the code
+   * caches it keeps per command by it (packages/cli/bin/strata.js).
+   */
+  onRun?: (key: string) => void;
+
   // @ts-expect-error clipanion overloads run() on a void context; strata always passes one
   override async run(input: Command<BaseContext> | string[], userContext: Partial<BaseContext> = {}): Promise<number> {
     if (!Array.isArray(input)) return super.run(input, userContext);
@@ -16,6 +23,7 @@ export class StrataCli extends Cli<BaseContext> {
     const argv = containerFirst(input);
     const group = groupFor(argv);
     if (group) {
+      this.onRun?.('help');
       // `strata`, `strata --help`, `strata image --help`, `strata fs`: the commands of that group.
       const asked = argv.length === 0 || argv.includes('--help') || argv.includes('-h');
       (asked ? context.stdout : context.stderr).write(this.groupHelp(group));
@@ -25,9 +33,12 @@ export class StrataCli extends Cli<BaseContext> {
     try {
       command = this.process(argv, context);
     } catch (error) {
+      this.onRun?.('help');
       context.stderr.write(this.error(error, {colored: this.enableColors ?? context.colorDepth > 1}));
       return EXIT.usage;
     }
+    const path = (command.constructor as {paths?: string[][]}).paths?.[0];
+    this.onRun?.(path !== undefined && path.length > 0 && path.every(w => /^[a-z]+$/.test(w)) ? path.join('-') : 'help');
     return super.run(command, context);
   }
 

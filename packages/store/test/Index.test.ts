@@ -111,7 +111,9 @@ test('a snapshot taken while another handle writes and compacts holds every comm
       committed = i + 1;
     }
   })();
-  for (let round = 0; round < 8; round++) {
+  // Eight snapshots at least, and more until the writer has committed three times while they
+  // were taken (a loaded machine writes 10 MB slowly).
+  for (let round = 0; round < 8 || (committed < 3 && round < 400); round++) {
     await new Promise(r => setTimeout(r, 150));
     const before = committed;
     const reader = await open(location); // the writer holds the index: a snapshot

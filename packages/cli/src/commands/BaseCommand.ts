@@ -6,6 +6,7 @@ import {Command, Option, UsageError} from 'clipanion';
 import type {Store} from '@strata/store';
 import {escapeName, outputBytes} from '../render.js';
 import {EXIT} from '../exitCodes.js';
+import {isLazyOutput, WHEN_MADE} from '../stdio.js';
 
 /**
  * Exit codes of coded errors (README, "Exit codes"): a malformed argument or setting is a
@@ -158,6 +159,8 @@ export abstract class BaseCommand extends Command {
  * with a stack trace.
  */
 function quietOnClosedPipe(out: NodeJS.WritableStream): void {
+  // The process's own stdout before Node made it (stdio.ts): its writes drop EPIPE themselves; the stream, once made, gets the listener.
+  if (isLazyOutput(out)) return out[WHEN_MADE](quietOnClosedPipe);
   const stream = out as NodeJS.WritableStream & {listenerCount?: (e: string) => number; [QUIET]?: true};
   if (stream[QUIET] || typeof stream.on !== 'function') return;
   stream[QUIET] = true;
