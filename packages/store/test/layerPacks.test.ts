@@ -4,7 +4,7 @@ import test from 'ava';
 import {type Digest, INLINE_MAX, LAYER_PACK_MIN_BLOBS, type Store, StoreError, buildMetaImage, collectGarbage, importDirectory, layerPackOf, metaImagePath, readPackList} from '../src/index.js';
 import {blobKey} from '../src/index/keys.js';
 import {inlineBlobValue} from '../src/index/values.js';
-import {openTempStore, tempDir} from './_helpers.js';
+import {openTempStore, run, tempDir} from './_helpers.js';
 import {InlineSpool} from '../src/meta/inlineSpool.js';
 import {hashBytes} from '../src/objects/digest.js';
 
@@ -44,6 +44,7 @@ test('an import packs the layer\'s inline blobs, and the first mount\'s build re
   t.truthy(pack, 'the layer has a pack');
   t.is(listed(pack!).length, 100, 'every inline blob once (the hardlink shares one), no empty or object-file blob');
   t.deepEqual(listed(pack!), [...listed(pack!)].sort(), 'in digest order');
+  run('fsck.erofs', [pack!]);
   t.deepEqual(fs.readdirSync(path.join(store.dir, 'tmp')), [], 'nothing left in tmp/');
   const built = await buildMetaImage(store, layer.id);
   t.is(built.packedNew, 0, 'no fresh pack');
