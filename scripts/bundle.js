@@ -217,7 +217,7 @@ const libName = `lib-${createHash('sha256').update(libOut.contents).digest('hex'
 // diff and ps, ~10 ms for ls (25 runs each, load 1–4).
 const viaLoader = text => text
   .replace(/__toESM\(require\("(node:[\w/]+)"\), 1\)/g, '__strataBuiltin("$1", true)')
-  .replace(/\b(import_node_\w+) = require\("(node:[\w/]+)"\);/g, '$1 = __strataBuiltin("$2");')
+  .replace(/\b(import_\w+) = require\("(node:[\w/]+)"\);/g, '$1 = __strataBuiltin("$2");')
   .replace(/\bimport\("@strata\/(\w+)"\)/g, (_, name) => `__strataPackage(${JSON.stringify(libName)}, ${JSON.stringify(name)})`)
   .replace(/\bimport\(("[^"\n]+")\)/g, '__strataImport($1)');
 

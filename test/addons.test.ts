@@ -70,12 +70,12 @@ test('a command that reads a writable layer loads xattr when it needs it (diff, 
   t.deepEqual(await addonsOf(t, ['diff', 'web'], store), ['leveldb', 'xattr']);
 });
 
-test('ps, create and diff load none of node:crypto, zlib, child_process and worker_threads', async t => {
+test('ps, create and diff load none of node:crypto, zlib, child_process, worker_threads and stream', async t => {
   const {store} = await template.copy(t);
   for (const args of [['ps'], ['create', 'base:1', '--name', 'other'], ['diff', 'web']]) {
     const {builtins} = await loadedBy(t, args, store);
     t.true(builtins.includes('fs'), 'the list is read'); // what the check below reads is there
-    t.deepEqual(builtins.filter(m => /^(crypto|zlib|child_process|worker_threads)$/.test(m)), [], `strata ${args.join(' ')}`);
+    t.deepEqual(builtins.filter(m => /^(crypto|zlib|child_process|worker_threads|stream)$/.test(m)), [], `strata ${args.join(' ')}`);
   }
 });
 

@@ -3,6 +3,7 @@ import * as fs from 'node:fs/promises';
 import {type Readable, Transform, type TransformCallback} from 'node:stream';
 import {type Digest, createHasher, hashBytes} from './digest.js';
 import {StoreError} from '../errors.js';
+import {definedOnUse} from '../host/definedOnUse.js';
 
 /**
  * Why stored bytes are refused: a blob is served only when it hashes to its name, so a
@@ -27,7 +28,7 @@ export function checkBlobBytes(d: Digest, size: number, data: Buffer): Buffer {
  * ignores the error still never gets a damaged blob whole. The bytes are read anyway, so
  * the check costs only the hashing.
  */
-class VerifyingStream extends Transform {
+const verifyingStream = definedOnUse(() => class VerifyingStream extends Transform {
   private readonly hasher = createHasher();
   private seen = 0;
   private held: Buffer | undefined;
@@ -47,12 +48,12 @@ class VerifyingStream extends Transform {
     if (this.hasher.digest() !== this.digest) return done(damagedBlob(this.digest, 'its object file does not hash to its name'));
     done(null, this.held);
   }
-}
+});
 
 /** An object file as a stream that fails (OBJECT_CORRUPT) rather than end on damaged bytes. */
 export function openVerified(file: string, d: Digest, size: number): Readable {
   const source = createReadStream(file, {highWaterMark: 1024 * 1024});
-  const check = new VerifyingStream(d, size);
+  const check = new (verifyingStream())(d, size);
   source.on('error', err => check.destroy(err));
   check.on('close', () => source.destroy());
   return source.pipe(check);

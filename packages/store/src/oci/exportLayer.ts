@@ -5,9 +5,10 @@ import {pipeline} from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import * as tarHeaders from 'tar-stream/headers.js';
 import {type Compression, createCompressor} from './compress.js';
-import {Sha256Tap} from './Sha256Tap.js';
+import {sha256Tap} from './Sha256Tap.js';
 import type {Digest} from '../objects/digest.js';
 import {StoreError, rethrowNoSpace} from '../errors.js';
+import {definedOnUse} from '../host/definedOnUse.js';
 import {DEFAULT_DIR_META} from '../import/LayerBuilder.js';
 import type {Store} from '../objects/Store.js';
 import type {BlobValue} from '../index/values.js';
@@ -237,7 +238,7 @@ export interface LayerBlob {
 }
 
 /** Gathers small chunks (tar headers are 512 bytes) into writes of about 1 MiB; big chunks pass as they are. */
-class Coalesce extends Transform {
+const coalesce = definedOnUse(() => class Coalesce extends Transform {
   private chunks: Buffer[] = [];
   private size = 0;
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: (err?: null) => void) {
@@ -261,7 +262,7 @@ class Coalesce extends Transform {
     this.chunks = [];
     this.size = 0;
   }
-}
+});
 const COALESCE_BYTES = 1024 * 1024;
 const PASS_BYTES = 32 * 1024;
 /**
@@ -279,9 +280,9 @@ const AHEAD_BYTES = 8 * 1024 * 1024;
  * the export (UNKNOWN_LAYER, OBJECT_MISSING…) fail the stream.
  */
 export function compressedLayerStream(store: Store, id: Digest, compression: Compression): {stream: Readable; diffId: () => string} {
-  const plain = new Sha256Tap();
+  const plain = sha256Tap();
   const out = new PassThrough();
-  pipeline(exportLayerStream(store, id), new Coalesce({readableHighWaterMark: AHEAD_BYTES}), plain, createCompressor(compression), out).catch(err => out.destroy(err as Error));
+  pipeline(exportLayerStream(store, id), new (coalesce())({readableHighWaterMark: AHEAD_BYTES}), plain, createCompressor(compression), out).catch(err => out.destroy(err as Error));
   let diffId: string | undefined;
   return {stream: out, diffId: () => (diffId ??= plain.digest())};
 }
@@ -291,8 +292,8 @@ export function compressedLayerStream(store: Store, id: Digest, compression: Com
  * returns its digest, size and DiffID. Throws UNKNOWN_LAYER, NO_SPACE, TARGET_EXISTS.
  */
 export async function writeLayerTar(store: Store, id: Digest, file: string, compression: Compression = 'gzip'): Promise<LayerBlob> {
-  const plain = new Sha256Tap();
-  const packed = new Sha256Tap();
+  const plain = sha256Tap();
+  const packed = sha256Tap();
   let fh: fs.FileHandle;
   try {
     fh = await fs.open(file, 'wx', 0o644);
@@ -301,7 +302,7 @@ export async function writeLayerTar(store: Store, id: Digest, file: string, comp
     throw err;
   }
   try {
-    await pipeline(exportLayerStream(store, id), new Coalesce({readableHighWaterMark: AHEAD_BYTES}), plain, createCompressor(compression), packed, fh.createWriteStream());
+    await pipeline(exportLayerStream(store, id), new (coalesce())({readableHighWaterMark: AHEAD_BYTES}), plain, createCompressor(compression), packed, fh.createWriteStream());
   } catch (err) {
     await fs.rm(file, {force: true});
     rethrowNoSpace(err, file);

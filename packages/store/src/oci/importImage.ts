@@ -2,7 +2,7 @@ import {type Readable, Transform} from 'node:stream';
 import {finished} from 'node:stream/promises';
 import type {Digest} from '../objects/digest.js';
 import {StoreError} from '../errors.js';
-import {Sha256Tap} from './Sha256Tap.js';
+import {sha256Tap} from './Sha256Tap.js';
 import {type ImageConfig, type Platform, hashImage} from '../objects/image.js';
 import {decompress, sniffStream} from './decompress.js';
 import {importTarStream} from '../import/importTar.js';
@@ -76,11 +76,11 @@ export interface ImportedLayer {
  * codes (UNSAFE_PATH, BAD_ARCHIVE…).
  */
 export async function importLayerBlob(store: Store, input: Readable, source: string, onBytes?: (n: number) => void, maxBytes?: number): Promise<ImportedLayer> {
-  const raw = new Sha256Tap();
+  const raw = sha256Tap();
   input.on('error', err => raw.destroy(err));
   if (onBytes) raw.on('data', () => onBytes(raw.size));
   const [compression, stream] = await sniffStream(input.pipe(raw));
-  const plain = new Sha256Tap();
+  const plain = sha256Tap();
   const tarBytes = decompress(stream, compression);
   tarBytes.on('error', err => plain.destroy(err));
   if (maxBytes === undefined) tarBytes.pipe(plain);
