@@ -206,6 +206,24 @@ test('a socket in a directory is refused (device nodes are entries: test/bytes.t
   server.unref(); // it stays listening (closing it removes the socket file) until the test process ends
   return dir;
 }, 'UNSUPPORTED_ENTRY');
+test('an import of more than 32 MiB of object files, made durable while the walk goes on, round-trips every file and leaves nothing in tmp/', async t => {
+  // Past 32 MiB staged, a background sync places the first files while the threads and the
+  // importing thread still read the rest (FilePool, BackgroundSync); the rest at the end.
+  const store = await openTempStore(t);
+  const dir = await tempDir(t);
+  await writeTree(dir, {'a/small': 'x'});
+  for (let i = 0; i < 36; i++) {
+    await fs.mkdir(path.join(dir, `d${i % 4}`), {recursive: true});
+    const bytes = Buffer.alloc(1024 * 1024 + i, i + 1);
+    bytes.writeUInt32BE(i, 0);
+    await fs.writeFile(path.join(dir, `d${i % 4}`, `f${i}`), bytes);
+  }
+  const result = await importDirectory(store, dir);
+  t.deepEqual(await dumpLayer(store, result.layer.id), await expected(dir));
+  t.deepEqual(await fs.readdir(path.join(store.dir, 'tmp')), []);
+  t.is(result.newBytes, 36 * 1024 * 1024 + 35 * 36 / 2 + 1);
+});
+
 test('a socket that a hashing thread meets fails the import, which leaves no staged file behind', async t => {
   // 300 files start the threads; later directories, listed by them, hold object files
   // (staged unsynced in tmp/ until placed) and then the socket.

@@ -1,10 +1,11 @@
 import {availableParallelism} from 'node:os';
 import * as fs from 'node:fs';
 import {Worker} from 'node:worker_threads';
-import type {HashOutcome, HashReply, ListReply, ListRequest, PoolSettings} from './hashWorker.js';
+import type {HashOutcome, HashReply, ListReply, ListRequest, PoolSettings, ReadyReply} from './hashWorker.js';
 import {type Listing, failedListing} from './describeDirectory.js';
 import {packRequest} from './hashRequest.js';
-import {type BlobDirs, type FileBlob, type FileStamp, placeStagedSynced, storeFileSync, syncStoreFs} from '../objects/storeFileSync.js';
+import {type BlobDirs, type FileBlob, type FileStamp, ReadBuffer, placeStagedSynced, storeFileSync} from '../objects/storeFileSync.js';
+import {BackgroundSync} from './BackgroundSync.js';
 
 /** Files sent to a thread per message: amortises the message cost over small files. */
 const BATCH_FILES = 64;
@@ -16,6 +17,9 @@ const THREADS_MIN_BYTES = 32 * 1024 * 1024;
 const PER_THREAD = 2;
 /** Batches waiting or in flight per thread before `room` makes the caller wait. */
 const AHEAD_PER_THREAD = 4;
+/** What `storeSomeHere` takes per turn, at most: a few milliseconds of work. */
+const HERE_TURN_FILES = 16;
+const HERE_TURN_BYTES = 4 * 1024 * 1024;
 /**
  * New object files staged in tmp/ unsynced are made durable together by a `sync -f` in a
  * child process, begun once this many bytes wait (or PLACE_FILES files), while the walk
@@ -45,6 +49,8 @@ type ToError<J> = (job: J, err: {code?: string; message: string}) => Error;
 interface Thread {
   readonly worker: Worker;
   readonly replies: ((reply: HashReply | ListReply | undefined) => void)[];
+  /** It has started (`ReadyReply`): a thread takes ~0.1-0.4 s to load its code here. */
+  started: boolean;
 }
 
 interface Pending<J> {
@@ -88,12 +94,17 @@ export class FilePool<J extends FileJob> {
   private wakeIdle: (() => void) | undefined;
   /** Calls of `room` since it last let the threads' replies in. */
   private sinceReplies = 0;
+  /** Where `storeSomeHere` reads large files (kept for the pool's life). */
+  private readonly reads: ReadBuffer;
+  private readonly syncer: BackgroundSync;
   /** Listings a thread sent whose staged files nobody has taken yet (`adopt`): removed on failure. */
   private readonly unclaimed = new Set<Listing>();
 
   constructor(settings: PoolSettings, toError: ToError<J>, onStored: Stored<J>) {
     this.staging = {...settings.dirs, stage: true};
     this.settings = {...settings, dirs: this.staging};
+    this.reads = new ReadBuffer(settings.dirs.inlineMax);
+    this.syncer = new BackgroundSync(settings.dirs.dir);
     this.toError = toError;
     this.onStored = onStored;
   }
@@ -119,9 +130,14 @@ export class FilePool<J extends FileJob> {
     return this.workers?.length ?? 0;
   }
 
-  /** Whether the threads run: `list` may be called, and listings hash files. */
+  /**
+   * Whether the threads run: `list` may be called, and listings hash files. Not until one
+   * has started (~0.1-0.4 s here): meanwhile the caller lists directories itself, hashing
+   * their files (`threads` > 0), and stores the files of the batches queued for the threads
+   * (`storeSomeHere`).
+   */
   get threaded(): boolean {
-    return this.workers !== undefined && this.failed === undefined;
+    return this.workers !== undefined && this.failed === undefined && this.workers.some(w => w.started);
   }
 
   /**
@@ -158,6 +174,17 @@ export class FilePool<J extends FileJob> {
       return;
     }
     this.stored(job, blob);
+  }
+
+  /** Where a listing made in the calling thread stages the files it hashes, as the threads' do. */
+  get stagingDirs(): BlobDirs {
+    return this.staging;
+  }
+
+  /** A listing made in the calling thread that staged files: removed on failure until `claim`ed, as a thread's. */
+  track(listing: Listing): void {
+    if (this.failed) this.discard(listing.staged);
+    else this.unclaimed.add(listing);
   }
 
   /** The caller has taken a listing's staged files (each went to `adopt`); until then a failure removes them. */
@@ -205,6 +232,57 @@ export class FilePool<J extends FileJob> {
     if (this.failed) throw this.failed;
   }
 
+  /**
+   * For a caller that would otherwise wait: when every thread has all the requests it may
+   * hold (or has not started), stores in the calling thread a few of the jobs queued that
+   * no thread has been sent, the newest first (the threads take the oldest); otherwise
+   * sends the threads what is queued. True when it stored any. On 2 cores there is one
+   * hashing thread and the caller's, and the caller mostly waited for it (docs/benchmarks.md,
+   * "The rootfs import on 2 cores"). A failure stops the pool, as a thread's would.
+   */
+  storeSomeHere(): boolean {
+    if (!this.workers || this.failed) return false;
+    this.dispatch();
+    if (this.workers.some(w => w.started && w.replies.length < PER_THREAD)) {
+      // A thread has room: it takes the work (in batches, which amortise the messages).
+      if (this.batch.length > 0) {
+        this.cut();
+        this.dispatch();
+      }
+      return false;
+    }
+    let files = 0, bytes = 0;
+    while (files < HERE_TURN_FILES && bytes < HERE_TURN_BYTES && !this.failed) {
+      const job = this.takeNewest();
+      if (!job) break;
+      files++;
+      bytes += job.size;
+      try {
+        this.storeHere([job], this.reads);
+      } catch (err) {
+        this.fail(err as Error);
+      }
+    }
+    if (files > 0) {
+      this.dispatch();
+      this.wake(); // a caller waiting for room may have it now
+    }
+    return files > 0;
+  }
+
+  /** The newest job no thread has: from the batch being filled, else the last ready batch. */
+  private takeNewest(): J | undefined {
+    const job = this.batch.pop();
+    if (job) {
+      this.batchBytes -= job.size;
+      return job;
+    }
+    const last = this.ready[this.ready.length - 1];
+    if (!last) return undefined;
+    if (last.length === 1) this.ready.pop();
+    return last.pop();
+  }
+
   /** Stores what is left, places every staged file and ends the threads; throws the first failure. */
   async finish(): Promise<void> {
     try {
@@ -214,7 +292,10 @@ export class FilePool<J extends FileJob> {
         for (const jobs of this.ready.splice(0)) this.storeHere(jobs);
       } else {
         this.dispatch();
-        while (!this.failed && this.inFlight > 0) await new Promise<void>(resolve => { this.wakeIdle = resolve; });
+        while (!this.failed && this.inFlight > 0) {
+          if (this.storeSomeHere()) await new Promise<void>(resolve => setImmediate(resolve));
+          else await new Promise<void>(resolve => { this.wakeIdle = resolve; });
+        }
       }
       if (this.failed) throw this.failed;
       await this.syncEnded();
@@ -247,9 +328,13 @@ export class FilePool<J extends FileJob> {
     // 2 cores, a second hashing thread made an import of small files cost ~15-20 % more CPU
     // (each thread compiles the same hot code, and three threads share two cores).
     const threads = Math.max(1, Math.min(availableParallelism() - 1, 8));
+    this.syncer.start(); // now, while this process is smaller (BackgroundSync.ts)
     this.workers = Array.from({length: threads}, () => {
-      const w: Thread = {worker: new Worker(new URL('./hashWorker.js', import.meta.url), {workerData: this.settings}), replies: []};
-      w.worker.on('message', (reply: HashReply | ListReply) => w.replies.shift()?.(reply));
+      const w: Thread = {worker: new Worker(new URL('./hashWorker.js', import.meta.url), {workerData: this.settings}), replies: [], started: false};
+      w.worker.on('message', (reply: HashReply | ListReply | ReadyReply) => {
+        if ('started' in reply) w.started = true;
+        else w.replies.shift()?.(reply);
+      });
       const lost = (err: Error) => {
         this.fail(err);
         for (const answer of w.replies.splice(0)) answer(undefined); // a dead thread answers nothing more
@@ -288,11 +373,12 @@ export class FilePool<J extends FileJob> {
     this.wake();
   }
 
-  private storeHere(jobs: readonly J[]): void {
+  /** With `reads`, large files are read into its buffer. */
+  private storeHere(jobs: readonly J[], reads?: ReadBuffer): void {
     for (const job of jobs) {
       let blob: FileBlob;
       try {
-        blob = storeFileSync(job.path, job.size, this.staging, job.stamp);
+        blob = reads ? reads.store(job.path, job.size, this.staging, job.stamp) : storeFileSync(job.path, job.size, this.staging, job.stamp);
       } catch (err) {
         throw this.toError(job, err as NodeJS.ErrnoException);
       }
@@ -323,7 +409,7 @@ export class FilePool<J extends FileJob> {
 
   /**
    * Makes the staged object files durable (a `sync -f` begun after their bytes were
-   * written, in a child process: this thread goes on), then puts them in place; only then
+   * written, in a child process, BackgroundSync.ts: this thread goes on), then puts them in place; only then
    * are they the caller's to index. One sync at a time; the files staged meanwhile wait for
    * the next, begun when this one ends if there are enough (`finish` syncs the rest).
    */
@@ -331,7 +417,7 @@ export class FilePool<J extends FileJob> {
     const files = this.staged, bytes = this.stagedBytes;
     this.staged = [];
     this.stagedBytes = 0;
-    const done = syncStoreFs(this.staging.dir).then(synced => {
+    const done = this.syncer.sync().then(synced => {
       if (this.failed) throw this.failed;
       placeStagedSynced(this.staging.dir, files.map(s => s.blob), synced);
       for (const s of files) if (!this.failed) this.handOver(s.job, {digest: s.blob.digest, size: s.blob.size});
@@ -368,6 +454,7 @@ export class FilePool<J extends FileJob> {
     this.workers = undefined;
     while (workers.some(w => w.replies.length > 0)) await new Promise<void>(resolve => { this.wakeIdle = resolve; });
     await this.syncEnded(); // its files are placed, or removed after a failure
+    this.syncer.close();
     await Promise.all(workers.map(w => { w.worker.removeAllListeners('exit'); return w.worker.terminate(); }));
     if (this.failed) {
       for (const s of this.staged) fs.rmSync(s.blob.staged, {force: true});

@@ -62,6 +62,11 @@ export interface ListingError {
 /** What the lister needs to know of the import, plainly (it crosses to the threads). */
 export interface ListingSettings {
   readonly whiteoutNames: boolean;
+  /**
+   * Regular files over this size are not read by the listing (they go to the importing
+   * thread, which hashes them while it would otherwise wait: importDirectory.ts).
+   */
+  readonly readMax?: number;
   /** The store's upper form (a container's writable layer) when importing one. */
   readonly upper?: UpperForm;
 }
@@ -72,7 +77,7 @@ export interface ListingSettings {
  * in memory (its small files' values) while it waits for the walk (ListingQueue).
  */
 export const LISTING_HASH_FILES = 256;
-export const LISTING_HASH_BYTES = 2 * 1024 * 1024;
+export const LISTING_HASH_BYTES = 1024 * 1024;
 
 export const FIELDS = 16;
 /** Per entry: its kind (K_*); mode, owner, mtime (seconds); a file's size, stamp, links and inode. */
@@ -208,7 +213,7 @@ export function describeDirectory(dir: string, layerPath: string, settings: List
       numbers[at + F_DEV] = st.dev;
       numbers[at + F_INO] = st.ino;
       let blob = PLACEHOLDER_DIGEST;
-      if (dirs && fd !== undefined && st.nlink === 1 && st.size <= READ_WHOLE_MAX) {
+      if (dirs && fd !== undefined && st.nlink === 1 && st.size <= (settings.readMax ?? READ_WHOLE_MAX)) {
         hashedFiles++;
         hashedBytes += st.size;
         const stamp = {size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs};

@@ -1,6 +1,6 @@
 import {parentPort, workerData} from 'node:worker_threads';
 import {ensureHasher} from '../objects/digest.js';
-import {type BlobDirs, type FileBlob, storeFileSync} from '../objects/storeFileSync.js';
+import {type BlobDirs, type FileBlob, ReadBuffer} from '../objects/storeFileSync.js';
 import {UpperForm} from '../containers/upperForm.js';
 import {type HashRequest, unpackRequest} from './hashRequest.js';
 import {type Listing, type ListingSettings, describeDirectory, errorData, failedListing} from './describeDirectory.js';
@@ -19,10 +19,15 @@ export interface ListReply {
   readonly listing: Listing;
 }
 
+/** What a thread posts once, when it has loaded its code and takes requests (it answers none with it). */
+export interface ReadyReply {
+  readonly started: true;
+}
+
 /** What a thread is started with: where blobs go, and how to read the import's directories. */
 export interface PoolSettings {
   readonly dirs: BlobDirs;
-  readonly listing: {readonly whiteoutNames: boolean; readonly upper?: {readonly storeDir: string; readonly userxattr: boolean}};
+  readonly listing: {readonly whiteoutNames: boolean; readonly readMax?: number; readonly upper?: {readonly storeDir: string; readonly userxattr: boolean}};
 }
 
 // The entry point of a FilePool thread (FilePool.ts): stores each file it is sent, lists
@@ -32,8 +37,10 @@ if (parentPort) {
   const {dirs, listing} = workerData as PoolSettings;
   const settings: ListingSettings = {
     whiteoutNames: listing.whiteoutNames,
+    ...(listing.readMax !== undefined ? {readMax: listing.readMax} : {}),
     ...(listing.upper ? {upper: new UpperForm(listing.upper.storeDir, listing.upper.userxattr)} : {}),
   };
+  const reads = new ReadBuffer(dirs.inlineMax);
   await ensureHasher();
   port.on('message', (req: HashRequest | ListRequest) => {
     if ('list' in req) {
@@ -50,7 +57,7 @@ if (parentPort) {
     const transfer: ArrayBuffer[] = [];
     for (const f of unpackRequest(req)) {
       try {
-        const blob = storeFileSync(f.path, f.size, dirs, f.stamp);
+        const blob = reads.store(f.path, f.size, dirs, f.stamp);
         if (blob.value) transfer.push(blob.value.buffer as ArrayBuffer); // its own ArrayBuffer: moved to the main thread, not copied
         outcomes.push(blob);
       } catch (err) {
@@ -60,4 +67,5 @@ if (parentPort) {
     }
     port.postMessage({outcomes} satisfies HashReply, transfer);
   });
+  port.postMessage({started: true} satisfies ReadyReply);
 }

@@ -7,7 +7,7 @@ import {FilePool} from './FilePool.js';
 import {ListingQueue} from './ListingQueue.js';
 import {type FileStamp, READ_WHOLE_MAX} from '../objects/storeFileSync.js';
 import {BLOB_INLINE, BLOB_NONE, BLOB_STAGED, F_BLOB, F_CTIME_MS, F_DEV, F_END, F_FLAGS, F_GID, F_INO, F_KIND, F_MODE, F_MTIME,
-  F_MTIME_MS, F_NLINK, F_REF, F_SIZE, F_START, F_UID, FIELDS, FLAG_OPAQUE, K_DIR, K_FILE, type ListingSettings, changedError,
+  F_MTIME_MS, F_NLINK, F_REF, F_SIZE, F_START, F_UID, FIELDS, FLAG_OPAQUE, K_DIR, K_FILE, type Listing, type ListingSettings, changedError,
   describeDirectory, fileError, toError} from './describeDirectory.js';
 import {LayerBuilder} from './LayerBuilder.js';
 import {type ImportOptions, type ImportResult, finishImport, finishLayer} from './importResult.js';
@@ -107,8 +107,11 @@ async function readDirectory(store: Store, dir: string, options: DirectoryImport
 
 /** Files handled by the pool's threads; bigger ones stream through this thread (reading, hashing and writing overlap there). */
 const HUGE_AT_ONCE = 2;
-/** Listings asked of each thread ahead of the walk: each holds at most LISTING_HASH_BYTES of small files' bytes. */
-const LISTINGS_AHEAD_PER_THREAD = 4;
+/**
+ * Listings asked of each thread ahead of the walk: each holds at most LISTING_HASH_BYTES of
+ * small files' bytes (1 MiB; with 4 ahead and 2 MiB, a thread that listed in ~1 ms waited for the walk).
+ */
+const LISTINGS_AHEAD_PER_THREAD = 8;
 
 /**
  * One directory import: a depth-first walk in byte order of the full paths (a directory's
@@ -138,9 +141,10 @@ class DirectoryWalk {
   constructor(private readonly store: Store, private readonly options: DirectoryImportOptions) {
     const {upper} = options;
     this.settings = {whiteoutNames: options.whiteoutNames ?? false, ...(upper ? {upper} : {})};
+    const dirs = store.blobDirs();
     this.pool = new FilePool<FileJob>({
-      dirs: store.blobDirs(),
-      listing: {whiteoutNames: this.settings.whiteoutNames, ...(upper ? {upper: {storeDir: store.dir, userxattr: upper.userxattr}} : {})},
+      dirs,
+      listing: {whiteoutNames: this.settings.whiteoutNames, readMax: dirs.inlineMax, ...(upper ? {upper: {storeDir: store.dir, userxattr: upper.userxattr}} : {})},
     }, (f, err) => fileError(Object.assign(new Error(err.message), err), f.path), (job, blob) => {
       this.store.indexFileBlob(blob); // an inline blob's bytes wait only in the index's pending batch
       this.fileStored(job, blob);
@@ -174,7 +178,7 @@ class DirectoryWalk {
    * Waits only for a listing and for room in the hashing pool.
    */
   private async walk(hostDir: string, layerPath: string, dir: PendingDir): Promise<void> {
-    const listing = await this.listings.take(hostDir, layerPath, () => describeDirectory(hostDir, layerPath, this.settings));
+    const listing = await this.helpWhile(this.listings.take(hostDir, layerPath, () => this.listHere(hostDir, layerPath)));
     if (listing.error) throw toError(listing.error);
     if (listing.opaqueMarker) dir.opaque = true;
     const {numbers, names, digests, values, staged, xattrs} = listing;
@@ -222,7 +226,7 @@ class DirectoryWalk {
           }
         }
         const wait = this.pool.room();
-        if (wait) await wait;
+        if (wait) await this.helpWhile(wait);
       } else if (kind === K_DIR) {
         const ref = numbers[at + F_REF]!;
         dir.waiting++;
@@ -234,6 +238,19 @@ class DirectoryWalk {
     // Its staged files are the pool's now (adopted); until here, a failure removes them all.
     this.pool.claim(listing);
     this.release(dir); // the walk has left it
+  }
+
+  /**
+   * Lists a directory in this thread: before the threads are started, without reading its
+   * files (they go to the pool, which counts them to decide on threads); while they start,
+   * reading and hashing its first files as a thread's listing would (its staged files are
+   * the pool's to remove on failure until the walk has them).
+   */
+  private listHere(hostDir: string, layerPath: string): Listing {
+    if (this.pool.threads === 0) return describeDirectory(hostDir, layerPath, this.settings);
+    const listing = describeDirectory(hostDir, layerPath, {...this.settings, readMax: this.store.blobDirs().inlineMax}, this.pool.stagingDirs);
+    if (listing.staged.length > 0) this.pool.track(listing);
+    return listing;
   }
 
   /**
@@ -266,6 +283,22 @@ class DirectoryWalk {
     const withGroup: FileJob = group ? {...job, group} : job;
     if (job.size > READ_WHOLE_MAX) this.addHuge(withGroup);
     else this.pool.add(withGroup);
+  }
+
+  /**
+   * Awaits `p` (a listing, room in the pool), meanwhile storing in this thread files queued
+   * for the threads that none has taken yet (`FilePool.storeSomeHere`), letting the
+   * threads' replies in after each turn: on 2 cores there is one hashing thread, and this
+   * one waited most of a rootfs import while that one read and wrote every large file
+   * (docs/benchmarks.md, "The rootfs import on 2 cores").
+   */
+  private async helpWhile<T>(p: Promise<T>): Promise<T> {
+    let settled = false;
+    const mark = () => { settled = true; };
+    p.then(mark, mark);
+    await undefined; // `mark` runs first when `p` is settled already
+    while (!settled && this.pool.storeSomeHere()) await new Promise<void>(resolve => setImmediate(resolve));
+    return p;
   }
 
   /** A file too large to read whole: through the store in this thread, two at a time, beside the pool. */

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import {spawn, spawnSync} from 'node:child_process';
+import {spawnSync} from 'node:child_process';
 import * as path from 'node:path';
 import {type Digest, createHasher, hashBytes} from './digest.js';
 import {fsPath} from './names.js';
@@ -47,12 +47,12 @@ export function tmpPathIn(dir: string, label: string): string {
  * A blob up to `inlineMax` comes back with its bytes; a larger one is written to its
  * object file (temp file, fsync, rename) unless that file exists already. The caller
  * indexes the result. `size` is what lstat said; a file that grew or shrank is read as it is.
- * Throws the fs error (ENOENT, EACCES, ENOSPC…) for the caller to name.
+ * With `scratch`, see storeOpenFileSync. Throws the fs error (ENOENT, EACCES, ENOSPC…) for the caller to name.
  */
-export function storeFileSync(hostPath: string, size: number, dirs: BlobDirs, stamp?: FileStamp): FileBlob {
+export function storeFileSync(hostPath: string, size: number, dirs: BlobDirs, stamp?: FileStamp, scratch?: Buffer): FileBlob {
   const fd = fs.openSync(fsPath(hostPath), 'r');
   try {
-    return storeOpenFileSync(fd, hostPath, size, dirs, stamp);
+    return storeOpenFileSync(fd, hostPath, size, dirs, stamp, scratch);
   } finally {
     fs.closeSync(fd);
   }
@@ -82,6 +82,32 @@ export function storeOpenFileSync(fd: number, hostPath: string, size: number, di
     return staged ? {digest, size: n, staged} : {digest, size: n};
   }
   return streamObject(fd, buf, dirs.dir);
+}
+
+/**
+ * One buffer reused to read the files a thread keeps as object files (over `inlineMax`, up to
+ * `max` bytes; larger ones get their own): a fresh buffer per large file is fresh memory from
+ * the kernel, a page fault and a zeroed page per 4 KiB read. Not for inline files, whose
+ * value would be a view of it (`store` copies one out, for a file that shrank).
+ */
+export class ReadBuffer {
+  private buf: Buffer | undefined;
+  constructor(private readonly inlineMax: number, private readonly max = 8 * 1024 * 1024) {}
+
+  /** The buffer to read a file of `size` into (storeOpenFileSync's `scratch`), or undefined: its own. */
+  for(size: number): Buffer | undefined {
+    const need = size + 2; // read at offset 1, one byte more than expected
+    if (size <= this.inlineMax || need > this.max) return undefined;
+    if ((this.buf?.length ?? 0) < need) this.buf = Buffer.allocUnsafeSlow(Math.min(this.max, Math.max(need, 2 * (this.buf?.length ?? 0), 1024 * 1024)));
+    return this.buf;
+  }
+
+  /** storeFileSync through this buffer; an inline value (a file that shrank) in a buffer of its own. */
+  store(hostPath: string, size: number, dirs: BlobDirs, stamp?: FileStamp): FileBlob {
+    const scratch = this.for(size);
+    const blob = storeFileSync(hostPath, size, dirs, stamp, scratch);
+    return blob.value && scratch ? {...blob, value: new Uint8Array(blob.value)} : blob;
+  }
 }
 
 /** What the walk saw of a file: a read that finds anything else read a file that changed. */
@@ -158,20 +184,7 @@ export function placeFilesDurably(dir: string, staged: readonly {readonly staged
   placeSynced(staged, !r.error && r.status === 0);
 }
 
-/**
- * `sync -f` of the store's filesystem in a child process, so the caller's thread goes on
- * meanwhile: true once every byte written before the call is durable (syncfs), false when
- * `sync -f` is missing or failed. Never rejects.
- */
-export function syncStoreFs(dir: string): Promise<boolean> {
-  return new Promise(resolve => {
-    const child = spawn('sync', ['-f', path.join(dir, 'tmp')], {stdio: 'ignore'});
-    child.on('error', () => resolve(false));
-    child.on('exit', code => resolve(code === 0));
-  });
-}
-
-/** placeStaged of object files whose bytes a `syncStoreFs` begun after their writes made durable (`synced`), or, if it failed, fsynced each now. */
+/** placeStaged of object files whose bytes a syncfs begun after their writes made durable (`synced`), or, if it failed, fsynced each now. */
 export function placeStagedSynced(dir: string, staged: readonly {readonly digest: Digest; readonly staged: string}[], synced: boolean): void {
   placeSynced(staged.map(s => ({staged: s.staged, dest: objectPathIn(dir, s.digest)})), synced);
 }
