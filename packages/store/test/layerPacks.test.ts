@@ -4,7 +4,9 @@ import test from 'ava';
 import {type Digest, INLINE_MAX, LAYER_PACK_MIN_BLOBS, type Store, StoreError, buildMetaImage, collectGarbage, importDirectory, layerPackOf, metaImagePath, readPackList} from '../src/index.js';
 import {blobKey} from '../src/index/keys.js';
 import {inlineBlobValue} from '../src/index/values.js';
-import {openTempStore, tempDir} from './_helpers.js';
+import {openTempStore, run, tempDir} from './_helpers.js';
+import {InlineSpool} from '../src/meta/inlineSpool.js';
+import {hashBytes} from '../src/objects/digest.js';
 
 // A layer's small blobs are packed when the layer is stored, so that the first mount of an
 // image of it reads none of them from the index (meta/layerPacks.ts).
@@ -42,6 +44,7 @@ test('an import packs the layer\'s inline blobs, and the first mount\'s build re
   t.truthy(pack, 'the layer has a pack');
   t.is(listed(pack!).length, 100, 'every inline blob once (the hardlink shares one), no empty or object-file blob');
   t.deepEqual(listed(pack!), [...listed(pack!)].sort(), 'in digest order');
+  run('fsck.erofs', [pack!]);
   t.deepEqual(fs.readdirSync(path.join(store.dir, 'tmp')), [], 'nothing left in tmp/');
   const built = await buildMetaImage(store, layer.id);
   t.is(built.packedNew, 0, 'no fresh pack');
@@ -111,4 +114,23 @@ test('a damaged small blob fails the import that would pack it (OBJECT_CORRUPT) 
   t.regex(err!.message, new RegExp(blob.slice(3)));
   t.deepEqual(fs.existsSync(path.join(store.dir, 'packs')) ? packsDir(store) : [], []);
   t.deepEqual(fs.readdirSync(path.join(store.dir, 'tmp')), []);
+});
+
+test('the spool keeps 32 MiB in memory and the rest in a tmp/ file, reads every blob back as stored, and discard removes the file', async t => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'spool');
+  const spool = new InlineSpool(() => file);
+  const blobs: [Digest, Buffer][] = [];
+  for (let i = 0; i < 2600; i++) {
+    const data = bytes(i % 10 === 0 ? 1 + i : INLINE_MAX - (i % 100), i);
+    blobs.push([hashBytes(data), data]);
+    spool.add(hashBytes(data), data);
+  }
+  spool.add(blobs[0]![0], Buffer.from('a second add of a digest is ignored'));
+  t.true(fs.existsSync(file), 'past 32 MiB the bytes go to a file');
+  for (const [d, data] of blobs) t.true(spool.read(d.slice(3))?.equals(data), d);
+  t.is(spool.read('00'.repeat(32)), undefined);
+  spool.discard();
+  t.false(fs.existsSync(file));
+  t.is(spool.read(blobs[5]![0].slice(3)), undefined, 'a discarded spool answers nothing');
 });

@@ -2,15 +2,18 @@ import * as fs from 'node:fs';
 import type {Digest} from '../objects/digest.js';
 import {DigestSet} from '../maintenance/keySet.js';
 
-const BUFFER_BYTES = 1 << 20;
+const CHUNK_BYTES = 1 << 20;
+/** Chunks kept in memory; later ones go to the spool's file. */
+const MEMORY_CHUNKS = 32;
 
 /**
- * The bytes of the inline blobs a store handle stored, kept in a file of its own under tmp/
- * (`Store.takeInlineSpool`), so that the pack of the layer being stored (layerPacks.ts) is
- * written from bytes this process hashed itself, read back in the pack's order with one
- * pread each, rather than read from the index (a LevelDB lookup each, and a hash to check
- * the bytes: most of a layer pack's cost). Bounded memory: 1 MiB of bytes not yet written,
- * and ~60 bytes a blob (its digest in a DigestSet, its place and size).
+ * The bytes of the inline blobs a store handle stored (`Store.takeInlineSpool`), so that
+ * the pack of the layer being stored (layerPacks.ts) is written from bytes this process
+ * hashed itself rather than read from the index (a LevelDB lookup each, and a hash to
+ * check the bytes: most of a layer pack's cost when read so). The first 32 MiB stay in
+ * memory (a layer of some thousand small files: no file at all); the rest goes, 1 MiB at
+ * a time, to a file under tmp/, read back with a pread a blob. Bounded memory: 33 MiB of
+ * bytes and ~60 bytes a blob (its digest in a DigestSet, its place and size).
  *
  * Nothing depends on it: a blob it lacks is read from the index, and a spool that cannot
  * write its file (a full disk) stops keeping bytes and answers nothing. The file is removed
@@ -18,35 +21,36 @@ const BUFFER_BYTES = 1 << 20;
  */
 export class InlineSpool {
   private fd = -1;
+  private file: string | undefined;
   private broken = false;
   private readonly digests = new DigestSet();
-  private offsets = new Float64Array(1024);
+  /** Per blob (as the DigestSet numbers them): where its bytes start (chunk * CHUNK_BYTES + offset), and how many. */
+  private places = new Float64Array(1024);
   private sizes = new Uint32Array(1024);
-  private buf = Buffer.allocUnsafe(BUFFER_BYTES);
-  private used = 0;
-  private flushed = 0;
+  /** Chunks in memory (the first MEMORY_CHUNKS, and the one being filled). */
+  private readonly chunks: Buffer[] = [];
+  private chunk = -1;
+  private used = CHUNK_BYTES;
 
-  private file: string | undefined;
-
-  /** `tmpFile` names the file, when the first MiB is written (a command that stores a few small blobs makes none). */
+  /** `tmpFile` names the file, when the first chunk past memory is written (most commands make none). */
   constructor(private readonly tmpFile: () => string) {}
 
   /** Keeps a blob's bytes (the first time its digest comes). */
   add(d: Digest, data: Uint8Array): void {
-    if (this.broken || data.length > BUFFER_BYTES) return;
+    if (this.broken || data.length > CHUNK_BYTES) return;
     try {
       if (this.digests.add(d) !== true) return;
       const i = this.digests.size - 1;
-      if (i >= this.offsets.length) {
-        const offsets = new Float64Array(2 * this.offsets.length), sizes = new Uint32Array(2 * this.sizes.length);
-        offsets.set(this.offsets);
+      if (i >= this.places.length) {
+        const places = new Float64Array(2 * this.places.length), sizes = new Uint32Array(2 * this.sizes.length);
+        places.set(this.places);
         sizes.set(this.sizes);
-        this.offsets = offsets;
+        this.places = places;
         this.sizes = sizes;
       }
-      if (data.length > BUFFER_BYTES - this.used) this.flush();
-      this.buf.set(data, this.used);
-      this.offsets[i] = this.flushed + this.used;
+      if (data.length > CHUNK_BYTES - this.used) this.nextChunk();
+      this.chunks[this.chunk]!.set(data, this.used);
+      this.places[i] = this.chunk * CHUNK_BYTES + this.used;
       this.sizes[i] = data.length;
       this.used += data.length;
     } catch {
@@ -62,15 +66,15 @@ export class InlineSpool {
     if (probe.length !== 32) return undefined;
     const i = this.digests.indexOfAt(probe, 0);
     if (i < 0) return undefined;
-    const at = this.offsets[i]!, n = this.sizes[i]!;
+    const place = this.places[i]!, n = this.sizes[i]!;
+    const c = Math.floor(place / CHUNK_BYTES), at = place % CHUNK_BYTES;
+    const inMemory = this.chunks[c];
+    if (inMemory) return inMemory.subarray(at, at + n);
     const out = Buffer.allocUnsafe(n);
-    if (at >= this.flushed) {
-      this.buf.copy(out, 0, at - this.flushed, at - this.flushed + n);
-      return out;
-    }
     try {
+      const pos = (c - MEMORY_CHUNKS) * CHUNK_BYTES + at;
       for (let got = 0; got < n;) {
-        const k = fs.readSync(this.fd, out, got, n - got, at + got);
+        const k = fs.readSync(this.fd, out, got, n - got, pos + got);
         if (k === 0) return undefined;
         got += k;
       }
@@ -80,10 +84,10 @@ export class InlineSpool {
     return out;
   }
 
-  /** Removes the file; the spool keeps nothing from now on. */
+  /** Removes the file and lets go of the bytes; the spool keeps nothing from now on. */
   discard(): void {
     this.broken = true;
-    this.buf = Buffer.alloc(0);
+    this.chunks.length = 0;
     if (this.fd >= 0) {
       try { fs.closeSync(this.fd); } catch { /* gone already */ }
       this.fd = -1;
@@ -91,10 +95,20 @@ export class InlineSpool {
     if (this.file) fs.rmSync(this.file, {force: true});
   }
 
-  private flush(): void {
-    if (this.fd < 0) this.fd = fs.openSync(this.file = this.tmpFile(), 'wx+', 0o600);
-    for (let at = 0; at < this.used;) at += fs.writeSync(this.fd, this.buf, at, this.used - at);
-    this.flushed += this.used;
+  /** Starts the next chunk; a full one past the memory chunks is written to the file (whole: places are by chunk) and let go. */
+  private nextChunk(): void {
+    const full = this.chunk;
+    if (full >= MEMORY_CHUNKS) {
+      if (this.fd < 0) this.fd = fs.openSync(this.file = this.tmpFile(), 'wx+', 0o600);
+      const b = this.chunks[full]!;
+      const pos = (full - MEMORY_CHUNKS) * CHUNK_BYTES;
+      for (let at = 0; at < this.used;) at += fs.writeSync(this.fd, b, at, this.used - at, pos + at);
+      this.chunks[full + 1] = b; // reused: its bytes are in the file now
+      delete this.chunks[full];
+    } else {
+      this.chunks[full + 1] = Buffer.allocUnsafe(CHUNK_BYTES);
+    }
+    this.chunk = full + 1;
     this.used = 0;
   }
 }

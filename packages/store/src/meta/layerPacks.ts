@@ -45,10 +45,10 @@ export function readLayerPack(marker: string): Digest | undefined {
 /**
  * Writes the pack of the layer whose root tree is `layer` (every inline blob its tree
  * names, read as the pack is written: from the handle's spool of the bytes it stored,
- * which it hashed itself, else from the index, checked against the digest) and
- * the marker naming it, unless the layer has one already (then touched, as a build touches
- * the packs it chooses, so that a gc running now keeps it). Returns the pack, or undefined
- * when the layer has fewer than LAYER_PACK_MIN_BLOBS inline blobs.
+ * which it hashed itself, else from the index, checked against the digest) and the marker
+ * naming it, unless the layer has one already (then touched, as a build touches the packs
+ * it chooses, so that a gc running now keeps it). Resolves to the pack, or undefined when
+ * the layer has fewer than LAYER_PACK_MIN_BLOBS inline blobs.
  *
  * Durable before visible: the pack, its list and the marker are written under tmp/,
  * fsynced together, and renamed in that order; a kill leaves only files in tmp/ (removed
@@ -56,34 +56,61 @@ export function readLayerPack(marker: string): Digest | undefined {
  * work). Throws NO_SPACE, OBJECT_MISSING, OBJECT_CORRUPT.
  */
 export async function writeLayerPack(store: Store, layer: Digest): Promise<Digest | undefined> {
+  return startLayerPack(store, layer)();
+}
+
+/**
+ * writeLayerPack in two steps: this call writes the files under tmp/ and starts their
+ * fsync (throwing what writing throws, before anything else happens), and the function it
+ * returns waits for the fsync and renames them. An import commits its layer record in
+ * between, so the pack's fsync and the index's go to the disk together.
+ */
+export function startLayerPack(store: Store, layer: Digest): () => Promise<Digest | undefined> {
   // The bytes of the blobs this handle stored since the last layer: those of this layer, mostly.
   const spool = store.takeInlineSpool();
+  const tmp: string[] = [];
+  const cleanUp = () => {
+    spool?.discard();
+    for (const f of tmp) fs.rmSync(f, {force: true});
+  };
   try {
     const marker = layerPackMarker(store, layer);
     const existing = readLayerPack(marker);
-    if (existing && touchPack(store, existing)) return existing;
+    if (existing && touchPack(store, existing)) return done(existing, cleanUp);
     const blobs = inlineBlobsOf(store, layer);
-    if (blobs.size < LAYER_PACK_MIN_BLOBS) return undefined;
+    if (blobs.size < LAYER_PACK_MIN_BLOBS) return done(undefined, cleanUp);
     preferNativeHash();
     const sorted = [...blobs.keys()].sort() as Digest[];
     const sizes = sorted.map(d => blobs.get(d)!);
     fs.mkdirSync(packDir(store), {recursive: true});
     const tmpPack = store.tmpPath('pack'), tmpList = store.tmpPath('blobs'), tmpMarker = store.tmpPath('layer');
-    try {
-      const read = (i: number) => spool?.read(sorted[i]!.slice(3)) ?? blobBytes(store, sorted[i]!, sizes[i]!);
-      const pack = writeStreamedPack(sorted, sizes, read, tmpPack, tmpList);
-      fs.writeFileSync(tmpMarker, Buffer.concat([MARKER_MAGIC, digestBytes(pack)]), {mode: 0o444, flag: 'wx'});
-      await syncAll([tmpList, tmpPack, tmpMarker]);
-      for (const f of [...packFiles(store, pack, tmpList, tmpPack), {tmp: tmpMarker, name: marker}]) fs.renameSync(f.tmp, f.name);
-      return pack;
-    } catch (err) {
-      rethrowNoSpace(err, `the small-blob pack of layer ${layer}`);
-    } finally {
-      for (const f of [tmpPack, tmpList, tmpMarker]) fs.rmSync(f, {force: true});
-    }
-  } finally {
+    tmp.push(tmpPack, tmpList, tmpMarker);
+    const read = (i: number) => spool?.read(sorted[i]!.slice(3)) ?? blobBytes(store, sorted[i]!, sizes[i]!);
+    const pack = writeStreamedPack(sorted, sizes, read, tmpPack, tmpList);
     spool?.discard();
+    fs.writeFileSync(tmpMarker, Buffer.concat([MARKER_MAGIC, digestBytes(pack)]), {mode: 0o444, flag: 'wx'});
+    const durable = syncAll([tmpList, tmpPack, tmpMarker]);
+    durable.catch(() => {}); // awaited below
+    return async () => {
+      try {
+        await durable;
+        for (const f of [...packFiles(store, pack, tmpList, tmpPack), {tmp: tmpMarker, name: marker}]) fs.renameSync(f.tmp, f.name);
+        return pack;
+      } catch (err) {
+        rethrowNoSpace(err, `the small-blob pack of layer ${layer}`);
+      } finally {
+        cleanUp();
+      }
+    };
+  } catch (err) {
+    cleanUp();
+    rethrowNoSpace(err, `the small-blob pack of layer ${layer}`);
   }
+}
+
+function done(pack: Digest | undefined, cleanUp: () => void): () => Promise<Digest | undefined> {
+  cleanUp();
+  return async () => pack;
 }
 
 /** The pack file of a layer's pack, when the layer has one. */
