@@ -75,35 +75,50 @@ test.serial('a user who cannot write the bundle directory runs strata without a 
   t.true(fs.existsSync(FRONT_CACHE()));
 });
 
-test.serial('each command leaves code caches of its own on its first run, and takes them on the next', async t => {
-  bundleFiles();
+test('each command leaves code caches of its own on its first run, and takes them on the next', async t => {
+  // In a copy of the bundle with caches of its own: other tests' strata processes, running
+  // beside this one, write the checkout's caches.
+  const dir = await tempDir(t);
+  const bin = copyOfCli(dir, {packages: true});
+  const bundle = path.join(dir, 'packages', 'cli', 'dist', 'bundle');
   const store = await tempStore(t);
-  const caches = [cacheOf('strata.cjs', 'layers'), cacheOf(libFile(), 'layers')];
-  for (const c of caches) fs.rmSync(c, {force: true});
-  const first = await strata(['layers', '--json'], {store});
+  const lib = libFile();
+  const caches = ['strata.cjs', lib].map(f => path.join(bundle, `${f}.${buildId(path.join(bundle, f))}.layers.cache`));
+  const first = runBin(bin, ['layers', '--json', '--store', store]);
   t.deepEqual([first.code, JSON.parse(first.stdout), first.stderr], [0, [], '']);
   const written = caches.map(c => fs.statSync(c, {throwIfNoEntry: false})?.mtimeMs);
   t.true(written.every(m => m !== undefined), 'both files of the bundle have a cache for layers');
-  const again = await strata(['layers', '--json'], {store});
+  const again = runBin(bin, ['layers', '--json', '--store', store]);
   t.deepEqual([again.code, again.stdout], [0, first.stdout]);
   // Taken as it was: V8 accepted it, so nothing was written again.
   t.deepEqual(caches.map(c => fs.statSync(c).mtimeMs), written);
   // A command's own help is no run of it, and names no cache of its own.
-  const help = await strata(['layers', '--help']);
+  const help = runBin(bin, ['layers', '--help']);
   t.is(help.code, 0);
   t.deepEqual(caches.map(c => fs.statSync(c).mtimeMs), written);
+  t.false(fs.readdirSync(bundle).some(f => f.includes('.tmp-')), 'no temporary file is left');
 });
 
 /**
  * A copy of the command line (the bin and strata.cjs) in a directory of its own, as the
- * bin finds it: `--help` needs nothing else. Returns the copy's bin.
+ * bin finds it: `--help` needs nothing else. With `packages`, the whole bundle, beside links
+ * to the checkout's node_modules and packages (what the bundle requires by relative paths),
+ * at the checkout's layout (DIR/packages/cli/...). Returns the copy's bin.
  */
-function copyOfCli(dir: string): string {
-  fs.mkdirSync(path.join(dir, 'cli', 'bin'), {recursive: true});
-  fs.mkdirSync(path.join(dir, 'cli', 'dist', 'bundle'), {recursive: true});
-  for (const f of ['strata.js', 'package.json']) fs.copyFileSync(path.join(BIN_DIR, f), path.join(dir, 'cli', 'bin', f));
-  fs.copyFileSync(path.join(BUNDLE, 'strata.cjs'), path.join(dir, 'cli', 'dist', 'bundle', 'strata.cjs'));
-  return path.join(dir, 'cli', 'bin', 'strata.js');
+function copyOfCli(dir: string, options: {packages?: boolean} = {}): string {
+  const cli = options.packages ? path.join(dir, 'packages', 'cli') : path.join(dir, 'cli');
+  fs.mkdirSync(path.join(cli, 'bin'), {recursive: true});
+  fs.mkdirSync(path.join(cli, 'dist', 'bundle'), {recursive: true});
+  for (const f of ['strata.js', 'package.json']) fs.copyFileSync(path.join(BIN_DIR, f), path.join(cli, 'bin', f));
+  const files = options.packages ? fs.readdirSync(BUNDLE).filter(f => f.endsWith('.cjs')) : ['strata.cjs'];
+  for (const f of files) fs.copyFileSync(path.join(BUNDLE, f), path.join(cli, 'dist', 'bundle', f));
+  if (options.packages) {
+    const root = path.join(BIN_DIR, '..', '..', '..');
+    fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+    for (const p of fs.readdirSync(path.join(root, 'packages')).filter(p => p !== 'cli')) fs.symlinkSync(path.join(root, 'packages', p), path.join(dir, 'packages', p));
+    fs.symlinkSync(path.join(root, 'packages', 'cli', 'node_modules'), path.join(cli, 'node_modules'));
+  }
+  return path.join(cli, 'bin', 'strata.js');
 }
 
 function runBin(bin: string, args: string[]): {code: number | null; stdout: string; stderr: string} {

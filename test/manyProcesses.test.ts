@@ -79,11 +79,13 @@ test('ps, images, layers, ls, cat, diff, df and inspect answer while a large imp
     // One that waited for the import's hold of the index would end with it: those that began
     // in its first half must end before it (later ones may end after it, having answered).
     if (r.start < started + importMs / 2) t.true(r.end < imp.end, `${r.args.join(' ')}, begun in the import's first half, ended after it`);
-    // The rest read a few records: a small part of the import's time. Not df: it reads every
-    // index entry, as many as the import has written so far, so its time is a share of the
-    // import's by nature, and how large a share is a race between the two on a loaded
-    // machine (14 of 28 s at load 8 once); the rule above is what says it was not held up.
-    if (r.args[0] !== 'df') t.true(r.ms < importMs / 4, `${r.args.join(' ')} took ${r.ms} ms of the import's ${importMs} ms`);
+    // The rest read a few records: a small part of the import's time (a quarter of it at
+    // most here at load 8; a third is the bound, as a machine at load 20-30 once took more
+    // for a ps). Not df: it reads every index entry, as many as the import has written so
+    // far, so its time is a share of the import's by nature, and how large a share is a race
+    // between the two on a loaded machine (14 of 28 s at load 8 once); the rule above is what
+    // says it was not held up.
+    if (r.args[0] !== 'df') t.true(r.ms < importMs / 3, `${r.args.join(' ')} took ${r.ms} ms of the import's ${importMs} ms`);
   }
   // What the readers said is right.
   const byArgs = (a: string) => readers.find(r => r.args.join(' ') === a)!;
