@@ -10,7 +10,7 @@ export {EXIT};
  */
 export class StrataCli extends Cli<BaseContext> {
   /**
-   * Told, before it runs, what runs: a command's path joined by `-` (\`ps\`, \`image-inspect\`),
+   * Told, before it runs, what runs: a command's path joined by `-` (`ps`, `image-inspect`),
    * or `help` for help, a usage error or the version. The bundle's loader names the code
    * caches it keeps per command by it (packages/cli/bin/strata.js).
    */
@@ -58,7 +58,7 @@ export class StrataCli extends Cli<BaseContext> {
   }
 
   /**
-   * The commands whose path starts with `group` (every command for \`[]\`), by category in
+   * The commands whose path starts with `group` (every command for `[]`), by category in
    * the order strata lists them: each command's usage (positionals) and description.
    */
   groupHelp(group: readonly string[]): string {

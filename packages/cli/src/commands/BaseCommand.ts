@@ -104,7 +104,7 @@ export abstract class BaseCommand extends Command {
   }
 
   /**
-   * A name (of a file, a path) as this command's stdout may show it: escaped as \`ls -b\`
+   * A name (of a file, a path) as this command's stdout may show it: escaped as `ls -b`
    * does when stdout is a terminal, exact otherwise (pipes and --json get the bytes).
    */
   shownName(name: string): string {
