@@ -1,10 +1,11 @@
+import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import test from 'ava';
-import {type Digest, INLINE_MAX, LAYER_PACK_MIN_BLOBS, type Store, StoreError, buildMetaImage, collectGarbage, importDirectory, layerPackOf, metaImagePath, readPackList} from '../src/index.js';
+import test, {type ExecutionContext} from 'ava';
+import {type Digest, INLINE_MAX, LAYER_PACK_MIN_BLOBS, type Store, StoreError, buildMetaImage, collectGarbage, ensureMetaImage, importDirectory, layerPackOf, metaImagePath, readPackList, verifyStore} from '../src/index.js';
 import {blobKey} from '../src/index/keys.js';
 import {inlineBlobValue} from '../src/index/values.js';
-import {openTempStore, run, tempDir} from './_helpers.js';
+import {needRoot, openTempStore, run, tempDir} from './_helpers.js';
 import {InlineSpool} from '../src/meta/inlineSpool.js';
 import {hashBytes} from '../src/objects/digest.js';
 
@@ -29,7 +30,7 @@ async function smallTree(t: Parameters<typeof tempDir>[0], small: number, seed =
 
 /** The blobs a pack's list names. */
 function listed(pack: string): Digest[] {
-  const list = fs.readFileSync(pack.replace(/\.erofs$/, '.blobs'));
+  const list = fs.readFileSync(pack.replace(/\.(erofs|unchecked)$/, '.blobs'));
   return Array.from({length: list.length / 32}, (_, i) => `b3:${list.toString('hex', 32 * i, 32 * i + 32)}` as Digest);
 }
 
@@ -37,19 +38,22 @@ function packsDir(store: Store): string[] {
   return fs.readdirSync(path.join(store.dir, 'packs')).sort();
 }
 
-test('an import packs the layer\'s inline blobs, and the first mount\'s build reads none of them and packs nothing', async t => {
+test('an import packs the layer\'s inline blobs unchecked, and the first mount\'s build checks it, reads none of them and packs nothing', async t => {
   const store = await openTempStore(t);
   const {layer} = await importDirectory(store, await smallTree(t, 100));
-  const pack = layerPackOf(store, layer.id);
-  t.truthy(pack, 'the layer has a pack');
-  t.is(listed(pack!).length, 100, 'every inline blob once (the hardlink shares one), no empty or object-file blob');
-  t.deepEqual(listed(pack!), [...listed(pack!)].sort(), 'in digest order');
-  run('fsck.erofs', [pack!]);
+  const unchecked = layerPackOf(store, layer.id);
+  t.regex(unchecked ?? '', /\.unchecked$/, 'the layer has a pack, not yet checked nor synced');
+  t.is(listed(unchecked!).length, 100, 'every inline blob once (the hardlink shares one), no empty or object-file blob');
+  t.deepEqual(listed(unchecked!), [...listed(unchecked!)].sort(), 'in digest order');
+  run('fsck.erofs', [unchecked!]);
   t.deepEqual(fs.readdirSync(path.join(store.dir, 'tmp')), [], 'nothing left in tmp/');
   const built = await buildMetaImage(store, layer.id);
   t.is(built.packedNew, 0, 'no fresh pack');
   t.is(built.packedRefs, 100, 'every small file (the hardlink is the same inode)');
+  const pack = layerPackOf(store, layer.id);
   t.deepEqual(built.packs, [pack]);
+  t.regex(pack!, /\.erofs$/, 'checked and in place');
+  t.false(fs.existsSync(unchecked!));
   // The same bytes as the pack and image a build writes when the layer has no pack.
   const withLayerPack = [fs.readFileSync(pack!), fs.readFileSync(built.path)];
   fs.rmSync(path.join(store.dir, 'packs'), {recursive: true});
@@ -70,6 +74,7 @@ test('a layer with few inline blobs gets no pack; importing a layer again writes
   const pack = layerPackOf(store, layer.id)!;
   const files = packsDir(store);
   t.is(files.length, 3, 'the pack, its list, the layer\'s marker');
+  t.regex(pack, /\.unchecked$/);
   fs.utimesSync(pack, new Date(0), new Date(0));
   await importDirectory(store, dir);
   t.deepEqual(packsDir(store), files);
@@ -87,9 +92,9 @@ test('gc keeps a layer\'s pack while the layer is live and removes it, marker an
   const pack = layerPackOf(store, layer.id)!;
   t.is((await collectGarbage(store)).byKind.pack.count, 0);
   t.true(fs.existsSync(pack));
-  // A build names it; the image goes with gc, the pack only with its layer.
+  // A build checks it and names it; the image goes with gc, the pack only with its layer.
   await buildMetaImage(store, layer.id);
-  t.deepEqual(readPackList(metaImagePath(store, layer.id))?.map(p => path.join(store.dir, 'packs', `${p.slice(3)}.erofs`)), [pack]);
+  t.deepEqual(readPackList(metaImagePath(store, layer.id))?.map(p => path.join(store.dir, 'packs', `${p.slice(3)}.unchecked`)), [pack]);
   await store.deleteTag('small:1' as never);
   await store.deleteImage(image);
   const report = await collectGarbage(store);
@@ -133,4 +138,84 @@ test('the spool keeps 32 MiB in memory and the rest in a tmp/ file, reads every 
   spool.discard();
   t.false(fs.existsSync(file));
   t.is(spool.read(blobs[5]![0].slice(3)), undefined, 'a discarded spool answers nothing');
+});
+
+/** Mounts a built image with its packs over objects/ as strata does (read-only); unmounted when the test ends. */
+async function mountBuilt(t: ExecutionContext, built: {path: string; objects: string; packs: readonly string[]}): Promise<string> {
+  needRoot();
+  const dir = await tempDir(t, 'strata-mount-');
+  const lowers = [built.path, ...built.packs].map((image, i) => {
+    const at = path.join(dir, `lower${i}`);
+    fs.mkdirSync(at);
+    run('mount', ['-t', 'erofs', '-o', 'ro,loop', image, at]);
+    t.teardown(() => { spawnSync('umount', ['-l', at]); });
+    return at;
+  });
+  lowers.splice(1, 0, built.objects);
+  const merged = path.join(dir, 'merged');
+  fs.mkdirSync(merged);
+  run('mount', ['-t', 'overlay', 'overlay', '-o', `ro,redirect_dir=nofollow,index=off,metacopy=off,lowerdir=${lowers.join('::')}`, merged]);
+  t.teardown(() => { spawnSync('umount', ['-l', merged]); });
+  return merged;
+}
+
+/** Every regular file under `dir`, as relative paths. */
+function filesUnder(dir: string): string[] {
+  return fs.readdirSync(dir, {recursive: true, encoding: 'utf8'}).filter(f => fs.lstatSync(path.join(dir, f)).isFile()).sort();
+}
+
+// What a crash can leave of a pack written without an fsync: damaged bytes, a short file, an
+// empty one, a stale list, or nothing under its name.
+const damages: Record<string, (pack: string) => void> = {
+  'a byte changed': pack => {
+    const b = fs.readFileSync(pack);
+    b[b.length >> 1] = b[b.length >> 1]! ^ 0xff;
+    fs.writeFileSync(pack, b);
+  },
+  truncated: pack => fs.truncateSync(pack, fs.statSync(pack).size >> 1),
+  empty: pack => fs.truncateSync(pack, 0),
+  'its list damaged': pack => {
+    const list = pack.replace(/\.unchecked$/, '.blobs');
+    const b = fs.readFileSync(list);
+    b[40] = b[40]! ^ 0x01;
+    fs.writeFileSync(list, b);
+  },
+  missing: pack => fs.rmSync(pack),
+};
+
+for (const [damage, harm] of Object.entries(damages)) {
+  test(`a layer pack with ${damage} before its first mount is not used: the mount packs the blobs again from the index, serves the right bytes, and verify passes`, async t => {
+    const store = await openTempStore(t);
+    const dir = await smallTree(t, 90);
+    const {layer} = await importDirectory(store, dir);
+    const unchecked = layerPackOf(store, layer.id)!;
+    const good = fs.readFileSync(unchecked);
+    harm(unchecked);
+    t.is((await verifyStore(store)).problems.length, 0, 'an unchecked pack is no damage a mount serves');
+    const built = await ensureMetaImage(store, layer.id);
+    t.true(built.built);
+    t.is('packedNew' in built ? built.packedNew : -1, 90, 'every small blob packed afresh, from the index');
+    const pack = layerPackOf(store, layer.id)!;
+    t.deepEqual(built.packs, [pack], 'the same blobs make the same pack, which the marker names again');
+    t.true(fs.readFileSync(pack).equals(good));
+    t.false(fs.existsSync(unchecked), 'the damaged file is gone');
+    t.is((await verifyStore(store)).problems.length, 0);
+    const merged = await mountBuilt(t, built);
+    const files = filesUnder(dir);
+    t.deepEqual(filesUnder(merged), files);
+    for (const f of files) t.true(fs.readFileSync(path.join(merged, f)).equals(fs.readFileSync(path.join(dir, f))), f);
+  });
+}
+
+test('verify finds a checked pack whose blob list does not hash to the digest in its head', async t => {
+  const store = await openTempStore(t);
+  const {layer} = await importDirectory(store, await smallTree(t, 70));
+  await ensureMetaImage(store, layer.id);
+  const list = layerPackOf(store, layer.id)!.replace(/\.erofs$/, '.blobs');
+  const b = fs.readFileSync(list);
+  b[0] = b[0]! ^ 0x80;
+  fs.writeFileSync(list, b);
+  const {problems} = await verifyStore(store);
+  t.is(problems.length, 1);
+  t.regex(problems[0]!.message, /blob list/);
 });

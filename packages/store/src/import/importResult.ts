@@ -1,7 +1,7 @@
 import type {Digest} from '../objects/digest.js';
 import type {LayerBuilder} from './LayerBuilder.js';
 import type {LayerRecord, Store} from '../objects/Store.js';
-import {startLayerPack} from '../meta/layerPacks.js';
+import {writeLayerPack} from '../meta/layerPacks.js';
 
 export interface ImportProgress {
   readonly files: number;
@@ -40,11 +40,10 @@ export async function finishLayer(store: Store, {root, entries, bytes}: {root: D
   const layer = {id: root as Digest, entries, bytes, created: new Date().toISOString(), ...(options.source ? {source: options.source} : {})};
   const existing = await store.getLayer(root);
   // The layer's small-blob pack, so that a first mount reads none of its small blobs
-  // (meta/layerPacks.ts): written now, made durable while the record commits, named after.
-  const layerPack = startLayerPack(store, root)();
-  layerPack.catch(() => {}); // awaited below, unless the record fails first
+  // (meta/layerPacks.ts): written, not synced (the first build to use it checks and syncs
+  // it), and before the record, so a damaged blob fails the import before its commit point.
+  writeLayerPack(store, root);
   if (!existing && !options.deferRecord) await store.putLayer(layer);
-  await layerPack;
   const after = store.writeCounters();
   return {layer: existing ?? layer, newBytes: after.blobBytes - before.blobBytes, newObjects: after.objects - before.objects};
 }

@@ -4,7 +4,7 @@ import {type Digest, digestBytes, digestFromBytes, preferNativeHash} from '../ob
 import {rethrowNoSpace} from '../errors.js';
 import {INLINE_MAX, type Store} from '../objects/Store.js';
 import {checkBlobBytes} from '../objects/verifiedRead.js';
-import {packDir, packFiles, packPath, syncAll, touchPack, writeStreamedPack} from './packs.js';
+import {blobListPath, packDir, packPath, touchPack, uncheckedPackPath, writeStreamedPack} from './packs.js';
 import {KIND_DIR, KIND_FILE, KIND_HARDLINK, TreeCursor} from './treeCursor.js';
 
 /**
@@ -47,38 +47,26 @@ export function readLayerPack(marker: string): Digest | undefined {
  * names, read as the pack is written: from the handle's spool of the bytes it stored,
  * which it hashed itself, else from the index, checked against the digest) and the marker
  * naming it, unless the layer has one already (then touched, as a build touches the packs
- * it chooses, so that a gc running now keeps it). Resolves to the pack, or undefined when
- * the layer has fewer than LAYER_PACK_MIN_BLOBS inline blobs.
+ * it chooses, so that a gc running now keeps it). Returns the pack, or undefined when the
+ * layer has fewer than LAYER_PACK_MIN_BLOBS inline blobs.
  *
- * Durable before visible: the pack, its list and the marker are written under tmp/,
- * fsynced together, and renamed in that order; a kill leaves only files in tmp/ (removed
- * by gc) or a pack no marker names yet (removed by gc once older than every process at
- * work). Throws NO_SPACE, OBJECT_MISSING, OBJECT_CORRUPT.
+ * Nothing is synced: the pack becomes `packs/<hex>.unchecked` (and its list `<hex>.blobs`),
+ * which no mount serves until a build has checked it against its name and made it durable
+ * (packs.ts claimPack); a pack a crash left short or wrong fails that check and its blobs are
+ * packed afresh from the index. A pack already in place (`<hex>.erofs`: durable) is not
+ * written over, nor is a list (link, not rename: an unsynced list never replaces a durable
+ * one). Throws NO_SPACE, OBJECT_MISSING, OBJECT_CORRUPT, before anything is named.
  */
-export async function writeLayerPack(store: Store, layer: Digest): Promise<Digest | undefined> {
-  return startLayerPack(store, layer)();
-}
-
-/**
- * writeLayerPack in two steps: this call writes the files under tmp/ and starts their
- * fsync (throwing what writing throws, before anything else happens), and the function it
- * returns waits for the fsync and renames them. An import commits its layer record in
- * between, so the pack's fsync and the index's go to the disk together.
- */
-export function startLayerPack(store: Store, layer: Digest): () => Promise<Digest | undefined> {
+export function writeLayerPack(store: Store, layer: Digest): Digest | undefined {
   // The bytes of the blobs this handle stored since the last layer: those of this layer, mostly.
   const spool = store.takeInlineSpool();
   const tmp: string[] = [];
-  const cleanUp = () => {
-    spool?.discard();
-    for (const f of tmp) fs.rmSync(f, {force: true});
-  };
   try {
     const marker = layerPackMarker(store, layer);
     const existing = readLayerPack(marker);
-    if (existing && touchPack(store, existing)) return done(existing, cleanUp);
+    if (existing && (touchPack(store, existing) || touch(uncheckedPackPath(store, existing)))) return existing;
     const blobs = inlineBlobsOf(store, layer);
-    if (blobs.size < LAYER_PACK_MIN_BLOBS) return done(undefined, cleanUp);
+    if (blobs.size < LAYER_PACK_MIN_BLOBS) return undefined;
     preferNativeHash();
     const sorted = [...blobs.keys()].sort() as Digest[];
     const sizes = sorted.map(d => blobs.get(d)!);
@@ -87,36 +75,47 @@ export function startLayerPack(store: Store, layer: Digest): () => Promise<Diges
     tmp.push(tmpPack, tmpList, tmpMarker);
     const read = (i: number) => spool?.read(sorted[i]!.slice(3)) ?? blobBytes(store, sorted[i]!, sizes[i]!);
     const pack = writeStreamedPack(sorted, sizes, read, tmpPack, tmpList);
-    spool?.discard();
     fs.writeFileSync(tmpMarker, Buffer.concat([MARKER_MAGIC, digestBytes(pack)]), {mode: 0o444, flag: 'wx'});
-    const durable = syncAll([tmpList, tmpPack, tmpMarker]);
-    durable.catch(() => {}); // awaited below
-    return async () => {
-      try {
-        await durable;
-        for (const f of [...packFiles(store, pack, tmpList, tmpPack), {tmp: tmpMarker, name: marker}]) fs.renameSync(f.tmp, f.name);
-        return pack;
-      } catch (err) {
-        rethrowNoSpace(err, `the small-blob pack of layer ${layer}`);
-      } finally {
-        cleanUp();
-      }
-    };
+    if (!fs.existsSync(packPath(store, pack))) {
+      linkIfAbsent(tmpList, blobListPath(store, pack));
+      linkIfAbsent(tmpPack, uncheckedPackPath(store, pack));
+    }
+    fs.renameSync(tmpMarker, marker);
+    return pack;
   } catch (err) {
-    cleanUp();
     rethrowNoSpace(err, `the small-blob pack of layer ${layer}`);
+  } finally {
+    spool?.discard();
+    for (const f of tmp) fs.rmSync(f, {force: true});
   }
 }
 
-function done(pack: Digest | undefined, cleanUp: () => void): () => Promise<Digest | undefined> {
-  cleanUp();
-  return async () => pack;
+/** A second name for a file, unless the name exists (then left as it is). */
+function linkIfAbsent(file: string, name: string): void {
+  try {
+    fs.linkSync(file, name);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
 }
 
-/** The pack file of a layer's pack, when the layer has one. */
+/** Sets a file's times to now; false when it is gone. */
+function touch(file: string): boolean {
+  const now = new Date();
+  try {
+    fs.utimesSync(file, now, now);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** The pack file of a layer's pack, when the layer has one: `<hex>.erofs` once a build has checked it, else `<hex>.unchecked`. */
 export function layerPackOf(store: Store, layer: Digest): string | undefined {
   const p = readLayerPack(layerPackMarker(store, layer));
-  return p ? packPath(store, p) : undefined;
+  if (!p) return undefined;
+  return fs.existsSync(packPath(store, p)) ? packPath(store, p) : uncheckedPackPath(store, p);
 }
 
 /**

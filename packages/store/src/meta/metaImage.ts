@@ -4,7 +4,7 @@ import {ErofsError, type ErofsMeta, type ErofsNode, ErofsTree, type FileContent,
 import {type Digest, hashBytes, preferNativeHash} from '../objects/digest.js';
 import {StoreError, rethrowNoSpace} from '../errors.js';
 import type {Store} from '../objects/Store.js';
-import {type PackIndex, type StagedFile, choosePacks, encodePackList, loadPackIndex, packDir, packFiles, packPath, readPackList, syncAll, touchPack} from './packs.js';
+import {type Claim, type PackIndex, type StagedFile, choosePacks, claimPack, encodePackList, loadPackIndex, packDir, packFiles, packPath, placeClaimed, readPackList, syncAll} from './packs.js';
 import {PackSink} from './packSink.js';
 import {checkBlobBytes} from '../objects/verifiedRead.js';
 import type {Xattrs} from '../objects/tree.js';
@@ -121,7 +121,7 @@ export async function buildMetaImage(store: Store, tree: Digest, options: MetaIm
     const {erofs, small, counts} = described;
     // The fresh pack is written (on a thread of its own when it is large: packSink.ts)
     // while the image is: the image's pack list, in its first 1 KiB, is written last.
-    let chosen: {packs: Digest[]; packedNew: number; fresh?: Promise<Digest>};
+    let chosen: {packs: Digest[]; claims: Claim[]; packedNew: number; fresh?: Promise<Digest>};
     try {
       chosen = packsFor(store, index, small, sink, staged);
     } catch (err) {
@@ -139,11 +139,12 @@ export async function buildMetaImage(store: Store, tree: Digest, options: MetaIm
         rethrowNoSpace(err, `the small-blob pack of tree ${tree}`);
       }
       writeHead(tmp, encodePackList(packs));
-      // All made durable before any is named (the pack's files by the sink: packSink.ts), then
-      // named in order: a pack's list, the pack, the image. A name present is a whole file;
-      // an image whose packs a crash left unnamed is built again (ensureMetaImage checks
-      // that they exist).
-      await Promise.all([syncAll([tmp]), sink.durable()]);
+      // All made durable before any is named (the pack's files by the sink: packSink.ts; a
+      // layer's unchecked packs with the image), then named in order: a pack's list, the
+      // pack, the image. A name present is a whole file; an image whose packs a crash left
+      // unnamed is built again (ensureMetaImage checks that they exist).
+      await Promise.all([syncAll([tmp, ...chosen.claims.flatMap(c => c.sync)]), sink.durable()]);
+      for (const c of chosen.claims) placeClaimed(c);
       fs.mkdirSync(path.dirname(image), {recursive: true});
       for (const f of staged) fs.renameSync(f.tmp, f.name);
     } catch (err) {
@@ -182,19 +183,26 @@ function writeHead(file: string, head: Buffer): void {
 /**
  * The packs that serve `small` (the blobs the tree needs from packs, with the packs that
  * hold each; none for those whose bytes went into `sink`, as no pack held them): existing
- * packs chosen by choosePacks and touched (so that a gc running now keeps them), and a
- * fresh pack for the rest, whose digest `fresh` gives once it is written (staged, in
- * tmp/). A pack a gc removed meanwhile is left out and its blobs go into the fresh pack.
+ * packs chosen by choosePacks and claimed (touched, so that a gc running now keeps them; a
+ * layer's unchecked pack checked, and to be synced and placed: claimPack), and a fresh pack
+ * for the rest, whose digest `fresh` gives once it is written (staged, in tmp/). A pack a gc
+ * removed meanwhile, or an unchecked one that fails its check, is left out and its blobs go
+ * into the fresh pack.
  */
-function packsFor(store: Store, index: PackIndex, small: SmallBlobs, sink: PackSink, staged: StagedFile[]): {packs: Digest[]; packedNew: number; fresh?: Promise<Digest>} {
+function packsFor(store: Store, index: PackIndex, small: SmallBlobs, sink: PackSink, staged: StagedFile[]): {packs: Digest[]; claims: Claim[]; packedNew: number; fresh?: Promise<Digest>} {
   const {hexes, holders} = small;
   let {use, fresh} = choosePacks(index, holders);
-  const packs = use.filter(p => touchPack(store, p));
+  const claims: Claim[] = [];
+  const packs = use.filter(p => {
+    const claim = claimPack(store, index, p);
+    if (claim) claims.push(claim);
+    return claim !== undefined;
+  });
   if (packs.length < use.length) {
     const kept = new Set(packs.map(p => index.packs.indexOf(p)));
     fresh = Array.from(holders.keys()).filter(i => !holders[i]?.some(p => kept.has(p)));
   }
-  if (fresh.length === 0) return {packs, packedNew: 0};
+  if (fresh.length === 0) return {packs, claims, packedNew: 0};
   // Blobs read in the walk are in the sink already (no pack holds them, so every one is
   // fresh); those of packs not chosen are read now.
   for (const i of fresh) if (holders[i] !== undefined) addInline(store, sink, `b3:${hexes[i]!}` as Digest);
@@ -209,7 +217,7 @@ function packsFor(store: Store, index: PackIndex, small: SmallBlobs, sink: PackS
     return pack;
   });
   pending.catch(() => {}); // awaited by the build; a failure before that must not go unhandled
-  return {packs, packedNew, fresh: pending};
+  return {packs, claims, packedNew, fresh: pending};
 }
 
 /** The distinct blobs a tree needs from packs: hex digests, and the packs holding each (undefined: none, its bytes are in the sink). */

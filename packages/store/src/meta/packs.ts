@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {ErofsTree, type FileContent, writeErofs} from '@strata/erofs';
-import {type Digest, createHasher, digestBytes, digestFromBytes} from '../objects/digest.js';
+import {type Digest, createHasher, digestBytes, digestFromBytes, hashBytes} from '../objects/digest.js';
 import type {Store} from '../objects/Store.js';
 import {readdirOrEmpty} from '../makeDirs.js';
 
@@ -16,6 +16,13 @@ import {readdirOrEmpty} from '../makeDirs.js';
  * order), so that a build finds which blobs are packed already without reading the packs.
  * All of it is derived data: gc removes a pack no metadata image names, and builds write
  * what is missing again.
+ *
+ * A layer's pack is written when the layer is stored without an fsync, as
+ * `packs/<64 hex>.unchecked` (layerPacks.ts): such a pack is never served as it is. The
+ * first build that chooses it checks it (its bytes hash to its name, its list to the
+ * digest in its head) and fsyncs it and its list before it becomes `<hex>.erofs` and an
+ * image names it (claimPack); one that fails the check is removed and its blobs packed
+ * afresh from the index.
  */
 
 /**
@@ -35,7 +42,13 @@ export function packPath(store: Store, pack: Digest): string {
   return path.join(packDir(store), `${pack.slice(3)}.erofs`);
 }
 
-function blobListPath(store: Store, pack: Digest): string {
+/** `<store>/packs/<64 hex>.unchecked`: a layer's pack as its import wrote it, not yet synced nor checked (claimPack). */
+export function uncheckedPackPath(store: Store, pack: Digest): string {
+  return path.join(packDir(store), `${pack.slice(3)}.unchecked`);
+}
+
+/** `<store>/packs/<64 hex>.blobs`: the blobs a pack holds. */
+export function blobListPath(store: Store, pack: Digest): string {
   return path.join(packDir(store), `${pack.slice(3)}.blobs`);
 }
 
@@ -44,17 +57,22 @@ export interface PackIndex {
   readonly packs: readonly Digest[];
   /** Blob hex -> indexes into `packs`. */
   readonly byBlob: ReadonlyMap<string, readonly number[]>;
+  /** The packs of `packs` that are `.unchecked` (a build claims them before it names one). */
+  readonly unchecked: ReadonlySet<Digest>;
 }
 
-/** The packs on disk (those whose `.erofs` exists) and their blobs, from their `.blobs` lists. */
+/** The packs on disk (those whose `.erofs` or `.unchecked` exists) and their blobs, from their `.blobs` lists. */
 export function loadPackIndex(store: Store): PackIndex {
   const packs: Digest[] = [];
   const byBlob = new Map<string, number[]>();
-  // In name order, so that choosePacks's ties (and so the image's pack list) do not depend on the directory's order.
+  const unchecked = new Set<Digest>();
+  // In name order, so that choosePacks's ties (and so the image's pack list) do not depend
+  // on the directory's order; `<hex>.erofs` comes before `<hex>.unchecked`, which it makes redundant.
   for (const name of readdirOrEmpty(packDir(store)).sort()) {
-    const m = /^([0-9a-f]{64})\.erofs$/.exec(name);
+    const m = /^([0-9a-f]{64})\.(erofs|unchecked)$/.exec(name);
     if (!m) continue;
     const pack = `b3:${m[1]}` as Digest;
+    if (packs.at(-1) === pack) continue;
     let list: Buffer;
     try {
       list = fs.readFileSync(blobListPath(store, pack));
@@ -63,6 +81,7 @@ export function loadPackIndex(store: Store): PackIndex {
       throw err;
     }
     const at = packs.push(pack) - 1;
+    if (m[2] === 'unchecked') unchecked.add(pack);
     // The whole list in hex once, and a slice per blob: a fraction of a toString each.
     const hexes = list.toString('hex', 0, list.length - (list.length % 32));
     for (let o = 0; o < hexes.length; o += 64) {
@@ -72,7 +91,7 @@ export function loadPackIndex(store: Store): PackIndex {
       else byBlob.set(hex, [at]);
     }
   }
-  return {packs, byBlob};
+  return {packs, byBlob, unchecked};
 }
 
 /**
@@ -119,6 +138,91 @@ export function touchPack(store: Store, pack: Digest): boolean {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
   }
+}
+
+/** What a build must do before it names a pack it claimed: fsync `sync`, then rename `place` (an unchecked pack that passed its check). */
+export interface Claim {
+  readonly sync: readonly string[];
+  readonly place?: StagedFile;
+}
+
+/**
+ * Readies a pack a build is about to name: touched (so that a gc running now keeps it), and
+ * when it is unchecked (a layer's pack, written without an fsync), checked: its bytes hash
+ * to its name and its blob list to the digest in its head (so a list a crash left short or
+ * stale is caught too). Undefined when the pack is gone, or unchecked and fails the check:
+ * then its files are removed, and the build packs its blobs afresh. A passed unchecked pack
+ * and its list are to be fsynced, and the pack renamed to `<hex>.erofs`, before the image
+ * that names it is renamed (the Claim): so no image names a pack whose bytes are not
+ * durable and checked.
+ */
+export function claimPack(store: Store, index: PackIndex, pack: Digest): Claim | undefined {
+  if (touchPack(store, pack)) return {sync: []};
+  if (!index.unchecked.has(pack)) return undefined;
+  const file = uncheckedPackPath(store, pack), list = blobListPath(store, pack);
+  const now = new Date();
+  try {
+    fs.utimesSync(file, now, now);
+    if (packProblem(pack, file, list, true) === undefined) return {sync: [file, list], place: {tmp: file, name: packPath(store, pack)}};
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  fs.rmSync(file, {force: true});
+  if (!fs.existsSync(packPath(store, pack))) fs.rmSync(list, {force: true});
+  return undefined;
+}
+
+/** Renames a claimed pack into place; another build that placed it first is as good. */
+export function placeClaimed(claim: Claim): void {
+  if (!claim.place) return;
+  try {
+    fs.renameSync(claim.place.tmp, claim.place.name);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !fs.existsSync(claim.place.name)) throw err;
+  }
+}
+
+/** The BLAKE3 of a file's bytes, read 1 MiB at a time. Throws what reading throws (ENOENT included). */
+function hashFile(file: string): Digest {
+  const hasher = createHasher();
+  const buf = Buffer.allocUnsafe(1 << 20);
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) hasher.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hasher.digest();
+}
+
+/**
+ * Why the pack file `file` is not the pack named `pack` with the blob list `list`, or
+ * undefined when it is: its bytes hash to its name, and its head names its list's digest
+ * (a pack written before heads has none: accepted unless `needHead`). Throws what reading
+ * throws (ENOENT included).
+ */
+export function packProblem(pack: Digest, file: string, list: string, needHead: boolean): string | undefined {
+  if (hashFile(file) !== pack) return 'its bytes do not hash to its name';
+  const head = packHeadOf(file);
+  if (head === undefined) return needHead ? 'it has no head naming its blob list' : undefined;
+  return head.equals(listDigest(fs.readFileSync(list))) ? undefined : `its blob list (${path.basename(list)}) does not hash to the digest its head names`;
+}
+
+/** The list digest a pack's head names (undefined: no head, or not one of ours). */
+function packHeadOf(file: string): Buffer | undefined {
+  const head = Buffer.alloc(PACK_HEAD_MAGIC.length + 32);
+  const fd = fs.openSync(file, 'r');
+  try {
+    if (fs.readSync(fd, head, 0, head.length, 0) !== head.length) return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+  return head.subarray(0, PACK_HEAD_MAGIC.length).equals(PACK_HEAD_MAGIC) ? head.subarray(PACK_HEAD_MAGIC.length) : undefined;
+}
+
+/** A blob list's digest, as the pack's head holds it. */
+function listDigest(list: Buffer): Buffer {
+  return digestBytes(hashBytes(list));
 }
 
 /** A file written under tmp/ and not yet synced: `sync` makes it durable, then `place` gives it its name. */
@@ -181,17 +285,21 @@ function writePackOf(sorted: readonly Digest[], content: (i: number) => FileCont
     tree.addFile(dir, d.slice(5), FILE_META, content(i));
   }
   try {
+    const list = Buffer.concat(sorted.map(digestBytes));
+    // The head (the first 1 KiB, which EROFS leaves unused) names the list: a pack that
+    // hashes to its name vouches for its list too (claimPack).
+    const head = Buffer.concat([PACK_HEAD_MAGIC, listDigest(list)]);
     const hasher = createHasher();
     const fd = fs.openSync(tmpPack, 'wx', 0o444);
     try {
       writeErofs(tree, chunk => {
         hasher.update(chunk);
         for (let at = 0; at < chunk.length;) at += fs.writeSync(fd, chunk, at);
-      }, readData ? {readData} : {});
+      }, readData ? {head, readData} : {head});
     } finally {
       fs.closeSync(fd);
     }
-    fs.writeFileSync(tmpList, Buffer.concat(sorted.map(digestBytes)), {mode: 0o444, flag: 'wx'});
+    fs.writeFileSync(tmpList, list, {mode: 0o444, flag: 'wx'});
     return hasher.digest();
   } catch (err) {
     fs.rmSync(tmpPack, {force: true});
@@ -246,6 +354,8 @@ export function readPackList(image: string): Digest[] | undefined {
   return Array.from({length: count}, (_, i) => digestFromBytes(head.subarray(base + 32 * i, base + 32 * (i + 1))));
 }
 
+/** A pack's head: "strlist" and its version, 1, then the BLAKE3 of the pack's blob list (32 bytes). */
+const PACK_HEAD_MAGIC = Buffer.from('strlist\x01', 'latin1');
 /** 8 bytes: "strpack" and the record's version, 1. */
 const PACK_LIST_MAGIC = Buffer.from('strpack\x01', 'latin1');
 const DIR_META = {mode: 0o755, uid: 0, gid: 0, mtime: 0};

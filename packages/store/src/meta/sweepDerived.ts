@@ -57,10 +57,13 @@ export function sweepDerived(store: Store, live: KeyLookup, since: number, dryRu
     remove(file);
   }
   for (const pack of packFiles(store)) {
+    // A layer's unchecked pack that a build has checked and placed meanwhile is redundant.
+    if (pack.erofs && pack.unchecked) remove(pack.unchecked);
     if (needed.has(pack.hex) || (pack.mtimeMs ?? 0) >= since) continue;
     count('pack', pack.bytes);
     // The pack first: a list without its pack is never read, a pack without its list would be.
     if (pack.erofs) remove(pack.erofs);
+    if (pack.unchecked) remove(pack.unchecked);
     if (pack.blobs) remove(pack.blobs);
   }
   const spilled = spilledFiles(store);
@@ -81,7 +84,7 @@ export function derivedUsage(store: Store): Record<DerivedKind, {count: number; 
     usage[kind].bytes += bytes;
   };
   for (const i of metaImages(store)) add('metaImage', i.bytes);
-  for (const p of packFiles(store)) if (p.erofs) add('pack', p.bytes);
+  for (const p of packFiles(store)) if (p.erofs || p.unchecked) add('pack', p.bytes);
   for (const f of spilledFiles(store)) add('smallFile', f.bytes);
   return usage;
 }
@@ -110,20 +113,23 @@ export function metaImages(store: Store): {file: string; tree: Digest; bytes: nu
   return out;
 }
 
-/** The packs on disk by name: the pack file and its blob list where they exist, their bytes together, and the pack's mtime. */
-function packFiles(store: Store): {hex: string; erofs?: string; blobs?: string; bytes: number; mtimeMs?: number}[] {
-  const byHex = new Map<string, {hex: string; erofs?: string; blobs?: string; bytes: number; mtimeMs?: number}>();
+/**
+ * The packs on disk by name: the pack file (checked, `.erofs`, or a layer's `.unchecked`) and
+ * its blob list where they exist, their bytes together, and the pack's mtime.
+ */
+function packFiles(store: Store): {hex: string; erofs?: string; unchecked?: string; blobs?: string; bytes: number; mtimeMs?: number}[] {
+  const byHex = new Map<string, {hex: string; erofs?: string; unchecked?: string; blobs?: string; bytes: number; mtimeMs?: number}>();
   const dir = packDir(store);
   for (const name of readdirOrEmpty(dir)) {
-    const m = /^([0-9a-f]{64})\.(erofs|blobs)$/.exec(name);
+    const m = /^([0-9a-f]{64})\.(erofs|unchecked|blobs)$/.exec(name);
     const st = m ? fs.lstatSync(path.join(dir, name), {throwIfNoEntry: false}) : undefined;
     if (!st?.isFile()) continue;
     let p = byHex.get(m![1]!);
     if (!p) byHex.set(m![1]!, p = {hex: m![1]!, bytes: 0});
     p.bytes += st.size;
-    if (m![2] === 'erofs') {
-      p.erofs = path.join(dir, name);
-      p.mtimeMs = st.mtimeMs;
+    if (m![2] === 'erofs' || m![2] === 'unchecked') {
+      p[m![2] as 'erofs' | 'unchecked'] = path.join(dir, name);
+      p.mtimeMs = Math.max(p.mtimeMs ?? 0, st.mtimeMs);
     } else {
       p.blobs = path.join(dir, name);
       p.mtimeMs ??= st.mtimeMs;
