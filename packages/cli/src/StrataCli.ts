@@ -1,5 +1,5 @@
 import {Builtins, Cli, type BaseContext, type Command, type CommandClass, formatMarkdownish} from 'clipanion';
-import {containerFirst, groupFor, printGroupHelp, type Paths} from './commandPaths.js';
+import {containerFirst, groupFor, type Paths} from './commandPaths.js';
 import {EXIT} from './exitCodes.js';
 
 export {EXIT};
@@ -29,7 +29,9 @@ export class StrataCli extends Cli<BaseContext> {
     if (group) {
       this.onRun?.('help');
       // `strata`, `strata --help`, `strata image --help`, `strata fs`: the commands of that group.
-      return printGroupHelp(argv, this.groupHelp(group), context);
+      const asked = argv.length === 0 || argv.includes('--help') || argv.includes('-h');
+      (asked ? context.stdout : context.stderr).write(this.groupHelp(group));
+      return asked ? EXIT.ok : EXIT.usage;
     }
     let command: Command<BaseContext>;
     try {

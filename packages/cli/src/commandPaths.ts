@@ -1,7 +1,7 @@
 // What argv names, from the commands' paths alone (`[['image', 'ls'], ['images']]`): no
-// command class and no clipanion, so that the bundle's entry (tableMain.ts) can tell help
-// and the command that runs before it loads any of them.
-import {EXIT} from './exitCodes.js';
+// command class and no clipanion, so that the bundle's entry (tableMain.ts) can tell which
+// commands to load before it loads any, and the command table (scripts/commandTable.js)
+// which groups have a help.
 
 /** A command's paths, as clipanion's `static paths`. */
 export type Paths = readonly (readonly string[])[];
@@ -64,14 +64,4 @@ export function groupsOf(paths: Paths): string[][] {
     }
   }
   return [...groups.values()];
-}
-
-/**
- * Prints a group's help as strata does: to stdout with exit 0 when asked for (no
- * arguments, --help, -h), else (`strata fs`) to stderr as a usage error.
- */
-export function printGroupHelp(argv: readonly string[], text: string, context: {stdout: {write(s: string): unknown}; stderr: {write(s: string): unknown}}): number {
-  const asked = argv.length === 0 || argv.includes('--help') || argv.includes('-h');
-  (asked ? context.stdout : context.stderr).write(text);
-  return asked ? EXIT.ok : EXIT.usage;
 }
