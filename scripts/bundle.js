@@ -33,6 +33,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {fileURLToPath} from 'node:url';
+import {commandTableEntry} from './commandTable.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const outdir = path.join(root, 'packages', 'cli', 'dist', 'bundle');
@@ -192,11 +193,13 @@ const lib = await esbuild.build({
   outfile: path.join(outdir, 'lib.cjs'), // written under its content's name, below
   plugins: [keepPlaces(outdir, false)],
 });
+// The command line's entry is its command table (scripts/commandTable.js): help from the
+// table, and only the module of the command that runs evaluated.
+const cliSrc = path.join(root, 'packages', 'cli', 'dist', 'src');
 const cli = await esbuild.build({
   ...shared,
-  entryPoints: {strata: path.join(root, 'packages', 'cli', 'dist', 'src', 'bin.js')},
-  outdir,
-  outExtension: {'.js': '.cjs'},
+  stdin: {contents: await commandTableEntry(cliSrc), resolveDir: cliSrc, sourcefile: 'strata-table.js'},
+  outfile: path.join(outdir, 'strata.cjs'),
   plugins: [keepPlaces(outdir, true)],
 });
 const [libOut] = lib.outputFiles;

@@ -1,8 +1,9 @@
-import {Cli, type BaseContext, type Command, formatMarkdownish} from 'clipanion';
-import {groupFor} from './commands/index.js';
+import {Builtins, Cli, type BaseContext, type Command, type CommandClass, formatMarkdownish} from 'clipanion';
+import {containerFirst, groupFor, printGroupHelp, type Paths} from './commandPaths.js';
 import {EXIT} from './exitCodes.js';
 
 export {EXIT};
+export {containerFirst} from './commandPaths.js';
 
 /**
  * clipanion's Cli, with parse errors sent to stderr (stdout stays clean for --json) and
@@ -16,18 +17,19 @@ export class StrataCli extends Cli<BaseContext> {
    */
   onRun?: (key: string) => void;
 
+  /** Every command's paths, registered or not (else the registered ones'): what tells a group (`strata image`) from a typo. */
+  commandPaths?: Paths;
+
   // @ts-expect-error clipanion overloads run() on a void context; strata always passes one
   override async run(input: Command<BaseContext> | string[], userContext: Partial<BaseContext> = {}): Promise<number> {
     if (!Array.isArray(input)) return super.run(input, userContext);
     const context = {...Cli.defaultContext, ...userContext};
     const argv = containerFirst(input);
-    const group = groupFor(argv);
+    const group = groupFor(argv, this.commandPaths ?? [...this.registrations.keys()].flatMap(c => c.paths ?? []));
     if (group) {
       this.onRun?.('help');
       // `strata`, `strata --help`, `strata image --help`, `strata fs`: the commands of that group.
-      const asked = argv.length === 0 || argv.includes('--help') || argv.includes('-h');
-      (asked ? context.stdout : context.stderr).write(this.groupHelp(group));
-      return asked ? EXIT.ok : EXIT.usage;
+      return printGroupHelp(argv, this.groupHelp(group), context);
     }
     let command: Command<BaseContext>;
     try {
@@ -101,15 +103,15 @@ function valueName(names: string): string {
   return 'VALUE';
 }
 
-const FS_OPS = new Set(['ls', 'cat', 'stat', 'write', 'rm', 'mkdir', 'mv', 'ln', 'chmod']);
-
 /**
- * `strata fs CONTAINER OP ...` (the form the README shows) as `strata fs OP CONTAINER ...`
- * (the form clipanion can route: a command's path is a fixed prefix).
+ * strata's command line with clipanion's -h and --version and `commands` registered, in
+ * their order; `paths` are every command's (StrataCli.commandPaths).
  */
-export function containerFirst(argv: readonly string[]): string[] {
-  const [fs, container, op, ...rest] = argv;
-  if (fs === 'fs' && container !== undefined && op !== undefined && !FS_OPS.has(container) && !container.startsWith('-') && FS_OPS.has(op))
-    return rest.includes('--help') || rest.includes('-h') ? [fs, op, '--help'] : [fs, op, container, ...rest];
-  return [...argv];
+export function commandLine(commands: readonly CommandClass<BaseContext>[], options: {enableColors?: boolean; paths: Paths}): StrataCli {
+  const cli = new StrataCli({binaryLabel: 'strata', binaryName: 'strata', binaryVersion: '0.1.0', enableColors: options.enableColors});
+  cli.commandPaths = options.paths;
+  cli.register(Builtins.HelpCommand);
+  cli.register(Builtins.VersionCommand);
+  for (const command of commands) cli.register(command);
+  return cli;
 }

@@ -1,6 +1,6 @@
-import {Builtins} from 'clipanion';
-import {commands, commandsFor} from './commands/index.js';
-import {StrataCli, containerFirst} from './StrataCli.js';
+import {canMean, containerFirst} from './commandPaths.js';
+import {commandPaths, commands} from './commands/index.js';
+import {commandLine, type StrataCli} from './StrataCli.js';
 
 export {EXIT, StrataCli} from './StrataCli.js';
 
@@ -9,10 +9,7 @@ export {EXIT, StrataCli} from './StrataCli.js';
  * (every command when it names none: help, typos); without, every command.
  */
 export function buildCli(options: {enableColors?: boolean; argv?: readonly string[]} = {}): StrataCli {
-  const cli = new StrataCli({binaryLabel: 'strata', binaryName: 'strata', binaryVersion: '0.1.0', enableColors: options.enableColors});
-  cli.register(Builtins.HelpCommand);
-  cli.register(Builtins.VersionCommand);
-  const some = options.argv ? commandsFor(containerFirst(options.argv)) : [];
-  for (const command of some.length > 0 ? some : commands) cli.register(command);
-  return cli;
+  const argv = options.argv && containerFirst(options.argv);
+  const some = argv ? commands.filter(c => canMean(c.paths, argv)) : [];
+  return commandLine(some.length > 0 ? some : commands, {enableColors: options.enableColors, paths: commandPaths});
 }

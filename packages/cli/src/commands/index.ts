@@ -84,41 +84,5 @@ export const commands = [
   PinLsCommand,
 ];
 
-type CommandClass = (typeof commands)[number];
-
-/** The leading words of argv (before the first option): the command path a user typed. */
-function leadingWords(argv: readonly string[]): string[] {
-  const words: string[] = [];
-  for (const a of argv) {
-    if (a.startsWith('-')) break;
-    words.push(a);
-  }
-  return words;
-}
-
-/**
- * The commands argv can mean: those one of whose paths its leading words start with.
- * Registering only those spares clipanion building its parser over every command (most
- * of a command's fixed cost once modules load: docs/benchmarks.md). Empty when argv names
- * no command path (no words, a group such as `fs` alone, an option first, a typo): the
- * caller then registers every command, for help and for "did you mean".
- */
-export function commandsFor(argv: readonly string[]): CommandClass[] {
-  const words = leadingWords(argv);
-  return commands.filter(c => c.paths.some(p => p.length > 0 && p.length <= words.length && p.every((w, i) => w === words[i])));
-}
-
-/**
- * The command group argv asks about (`strata image --help`, `strata fs`): its words, when
- * they are a proper prefix of some command paths and nothing else follows but --help.
- * `[]` for strata itself (no words).
- */
-export function groupFor(argv: readonly string[]): string[] | undefined {
-  const words = leadingWords(argv);
-  const rest = argv.slice(words.length);
-  if (rest.some(a => a !== '--help' && a !== '-h')) return undefined;
-  if (words.length === 0) return rest.length > 0 || argv.length === 0 ? [] : undefined;
-  const isPrefix = commands.some(c => c.paths.some(p => p.length > words.length && words.every((w, i) => w === p[i])));
-  const isPath = commands.some(c => c.paths.some(p => p.length === words.length && words.every((w, i) => w === p[i])));
-  return isPrefix && !isPath ? words : undefined;
-}
+/** Every command's paths (`[['images'], ['image', 'ls']]`, …). */
+export const commandPaths = commands.flatMap(c => c.paths);
