@@ -1,5 +1,6 @@
 import type {BaseContext, CommandClass} from 'clipanion';
-import {canMean, containerFirst, groupFor, printGroupHelp, type Paths} from './commandPaths.js';
+import {canMean, groupFor, printGroupHelp, routable, unknownCommand, type Paths} from './commandPaths.js';
+import {EXIT} from './exitCodes.js';
 import {processContext} from './stdio.js';
 
 /**
@@ -19,21 +20,28 @@ declare const __strataRan: ((key: string) => void) | undefined;
 
 /**
  * The strata process, as bin.ts runs it, but from a table: a group's help is printed from
- * it with neither clipanion nor any command loaded; otherwise only the commands argv can
- * mean are loaded and registered (every command when it names none: typos, `--version`,
- * options first), and clipanion runs as in bin.ts. Sets the process's exit code.
+ * it with neither clipanion nor any command loaded, and so is the error for a command
+ * that does not exist; otherwise only the commands argv can mean are loaded and registered
+ * (every command when it names none: `--version`, options first), and clipanion runs as in bin.ts. Sets the process's exit code.
  */
 export async function main(table: CommandTable): Promise<void> {
   const onRun = typeof __strataRan === 'function' ? __strataRan : undefined;
   const context = processContext();
   const argv = process.argv.slice(2);
-  const args = containerFirst(argv);
+  const args = routable(argv);
   const paths = table.commands.flatMap(c => c.paths);
   const group = groupFor(args, paths);
   const help = group && table.groups[group.join(' ')];
   if (help !== undefined) {
     onRun?.('help');
     process.exitCode = printGroupHelp(args, help, context);
+    return;
+  }
+  const unknown = unknownCommand(args, paths);
+  if (unknown !== undefined) {
+    onRun?.('help');
+    context.stderr.write(unknown);
+    process.exitCode = EXIT.usage;
     return;
   }
   const some = table.commands.filter(c => canMean(c.paths, args));
