@@ -271,7 +271,7 @@ try {
   fs.writeFileSync(path.join(src, 'hello'), 'hello\n');
   const run = (...args) => spawnSync(process.execPath, [bin, ...args], {stdio: 'ignore', env: {...process.env, NO_COLOR: '1'}});
   run('--help');
-  run('bogus'); // a usage error: every command registered (the packages' file's cache of help)
+  run('--bogus'); // a usage error clipanion answers: every command registered (the packages' file's cache of help)
   run('init', '--store', store);
   run('ps', '--store', store);
   run('import', src, '--tag', 'warm:1', '--store', store);

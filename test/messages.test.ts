@@ -102,6 +102,34 @@ test('fs --help and image --help list their sub-commands; help names option valu
   t.regex(help.stdout, /--tag NAME:TAG/);
 });
 
+test('a command that does not exist is one line naming the nearest command, exit 2', async t => {
+  for (const [args, line] of [
+    [['imgaes'], 'strata: there is no command "strata imgaes" (did you mean "strata images"?); "strata --help" lists the commands'],
+    [['image', 'inspct', 'x'], 'strata: there is no command "strata image inspct" (did you mean "strata image inspect"?); "strata image --help" lists the commands'],
+    [['fs', 'web', 'lss', '/'], 'strata: there is no command "strata fs lss" (did you mean "strata fs ls"?); "strata fs --help" lists the commands'],
+    [['frobnicate', '--json'], 'strata: there is no command "strata frobnicate"; "strata --help" lists the commands'],
+  ] as const) {
+    const r = await strata(args);
+    t.is(r.code, 2, args.join(' '));
+    t.is(r.stderr, `${line}\n`);
+    t.is(r.stdout, '');
+  }
+  // Words after a command are its arguments, not a misspelt command.
+  const extra = await strata(['images', 'extra']);
+  t.is(extra.code, 2);
+  t.regex(extra.stderr, /Extraneous positional argument/);
+});
+
+test('strata help [COMMAND] prints what --help does', async t => {
+  for (const words of [[], ['image'], ['create'], ['image', 'inspect']]) {
+    const asked = await strata(['help', ...words]);
+    const option = await strata([...words, '--help']);
+    t.is(asked.code, 0, asked.stderr);
+    t.is(asked.stdout, option.stdout, words.join(' '));
+    t.true(asked.stdout.length > 100);
+  }
+});
+
 test('results the next gc would remove are pointed out', async t => {
   const {store, dir} = await storeWithBase(t);
   const tar = await writeTar(path.join(dir, 'more.tar'), [{name: 'more', content: 'more\n'}]);

@@ -1,5 +1,5 @@
 import {Builtins, Cli, type BaseContext, type Command, type CommandClass, formatMarkdownish} from 'clipanion';
-import {containerFirst, groupFor, type Paths} from './commandPaths.js';
+import {groupFor, printGroupHelp, routable, unknownCommand, type Paths} from './commandPaths.js';
 import {EXIT} from './exitCodes.js';
 
 export {EXIT};
@@ -24,14 +24,19 @@ export class StrataCli extends Cli<BaseContext> {
   override async run(input: Command<BaseContext> | string[], userContext: Partial<BaseContext> = {}): Promise<number> {
     if (!Array.isArray(input)) return super.run(input, userContext);
     const context = {...Cli.defaultContext, ...userContext};
-    const argv = containerFirst(input);
-    const group = groupFor(argv, this.commandPaths ?? [...this.registrations.keys()].flatMap(c => c.paths ?? []));
+    const argv = routable(input);
+    const paths = this.commandPaths ?? [...this.registrations.keys()].flatMap(c => c.paths ?? []);
+    const group = groupFor(argv, paths);
     if (group) {
       this.onRun?.('help');
       // `strata`, `strata --help`, `strata image --help`, `strata fs`: the commands of that group.
-      const asked = argv.length === 0 || argv.includes('--help') || argv.includes('-h');
-      (asked ? context.stdout : context.stderr).write(this.groupHelp(group));
-      return asked ? EXIT.ok : EXIT.usage;
+      return printGroupHelp(argv, this.groupHelp(group), context);
+    }
+    const unknown = unknownCommand(argv, paths);
+    if (unknown !== undefined) {
+      this.onRun?.('help');
+      context.stderr.write(unknown);
+      return EXIT.usage;
     }
     let command: Command<BaseContext>;
     try {

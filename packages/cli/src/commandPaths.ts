@@ -2,6 +2,7 @@
 // command class and no clipanion, so that the bundle's entry (tableMain.ts) can tell which
 // commands to load before it loads any, and the command table (scripts/commandTable.js)
 // which groups have a help.
+import {EXIT} from './exitCodes.js';
 
 /** A command's paths, as clipanion's `static paths`. */
 export type Paths = readonly (readonly string[])[];
@@ -64,4 +65,54 @@ export function groupsOf(paths: Paths): string[][] {
     }
   }
   return [...groups.values()];
+}
+
+/**
+ * Prints a group's help as strata does: to stdout with exit 0 when asked for (no
+ * arguments, --help, -h), else (`strata fs`) to stderr as a usage error.
+ */
+export function printGroupHelp(argv: readonly string[], text: string, context: {stdout: {write(s: string): unknown}; stderr: {write(s: string): unknown}}): number {
+  const asked = argv.length === 0 || argv.includes('--help') || argv.includes('-h');
+  (asked ? context.stdout : context.stderr).write(text);
+  return asked ? EXIT.ok : EXIT.usage;
+}
+
+/**
+ * argv as strata routes it: `strata help [COMMAND...]` as `strata [COMMAND...] --help` (as
+ * git, docker and podman take it), and `strata fs CONTAINER OP` as containerFirst says.
+ */
+export function routable(argv: readonly string[]): string[] {
+  return containerFirst(argv[0] === 'help' ? [...argv.slice(1), '--help'] : argv);
+}
+
+/**
+ * The usage error for leading words that name no command (`strata imgaes`, `strata image
+ * inspct`), with the nearest command word when one is close; undefined when they name a
+ * command or a group, or when argv starts with an option (clipanion's own errors then).
+ */
+export function unknownCommand(argv: readonly string[], paths: Paths): string | undefined {
+  const words = leadingWords(argv);
+  const starts = (n: number) => paths.some(p => p.length >= n && words.slice(0, n).every((w, i) => w === p[i]));
+  let known = 0;
+  while (known < words.length && starts(known + 1)) known++;
+  const group = words.slice(0, known);
+  if (known === words.length || paths.some(p => p.length === known && group.every((w, i) => w === p[i]))) return undefined;
+  const next = [...new Set(paths.filter(p => p.length > known && group.every((w, i) => w === p[i])).map(p => p[known]!))];
+  const nearest = (typed: string) => next.map(w => ({w, d: editDistance(typed, w)})).filter(x => x.d <= Math.min(2, x.w.length - 1)).sort((a, b) => a.d - b.d)[0];
+  // `strata fs CONTAINER OP`: the misspelt word is the operation, unless the first is nearly one.
+  const typed = group.length === 1 && group[0] === 'fs' && words.length > 2 && !((nearest(words[1]!)?.d ?? 2) <= 1) ? words[2]! : words[known]!;
+  const near = nearest(typed);
+  const name = (w: string) => ['strata', ...group, w].join(' ');
+  return `strata: there is no command "${name(typed)}"${near ? ` (did you mean "${name(near.w)}"?)` : ''}; "${['strata', ...group].join(' ')} --help" lists the commands\n`;
+}
+
+/** Levenshtein distance: the fewest one-letter insertions, deletions and substitutions from a to b. */
+function editDistance(a: string, b: string): number {
+  let row = Array.from({length: b.length + 1}, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
 }

@@ -1,4 +1,4 @@
-import {canMean, containerFirst} from './commandPaths.js';
+import {canMean, routable} from './commandPaths.js';
 import {commandPaths, commands} from './commands/index.js';
 import {commandLine, type StrataCli} from './StrataCli.js';
 
@@ -9,7 +9,7 @@ export {EXIT, StrataCli} from './StrataCli.js';
  * (every command when it names none: help, typos); without, every command.
  */
 export function buildCli(options: {enableColors?: boolean; argv?: readonly string[]} = {}): StrataCli {
-  const argv = options.argv && containerFirst(options.argv);
+  const argv = options.argv && routable(options.argv);
   const some = argv ? commands.filter(c => canMean(c.paths, argv)) : [];
   return commandLine(some.length > 0 ? some : commands, {enableColors: options.enableColors, paths: commandPaths});
 }

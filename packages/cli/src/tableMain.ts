@@ -1,5 +1,6 @@
 import type {BaseContext, Cli, CommandClass} from 'clipanion';
-import {canMean, containerFirst, type Paths} from './commandPaths.js';
+import {canMean, routable, unknownCommand, type Paths} from './commandPaths.js';
+import {EXIT} from './exitCodes.js';
 import type {commandLine} from './StrataCli.js';
 import {processContext} from './stdio.js';
 
@@ -34,16 +35,17 @@ export interface Commands {
 declare const __strataRan: ((key: string) => void) | undefined;
 
 /**
- * The strata process, as bin.ts runs it, but from a table: an answer of the table is
- * printed with neither clipanion nor any command loaded; otherwise only the commands argv
- * can mean are loaded and registered (every command when it names none: typos, options
- * first), and clipanion runs as in bin.ts. Sets the process's exit code.
+ * The strata process, as bin.ts runs it, but from a table: an answer of the table, and the
+ * error for a command that does not exist, are printed with neither clipanion nor any
+ * command loaded; otherwise only the commands argv can mean are loaded and registered
+ * (every command when it names none: options first), and clipanion runs as in bin.ts.
+ * Sets the process's exit code.
  */
 export async function main(table: CommandTable): Promise<void> {
   const onRun = typeof __strataRan === 'function' ? __strataRan : undefined;
   const context = processContext();
   const argv = process.argv.slice(2);
-  const args = containerFirst(argv);
+  const args = routable(argv);
   const answer = table.answers[JSON.stringify(args.map(a => (a === '-h' ? '--help' : a === '-v' ? '--version' : a)))];
   // Colours as bin.ts decides them: none without a terminal or with NO_COLOR.
   const plain = () => Boolean(process.env.NO_COLOR) || context.stdout.isTTY !== true;
@@ -55,6 +57,13 @@ export async function main(table: CommandTable): Promise<void> {
     return;
   }
   const paths = table.paths.flat();
+  const unknown = unknownCommand(args, paths);
+  if (unknown !== undefined) {
+    onRun?.('help');
+    context.stderr.write(unknown);
+    process.exitCode = EXIT.usage;
+    return;
+  }
   const some = table.paths.map((p, i) => canMean(p, args) ? i : -1).filter(i => i >= 0);
   // What can mean no command (help, a usage error, the version) takes the packages' code cache of help.
   if (some.length === 0) onRun?.('help');

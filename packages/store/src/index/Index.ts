@@ -446,22 +446,27 @@ export class Index {
    * Throws INDEX_CORRUPT when LevelDB cannot read a table.
    */
   async scanEach(prefix: string, each: (key: string, value: Buffer) => void | Promise<void>): Promise<void> {
-    await this.scanSteps(prefix, true, each as (key: string, value: Buffer | undefined) => void | Promise<void>);
+    await this.scanSteps(prefix, `${prefix}\xff`, true, each as (key: string, value: Buffer | undefined) => void | Promise<void>);
   }
 
   /** `scanEach` of the keys alone: LevelDB still reads the values' blocks, but none is copied out. */
   async scanKeys(prefix: string, each: (key: string) => void | Promise<void>): Promise<void> {
-    await this.scanSteps(prefix, false, each);
+    await this.scanSteps(prefix, `${prefix}\xff`, false, each);
   }
 
-  private async scanSteps(prefix: string, values: boolean, each: (key: string, value: Buffer | undefined) => void | Promise<void>): Promise<void> {
+  /** `scanKeys` of the keys from `gte` up to (not with) `lt`: scans of parts of a family can run side by side. */
+  async scanKeyRange(gte: string, lt: string, each: (key: string) => void | Promise<void>): Promise<void> {
+    await this.scanSteps(gte, lt, false, each);
+  }
+
+  private async scanSteps(gte: string, lt: string, values: boolean, each: (key: string, value: Buffer | undefined) => void | Promise<void>): Promise<void> {
     await this.flushIfHeld();
     // One iterator for as long as the handle stays; when this process hands the index over
     // between two steps, the scan goes on in the snapshot after the last key it read.
     let after: string | undefined;
     for (;;) {
       const h = this.handle;
-      const range = after === undefined ? {gte: prefix, lt: `${prefix}\xff`} : {gt: after, lt: `${prefix}\xff`};
+      const range = after === undefined ? {gte, lt} : {gt: after, lt};
       const it = values ? h.db.iterator(range) : h.db.keys(range);
       h.inflight++; // after the iterator exists: a handle that refuses one is not left counted busy
       try {

@@ -39,6 +39,12 @@ const BLOB_BATCH = 16_384;
 
 /** Blob keys of the scan converted from hex at once (KeySet.eachBlobKeyMissing, DigestSet.addEachHex). */
 const SIFT_STEP = 1024;
+/**
+ * The blob family split by a digest's first hex digit into parts scanned side by side: LevelDB
+ * reads every inline byte of the family to list its keys, and one iterator doing it on one
+ * libuv thread was what the mark waited for longest (docs/design.md, "gc, third round").
+ */
+const BLOB_SCAN_BOUNDS = [PREFIX.blob, `${PREFIX.blob}b3:4`, `${PREFIX.blob}b3:8`, `${PREFIX.blob}b3:c`, `${PREFIX.blob}\xff`];
 /** A garbage blob's size not learnt from a tree (its value is read). */
 const UNKNOWN_SIZE = 0xffff_ffff;
 
@@ -65,9 +71,11 @@ const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', '
  *    (BLOB_BATCH), then move their object files, and object files no entry names now, to the trash
  *    (maintenance/trash.ts), which is emptied when no process that could still need a file
  *    is running.
+ *    The derived files nothing live needs (metadata images of trees no longer live,
+ *    small-blob packs no kept image names) are chosen once the marks are done and removed
+ *    on libuv's threads meanwhile (rebuilt on use, they keep nothing alive).
  * 4. Without the lock: temporary files of dead processes, writable-layer directories of
- *    containers with no record, derived files (metadata images of trees no longer live,
- *    small-blob packs no kept image names), leases of dead processes, old trash.
+ *    containers with no record, leases of dead processes, old trash.
  *
  * Crash safety: what names others goes all at once or not at all, and blobs name nothing,
  * so no kill leaves a kept object naming a deleted one; files go only after the index stopped naming them, and a
@@ -99,10 +107,11 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     else candidates.addEachHex(step, BLOB_DIGEST);
     step = [];
   };
-  const blobScan = store.index.scanKeys(PREFIX.blob, k => {
+  const eachBlobKey = (k: string) => {
     blobsSeen++;
     if (step.push(k) === SIFT_STEP) sift();
-  });
+  };
+  const blobScan = Promise.all(BLOB_SCAN_BOUNDS.slice(1).map((lt, i) => store.index.scanKeyRange(BLOB_SCAN_BOUNDS[i]!, lt, eachBlobKey)));
   // Nodes the first mark reached but could not follow, because the scan of their family had
   // passed before they were written (a tag read late names an image read too early): the
   // second mark follows them in the index as it is then.
@@ -145,6 +154,13 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
       loadNode(store, current, node);
       edges(node, sink);
     }, {into: live, expand: unfollowed});
+    // Derived files nothing live needs (metadata images, packs: rebuilt on use, so one removed
+    // before the index forgets its tree loses nothing) are chosen now and removed on libuv's
+    // threads while the deletes below are made and synced. A file made since the start of
+    // the oldest other process at work is kept (a build names its packs only after touching them).
+    const since = Math.min(Date.now(), ...liveLeases.filter(l => l.pid !== process.pid).map(l => Date.parse(l.created)));
+    const derived = sweepDerived(store, live, since, dryRun, count);
+    derived.catch(() => undefined); // awaited once the lock is let go
 
     const dels: IndexOp[] = [];
     let kept = 0;
@@ -233,7 +249,7 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     let trashDir: string | undefined;
     const toTrash = dryRun ? undefined : (file: string, hex: string) => moveToTrash(trashDir ??= makeTrash(store.dir), file, hex);
     await sweepObjectFiles(store, filesOnDisk, live, candidates, toTrash, count);
-    return {leases, liveLeases, kept, roots: new Set(roots).size};
+    return {leases, liveLeases, kept, roots: new Set(roots).size, derived};
   });
 
   for (const l of decided.leases) {
@@ -244,9 +260,8 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   await sweepTmp(store, dryRun, count);
   const othersStart = Math.min(Date.now(), ...decided.liveLeases.filter(l => l.pid !== process.pid).map(l => Date.parse(l.created)));
   await sweepContainerDirs(store, live, othersStart, dryRun, count);
-  // Metadata images of trees that are gone, and packs no kept image names: derived, rebuilt on use.
-  sweepDerived(store, live, othersStart, dryRun, count);
   if (!dryRun) emptyTrash(store.dir, othersStart);
+  await decided.derived;
 
   const objects = KINDS.reduce((n, k) => n + byKind[k].count, 0);
   const bytes = KINDS.reduce((n, k) => n + byKind[k].bytes, 0);
