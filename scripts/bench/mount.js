@@ -141,23 +141,38 @@ for (const name of only) {
   const image = await s.putImage({layers: [digest], config: {}});
   const container = root ? await U.createContainer(s, {image, name: 'bench'}) : undefined;
   // The layer's pack is written when the layer is stored (import, commit: layerPacks.ts),
-  // so it is part of the import, not of a first mount: written here once (timed, and
-  // printed with the import's figures) and put back after each fresh() as the import left
-  // it. A build without layer packs (--compare an older one) gets none.
-  const saved = path.join(dir, 'layer-packs');
-  let layerPack;
-  if (S.writeLayerPack) {
+  // so it is part of the import, not of a first mount: written here once per build (timed,
+  // and printed with the import's figures; each build writes its own form of it) and put
+  // back after each fresh() as that build's import left it. A build without layer packs
+  // (--compare an older one) gets none.
+  const savedFor = new Map(); // a build's store package -> the directory holding its layer pack's files
+  const saveLayerPack = async (SS, handle, label) => {
+    if (!SS.writeLayerPack) return undefined;
     for (const sub of ['meta', 'packs']) fs.rmSync(path.join(storeDir, sub), {recursive: true, force: true});
     spawnSync('sync');
-    const t = await timed(() => S.writeLayerPack(s, digest));
-    layerPack = {seconds: t.seconds, cpu: t.cpu, bytes: t.value ? fs.statSync(S.packPath(s, t.value)).size : 0};
+    const t = await timed(() => SS.writeLayerPack(handle, digest));
+    const saved = path.join(dir, `layer-packs-${label}`);
     fs.rmSync(saved, {recursive: true, force: true});
     fs.mkdirSync(saved);
     for (const f of fs.readdirSync(path.join(storeDir, 'packs'))) fs.linkSync(path.join(storeDir, 'packs', f), path.join(saved, f));
+    savedFor.set(SS, saved);
+    return t;
+  };
+  const t = await saveLayerPack(S, s, 'this');
+  const layerPack = t && {seconds: t.seconds, cpu: t.cpu, bytes: t.value ? fs.statSync(S.layerPackOf?.(s, digest) ?? S.packPath(s, t.value)).size : 0};
+  if (COMPARE && container) {
+    await s.close();
+    const other = await otherBuild(COMPARE);
+    const theirs = await other.S.Store.open(storeDir);
+    await saveLayerPack(other.S, theirs, 'compare');
+    await theirs.close();
+    s = await S.Store.open(storeDir);
   }
-  const fresh = (layerPacks = true) => {
+  /** The store without images or packs, but the layer pack of build `SS` (this one's by default) as its import left it. */
+  const fresh = (SS = S) => {
     for (const sub of ['meta', 'packs', path.join('objects', 'small')]) fs.rmSync(path.join(storeDir, sub), {recursive: true, force: true});
-    if (layerPacks && fs.existsSync(saved)) {
+    const saved = savedFor.get(SS);
+    if (saved) {
       fs.mkdirSync(path.join(storeDir, 'packs'));
       for (const f of fs.readdirSync(saved)) fs.linkSync(path.join(saved, f), path.join(storeDir, 'packs', f));
     }
@@ -205,7 +220,7 @@ for (const name of only) {
     const times = {this: [], compare: [], ostree: []};
     for (let r = 0; r < RUNS; r++) {
       for (const [label, SS, UU] of r % 2 ? [...builds].reverse() : builds) {
-        fresh(SS.writeLayerPack !== undefined);
+        fresh(SS);
         const st = await SS.Store.open(storeDir);
         const c = await st.getContainer(container.id);
         const layers = new UU.ContainerLayers(st, async (x, tree) => {
@@ -232,10 +247,9 @@ for (const name of only) {
     const mounts = [], theirs = [], ostree = [];
     const other = COMPARE ? await otherBuild(COMPARE) : undefined;
     const otherCli = other?.cli;
-    const otherLayerPacks = other?.S.writeLayerPack !== undefined;
     for (let r = 0; r < RUNS; r++) {
       for (const [bin, into] of otherCli ? (r % 2 ? [[otherCli, theirs], [STRATA, mounts]] : [[STRATA, mounts], [otherCli, theirs]]) : [[STRATA, mounts]]) {
-        fresh(bin === STRATA ? true : otherLayerPacks);
+        fresh(bin === STRATA ? S : other.S);
         into.push(timedCommand(bin, ['mount', 'bench'], env));
         run(bin, ['umount', 'bench'], env);
       }

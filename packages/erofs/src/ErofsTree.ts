@@ -110,7 +110,7 @@ export class ErofsTree {
   mkdir(parent: ErofsNode, name: Buffer | string, meta: ErofsMeta): ErofsNode {
     this.dirOf(parent);
     const n = this.checkedName(parent, name);
-    checkMeta(meta, n.toString());
+    checkMeta(meta, n);
     this.nlink[parent] = this.nlink[parent]! + 1;
     const dir = this.addInode(KIND.dir, meta, 0);
     this.nlink[dir] = 2;
@@ -122,7 +122,7 @@ export class ErofsTree {
   addFile(parent: ErofsNode, name: Buffer | string, meta: ErofsMeta, content: FileContent): ErofsNode {
     this.dirOf(parent);
     const n = this.checkedName(parent, name);
-    checkMeta(meta, n.toString());
+    checkMeta(meta, n);
     if ('data' in content) {
       const node = this.addInode(KIND.file, meta, content.data.length);
       this.data[node] = content.data;
@@ -147,7 +147,7 @@ export class ErofsTree {
   addSymlink(parent: ErofsNode, name: Buffer | string, meta: ErofsMeta, target: Buffer | string): ErofsNode {
     this.dirOf(parent);
     const n = this.checkedName(parent, name);
-    checkMeta(meta, n.toString());
+    checkMeta(meta, n);
     const t = encodeName(target);
     // PATH_MAX (4096) counts the terminating NUL.
     if (t.length === 0 || t.length > 4095 || t.includes(0)) throw new ErofsError('EROFS_BAD_ENTRY', `symlink ${n} has a bad target (1 to 4095 bytes, no NUL)`);
@@ -160,7 +160,7 @@ export class ErofsTree {
   addDevice(parent: ErofsNode, name: Buffer | string, kind: 'char' | 'block', meta: ErofsMeta, major: number, minor: number): ErofsNode {
     this.dirOf(parent);
     const n = this.checkedName(parent, name);
-    checkMeta(meta, n.toString());
+    checkMeta(meta, n);
     // The kernel's 32-bit device encoding holds a 12-bit major and a 20-bit minor.
     if (!Number.isInteger(major) || major < 0 || major >= 1 << 12 || !Number.isInteger(minor) || minor < 0 || minor >= 1 << 20)
       throw new ErofsError('EROFS_BAD_ENTRY', `device ${n} has numbers ${major}:${minor} out of range (major < 4096, minor < 1048576)`);
@@ -173,7 +173,7 @@ export class ErofsTree {
   addFifo(parent: ErofsNode, name: Buffer | string, meta: ErofsMeta): ErofsNode {
     this.dirOf(parent);
     const n = this.checkedName(parent, name);
-    checkMeta(meta, n.toString());
+    checkMeta(meta, n);
     const node = this.addInode(KIND.fifo, meta, 0);
     this.addEntry(parent, n, node, 0);
     return node;
@@ -315,7 +315,8 @@ function grow<T extends Typed>(a: T, cap: number): T {
   return b;
 }
 
-function checkMeta(m: ErofsMeta, what: string): void {
+/** `what` names the entry in a message (a name's bytes are made a string only then: this runs for every entry). */
+function checkMeta(m: ErofsMeta, what: Buffer | string): void {
   const u32 = (v: number) => Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
   if (!Number.isInteger(m.mode) || m.mode < 0 || m.mode > 0o7777) throw new ErofsError('EROFS_BAD_ENTRY', `${what} has mode ${m.mode}; only permission bits (0 to 0o7777) are allowed`);
   if (!u32(m.uid) || !u32(m.gid)) throw new ErofsError('EROFS_BAD_ENTRY', `${what} has an owner out of range (${m.uid}:${m.gid})`);

@@ -354,7 +354,7 @@ export function writeErofs(tree: ErofsTree, sink: (chunk: Buffer) => void, optio
       buf.writeUInt16LE(nameAt, at + 8);
       buf.writeUInt8(FILE_TYPE[KINDS[kind[child]!]!], at + 10);
       const len = nameLen(d);
-      nameBuf(d).copy(buf, at0 + nameAt, nameStart(d), nameStart(d) + len);
+      buf.set(nameBuf(d).subarray(nameStart(d), nameStart(d) + len), at0 + nameAt);
       nameAt += len;
     }
   }
@@ -419,7 +419,7 @@ export function writeErofs(tree: ErofsTree, sink: (chunk: Buffer) => void, optio
     if (tail[i]! > 0) {
       if (layout[i] === LAYOUT.chunkBased) for (; at < end; at += 4) buf.writeUInt32LE(NULL_ADDR, at); // every chunk a hole
       else if (k === KIND.dir) putDirentBlock(buf, at, i, dirBlocks(i) - 1);
-      else bytesOf(inode).copy(buf, at, blocks[i]! * BLOCK_SIZE);
+      else buf.set(bytesOf(inode).subarray(blocks[i]! * BLOCK_SIZE), at);
     }
     out.advance(size);
   }
@@ -555,7 +555,7 @@ class Output {
         return;
       }
     }
-    b.copy(this.buf, this.offset);
+    this.buf.set(b, this.offset); // TypedArray#set: Buffer#copy's argument checks cost more than a small file's bytes
     this.offset += b.length;
   }
   zeros(n: number): void {

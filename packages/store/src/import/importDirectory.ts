@@ -11,7 +11,7 @@ import {BLOB_INLINE, BLOB_NONE, BLOB_STAGED, F_BLOB, F_CTIME_MS, F_DEV, F_END, F
   describeDirectory, fileError, toError} from './describeDirectory.js';
 import {LayerBuilder} from './LayerBuilder.js';
 import {type ImportOptions, type ImportResult, finishImport, finishLayer} from './importResult.js';
-import type {Store} from '../objects/Store.js';
+import {INLINE_MAX, type Store} from '../objects/Store.js';
 import {type Meta, TreeEntries, type TreeEntry, type Xattrs, encodeTreeHead} from '../objects/tree.js';
 import type {UpperForm} from '../containers/upperForm.js';
 import {recordedOwner} from '../containers/ownerRecord.js';
@@ -133,6 +133,8 @@ class DirectoryWalk {
   private readonly hugeDone: Promise<void>[] = [];
   private failed: unknown;
   private stats = {entries: 0, bytes: 0};
+  /** The layer's inline blobs (digest -> size), for its pack: so that no tree is read again to find them (layerPacks.ts). */
+  private readonly inlineBlobs = new Map<Digest, number>();
   private files = 0;
   private stored = 0;
   private storedBytes = 0;
@@ -152,7 +154,7 @@ class DirectoryWalk {
     this.listings = new ListingQueue(this.pool, LISTINGS_AHEAD_PER_THREAD);
   }
 
-  async run(dir: string, rootStat: Stats): Promise<{root: Digest; entries: number; bytes: number}> {
+  async run(dir: string, rootStat: Stats): Promise<{root: Digest; entries: number; bytes: number; inlineBlobs: ReadonlyMap<Digest, number>}> {
     let root: Digest | undefined;
     const top = this.pendingDir({...metaOf(rootStat, dir, this.options), ...xattrsAt(dir, this.options)}, this.options.upper?.isOpaque(dir) ?? false, d => { root = d; });
     try {
@@ -168,7 +170,7 @@ class DirectoryWalk {
       throw this.failed;
     }
     if (root === undefined) throw new Error('assertion failed: the directory import ended with directories unwritten');
-    return {root, ...this.stats};
+    return {root, ...this.stats, inlineBlobs: this.inlineBlobs};
   }
 
   /**
@@ -348,6 +350,7 @@ class DirectoryWalk {
 
   /** A file's blob is indexed (or queued to be, in the batch before its tree's): into its entry, unless there already (`ref` undefined). */
   private blobKnown(dir: PendingDir, ref: number | undefined, digest: Digest, size: number): void {
+    if (size > 0 && size <= INLINE_MAX) this.inlineBlobs.set(digest, size);
     this.stored++;
     this.storedBytes += size;
     this.options.onProgress?.({files: this.stored, bytes: this.storedBytes, ...(this.walked ? {totalFiles: this.files} : {})});

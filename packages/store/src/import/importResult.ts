@@ -35,14 +35,18 @@ export async function finishImport(store: Store, builder: LayerBuilder, options:
   return finishLayer(store, await builder.write(store), options, before);
 }
 
-/** Writes the layer record of trees already written: the import's commit point. */
-export async function finishLayer(store: Store, {root, entries, bytes}: {root: Digest; entries: number; bytes: number}, options: ImportOptions, before: {objects: number; blobBytes: number}): Promise<ImportResult> {
+/**
+ * Writes the layer record of trees already written: the import's commit point. `inlineBlobs`,
+ * when the import collected them, are the layer's inline blobs (digest -> size), exactly
+ * those its trees name (else its pack reads the trees again to find them).
+ */
+export async function finishLayer(store: Store, {root, entries, bytes, inlineBlobs}: {root: Digest; entries: number; bytes: number; inlineBlobs?: ReadonlyMap<Digest, number>}, options: ImportOptions, before: {objects: number; blobBytes: number}): Promise<ImportResult> {
   const layer = {id: root as Digest, entries, bytes, created: new Date().toISOString(), ...(options.source ? {source: options.source} : {})};
   const existing = await store.getLayer(root);
   // The layer's small-blob pack, so that a first mount reads none of its small blobs
   // (meta/layerPacks.ts): written, not synced (the first build to use it checks and syncs
   // it), and before the record, so a damaged blob fails the import before its commit point.
-  writeLayerPack(store, root);
+  writeLayerPack(store, root, inlineBlobs);
   if (!existing && !options.deferRecord) await store.putLayer(layer);
   const after = store.writeCounters();
   return {layer: existing ?? layer, newBytes: after.blobBytes - before.blobBytes, newObjects: after.objects - before.objects};

@@ -278,14 +278,18 @@ export function writeStreamedPack(sorted: readonly Digest[], sizes: readonly num
 function writePackOf(sorted: readonly Digest[], content: (i: number) => FileContent, tmpPack: string, tmpList: string, readData?: (ref: number) => Buffer): Digest {
   const tree = new ErofsTree(DIR_META);
   const small = tree.mkdir(tree.root, 'small', DIR_META);
-  let fan = '', dir = small;
+  // Every name is a view of one buffer of the digests' hex (`b3:` and 64 digits each): one
+  // conversion, not a string and its UTF-8 bytes per blob.
+  const hex = Buffer.from(sorted.join(''), 'latin1');
+  const at = (i: number) => DIGEST_CHARS * i + 3;
+  let dir = small;
   for (let i = 0; i < sorted.length; i++) {
-    const d = sorted[i]!;
-    if (d.slice(3, 5) !== fan) dir = tree.mkdir(small, fan = d.slice(3, 5), DIR_META);
-    tree.addFile(dir, d.slice(5), FILE_META, content(i));
+    const o = at(i);
+    if (i === 0 || hex[o] !== hex[o - DIGEST_CHARS] || hex[o + 1] !== hex[o + 1 - DIGEST_CHARS]) dir = tree.mkdir(small, hex.subarray(o, o + 2), DIR_META);
+    tree.addFile(dir, hex.subarray(o + 2, o + 64), FILE_META, content(i));
   }
   try {
-    const list = Buffer.concat(sorted.map(digestBytes));
+    const list = Buffer.from(sorted.map(d => d.slice(3)).join(''), 'hex');
     // The head (the first 1 KiB, which EROFS leaves unused) names the list: a pack that
     // hashes to its name vouches for its list too (claimPack).
     const head = Buffer.concat([PACK_HEAD_MAGIC, listDigest(list)]);
@@ -354,6 +358,8 @@ export function readPackList(image: string): Digest[] | undefined {
   return Array.from({length: count}, (_, i) => digestFromBytes(head.subarray(base + 32 * i, base + 32 * (i + 1))));
 }
 
+/** `b3:` and 64 hex digits. */
+const DIGEST_CHARS = 67;
 /** A pack's head: "strlist" and its version, 1, then the BLAKE3 of the pack's blob list (32 bytes). */
 const PACK_HEAD_MAGIC = Buffer.from('strlist\x01', 'latin1');
 /** 8 bytes: "strpack" and the record's version, 1. */
