@@ -111,7 +111,6 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     blobsSeen++;
     if (step.push(k) === SIFT_STEP) sift();
   };
-  const blobScan = Promise.all(BLOB_SCAN_BOUNDS.slice(1).map((lt, i) => store.index.scanKeyRange(BLOB_SCAN_BOUNDS[i]!, lt, eachBlobKey)));
   // Nodes the first mark reached but could not follow, because the scan of their family had
   // passed before they were written (a tag read late names an image read too early): the
   // second mark follows them in the index as it is then.
@@ -124,6 +123,8 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     });
     return {g, live: marked};
   });
+  // After the graph's scans are queued: the first mark, which waits for the trees, is the longer road.
+  const blobScan = Promise.all(BLOB_SCAN_BOUNDS.slice(1).map((lt, i) => store.index.scanKeyRange(BLOB_SCAN_BOUNDS[i]!, lt, eachBlobKey)));
   // The listing is synchronous (an async readdir per fan directory cost twice the CPU), made
   // once the scans have their first reads under way on libuv's threads.
   await new Promise(resolve => setImmediate(resolve));
