@@ -5,11 +5,13 @@
 //
 // Two CommonJS files, each compiled from V8's code cache beside it by packages/cli/bin/strata.js
 // (which writes the cache on a first run; V8 itself rejects a cache of another file or V8):
-// - **strata.cjs**: the command line (the commands, clipanion, rendering).
-// - **lib-<hash>.cjs**: the store, union and registry packages (with LevelDB's JavaScript,
-//   tar and the rest), each evaluated when the command line first imports it; only
-//   commands that open a store load the file. Named by its content, so that a strata
-//   process started before a rebuild still loads the packages it was built with.
+// - **strata.cjs**: the command table (scripts/commandTable.js, packages/cli/src/tableMain.ts):
+//   each command's paths, and the help and version answered from it with nothing else loaded.
+// - **lib-<hash>.cjs**: the rest of the command line (clipanion, StrataCli, each command's
+//   module) and the store, union and registry packages (with LevelDB's JavaScript, tar and
+//   the rest), each evaluated when first imported: a command evaluates its own module and
+//   the packages it uses. Named by its content, so that a strata process started before a
+//   rebuild still loads the files it was built with.
 // CommonJS because Node starts its ES module loader only for a module that needs one
 // (~9 ms), and because only a script (vm.Script) can be compiled from a code cache on
 // Node 20; together they take ~15-40 ms off a command (docs/benchmarks.md). Node 20's vm
@@ -33,7 +35,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {fileURLToPath} from 'node:url';
-import {commandTableEntry} from './commandTable.js';
+import {commandTable} from './commandTable.js';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const outdir = path.join(root, 'packages', 'cli', 'dist', 'bundle');
@@ -121,7 +123,7 @@ function lazyContext(source) {
   ].join('\n'));
 }
 
-/** The plugin of both builds; `dir` is where the build's files go, `front` whether it is the command line's. */
+/** The plugin of both builds; `dir` is where the build's files go, `front` whether it is the entry's (strata.cjs). */
 const keepPlaces = (dir, front) => ({
   name: 'strata-keep-places',
   setup(build) {
@@ -135,8 +137,8 @@ const keepPlaces = (dir, front) => ({
     };
     build.onResolve({filter: EXTERNAL}, outside);
     build.onResolve({filter: /^\.\/binding$/}, args => (isLevelBinding(args) ? outside(args) : undefined));
-    // The command line reaches the packages through lib/.
-    if (front) build.onResolve({filter: /^@strata\/(store|union|registry)$/}, args => ({path: args.path, external: true}));
+    // The entry reaches the commands through the packages' file (`commands`, scripts/commandTable.js).
+    if (front) build.onResolve({filter: /^@strata\/(store|union|registry|commands)$/}, args => ({path: args.path, external: true}));
     build.onResolve({filter: /^\.\/addon-[0-9a-f]{12}\.cjs$/}, args => ({path: args.path, external: true}));
     build.onLoad({filter: /[/\\]clipanion[/\\]lib[/\\]advanced[/\\]Cli\.mjs$/}, async args => ({contents: lazyContext(await fs.promises.readFile(args.path, 'utf8')), loader: 'js'}));
     build.onLoad({filter: /[/\\]packages[/\\][^/\\]+[/\\]dist[/\\].*\.js$/}, async args => {
@@ -181,24 +183,25 @@ const shared = {
     '};',
   ].join('\n')},
 };
-// The packages, each evaluated only when the command line first imports it (esbuild keeps
+// The command table (scripts/commandTable.js): the entry, and the commands' package.
+const cliSrc = path.join(root, 'packages', 'cli', 'dist', 'src');
+const table = await commandTable(cliSrc);
+// The packages and the commands, each evaluated only when first imported (esbuild keeps
 // a module that is only imported dynamically lazy).
 const lib = await esbuild.build({
   ...shared,
   stdin: {
-    contents: `export const packages = {${LIB_PACKAGES.map(p => `${p}: () => import('@strata/${p}')`).join(', ')}};`,
-    resolveDir: path.join(root, 'packages', 'cli', 'dist', 'src'),
+    contents: `export const packages = {${LIB_PACKAGES.map(p => `${p}: () => import('@strata/${p}')`).join(', ')},\n${table.loaders}};`,
+    resolveDir: cliSrc,
     sourcefile: 'strata-lib.js',
   },
   outfile: path.join(outdir, 'lib.cjs'), // written under its content's name, below
   plugins: [keepPlaces(outdir, false)],
 });
-// The command line's entry is its command table (scripts/commandTable.js): help from the
-// table, and only the module of the command that runs evaluated.
-const cliSrc = path.join(root, 'packages', 'cli', 'dist', 'src');
+// The entry: group help from the table, the rest from the packages' file.
 const cli = await esbuild.build({
   ...shared,
-  stdin: {contents: await commandTableEntry(cliSrc), resolveDir: cliSrc, sourcefile: 'strata-table.js'},
+  stdin: {contents: table.entry, resolveDir: cliSrc, sourcefile: 'strata-table.js'},
   outfile: path.join(outdir, 'strata.cjs'),
   plugins: [keepPlaces(outdir, true)],
 });
@@ -268,6 +271,7 @@ try {
   fs.writeFileSync(path.join(src, 'hello'), 'hello\n');
   const run = (...args) => spawnSync(process.execPath, [bin, ...args], {stdio: 'ignore', env: {...process.env, NO_COLOR: '1'}});
   run('--help');
+  run('--bogus'); // a usage error clipanion answers: every command registered (the packages' file's cache of help)
   run('init', '--store', store);
   run('ps', '--store', store);
   run('import', src, '--tag', 'warm:1', '--store', store);

@@ -30,6 +30,7 @@ export function strata(args: readonly string[], options: {store?: string; input?
     child.stderr.setEncoding('utf8').on('data', d => { stderr += d; });
     child.on('error', reject);
     child.on('close', code => resolve({code: code ?? -1, stdout, stderr}));
+    child.stdin.on('error', ignoreEpipe(reject));
     child.stdin.end(options.input ?? '');
   });
 }
@@ -69,6 +70,16 @@ export function strataOnTerminal(args: readonly string[], options: {store?: stri
     child.stderr.setEncoding('utf8').on('data', d => { output += d; });
     child.on('error', err => reject(new Error(`script (util-linux) is needed to run strata on a terminal: ${err.message}`)));
     child.on('close', code => resolve({code: code ?? -1, output}));
+    child.stdin.on('error', ignoreEpipe(reject));
     child.stdin.end();
   });
+}
+
+/**
+ * An error handler for a child's stdin that lets EPIPE pass: a command that exits without
+ * reading its input (`--help` answers in a few milliseconds) closes the pipe before the
+ * test has ended it, and Node reports that as an error on the stream.
+ */
+export function ignoreEpipe(reject: (err: Error) => void): (err: NodeJS.ErrnoException) => void {
+  return err => { if (err.code !== 'EPIPE') reject(err); };
 }

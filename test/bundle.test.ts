@@ -137,12 +137,22 @@ test('a code cache of another build is never taken, though V8 would take one of 
   // Build B: as long as A, its group help (the command table's text) says "strata = ", its own id (as bundle.js writes it).
   const source = fs.readFileSync(front, 'utf8');
   t.true(source.includes('`strata - 0.1.0\n'), 'the group help\'s first line is where the test expects it');
-  const other = source.replace('`strata - 0.1.0\n', '`strata = 0.1.0\n').replace(/^\/\/ strata build ([0-9a-f]{16})/, (_, id: string) => `// strata build ${[...id].reverse().join('')}`);
+  const other = source.replaceAll('`strata - 0.1.0\n', '`strata = 0.1.0\n').replace(/^\/\/ strata build ([0-9a-f]{16})/, (_, id: string) => `// strata build ${[...id].reverse().join('')}`);
   t.is(other.length, source.length);
   fs.writeFileSync(front, other);
   const b = runBin(bin, ['--help']);
   t.is(b.code, 0, b.stderr);
   t.regex(b.stdout, /^strata = /);
+});
+
+test('help, a command\'s help and the version print from strata.cjs alone, as the whole bundle prints them', async t => {
+  // The command table's answers (packages/cli/src/tableMain.ts): neither clipanion nor any command loads.
+  const dir = await tempDir(t);
+  const bin = copyOfCli(dir);
+  for (const args of [['--help'], [], ['image', '--help'], ['fs'], ['ps', '--help'], ['image', 'tag', '-h'], ['fs', 'web', 'ls', '--help'], ['--version'], ['-v']]) {
+    const want = await strata(args);
+    t.deepEqual(runBin(bin, args), {code: want.code, stdout: want.stdout, stderr: want.stderr}, `strata ${args.join(' ')}`);
+  }
 });
 
 test('a bundle older than a package\'s build never runs: the compiled modules do', async t => {

@@ -2,7 +2,7 @@ import {spawn, spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import test from 'ava';
-import {STRATA_BIN, tempDir} from './_cli.js';
+import {STRATA_BIN, ignoreEpipe, tempDir} from './_cli.js';
 
 const UID = 1000;
 
@@ -16,6 +16,7 @@ function asUser(args: readonly string[], store: string, input = ''): Promise<{co
     child.stderr.setEncoding('utf8').on('data', d => { stderr += d; });
     child.on('error', reject);
     child.on('close', code => resolve({code: code ?? -1, stdout, stderr}));
+    child.stdin.on('error', ignoreEpipe(reject));
     child.stdin.end(input);
   });
 }

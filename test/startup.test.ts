@@ -32,6 +32,13 @@ for (const args of CASES) {
   });
 }
 
+test('every command\'s help (-h) prints as the library\'s does', async t => {
+  // The bundle prints these from its command table (scripts/commandTable.js), made when strata is bundled.
+  const paths = buildCli().definitions().map(d => d.path.split(' ').slice(1).filter(w => /^[a-z]+$/.test(w))).filter(p => p.length > 0);
+  t.true(paths.length >= 40, `${paths.length} commands`);
+  for (const p of paths) t.deepEqual(await strata([...p, '-h']), await inProcess([...p, '-h']), `strata ${p.join(' ')} -h`);
+});
+
 test('a command that fails prints its one line as the library does (stderr before Node makes the stream)', async t => {
   const store = await tempStore(t);
   const got = await strata(['image', 'inspect', 'nope:1'], {store});

@@ -1,6 +1,7 @@
 // What argv names, from the commands' paths alone (`[['image', 'ls'], ['images']]`): no
-// command class and no clipanion, so that the bundle's entry (tableMain.ts) can tell help
-// and the command that runs before it loads any of them.
+// command class and no clipanion, so that the bundle's entry (tableMain.ts) can tell which
+// commands to load before it loads any, and the command table (scripts/commandTable.js)
+// which groups have a help.
 import {EXIT} from './exitCodes.js';
 
 /** A command's paths, as clipanion's `static paths`. */

@@ -20,7 +20,9 @@ import type {BaseContext} from 'clipanion';
  * - `whenMade(f)` (the symbol WHEN_MADE): calls f with the stream once it exists.
  * Anything else makes the stream and is the stream's.
  */
-export const WHEN_MADE = Symbol('strata.stdio.whenMade');
+// From the registry: the bundle's entry makes the stand-ins and its second file's commands
+// ask them (scripts/bundle.js), each file with a copy of this module.
+export const WHEN_MADE: unique symbol = Symbol.for('strata.stdio.whenMade');
 
 export type LazyOutput = NodeJS.WriteStream & {[WHEN_MADE]: (f: (stream: NodeJS.WriteStream) => void) => void};
 

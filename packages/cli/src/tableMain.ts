@@ -1,6 +1,7 @@
-import type {BaseContext, CommandClass} from 'clipanion';
-import {canMean, groupFor, printGroupHelp, routable, unknownCommand, type Paths} from './commandPaths.js';
+import type {BaseContext, Cli, CommandClass} from 'clipanion';
+import {canMean, routable, unknownCommand, type Paths} from './commandPaths.js';
 import {EXIT} from './exitCodes.js';
+import type {commandLine} from './StrataCli.js';
 import {processContext} from './stdio.js';
 
 /**
@@ -9,34 +10,53 @@ import {processContext} from './stdio.js';
  * library's own group help, so it cannot drift from them).
  */
 export interface CommandTable {
-  /** Every command in the order strata registers them: its paths, and its class when loaded. */
-  readonly commands: readonly {readonly paths: Paths; readonly load: () => Promise<CommandClass<BaseContext>>}[];
-  /** What `strata [GROUP] --help` prints (StrataCli.groupHelp), by the group's words joined by a space ('' for strata). */
-  readonly groups: Readonly<Record<string, string>>;
+  /** Each command's paths, in the order strata registers them. */
+  readonly paths: readonly Paths[];
+  /**
+   * The library's answers to what runs no command (the help of strata, of a group, of a
+   * command; the version), by argv as JSON (`["image","--help"]`, after containerFirst, `-h`
+   * and `-v` as `--help` and `--version`): the exit code, stdout, stderr, and whether a
+   * terminal with colours gets the same (else the answer is for output without colours only).
+   */
+  readonly answers: Readonly<Record<string, readonly [code: number, stdout: string, stderr: string, sameInColour: boolean]>>;
+  /** The rest of the command line, loaded when a command runs. */
+  readonly commands: () => Promise<Commands>;
+}
+
+/** What a command needs beyond the table. */
+export interface Commands {
+  readonly Cli: typeof Cli;
+  readonly commandLine: typeof commandLine;
+  /** Each command's class (its module evaluated on the call), in the table's order. */
+  readonly load: readonly (() => Promise<CommandClass<BaseContext>>)[];
 }
 
 /** In the bundle, the loader's report of what runs (packages/cli/bin/strata.js); else undefined. */
 declare const __strataRan: ((key: string) => void) | undefined;
 
 /**
- * The strata process, as bin.ts runs it, but from a table: a group's help is printed from
- * it with neither clipanion nor any command loaded, and so is the error for a command
- * that does not exist; otherwise only the commands argv can mean are loaded and registered
- * (every command when it names none: `--version`, options first), and clipanion runs as in bin.ts. Sets the process's exit code.
+ * The strata process, as bin.ts runs it, but from a table: an answer of the table, and the
+ * error for a command that does not exist, are printed with neither clipanion nor any
+ * command loaded; otherwise only the commands argv can mean are loaded and registered
+ * (every command when it names none: options first), and clipanion runs as in bin.ts.
+ * Sets the process's exit code.
  */
 export async function main(table: CommandTable): Promise<void> {
   const onRun = typeof __strataRan === 'function' ? __strataRan : undefined;
   const context = processContext();
   const argv = process.argv.slice(2);
   const args = routable(argv);
-  const paths = table.commands.flatMap(c => c.paths);
-  const group = groupFor(args, paths);
-  const help = group && table.groups[group.join(' ')];
-  if (help !== undefined) {
+  const answer = table.answers[JSON.stringify(args.map(a => (a === '-h' ? '--help' : a === '-v' ? '--version' : a)))];
+  // Colours as bin.ts decides them: none without a terminal or with NO_COLOR.
+  const plain = () => Boolean(process.env.NO_COLOR) || context.stdout.isTTY !== true;
+  if (answer !== undefined && (answer[3] || plain())) {
     onRun?.('help');
-    process.exitCode = printGroupHelp(args, help, context);
+    if (answer[1]) context.stdout.write(answer[1]);
+    if (answer[2]) context.stderr.write(answer[2]);
+    process.exitCode = answer[0];
     return;
   }
+  const paths = table.paths.flat();
   const unknown = unknownCommand(args, paths);
   if (unknown !== undefined) {
     onRun?.('help');
@@ -44,10 +64,11 @@ export async function main(table: CommandTable): Promise<void> {
     process.exitCode = EXIT.usage;
     return;
   }
-  const some = table.commands.filter(c => canMean(c.paths, args));
-  const [{Cli}, {commandLine}, commands] = await Promise.all([
-    import('clipanion'), import('./StrataCli.js'), Promise.all((some.length > 0 ? some : table.commands).map(c => c.load())),
-  ]);
+  const some = table.paths.map((p, i) => canMean(p, args) ? i : -1).filter(i => i >= 0);
+  // What can mean no command (help, a usage error, the version) takes the packages' code cache of help.
+  if (some.length === 0) onRun?.('help');
+  const {Cli, commandLine, load} = await table.commands();
+  const commands = await Promise.all(some.length > 0 ? some.map(i => load[i]!()) : load.map(l => l()));
   // clipanion merges its default context into every command's: the process's (stdio.ts).
   Cli.defaultContext = context as unknown as typeof Cli.defaultContext;
   const colors = process.env.NO_COLOR ? false : context.stdout.isTTY ? undefined : false;
