@@ -219,3 +219,33 @@ test('verify finds a checked pack whose blob list does not hash to the digest in
   t.is(problems.length, 1);
   t.regex(problems[0]!.message, /blob list/);
 });
+
+test('a layer pack written before pack heads (zeros in its first 1 KiB, synced as .erofs: the previous version) is used as it is, and verify passes', async t => {
+  const store = await openTempStore(t);
+  const dir = await smallTree(t, 80);
+  const {layer} = await importDirectory(store, dir);
+  await ensureMetaImage(store, layer.id);
+  // Make the store the previous version wrote: the pack's head zeroed, the pack and its list
+  // named by the pack's new digest, the layer's marker (format.md, "Layer packs") naming it,
+  // and no metadata image yet.
+  const checked = layerPackOf(store, layer.id)!;
+  const old = fs.readFileSync(checked);
+  old.fill(0, 0, 1024);
+  const oldPack = hashBytes(old);
+  const packs = path.join(store.dir, 'packs');
+  fs.writeFileSync(path.join(packs, `${oldPack.slice(3)}.erofs`), old);
+  fs.renameSync(checked.replace(/\.erofs$/, '.blobs'), path.join(packs, `${oldPack.slice(3)}.blobs`));
+  fs.rmSync(checked);
+  fs.writeFileSync(path.join(packs, `${layer.id.slice(3)}.layer`), Buffer.concat([Buffer.from('strlayr\x01'), Buffer.from(oldPack.slice(3), 'hex')]));
+  fs.rmSync(metaImagePath(store, layer.id));
+  t.is(layerPackOf(store, layer.id), path.join(packs, `${oldPack.slice(3)}.erofs`));
+  t.is((await verifyStore(store)).problems.length, 0);
+  const built = await ensureMetaImage(store, layer.id);
+  t.true(built.built);
+  t.is('packedNew' in built ? built.packedNew : -1, 0, 'the old pack serves every small blob');
+  t.deepEqual(built.packs, [path.join(packs, `${oldPack.slice(3)}.erofs`)]);
+  const merged = await mountBuilt(t, built);
+  const files = filesUnder(dir);
+  t.deepEqual(filesUnder(merged), files);
+  for (const f of files) t.true(fs.readFileSync(path.join(merged, f)).equals(fs.readFileSync(path.join(dir, f))), f);
+});
