@@ -715,9 +715,10 @@ async function openSnapshotHandle(location: string, storeDir: string, snapshotDi
       await snapshot.dispose();
       const message = (err as Error & {cause?: Error}).cause?.message ?? (err as Error).message;
       // A snapshot missing a table its manifest names: seen about once in five runs of the
-      // many-processes test at load 20 (a holder compacting while the snapshot is taken; the
-      // race is not pinned down). The snapshot is private and the index untouched, so it is
-      // taken again; a damaged index fails every time.
+      // many-processes test at load 20, before a process stopped asking LevelDB for a lock it
+      // held (openHere: two writers deleted each other's tables). Kept as a guard: the
+      // snapshot is private and the index untouched, so it is taken again; a damaged index
+      // fails every time.
       if (/missing files/.test(message) && attempt < SNAPSHOT_OPEN_TRIES) continue;
       throw new StoreError('INDEX_CORRUPT', `the index of the store at ${storeDir} cannot be read (${message})`, {cause: err});
     }
