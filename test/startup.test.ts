@@ -22,6 +22,11 @@ async function inProcess(args: readonly string[]): Promise<{code: number; stdout
 const CASES = [
   ['--help'], [], ['-h'], ['image', '--help'], ['fs'], ['ps', '--help'], ['image', 'tag', '--help'],
   ['--version'], ['bogus'], ['imagez'], ['ps', '--bogus'], ['image', 'tag', 'only-one'], ['--store'],
+  // Options before the command: the bundle registers only the commands whose words argv has
+  // (packages/cli/src/tableMain.ts), and every command where those parse to nothing.
+  ['--store', 'nowhere', 'bogus'], ['--store', 'nowhere', 'imgaes'], ['--store', 'nowhere', '--help'], ['--store', 'nowhere', 'image'],
+  ['--store', 'nowhere', 'ps', '--help'], ['--store', 'nowhere', 'ps', '--bogus'], ['--store', 'nowhere', 'image', 'tag', 'only-one'],
+  ['--store', 'ps', 'ps', 'extra'], ['--version', 'ps'], ['-h', 'ps'], ['--store', 'nowhere', 'help', 'ps'],
 ];
 
 for (const args of CASES) {
@@ -37,6 +42,15 @@ test('every command\'s help (-h) prints as the library\'s does', async t => {
   const paths = buildCli().definitions().map(d => d.path.split(' ').slice(1).filter(w => /^[a-z]+$/.test(w))).filter(p => p.length > 0);
   t.true(paths.length >= 40, `${paths.length} commands`);
   for (const p of paths) t.deepEqual(await strata([...p, '-h']), await inProcess([...p, '-h']), `strata ${p.join(' ')} -h`);
+});
+
+test('a command after its options (strata --store DIR ps) runs as the library runs it', async t => {
+  const store = await tempStore(t);
+  for (const args of [['--store', store, 'ps', '--json'], ['--store', store, 'images'], ['--store', store, 'image', 'ls', '--json'], ['--json', '--store', store, 'layers']]) {
+    const want = await inProcess(args);
+    t.is(want.code, 0, `${args.join(' ')}: ${want.stderr}`);
+    t.deepEqual(await strata(args), want, `strata ${args.join(' ')}`);
+  }
 });
 
 test('a command that fails prints its one line as the library does (stderr before Node makes the stream)', async t => {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The fixed cost of a strata command: whole-process wall time of `strata --help`, `ps`,
+// The fixed cost of a strata command: whole-process wall time of `strata --help`, `ps` (and `--store DIR ps`),
 // `images`, `init`, `create`, `diff` (10 changes) and `commit` (1 change) (the installed
 // binary, node_modules/.bin/strata), each as a ratio against `node -e 0` measured in the
 // same run, `strata init` against `ostree init` where ostree is installed, and create,
@@ -63,6 +63,8 @@ function strataCases(bin, suffix) {
   return [
     [`strata --help${suffix}`, () => () => run(bin, ['--help'])],
     [`strata ps${suffix}`, () => () => run(bin, ['ps', '--store', store])],
+    // Options before the command: the command line must not register every command for it.
+    [`strata --store D ps${suffix}`, () => () => run(bin, ['--store', store, 'ps'])],
     [`strata images${suffix}`, () => () => run(bin, ['images', '--store', store])],
     [`strata init${suffix}`, () => { const d = next('init'); return () => run(bin, ['init', '--store', d]); }],
     [`strata create${suffix}`, () => () => run(bin, ['create', 'base:1', '--store', store])],

@@ -1,5 +1,5 @@
 import {Builtins, Cli, type BaseContext, type Command, type CommandClass, formatMarkdownish} from 'clipanion';
-import {groupFor, printGroupHelp, routable, unknownCommand, type Paths} from './commandPaths.js';
+import {cacheKey, groupFor, printGroupHelp, routable, unknownCommand, type Paths} from './commandPaths.js';
 import {EXIT} from './exitCodes.js';
 
 export {EXIT};
@@ -46,9 +46,24 @@ export class StrataCli extends Cli<BaseContext> {
       context.stderr.write(this.error(error, {colored: this.enableColors ?? context.colorDepth > 1}));
       return EXIT.usage;
     }
-    const path = (command.constructor as {paths?: string[][]}).paths?.[0];
-    this.onRun?.(path !== undefined && path.length > 0 && path.every(w => /^[a-z]+$/.test(w)) ? path.join('-') : 'help');
+    this.onRun?.(cacheKey((command.constructor as {paths?: string[][]}).paths?.[0]) ?? 'help');
     return super.run(command, context);
+  }
+
+  /**
+   * Whether argv parses to a command of those registered (help and the version included),
+   * as run() would route it: no group help, no unknown command, no parse error.
+   */
+  parses(input: readonly string[]): boolean {
+    const argv = routable(input);
+    const paths = this.commandPaths ?? [...this.registrations.keys()].flatMap(c => c.paths ?? []);
+    if (groupFor(argv, paths) !== undefined || unknownCommand(argv, paths) !== undefined) return false;
+    try {
+      this.process(argv, {...Cli.defaultContext});
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**

@@ -41,6 +41,31 @@ export function canMean(paths: Paths, argv: readonly string[]): boolean {
 }
 
 /**
+ * Whether argv may mean a command of these paths though options come first (`strata
+ * --store DIR ps`): a path's words all appear, in order, among argv's words that are no
+ * options. A superset of what clipanion can parse to them (an option's value is a word too),
+ * so registering only these commands finds what registering every one would, when it finds
+ * anything (tableMain.ts registers every command when they parse to nothing).
+ */
+export function mayMean(paths: Paths, argv: readonly string[]): boolean {
+  const words = argv.filter(a => !a.startsWith('-'));
+  return paths.some(p => {
+    if (p.length === 0) return false;
+    let i = 0;
+    for (const w of words) if (w === p[i] && ++i === p.length) return true;
+    return false;
+  });
+}
+
+/**
+ * The key a command's code caches are kept by (packages/cli/bin/strata.js): its path
+ * joined by `-` (`ps`, `image-inspect`); undefined for a path of other words.
+ */
+export function cacheKey(path: readonly string[] | undefined): string | undefined {
+  return path !== undefined && path.length > 0 && path.every(w => /^[a-z]+$/.test(w)) ? path.join('-') : undefined;
+}
+
+/**
  * The command group argv asks about (`strata image --help`, `strata fs`), among every
  * command's paths: its words, when they are a proper prefix of some paths and no path
  * themselves, and nothing else follows but --help. `[]` for strata itself (no words).

@@ -1,5 +1,5 @@
 import type {BaseContext, Cli, CommandClass} from 'clipanion';
-import {canMean, routable, unknownCommand, type Paths} from './commandPaths.js';
+import {cacheKey, canMean, mayMean, routable, unknownCommand, type Paths} from './commandPaths.js';
 import {EXIT} from './exitCodes.js';
 import type {commandLine} from './StrataCli.js';
 import {processContext} from './stdio.js';
@@ -64,15 +64,24 @@ export async function main(table: CommandTable): Promise<void> {
     process.exitCode = EXIT.usage;
     return;
   }
-  const some = table.paths.map((p, i) => canMean(p, args) ? i : -1).filter(i => i >= 0);
-  // What can mean no command (help, a usage error, the version) takes the packages' code cache of help.
+  const among = (means: (p: Paths) => boolean) => table.paths.map((p, i) => means(p) ? i : -1).filter(i => i >= 0);
+  let some = among(p => canMean(p, args));
+  // Options before the command (`strata --store DIR ps`): the commands whose words argv
+  // has, checked below to parse (clipanion's own errors and help need every command).
+  const optionsFirst = some.length === 0 && args[0]?.startsWith('-') === true;
+  if (optionsFirst) some = among(p => mayMean(p, args));
+  // The packages' code cache is looked up by what runs (else the loader guesses from argv's
+  // leading words): help for what can mean no command (help, a usage error, the version),
+  // the command's own when options come first and one command has the words.
   if (some.length === 0) onRun?.('help');
+  else if (optionsFirst && some.length === 1) onRun?.(cacheKey(table.paths[some[0]!]![0]) ?? 'help');
   const {Cli, commandLine, load} = await table.commands();
-  const commands = await Promise.all(some.length > 0 ? some.map(i => load[i]!()) : load.map(l => l()));
   // clipanion merges its default context into every command's: the process's (stdio.ts).
   Cli.defaultContext = context as unknown as typeof Cli.defaultContext;
   const colors = process.env.NO_COLOR ? false : context.stdout.isTTY ? undefined : false;
-  const cli = commandLine(commands, {enableColors: colors, paths});
+  const build = async (which: readonly number[]) => commandLine(await Promise.all(which.map(i => load[i]!())), {enableColors: colors, paths});
+  let cli = await build(some.length > 0 ? some : load.map((_, i) => i));
+  if (optionsFirst && some.length > 0 && !cli.parses(argv)) cli = await build(load.map((_, i) => i));
   cli.onRun = onRun;
   process.exitCode = await cli.run(argv, context);
 }
