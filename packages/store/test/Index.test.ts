@@ -1,4 +1,6 @@
+import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs/promises';
+import {createRequire} from 'node:module';
 import * as path from 'node:path';
 import test from 'ava';
 import {Index} from '../src/index/Index.js';
@@ -96,6 +98,41 @@ test('a holder hands the index over to a process that waits for it, and takes it
   await back;
   t.true(first.holdsLock, 'its next write took the index back');
   t.deepEqual(await first.get('tag:second:1'), Buffer.from('2'), 'and it sees what the other wrote');
+});
+
+/**
+ * Whether another process can open the LevelDB at `location` right now (it then closes it
+ * again): LevelDB's own open, in a child, as another strata process would try it.
+ */
+function anotherProcessCanOpen(location: string): boolean {
+  const level = createRequire(import.meta.url).resolve('level');
+  const r = spawnSync(process.execPath, ['-e', `const db = new (require(${JSON.stringify(level)}).Level)(${JSON.stringify(location)});
+    db.open().then(() => db.close().then(() => process.exit(0)), err => process.exit(err.cause?.code === 'LEVEL_LOCKED' ? 3 : 1))`], {encoding: 'utf8'});
+  if (r.status !== 0 && r.status !== 3) throw new Error(`the probe failed (${r.status}): ${r.stderr}`);
+  return r.status === 0;
+}
+
+test('a second handle in this process, opening or waiting for the index, leaves the holder its lock', async t => {
+  // LevelDB refuses a second open of an index in the process that holds it, but closes the
+  // file it opened to ask, and closing any descriptor of its LOCK file drops the process's
+  // fcntl lock: a second process could then open the index beside the first (two writers).
+  const {index: holder, location} = await openTempIndex(t);
+  let done!: () => void;
+  const busy = holder.exclusive(() => new Promise<void>(r => { done = r; })); // cannot let go meanwhile
+  t.teardown(() => { done(); return busy; });
+  t.false(anotherProcessCanOpen(location), 'the holder has the lock');
+  const second = await open(location, 60_000);
+  t.teardown(() => second.close());
+  t.false(second.holdsLock, 'a second handle reads a snapshot');
+  t.false(anotherProcessCanOpen(location), 'the holder still has the lock after the second handle opened');
+  const write = second.commit([{type: 'put', key: 'tag:second:1', value: Buffer.from('2')}]); // waits for the holder
+  await new Promise(r => setTimeout(r, 300)); // it asks for the index every few ms meanwhile
+  t.false(anotherProcessCanOpen(location), 'the holder still has the lock while the second handle waits for it');
+  done();
+  await busy;
+  await write;
+  t.true(second.holdsLock, 'the waiting handle got the index once the holder let go');
+  t.false(anotherProcessCanOpen(location), 'and holds its lock');
 });
 
 test('a snapshot taken while another handle writes and compacts holds every commit that had returned', async t => {
