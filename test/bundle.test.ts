@@ -115,13 +115,14 @@ test('a command reads its own file of the bundle; what can mean several commands
     before.push(...made);
     return made.filter(c => !c.startsWith('strata '));
   };
-  t.deepEqual(run(['ps', '--json', '--store', store]), ['cmd-ps cache', 'cmd-ps ps.cache']);
-  t.deepEqual(run(['--store', store, 'images', '--json']), ['cmd-images cache', 'cmd-images images.cache']);
-  // One command's usage error is its own file's, under the key of help.
-  t.deepEqual(run(['layers', '--bogus']), ['cmd-layers cache', 'cmd-layers help.cache']);
+  t.deepEqual(run(['ps', '--json', '--store', store]), ['cmd-ps ps.cache']);
+  t.deepEqual(run(['--store', store, 'images', '--json']), ['cmd-images images.cache']);
+  // One command's usage error is its own file's, under the key of help. A command's own
+  // file has no default cache: it runs under its command's key.
+  t.deepEqual(run(['layers', '--bogus']), ['cmd-layers help.cache']);
   // Options first with words of no command, and clipanion's own errors: every command's file.
   t.deepEqual(run(['--store', store, 'nothing']), ['lib cache', 'lib help.cache']);
-  t.deepEqual(run(['--store', store, 'df', '--json']), ['cmd-df cache', 'cmd-df df.cache']);
+  t.deepEqual(run(['--store', store, 'df', '--json']), ['cmd-df df.cache']);
 });
 
 /**

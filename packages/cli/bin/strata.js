@@ -19,7 +19,8 @@ const fresh = built !== undefined && builds.every(b => b === undefined || b <= b
  * holds the functions that command ran, so it deserialises what it needs and compiles
  * nothing. The key is the command's path joined by `-` (`ps`, `image-inspect`), or `help`
  * for what is no command (help, usage errors); a file's default cache, from the first
- * process that loaded it, serves a command that has no cache of its own yet.
+ * process that loaded it, serves a command that has no cache of its own yet (strata.cjs and
+ * the file of every command: a command's own file runs under its key alone).
  */
 const KEY = /^[a-z]+(-[a-z]+)*$/;
 /** The key the command line reported (`__strataRan`) once it knew which command runs. */
@@ -104,7 +105,8 @@ function load(name, keys) {
 
 /**
  * At exit, the caches this process should leave: the file's default where it had none or
- * V8 refused it, and the command's own (`ran`) where it has none or V8 refused it. Each is
+ * V8 refused it (not for a command's own file), and the command's own (`ran`) where it has
+ * none or V8 refused it. Each is
  * written under a temporary name and renamed into place; a directory this user cannot
  * write just goes without (one failed open). A command that found its own cache and had
  * it taken does nothing here.
@@ -114,7 +116,8 @@ function writeCaches() {
     if (id === undefined) continue;
     const file = path.join(bundle, name);
     const targets = [];
-    if (key === undefined || (key === '' && !accepted)) targets.push('');
+    // A command's own file (cmd-*) runs under that command's key: a default beside it would be a copy.
+    if ((key === undefined && !name.startsWith('cmd-')) || (key === '' && !accepted)) targets.push('');
     if (ran !== undefined && (key === ran ? !accepted : !fs.existsSync(cacheFile(file, id, ran)))) targets.push(ran);
     let data;
     for (const target of targets) {
