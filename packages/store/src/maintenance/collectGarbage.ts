@@ -55,6 +55,8 @@ const BLOB_SCAN_BOUNDS = [PREFIX.blob, `${PREFIX.blob}b3:4`, `${PREFIX.blob}b3:8
  * of strings) the oldest go into the candidates whole, as before.
  */
 const HELD_KEYS_MAX = 16_384;
+/** Candidates up to which the garbage is copied into a set of bytes for the walk of garbage trees (see there). */
+const COPY_MAX = 4096;
 /** A garbage blob's size not learnt from a tree (its value is read). */
 const UNKNOWN_SIZE = 0xffff_ffff;
 
@@ -245,10 +247,12 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     // LevelDB off compacting). A blob no garbage tree names (one a killed import wrote) has
     // its value read instead. The walk asks a set of bytes about each file entry (most are
     // live blobs, which the first word of their digest rules out): a set of strings made the
-    // hex of every garbage tree (docs/benchmarks.md, "gc, fourth round"). Candidates few
-    // enough to be strings are copied, the garbage alone, into such a set (at most
-    // STRING_DIGESTS_MAX, ~45 bytes each); more are bytes already and are asked as they are.
-    const copied = !candidates.inBytes;
+    // hex of every garbage tree (docs/benchmarks.md, "gc, fourth round"). Up to COPY_MAX
+    // candidates, the garbage alone is copied into such a set (~45 bytes each); past
+    // STRING_DIGESTS_MAX the candidates are bytes already and are asked as they are; in
+    // between, copying would cost about what it saves (a store of garbage alone), so the
+    // strings are asked.
+    const copied = !candidates.inBytes && candidates.size <= COPY_MAX;
     const table = copied ? DigestSet.ofBytes() : candidates;
     if (copied) for (const i of live.blobIndexesMissing(candidates)) table.add(candidates.digestAt(i));
     // Sizes by digest of `table`, 4 bytes each; UNKNOWN (also for 4 GiB and more) has the value read.
