@@ -124,6 +124,21 @@ function lazyContext(source) {
 }
 
 /**
+ * classic-level 3.0.0 requires `fs/promises` when it loads, for one call: `fsp.mkdir` of the
+ * index directory in every open. Node loads `fs/promises` with 15 internal modules (readline
+ * among them: ~1.5 ms) that a command opening a store need not otherwise use (ps, images:
+ * test/addons.test.ts). In the bundle that mkdir is `fs.mkdirSync` (the same call; a few
+ * microseconds on the main thread), and the require is gone. The text replaced is classic-level
+ * 3.0.0's; one that differs fails the bundle here.
+ */
+const LEVEL_FSP = "const fsp = require('fs/promises')\n";
+const LEVEL_MKDIR = '      await fsp.mkdir(this[kLocation], { recursive: true })\n';
+function levelWithoutFsPromises(source) {
+  if (source.split(LEVEL_FSP).length !== 2 || source.split(LEVEL_MKDIR).length !== 2 || source.split('fsp').length !== 3) throw new Error('bundle: classic-level\'s use of fs/promises is not the one scripts/bundle.js knows (classic-level 3.0.0); update levelWithoutFsPromises');
+  return source.replace(LEVEL_FSP, '').replace(LEVEL_MKDIR, "      require('fs').mkdirSync(this[kLocation], { recursive: true })\n");
+}
+
+/**
  * A package's face (`packages/NAME/dist/src/index.js`) re-exports what its modules define:
  * importing it evaluates every module of the package (`@strata/store`: 95 modules, 630 KB,
  * registry's too), where `strata init` needs the 37 behind `Store`. So in the packages' file
@@ -203,6 +218,7 @@ const keepPlaces = (dir, front) => ({
     if (front) build.onResolve({filter: /^@strata\/(store|union|registry|commands|command\/\d+)$/}, args => ({path: args.path, external: true}));
     build.onResolve({filter: /^\.\/addon-[0-9a-f]{12}\.cjs$/}, args => ({path: args.path, external: true}));
     build.onLoad({filter: /[/\\]clipanion[/\\]lib[/\\]advanced[/\\]Cli\.mjs$/}, async args => ({contents: lazyContext(await fs.promises.readFile(args.path, 'utf8')), loader: 'js'}));
+    build.onLoad({filter: /[/\\]classic-level[/\\]index\.js$/}, async args => ({contents: levelWithoutFsPromises(await fs.promises.readFile(args.path, 'utf8')), loader: 'js'}));
     if (!front) {
       build.onResolve({filter: /^strata-pick:/}, args => ({path: args.path, namespace: 'strata-pick'}));
       build.onLoad({filter: /.*/, namespace: 'strata-pick'}, args => ({contents: pickModule(args.path), loader: 'js', resolveDir: root}));

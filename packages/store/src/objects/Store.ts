@@ -1,4 +1,4 @@
-import {createReadStream, existsSync} from 'node:fs';
+import {createReadStream, existsSync, readFileSync} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import {Readable} from 'node:stream';
@@ -164,7 +164,7 @@ export class Store {
     checkFormat(dir, marker);
     // A store without its index is damaged, not empty: opening would start a fresh index,
     // and the next gc would take every object file and container directory as garbage.
-    if (!fresh && !options.newIndex && !(await fs.stat(path.join(dir, 'index', 'CURRENT')).then(() => true, () => false)))
+    if (!fresh && !options.newIndex && !existsSync(path.join(dir, 'index', 'CURRENT')))
       throw new StoreError('INDEX_MISSING', `the store at ${dir} has lost its index (index/ is missing or empty); nothing was changed. "strata verify --repair" rebuilds what the object files and containers hold`);
     // A store this process has just made is writable (it made every directory in it).
     const unwritable = fresh ? undefined : await whyNotWritable(dir);
@@ -785,7 +785,9 @@ function objectFileError(err: unknown, d: Digest): Error {
 async function readMarker(dir: string): Promise<StoreMarker | undefined> {
   let marker: StoreMarker;
   try {
-    marker = JSON.parse(await fs.readFile(path.join(dir, 'strata.json'), 'utf8')) as StoreMarker;
+    // Synchronous (a small file): fs/promises loads on its first call (~1.5 ms), and a
+    // command that only reads the index (ps, images) needs nothing else of it.
+    marker = JSON.parse(readFileSync(path.join(dir, 'strata.json'), 'utf8')) as StoreMarker;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
