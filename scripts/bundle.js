@@ -123,6 +123,83 @@ function lazyContext(source) {
   ].join('\n'));
 }
 
+/**
+ * classic-level 3.0.0 requires `fs/promises` when it loads, for one call: `fsp.mkdir` of the
+ * index directory in every open. Node loads `fs/promises` with 15 internal modules (readline
+ * among them: ~1.5 ms) that a command opening a store need not otherwise use (ps, images:
+ * test/addons.test.ts). In the bundle that mkdir is `fs.mkdirSync` (the same call; a few
+ * microseconds on the main thread), and the require is gone. The text replaced is classic-level
+ * 3.0.0's; one that differs fails the bundle here.
+ */
+const LEVEL_FSP = "const fsp = require('fs/promises')\n";
+const LEVEL_MKDIR = '      await fsp.mkdir(this[kLocation], { recursive: true })\n';
+function levelWithoutFsPromises(source) {
+  if (source.split(LEVEL_FSP).length !== 2 || source.split(LEVEL_MKDIR).length !== 2 || source.split('fsp').length !== 3) throw new Error('bundle: classic-level\'s use of fs/promises is not the one scripts/bundle.js knows (classic-level 3.0.0); update levelWithoutFsPromises');
+  return source.replace(LEVEL_FSP, '').replace(LEVEL_MKDIR, "      require('fs').mkdirSync(this[kLocation], { recursive: true })\n");
+}
+
+/**
+ * A package's face (`packages/NAME/dist/src/index.js`) re-exports what its modules define:
+ * importing it evaluates every module of the package (`@strata/store`: 95 modules, 630 KB,
+ * registry's too), where `strata init` needs the 37 behind `Store`. So in the packages' file
+ * an import of named exports of a package (`import {A} from '@strata/store'`, `const {A} =
+ * await import('@strata/store')`) imports a module of those names alone (`strata-pick:store:A`),
+ * which re-exports each from the module that defines it: only those modules and what they
+ * import are evaluated. Another import of a package (`import * as`, a namespace) takes the
+ * whole face. The face must be re-exports only (it is: "the face of @strata/store"), so the
+ * values are the same objects either way; anything else in it fails the bundle here.
+ */
+const faces = new Map();
+function faceOf(pkg) {
+  if (faces.has(pkg)) return faces.get(pkg);
+  const file = fs.realpathSync(path.join(root, 'packages', pkg, 'dist', 'src', 'index.js'));
+  const source = fs.readFileSync(file, 'utf8');
+  const names = new Map();
+  const rest = source.replace(/^export \{([^}]*)\} from '(\.[^']+)';$/gm, (_, list, rel) => {
+    for (const item of list.split(',').map(x => x.trim()).filter(Boolean)) {
+      const [name, as = name] = item.split(/\s+as\s+/);
+      names.set(as, `export {${name} as ${as}} from ${JSON.stringify(path.resolve(path.dirname(file), rel))};`);
+    }
+    return '';
+  }).replace(/^export \* as (\w+) from '(\.[^']+)';$/gm, (_, as, rel) => {
+    names.set(as, `export * as ${as} from ${JSON.stringify(path.resolve(path.dirname(file), rel))};`);
+    return '';
+  }).replace(/^\/\/.*$/gm, '').trim();
+  if (rest !== '') throw new Error(`bundle: ${path.relative(root, file)} holds more than re-exports (${JSON.stringify(rest.slice(0, 60))}); update faceOf`);
+  faces.set(pkg, names);
+  return names;
+}
+/** The names an import clause or a destructuring takes (`A, B as c` / `A, B: c`), or undefined for any other form. */
+function takenNames(list) {
+  const names = [];
+  for (const item of list.split(',').map(x => x.trim()).filter(Boolean)) {
+    const m = /^(\w+)(?:\s*(?:as\s+|:\s*)\w+)?$/.exec(item);
+    if (!m) return undefined;
+    names.push(m[1]);
+  }
+  return names.length > 0 ? [...new Set(names)].sort() : undefined;
+}
+/** A module's imports of named exports of a package, as imports of `strata-pick:` modules (faceOf). */
+function pickImports(source) {
+  const pick = (whole, pkg, list, form) => {
+    const names = takenNames(list);
+    return names && faceOf(pkg) ? form(`strata-pick:${pkg}:${names.join(',')}`) : whole;
+  };
+  return source
+    .replace(/\bimport (\{[^}]*\}) from '@strata\/(\w+)';/g, (whole, clause, pkg) => pick(whole, pkg, clause.slice(1, -1), id => `import ${clause} from '${id}';`))
+    .replace(/\b(const|let) (\{[^}]*\}) = await import\('@strata\/(\w+)'\)/g, (whole, decl, pattern, pkg) => pick(whole, pkg, pattern.slice(1, -1), id => `${decl} ${pattern} = await import('${id}')`));
+}
+/** The module behind `strata-pick:PKG:A,B`: each name re-exported from its module (faceOf). */
+function pickModule(id) {
+  const [, pkg, list] = id.split(':');
+  const face = faceOf(pkg);
+  return list.split(',').map(name => {
+    const line = face.get(name);
+    if (!line) throw new Error(`bundle: @strata/${pkg} exports no ${name}`);
+    return line;
+  }).join('\n');
+}
+
 /** The plugin of both builds; `dir` is where the build's files go, `front` whether it is the entry's (strata.cjs). */
 const keepPlaces = (dir, front) => ({
   name: 'strata-keep-places',
@@ -138,12 +215,18 @@ const keepPlaces = (dir, front) => ({
     build.onResolve({filter: EXTERNAL}, outside);
     build.onResolve({filter: /^\.\/binding$/}, args => (isLevelBinding(args) ? outside(args) : undefined));
     // The entry reaches the commands through the packages' file (`commands`, scripts/commandTable.js).
-    if (front) build.onResolve({filter: /^@strata\/(store|union|registry|commands)$/}, args => ({path: args.path, external: true}));
+    if (front) build.onResolve({filter: /^@strata\/(store|union|registry|commands|command\/\d+)$/}, args => ({path: args.path, external: true}));
     build.onResolve({filter: /^\.\/addon-[0-9a-f]{12}\.cjs$/}, args => ({path: args.path, external: true}));
     build.onLoad({filter: /[/\\]clipanion[/\\]lib[/\\]advanced[/\\]Cli\.mjs$/}, async args => ({contents: lazyContext(await fs.promises.readFile(args.path, 'utf8')), loader: 'js'}));
+    build.onLoad({filter: /[/\\]classic-level[/\\]index\.js$/}, async args => ({contents: levelWithoutFsPromises(await fs.promises.readFile(args.path, 'utf8')), loader: 'js'}));
+    if (!front) {
+      build.onResolve({filter: /^strata-pick:/}, args => ({path: args.path, namespace: 'strata-pick'}));
+      build.onLoad({filter: /.*/, namespace: 'strata-pick'}, args => ({contents: pickModule(args.path), loader: 'js', resolveDir: root}));
+    }
     build.onLoad({filter: /[/\\]packages[/\\][^/\\]+[/\\]dist[/\\].*\.js$/}, async args => {
-      const source = await fs.promises.readFile(args.path, 'utf8');
-      if (!source.includes('import.meta.url')) return undefined;
+      const read = await fs.promises.readFile(args.path, 'utf8');
+      const source = front ? read : pickImports(read);
+      if (!source.includes('import.meta.url')) return source === read ? undefined : {contents: source, loader: 'js'};
       const rel = JSON.stringify(relative(dir, args.path));
       // An addon loaded on first use (`createRequire(import.meta.url)('NAME')`) through its shim.
       const lazyAddons = source.replace(/createRequire\(import\.meta\.url\)\((['"])([^'"]+)\1\)/g, (call, _, name) => {
@@ -187,30 +270,46 @@ const shared = {
 const cliSrc = path.join(root, 'packages', 'cli', 'dist', 'src');
 const table = await commandTable(cliSrc);
 // The packages and the commands, each evaluated only when first imported (esbuild keeps
-// a module that is only imported dynamically lazy).
+// a module that is only imported dynamically lazy): one file of every command (for what
+// can mean several: help, usage errors, options first), and one per command with that
+// command's module alone and what it reaches. One build of all of them (esbuild reads
+// and parses each module once); no code is shared between the files, so each is whole.
+// A command's own file is what a command reads: `ps` ~0.4 MB instead of 1.1, and V8's
+// code cache of a file holds its top-level code (every module's hoisted functions: ~230
+// KB of the 1.1 MB file's ~470 KB cache for ps) besides what the command ran.
+const entries = new Map([['lib', `export const packages = {${LIB_PACKAGES.map(p => `${p}: () => import('@strata/${p}')`).join(', ')},\n${table.loaders}};`]]);
+table.keys.forEach((key, i) => {
+  if (!/^[a-z]+(-[a-z]+)*$/.test(key)) throw new Error(`bundle: command ${i}'s path (${key}) is not lower-case words`);
+  entries.set(`cmd-${key}`, `export const packages = {\n${table.loadersOf(i)}};`);
+});
 const lib = await esbuild.build({
   ...shared,
-  stdin: {
-    contents: `export const packages = {${LIB_PACKAGES.map(p => `${p}: () => import('@strata/${p}')`).join(', ')},\n${table.loaders}};`,
-    resolveDir: cliSrc,
-    sourcefile: 'strata-lib.js',
-  },
-  outfile: path.join(outdir, 'lib.cjs'), // written under its content's name, below
-  plugins: [keepPlaces(outdir, false)],
+  entryPoints: [...entries.keys()].map(name => ({in: `strata-entry:${name}`, out: name})),
+  outdir, // written under their content's names, below
+  plugins: [keepPlaces(outdir, false), {
+    name: 'strata-entries',
+    setup(build) {
+      // Named as a file beside the command line's modules: what they import resolves from there.
+      build.onResolve({filter: /^strata-entry:/}, args => ({path: path.join(cliSrc, `${args.path.slice('strata-entry:'.length)}.entry`), namespace: 'strata-entry'}));
+      build.onLoad({filter: /.*/, namespace: 'strata-entry'}, args => ({contents: entries.get(path.basename(args.path, '.entry')), loader: 'js', resolveDir: cliSrc}));
+    },
+  }],
 });
-// The entry: group help from the table, the rest from the packages' file.
+// The entry: group help from the table, the rest from the packages' files.
 const cli = await esbuild.build({
   ...shared,
   stdin: {contents: table.entry, resolveDir: cliSrc, sourcefile: 'strata-table.js'},
   outfile: path.join(outdir, 'strata.cjs'),
   plugins: [keepPlaces(outdir, true)],
 });
-const [libOut] = lib.outputFiles;
 const [cliOut] = cli.outputFiles;
-if (lib.outputFiles.length !== 1 || cli.outputFiles.length !== 1 || !libOut || !cliOut) throw new Error('bundle: esbuild wrote more files than strata.cjs and lib.cjs');
+if (lib.outputFiles.length !== entries.size || cli.outputFiles.length !== 1 || !cliOut) throw new Error('bundle: esbuild wrote other files than strata.cjs and the packages\' files');
+const outputOf = name => lib.outputFiles.find(f => f.path === path.join(outdir, `${name}.js`)) ?? (() => { throw new Error(`bundle: esbuild wrote no ${name}.js`); })();
 // The packages' file is named by its content, so a strata process that started before a
 // rebuild still finds the packages its command line was built with.
-const libName = `lib-${createHash('sha256').update(libOut.contents).digest('hex').slice(0, 16)}.cjs`;
+const named = new Map([...entries.keys()].map(name => [name, `${name}-${createHash('sha256').update(outputOf(name).contents).digest('hex').slice(0, 16)}.cjs`]));
+const libName = named.get('lib');
+const commandFiles = table.keys.map(key => named.get(`cmd-${key}`));
 // Node 20's vm loses the import() callback of a script compiled from a code cache, so every
 // import() of the bundle is the loader's: `__strataPackage(LIB, NAME)` for a package,
 // `__strataImport(SPECIFIER)` for the rest (a file beside the bundle: the wasm fallback of BLAKE3; a builtin).
@@ -224,6 +323,7 @@ const libName = `lib-${createHash('sha256').update(libOut.contents).digest('hex'
 const viaLoader = text => text
   .replace(/__toESM\(require\("(node:[\w/]+)"\), 1\)/g, '__strataBuiltin("$1", true)')
   .replace(/\b(import_\w+) = require\("(node:[\w/]+)"\);/g, '$1 = __strataBuiltin("$2");')
+  .replace(/\bimport\("@strata\/command\/(\d+)"\)/g, (_, i) => `__strataPackage(${JSON.stringify(commandFiles[Number(i)])}, "commands")`)
   .replace(/\bimport\("@strata\/(\w+)"\)/g, (_, name) => `__strataPackage(${JSON.stringify(libName)}, ${JSON.stringify(name)})`)
   .replace(/\bimport\(("[^"\n]+")\)/g, '__strataImport($1)');
 
@@ -238,7 +338,7 @@ fs.mkdirSync(outdir, {recursive: true});
 const entry = path.join(outdir, 'strata.cjs');
 const written = new Set([...shims.values()].filter(Boolean));
 const ids = new Set();
-for (const [file, text] of [[path.join(outdir, libName), libOut.text], [entry, cliOut.text]]) {
+for (const [file, text] of [...[...named].map(([name, file]) => [path.join(outdir, file), outputOf(name).text]), [entry, cliOut.text]]) {
   written.add(file);
   // ASCII only: one non-ASCII character makes V8 hold the whole file as a two-byte string
   // (twice the memory, a slower read). esbuild escapes code (charset: ascii) and keeps

@@ -4,7 +4,9 @@
 //   (commands/index.ts), and the library's own answers to what runs no command: the help of
 //   strata, of each group and of each command, and the version (tableMain.ts, `answers`);
 // - `commands`, a package of the packages' file: clipanion, StrataCli and an import() of
-//   each command's module (esbuild keeps a module reached only so unevaluated until called).
+//   each command's module (esbuild keeps a module reached only so unevaluated until called);
+//   and `loadersOf(i)`, the same package with command i's module alone, for that command's
+//   own file (scripts/bundle.js: `command[i]` of the entry).
 // So a command added, renamed or described anew changes the table at the next build, never
 // apart from it.
 import * as fs from 'node:fs';
@@ -31,15 +33,17 @@ export async function commandTable(src) {
     ...commands.map(c => `  ${JSON.stringify(c.paths)},`),
     '], answers: {',
     ...(await answers(buildCli, groupsOf(commandPaths), commandPaths)).map(([key, answer]) => `  ${JSON.stringify(key)}: ${JSON.stringify(answer)},`),
-    "}, commands: () => import('@strata/commands')});",
+    "}, commands: () => import('@strata/commands'), command: [",
+    ...commands.map((_, i) => `  () => import('@strata/command/${i}'),`),
+    ']});',
     '',
   ].join('\n');
-  const loaders = [
+  const loaders = (only) => [
     "commands: async () => ({Cli: (await import('clipanion')).Cli, commandLine: (await import('./StrataCli.js')).commandLine, load: [",
-    ...commands.map(c => `  () => ${where.get(c)},`),
+    ...commands.map((c, i) => (only === undefined || only === i ? `  () => ${where.get(c)},` : '  undefined,')),
     ']})',
   ].join('\n');
-  return {entry, loaders};
+  return {entry, loaders: loaders(), loadersOf: i => loaders(i), keys: commands.map(c => c.paths[0].join('-'))};
 }
 
 /** What the library's command line answers to argv: [exit code, stdout, stderr]. */

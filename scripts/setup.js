@@ -10,7 +10,7 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const PNPM = 'pnpm@12.4.2';
 // Peers used by tests and benchmarks: the Debian package, and a program it installs.
 const DEBIAN_PEERS = [['umoci', 'umoci'], ['skopeo', 'skopeo'], ['b3sum', 'b3sum'], ['zstd', 'zstd'], ['ostree', 'ostree'], ['attr', 'setfattr'], ['docker-registry', 'docker-registry'], ['openssl', 'openssl'], ['erofs-utils', 'fsck.erofs'], ['xz-utils', 'xz'], ['bzip2', 'bzip2'], ['bsdutils', 'script'],
-  ['runc', 'runc'], ['busybox-static', 'busybox'], ['util-linux', 'fincore']];
+  ['runc', 'runc'], ['busybox-static', 'busybox'], ['util-linux', 'fincore'], ['strace', 'strace']];
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, {cwd: root, stdio: 'inherit', ...opts});

@@ -79,6 +79,15 @@ test('ps, create and diff load none of node:crypto, zlib, child_process, worker_
   }
 });
 
+test('ps and images open the store without fs/promises (its first call loads it: ~1.5 ms)', async t => {
+  const {store} = await template.copy(t);
+  for (const args of [['ps'], ['images'], ['ps', '--json']]) {
+    const {builtins} = await loadedBy(t, args, store);
+    t.true(builtins.includes('fs'), 'the list is read');
+    t.deepEqual(builtins.filter(m => m === 'fs/promises' || m === 'internal/fs/promises'), [], `strata ${args.join(' ')}`);
+  }
+});
+
 test('where the BLAKE3 addon does not load, a command that hashes says so in one line; STRATA_HASH=wasm works; ps needs no hash', async t => {
   const {store} = await template.copy(t);
   // napi-rs's loader tries this path first; a missing one leaves it no binding (xattr's too).

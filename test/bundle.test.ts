@@ -29,11 +29,11 @@ function cacheOf(file: string, key: string): string {
   return path.join(BUNDLE, `${file}.${buildId(path.join(BUNDLE, file))}.${key}.cache`);
 }
 
-/** The packages' file the command line names (an older one may still lie beside it). */
-function libFile(): string {
-  const lib = /__strataPackage\("(lib-[0-9a-f]+\.cjs)"/.exec(fs.readFileSync(path.join(BUNDLE, 'strata.cjs'), 'utf8'))?.[1];
-  if (!lib) throw new Error(`strata.cjs in ${BUNDLE} names no lib-<hash>.cjs`);
-  return lib;
+/** The file of one command alone (`ps`, `image-inspect`) that the command line names (scripts/bundle.js). */
+function commandFile(key: string): string {
+  const file = new RegExp(`__strataPackage\\("(cmd-${key}-[0-9a-f]+\\.cjs)", "commands"\\)`).exec(fs.readFileSync(path.join(BUNDLE, 'strata.cjs'), 'utf8'))?.[1];
+  if (!file) throw new Error(`strata.cjs in ${BUNDLE} names no file of its own for ${key}`);
+  return file;
 }
 
 const FRONT_CACHE = () => cacheOf('strata.cjs', 'help');
@@ -54,7 +54,7 @@ test.serial('a command that loads the packages works with their cache damaged, a
   bundleFiles();
   const store = await tempStore(t);
   const garbage = randomBytes(4096);
-  const cache = cacheOf(libFile(), 'ps');
+  const cache = cacheOf(commandFile('ps'), 'ps');
   fs.writeFileSync(cache, garbage);
   const r = await strata(['ps', '--json'], {store});
   t.deepEqual([r.code, JSON.parse(r.stdout), r.stderr], [0, [], '']);
@@ -82,8 +82,7 @@ test('each command leaves code caches of its own on its first run, and takes the
   const bin = copyOfCli(dir, {packages: true});
   const bundle = path.join(dir, 'packages', 'cli', 'dist', 'bundle');
   const store = await tempStore(t);
-  const lib = libFile();
-  const caches = ['strata.cjs', lib].map(f => path.join(bundle, `${f}.${buildId(path.join(bundle, f))}.layers.cache`));
+  const caches = ['strata.cjs', commandFile('layers')].map(f => path.join(bundle, `${f}.${buildId(path.join(bundle, f))}.layers.cache`));
   const first = runBin(bin, ['layers', '--json', '--store', store]);
   t.deepEqual([first.code, JSON.parse(first.stdout), first.stderr], [0, [], '']);
   const written = caches.map(c => fs.statSync(c, {throwIfNoEntry: false})?.mtimeMs);
@@ -97,6 +96,32 @@ test('each command leaves code caches of its own on its first run, and takes the
   t.is(help.code, 0);
   t.deepEqual(caches.map(c => fs.statSync(c).mtimeMs), written);
   t.false(fs.readdirSync(bundle).some(f => f.includes('.tmp-')), 'no temporary file is left');
+});
+
+test('a command reads its own file of the bundle; what can mean several commands reads every command\'s', async t => {
+  // In a copy of the bundle, whose caches show which files each process compiled: a file's
+  // cache for a key is written by the first process that runs that key from it.
+  const dir = await tempDir(t);
+  const bin = copyOfCli(dir, {packages: true});
+  const bundle = path.join(dir, 'packages', 'cli', 'dist', 'bundle');
+  const store = await tempStore(t);
+  const cached = () => fs.readdirSync(bundle).filter(f => f.endsWith('.cache')).map(f => f.replace(/^((?:lib|cmd-[a-z-]+?)-[0-9a-f]{16}|strata)\.cjs\.[0-9a-f]{16}\./, '$1 ').replace(/-[0-9a-f]{16} /, ' ')).sort();
+  const before = cached();
+  const run = (args: string[]) => {
+    const r = runBin(bin, args);
+    t.true(r.code !== null && r.code <= 2, `strata ${args.join(' ')}: ${r.stderr}`);
+    const now = cached();
+    const made = now.filter(c => !before.includes(c));
+    before.push(...made);
+    return made.filter(c => !c.startsWith('strata '));
+  };
+  t.deepEqual(run(['ps', '--json', '--store', store]), ['cmd-ps cache', 'cmd-ps ps.cache']);
+  t.deepEqual(run(['--store', store, 'images', '--json']), ['cmd-images cache', 'cmd-images images.cache']);
+  // One command's usage error is its own file's, under the key of help.
+  t.deepEqual(run(['layers', '--bogus']), ['cmd-layers cache', 'cmd-layers help.cache']);
+  // Options first with words of no command, and clipanion's own errors: every command's file.
+  t.deepEqual(run(['--store', store, 'nothing']), ['lib cache', 'lib help.cache']);
+  t.deepEqual(run(['--store', store, 'df', '--json']), ['cmd-df cache', 'cmd-df df.cache']);
 });
 
 /**

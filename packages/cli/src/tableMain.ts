@@ -19,16 +19,22 @@ export interface CommandTable {
    * terminal with colours gets the same (else the answer is for output without colours only).
    */
   readonly answers: Readonly<Record<string, readonly [code: number, stdout: string, stderr: string, sameInColour: boolean]>>;
-  /** The rest of the command line, loaded when a command runs. */
+  /** The rest of the command line, every command, loaded when a command runs. */
   readonly commands: () => Promise<Commands>;
+  /**
+   * Each command's own file (by the table's order): the same, with that command alone
+   * (its `load` has that one entry), and only the code it reaches: a smaller file to read
+   * and a smaller code cache to deserialise than every command's (docs/design.md).
+   */
+  readonly command?: readonly (() => Promise<Commands>)[];
 }
 
 /** What a command needs beyond the table. */
 export interface Commands {
   readonly Cli: typeof Cli;
   readonly commandLine: typeof commandLine;
-  /** Each command's class (its module evaluated on the call), in the table's order. */
-  readonly load: readonly (() => Promise<CommandClass<BaseContext>>)[];
+  /** Each command's class (its module evaluated on the call), in the table's order; a command's own file has its entry alone. */
+  readonly load: readonly ((() => Promise<CommandClass<BaseContext>>) | undefined)[];
 }
 
 /** In the bundle, the loader's report of what runs (packages/cli/bin/strata.js); else undefined. */
@@ -75,13 +81,18 @@ export async function main(table: CommandTable): Promise<void> {
   // the command's own when options come first and one command has the words.
   if (some.length === 0) onRun?.('help');
   else if (optionsFirst && some.length === 1) onRun?.(cacheKey(table.paths[some[0]!]![0]) ?? 'help');
-  const {Cli, commandLine, load} = await table.commands();
-  // clipanion merges its default context into every command's: the process's (stdio.ts).
-  Cli.defaultContext = context as unknown as typeof Cli.defaultContext;
   const colors = process.env.NO_COLOR ? false : context.stdout.isTTY ? undefined : false;
-  const build = async (which: readonly number[]) => commandLine(await Promise.all(which.map(i => load[i]!())), {enableColors: colors, paths});
-  let cli = await build(some.length > 0 ? some : load.map((_, i) => i));
-  if (optionsFirst && some.length > 0 && !cli.parses(argv)) cli = await build(load.map((_, i) => i));
+  const every = table.paths.map((_, i) => i);
+  /** The command line of these commands, from `files` (one command's own, or every command's). */
+  const build = async (files: () => Promise<Commands>, which: readonly number[]) => {
+    const {Cli, commandLine, load} = await files();
+    // clipanion merges its default context into every command's: the process's (stdio.ts).
+    Cli.defaultContext = context as unknown as typeof Cli.defaultContext;
+    return commandLine(await Promise.all(which.map(i => load[i]!())), {enableColors: colors, paths});
+  };
+  const own = some.length === 1 ? table.command?.[some[0]!] : undefined;
+  let cli = await build(own ?? table.commands, some.length > 0 ? some : every);
+  if (optionsFirst && some.length > 0 && !cli.parses(argv)) cli = await build(table.commands, every);
   cli.onRun = onRun;
   process.exitCode = await cli.run(argv, context);
 }

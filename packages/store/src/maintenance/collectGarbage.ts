@@ -13,6 +13,7 @@ import type {Store} from '../objects/Store.js';
 import type {IndexOp} from '../index/Index.js';
 import {PREFIX, parseKey, blobKey, blobReposKey, containerKey, flatKey, imageKey, imageSourceKey, layerKey, treeKey} from '../index/keys.js';
 import {type DerivedKind, sweepDerived} from '../meta/sweepDerived.js';
+import {phaseMarks} from './phaseMarks.js';
 
 /** What gc removes, by kind. */
 export type GcKind = 'blob' | 'tree' | 'layer' | 'image' | 'flat' | 'registry' | 'lease' | 'orphanFile' | 'tmpFile' | 'containerDir' | DerivedKind;
@@ -86,6 +87,8 @@ const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', '
  */
 export async function collectGarbage(store: Store, options: GcOptions = {}): Promise<GcReport> {
   const dryRun = options.dryRun ?? false;
+  const marks = phaseMarks();
+  marks.mark('start');
   const byKind = Object.fromEntries(KINDS.map(k => [k, {count: 0, bytes: 0}])) as GcReport['byKind'];
   const count = (kind: GcKind, bytes: number) => { byKind[kind].count++; byKind[kind].bytes += bytes; };
 
@@ -121,14 +124,17 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
       if (!inGraph(g, node)) unfollowed.add(node);
       else firstEdges(node, sink);
     });
+    marks.mark('first mark done');
     return {g, live: marked};
   });
   // After the graph's scans are queued: the first mark, which waits for the trees, is the longer road.
-  const blobScan = Promise.all(BLOB_SCAN_BOUNDS.slice(1).map((lt, i) => store.index.scanKeyRange(BLOB_SCAN_BOUNDS[i]!, lt, eachBlobKey)));
+  const blobScan = Promise.all(BLOB_SCAN_BOUNDS.slice(1).map((lt, i) => store.index.scanKeyRange(BLOB_SCAN_BOUNDS[i]!, lt, eachBlobKey)))
+    .then(() => marks.mark('blob keys scanned'));
   // The listing is synchronous (an async readdir per fan directory cost twice the CPU), made
   // once the scans have their first reads under way on libuv's threads.
   await new Promise(resolve => setImmediate(resolve));
   const filesOnDisk = listObjectFiles(store);
+  marks.mark('object files listed');
   const [{g, live}] = await Promise.all([loadAndMark, blobScan]);
   sift();
 
@@ -160,6 +166,7 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     // threads while the deletes below are made and synced. A file made since the start of
     // the oldest other process at work is kept (a build names its packs only after touching them).
     const since = Math.min(Date.now(), ...liveLeases.filter(l => l.pid !== process.pid).map(l => Date.parse(l.created)));
+    marks.mark('decided');
     const derived = sweepDerived(store, live, since, dryRun, count);
     derived.catch(() => undefined); // awaited once the lock is let go
 
@@ -228,6 +235,7 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
         if (!(err instanceof StoreError && err.code === 'OBJECT_CORRUPT')) throw err;
       }
     }
+    marks.mark('sizes of garbage blobs');
     // The garbage blobs: the candidates the second mark did not reach either, found by
     // comparing the two sets as bytes (a hex string is made only for what goes).
     let garbage = 0;
@@ -245,11 +253,13 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
       if (batch.length >= BLOB_BATCH) await deleteBatch();
     }
     await deleteBatch();
+    marks.mark('deletes synced');
     kept += blobsSeen - garbage;
     // Then the object files: of garbage blobs (counted above), and those no entry names.
     let trashDir: string | undefined;
     const toTrash = dryRun ? undefined : (file: string, hex: string) => moveToTrash(trashDir ??= makeTrash(store.dir), file, hex);
     await sweepObjectFiles(store, filesOnDisk, live, candidates, toTrash, count);
+    marks.mark('object files swept');
     return {leases, liveLeases, kept, roots: new Set(roots).size, derived};
   });
 
@@ -262,7 +272,10 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   const othersStart = Math.min(Date.now(), ...decided.liveLeases.filter(l => l.pid !== process.pid).map(l => Date.parse(l.created)));
   await sweepContainerDirs(store, live, othersStart, dryRun, count);
   if (!dryRun) emptyTrash(store.dir, othersStart);
+  marks.mark('leases, tmp, containers, trash');
   await decided.derived;
+  marks.mark('end');
+  marks.report();
 
   const objects = KINDS.reduce((n, k) => n + byKind[k].count, 0);
   const bytes = KINDS.reduce((n, k) => n + byKind[k].bytes, 0);

@@ -1,4 +1,4 @@
-import {createReadStream, existsSync} from 'node:fs';
+import {createReadStream, existsSync, readFileSync} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import {Readable} from 'node:stream';
@@ -143,16 +143,18 @@ export class Store {
     await ensureHasher();
     let marker = await readMarker(dir);
     const fresh = !marker && options.create;
+    /** A new store's marker, written and synced while LevelDB creates the index (awaited below). */
+    let markerWritten: Promise<void> | undefined;
     if (!marker && options.create) {
       const entries = await fs.readdir(dir).catch(() => [] as string[]);
       if (entries.length > 0) throw new StoreError('NOT_A_STORE', `${dir} is not empty and is not a strata store`);
       makeDirs(dir); // not fs.mkdir's recursive mode: it spins where mkdir cannot work (/proc)
-      await fs.mkdir(path.join(dir, 'objects'), {recursive: true});
-      await fs.mkdir(path.join(dir, 'tmp'), {recursive: true});
-      await fs.mkdir(path.join(dir, 'containers'), {recursive: true});
+      // index/ too (LevelDB would make it), so that the marker's sync of this directory covers every entry init makes.
+      await Promise.all(['objects', 'tmp', 'containers', 'index'].map(sub => fs.mkdir(path.join(dir, sub), {recursive: true})));
       // Without root, trusted.* xattrs cannot be set: the rootless overlayfs form (userxattr).
       marker = {format: FORMAT_VERSION, ...(process.getuid?.() === 0 ? {} : {userxattr: true})};
-      await writeMarker(dir, marker);
+      markerWritten = writeMarker(dir, marker);
+      markerWritten.catch(() => {}); // a failure is thrown where it is awaited, below
     } else if (!marker) {
       const exists = await fs.stat(dir).then(() => true, () => false);
       throw exists
@@ -162,18 +164,33 @@ export class Store {
     checkFormat(dir, marker);
     // A store without its index is damaged, not empty: opening would start a fresh index,
     // and the next gc would take every object file and container directory as garbage.
-    if (!fresh && !options.newIndex && !(await fs.stat(path.join(dir, 'index', 'CURRENT')).then(() => true, () => false)))
+    if (!fresh && !options.newIndex && !existsSync(path.join(dir, 'index', 'CURRENT')))
       throw new StoreError('INDEX_MISSING', `the store at ${dir} has lost its index (index/ is missing or empty); nothing was changed. "strata verify --repair" rebuilds what the object files and containers hold`);
-    const unwritable = await whyNotWritable(dir);
+    // A store this process has just made is writable (it made every directory in it).
+    const unwritable = fresh ? undefined : await whyNotWritable(dir);
     if (unwritable !== undefined) {
       if (!options.readOnly) throw new StoreError('STORE_READONLY', `the store at ${dir} is ${unwritable}, and this command changes it`);
       if (marker.format < FORMAT_VERSION) throw new StoreError('STORE_READONLY', `the store at ${dir} has format ${marker.format} and needs an upgrade to ${FORMAT_VERSION}, but it is ${unwritable}`);
       // Nothing can change a store nobody may write, so no lock is needed: read a private snapshot of its index.
       return new Store(dir, await Index.openSnapshot(path.join(dir, 'index'), dir), options.inlineMax ?? INLINE_MAX, marker.userxattr === true, false);
     }
-    const index = await Index.open(path.join(dir, 'index'), {
-      holderDir: dir, snapshotDir: path.join(dir, 'tmp'), waitDir: path.join(dir, 'waiting'), ...options,
-    });
+    let index: Index;
+    try {
+      index = await Index.open(path.join(dir, 'index'), {
+        holderDir: dir, snapshotDir: path.join(dir, 'tmp'), waitDir: path.join(dir, 'waiting'), ...options,
+      });
+    } catch (err) {
+      await markerWritten?.catch(() => {});
+      throw err;
+    }
+    // A new store's marker is durable before the store is used: before any command can
+    // commit a ref to its index (docs/design.md, "The fixed cost of a command": init).
+    try {
+      await markerWritten;
+    } catch (err) {
+      await index.close();
+      throw err;
+    }
     const store = new Store(dir, index, options.inlineMax ?? INLINE_MAX, marker.userxattr === true);
     if (marker.format < FORMAT_VERSION) {
       try {
@@ -768,7 +785,9 @@ function objectFileError(err: unknown, d: Digest): Error {
 async function readMarker(dir: string): Promise<StoreMarker | undefined> {
   let marker: StoreMarker;
   try {
-    marker = JSON.parse(await fs.readFile(path.join(dir, 'strata.json'), 'utf8')) as StoreMarker;
+    // Synchronous (a small file): fs/promises loads on its first call (~1.5 ms), and a
+    // command that only reads the index (ps, images) needs nothing else of it.
+    marker = JSON.parse(readFileSync(path.join(dir, 'strata.json'), 'utf8')) as StoreMarker;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
@@ -785,7 +804,7 @@ function checkFormat(dir: string, marker: StoreMarker): void {
     throw new StoreError('STORE_VERSION', `the store at ${dir} has format ${marker.format}; this strata reads format ${FORMAT_VERSION} and older`);
 }
 
-/** Writes `strata.json` durably: a temporary file, fsynced, renamed over the old one. */
+/** Writes `strata.json` durably: a temporary file, fsynced, renamed over the old one, the directory fsynced. */
 async function writeMarker(dir: string, marker: StoreMarker): Promise<void> {
   const file = path.join(dir, 'strata.json');
   const tmp = `${file}.${process.pid}`;
@@ -797,6 +816,13 @@ async function writeMarker(dir: string, marker: StoreMarker): Promise<void> {
     await fh.close();
   }
   await fs.rename(tmp, file);
+  // The rename, and the store's other entries (init's directories), are durable only when the directory is.
+  const parent = await fs.open(dir, 'r');
+  try {
+    await parent.sync();
+  } finally {
+    await parent.close();
+  }
 }
 
 /** The one rule for id prefixes of images and layers alike, as messages state it. */
