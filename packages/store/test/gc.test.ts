@@ -198,6 +198,66 @@ test('treeRefs reads the same edges and file bytes as decodeTree, and refuses a 
   t.throws(() => treeRefs(Buffer.concat([bytes, Buffer.of(0)]), 'tree'), {code: 'OBJECT_CORRUPT'});
 });
 
+test('treeRefsAt gives what decodeTree reads, and refuses every truncation and every byte changed that breaks the layout', async t => {
+  const {encodeTree, decodeTree, sortEntries, treeRefsAt, forEachTreeRefAt, REF_BLOB, REF_TREE, REF_HARDLINK} = await import('../src/objects/tree.js');
+  const [a, b, sub] = ['a', 'b', 'sub'].map(x => hashBytes(Buffer.from(x))) as [Digest, Digest, Digest];
+  const meta = {mode: 0o644, uid: 1, gid: 2, mtime: 3};
+  const bytes = encodeTree({...meta, mode: 0o755, opaque: false, xattrs: {'user.r': Buffer.from('root')}, entries: sortEntries([
+    {name: 'a', kind: 'file' as const, ...meta, size: 2 ** 40 + 5, blob: a, xattrs: {'user.x': Buffer.from('xyz')}},
+    {name: 'b', kind: 'hardlink' as const, ...meta, size: 7, blob: b, target: '/a'},
+    {name: 'd', kind: 'dir' as const, tree: sub},
+    {name: 'l', kind: 'symlink' as const, ...meta, target: 'a'},
+    {name: 'w', kind: 'whiteout' as const},
+  ])});
+  const {out, count, fileBytes} = treeRefsAt(bytes, 'tree', []);
+  const hexAt = (at: number) => `b3:${bytes.toString('hex', at, at + 32)}`;
+  const got = [];
+  for (let i = 0; i < count; i += 3) got.push([out[i], hexAt(out[i + 1]!), out[i + 2]]);
+  const kinds = {file: REF_BLOB, hardlink: REF_HARDLINK, dir: REF_TREE} as Record<string, number>;
+  const want = decodeTree(bytes).entries.flatMap(e => e.kind === 'dir' ? [[REF_TREE, e.tree, 0]] : e.kind === 'file' || e.kind === 'hardlink' ? [[kinds[e.kind], e.blob, e.size]] : []);
+  t.deepEqual(got, want);
+  t.is(fileBytes, 2 ** 40 + 5);
+  const each: unknown[] = [];
+  t.is(forEachTreeRefAt(bytes, 'tree', (kind, at, size) => { each.push([kind, hexAt(at), size]); }), fileBytes);
+  t.deepEqual(each, [['blob', a, 2 ** 40 + 5], ['hardlink', b, 7], ['tree', sub, 0]]);
+  for (let n = 0; n < bytes.length; n++) t.throws(() => treeRefsAt(bytes.subarray(0, n), 'tree', []), {code: 'OBJECT_CORRUPT'}, `cut at ${n}`);
+  // A changed byte either breaks the layout (OBJECT_CORRUPT) or leaves one whose digests all lie inside the encoding.
+  for (let i = 0; i < bytes.length; i++) {
+    for (const v of [0, 1, 0x7f, 0xff]) {
+      const changed = Buffer.from(bytes);
+      changed[i] = v;
+      let r;
+      try {
+        r = treeRefsAt(changed, 'tree', []);
+      } catch (err) {
+        t.is((err as {code?: string}).code, 'OBJECT_CORRUPT');
+        continue;
+      }
+      for (let k = 0; k < r.count; k += 3) t.true(r.out[k + 1]! >= 0 && r.out[k + 1]! + 32 <= changed.length, `byte ${i} = ${v}`);
+    }
+  }
+});
+
+test('a digest set finds the digests of a tree\'s references it holds, as bytes and as strings alike', async t => {
+  const {DigestSet} = await import('../src/maintenance/keySet.js');
+  const {encodeTree, sortEntries, treeRefsAt, REF_BLOB} = await import('../src/objects/tree.js');
+  const digests = Array.from({length: 40}, (_, i) => hashBytes(Buffer.from(`blob ${i}`)));
+  const meta = {mode: 0o644, uid: 0, gid: 0, mtime: 1};
+  const bytes = encodeTree({...meta, mode: 0o755, opaque: false, entries: sortEntries([
+    ...digests.map((blob, i) => ({name: `f${i}`, kind: 'file' as const, ...meta, size: 100 + i, blob})),
+    {name: 'd', kind: 'dir' as const, tree: digests[3]!}, // a tree's digest, not a file's: not asked about
+  ])});
+  const {out, count} = treeRefsAt(bytes, 'tree', []);
+  for (const [set, asBytes] of [[DigestSet.ofBytes(), true], [new DigestSet(), false]] as const) {
+    const held = [digests[3]!, digests[17]!, digests[39]!, hashBytes(Buffer.from('named by no entry'))];
+    for (const d of held) set.add(d);
+    const found: [string, number][] = [];
+    set.eachRefHeld(bytes, out, count, REF_BLOB, (i, size) => { found.push([set.digestAt(i), size]); });
+    t.deepEqual(found.sort(), [[digests[17]!, 117], [digests[3]!, 103], [digests[39]!, 139]].sort() as [string, number][]);
+    t.is(set.inBytes, asBytes);
+  }
+});
+
 test('a mark reads a tree\'s blobs as digest bytes: forEachEdge over an encoded tree names what treeRefs and edgesOf name', async t => {
   const {TreeTable, edgesOf, forEachEdge, treeRefs} = await import('../src/maintenance/graph.js');
   const {markEdges} = await import('../src/maintenance/gc.js');

@@ -135,6 +135,11 @@ test('the spool keeps 32 MiB in memory and the rest in a tmp/ file, reads every 
   t.true(fs.existsSync(file), 'past 32 MiB the bytes go to a file');
   for (const [d, data] of blobs) t.true(spool.read(d.slice(3))?.equals(data), d);
   t.is(spool.read('00'.repeat(32)), undefined);
+  // readAt, as a pack reads: every digest from one buffer, in another order, one not kept among them.
+  const order = [...blobs.keys()].reverse();
+  const all = Buffer.concat([...order.map(i => Buffer.from(blobs[i]![0].slice(3), 'hex')), Buffer.alloc(32)]);
+  order.forEach((b, k) => t.true(spool.readAt(all, 32 * k)?.equals(blobs[b]![1]), `readAt ${k}`));
+  t.is(spool.readAt(all, 32 * order.length), undefined);
   spool.discard();
   t.false(fs.existsSync(file));
   t.is(spool.read(blobs[5]![0].slice(3)), undefined, 'a discarded spool answers nothing');

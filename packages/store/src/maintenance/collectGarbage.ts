@@ -14,6 +14,7 @@ import type {IndexOp} from '../index/Index.js';
 import {PREFIX, parseKey, blobKey, blobReposKey, containerKey, flatKey, imageKey, imageSourceKey, layerKey, treeKey} from '../index/keys.js';
 import {type DerivedKind, sweepDerived} from '../meta/sweepDerived.js';
 import {phaseMarks} from './phaseMarks.js';
+import {REF_BLOB} from '../objects/tree.js';
 
 /** What gc removes, by kind. */
 export type GcKind = 'blob' | 'tree' | 'layer' | 'image' | 'flat' | 'registry' | 'lease' | 'orphanFile' | 'tmpFile' | 'containerDir' | DerivedKind;
@@ -46,6 +47,16 @@ const SIFT_STEP = 1024;
  * libuv thread was what the mark waited for longest (docs/design.md, "gc, third round").
  */
 const BLOB_SCAN_BOUNDS = [PREFIX.blob, `${PREFIX.blob}b3:4`, `${PREFIX.blob}b3:8`, `${PREFIX.blob}b3:c`, `${PREFIX.blob}\xff`];
+/**
+ * Blob keys of the scan held as they are, at most, while the first mark is not done: the
+ * scan is the shorter road, so without this every key became a candidate (the gcprune
+ * store: 5,412 candidates for 416 garbage blobs, each made a digest, kept and compared
+ * again). Held keys are sifted against the mark once it is done; beyond this many (~1.5 MB
+ * of strings) the oldest go into the candidates whole, as before.
+ */
+const HELD_KEYS_MAX = 16_384;
+/** Candidates up to which the garbage is copied into a set of bytes for the walk of garbage trees (see there). */
+const COPY_MAX = 4096;
 /** A garbage blob's size not learnt from a tree (its value is read). */
 const UNKNOWN_SIZE = 0xffff_ffff;
 
@@ -95,8 +106,8 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   // Held from here to the decision, the index is as the scan read it: nobody else can write.
   const tenure = store.index.holdToken();
   // The blob keys, most of the index, are scanned (on libuv's threads) while the other
-  // families are read and marked, and the object files are listed meanwhile (a file placed
-  // later is not a candidate; which are garbage is decided under the lock). A blob key goes
+  // families are read and marked (the object files are listed under the lock, while the
+  // deletes are synced). A blob key goes
   // into `candidates` (32 bytes) unless the first mark, once done, reached it; the sweep
   // takes the candidates that neither mark reached. A blob written after its key's step of
   // the scan is no candidate.
@@ -104,10 +115,27 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   let marked: KeySet | undefined;
   let blobsSeen = 0;
   let step: string[] = [];
+  let held: string[][] = [];
+  let heldKeys = 0;
   // A malformed key (no digest) goes into neither set: it is never removed, and verify names it.
+  const addCandidate = (k: string) => { candidates.addHex(k, BLOB_DIGEST); };
   const sift = () => {
-    if (marked) marked.eachBlobKeyMissing(step, k => { candidates.addHex(k, BLOB_DIGEST); });
-    else candidates.addEachHex(step, BLOB_DIGEST);
+    if (marked) {
+      for (const keys of held) marked.eachBlobKeyMissing(keys, addCandidate);
+      held = [];
+      heldKeys = 0;
+      marked.eachBlobKeyMissing(step, addCandidate);
+    } else {
+      // Held until the mark is done: a key it reached would only be compared again at the
+      // sweep (the second mark goes on from the first, so the outcome is the same).
+      held.push(step);
+      heldKeys += step.length;
+      while (heldKeys > HELD_KEYS_MAX) {
+        const keys = held.shift()!;
+        heldKeys -= keys.length;
+        candidates.addEachHex(keys, BLOB_DIGEST);
+      }
+    }
     step = [];
   };
   const eachBlobKey = (k: string) => {
@@ -130,11 +158,6 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   // After the graph's scans are queued: the first mark, which waits for the trees, is the longer road.
   const blobScan = Promise.all(BLOB_SCAN_BOUNDS.slice(1).map((lt, i) => store.index.scanKeyRange(BLOB_SCAN_BOUNDS[i]!, lt, eachBlobKey)))
     .then(() => marks.mark('blob keys scanned'));
-  // The listing is synchronous (an async readdir per fan directory cost twice the CPU), made
-  // once the scans have their first reads under way on libuv's threads.
-  await new Promise(resolve => setImmediate(resolve));
-  const filesOnDisk = listObjectFiles(store);
-  marks.mark('object files listed');
   const [{g, live}] = await Promise.all([loadAndMark, blobScan]);
   sift();
 
@@ -216,32 +239,49 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
       if (!dryRun && batch.length > 0) await store.index.commit(batch);
       batch = [];
     };
-    // What the report counts of a garbage blob, its size, comes from the file entries of the
-    // garbage trees that name it, and whether its bytes are an object file from the listing
-    // of objects/: gc reads no blob value (each point read cost ~40 µs from a cold block,
-    // and a hundred of them set LevelDB off compacting). A blob no garbage tree names (one a
-    // killed import wrote) has its value read instead.
-    // Sizes by candidate, 4 bytes each; UNKNOWN (also for 4 GiB and more) has the value read.
-    const sizes = new Uint32Array(candidates.size).fill(UNKNOWN_SIZE);
+    // The garbage blobs: the candidates the second mark did not reach either, found by
+    // comparing the two sets (a hex string is made only for what goes). What the report
+    // counts of one, its size, comes from the file entries of the garbage trees that name
+    // it, and whether its bytes are an object file from the listing of objects/: gc reads no
+    // blob value (each point read cost ~40 µs from a cold block, and a hundred of them set
+    // LevelDB off compacting). A blob no garbage tree names (one a killed import wrote) has
+    // its value read instead. The walk asks a set of bytes about each file entry (most are
+    // live blobs, which the first word of their digest rules out): a set of strings made the
+    // hex of every garbage tree (docs/benchmarks.md, "gc, fourth round"). Up to COPY_MAX
+    // candidates, the garbage alone is copied into such a set (~45 bytes each); past
+    // STRING_DIGESTS_MAX the candidates are bytes already and are asked as they are; in
+    // between, copying would cost about what it saves (a store of garbage alone), so the
+    // strings are asked.
+    const copied = !candidates.inBytes && candidates.size <= COPY_MAX;
+    const table = copied ? DigestSet.ofBytes() : candidates;
+    if (copied) for (const i of live.blobIndexesMissing(candidates)) table.add(candidates.digestAt(i));
+    // Sizes by digest of `table`, 4 bytes each; UNKNOWN (also for 4 GiB and more) has the value read.
+    const sizes = new Uint32Array(table.size).fill(UNKNOWN_SIZE);
+    let unknown = copied ? table.size : Infinity; // the walk ends once every garbage blob has its size
+    const found = (i: number, size: number) => {
+      if (size < UNKNOWN_SIZE && sizes[i] === UNKNOWN_SIZE) {
+        sizes[i] = size;
+        unknown--;
+      }
+    };
+    const refs: number[] = [];
     for (const d of g.treeBytes.keys()) {
+      if (unknown === 0) break;
       if (live.has(treeKey(d))) continue;
+      let tree: {buf: Buffer; count: number} | undefined;
       try {
-        g.trees.forEachFile(d, (buf, at, size) => {
-          const i = candidates.indexOfAt(buf, at);
-          if (i >= 0 && size < UNKNOWN_SIZE) sizes[i] = size;
-        });
+        tree = g.trees.encodedRefs(d, refs);
       } catch (err) {
         // A garbage tree that does not decode: the values of the blobs it named are read.
         if (!(err instanceof StoreError && err.code === 'OBJECT_CORRUPT')) throw err;
       }
+      if (tree) table.eachRefHeld(tree.buf, refs, tree.count, REF_BLOB, found);
     }
     marks.mark('sizes of garbage blobs');
-    // The garbage blobs: the candidates the second mark did not reach either, found by
-    // comparing the two sets as bytes (a hex string is made only for what goes).
     let garbage = 0;
-    for (const i of live.blobIndexesMissing(candidates)) {
+    for (const i of copied ? Array.from({length: table.size}, (_, k) => k) : live.blobIndexesMissing(candidates)) {
       garbage++;
-      const d = candidates.digestAt(i);
+      const d = table.digestAt(i);
       const key = blobKey(d);
       let size = sizes[i]!;
       if (size === UNKNOWN_SIZE) {
@@ -252,7 +292,17 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
       batch.push({type: 'del', key});
       if (batch.length >= BLOB_BATCH) await deleteBatch();
     }
-    await deleteBatch();
+    // The object files are listed while LevelDB writes and syncs the last batch: the main
+    // thread waits there, where it had listed them during the mark, its longest road. The
+    // listing is synchronous (an async readdir per fan directory cost twice the CPU). Files
+    // placed since are not looked at (a later gc does); nobody can lease new content while
+    // gc holds the lock, and what live leases name is marked.
+    const written = deleteBatch();
+    written.catch(() => undefined); // awaited below
+    await new Promise(resolve => setImmediate(resolve)); // the batch is handed to LevelDB's thread
+    const filesOnDisk = listObjectFiles(store);
+    marks.mark('object files listed');
+    await written;
     marks.mark('deletes synced');
     kept += blobsSeen - garbage;
     // Then the object files: of garbage blobs (counted above), and those no entry names.

@@ -2,7 +2,7 @@ import type {Digest} from '../objects/digest.js';
 import {StoreError} from '../errors.js';
 import {chainId, decodeImage, type Image} from '../objects/image.js';
 import type {ContainerRecord, Store} from '../objects/Store.js';
-import {forEachTreeRef, forEachTreeRefAt} from '../objects/tree.js';
+import {REF_BLOB, REF_TREE, forEachTreeRef, treeRefsAt} from '../objects/tree.js';
 import {PREFIX, blobKey, containerKey, digestOf, flatKey, imageKey, imageSourceKey, layerKey, layerOfLayerBlobKey, parseKey, pinnedKey, treeKey} from '../index/keys.js';
 import {decodeBlobValue, decodeRecord, decodeText} from '../index/values.js';
 import {type ImageSource, sourceBlobs} from '../registry/records.js';
@@ -145,20 +145,22 @@ export class TreeTable implements TreeRefs {
       for (const r of v) sink.key(r);
       return;
     }
-    forEachTreeRefAt(v, `tree ${d}`, (kind, at) => {
-      if (kind === 'tree') sink.key(treeKey(`b3:${v.toString('hex', at, at + 32)}` as Digest));
+    const {out, count} = treeRefsAt(v, `tree ${d}`, []);
+    for (let i = 0; i < count; i += 3) {
+      const at = out[i + 1]!;
+      if (out[i] === REF_TREE) sink.key(treeKey(`b3:${v.toString('hex', at, at + 32)}` as Digest));
       else sink.blobAt(v, at);
-    });
+    }
   }
 
   /**
-   * Calls `each` with every regular file of a tree read as its encoding: its digest's
-   * offset in `buf` and its size. Throws OBJECT_CORRUPT for a tree that does not decode.
+   * A tree held as its encoding with what it references, as `treeRefsAt` gives them (into
+   * `out`); undefined for a tree it lacks or holds as refs. Throws OBJECT_CORRUPT.
    */
-  forEachFile(d: Digest, each: (buf: Buffer, at: number, size: number) => void): void {
+  encodedRefs(d: Digest, out: number[]): {buf: Buffer; count: number} | undefined {
     const v = this.byDigest.get(d);
-    if (v === undefined || Array.isArray(v)) return;
-    forEachTreeRefAt(v, `tree ${d}`, (kind, at, size) => { if (kind === 'blob') each(v, at, size); });
+    if (v === undefined || Array.isArray(v)) return undefined;
+    return {buf: v, count: treeRefsAt(v, `tree ${d}`, out).count};
   }
 
   get size(): number {

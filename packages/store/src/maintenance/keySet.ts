@@ -53,8 +53,25 @@ export class DigestSet {
   private lastBuf: Buffer | undefined;
   private lastHex = '';
 
+  /**
+   * A set that keeps its digests as bytes from the first: for a small set asked about many
+   * digests in trees' encodings (`indexOfAt`), where the strings' form makes the hex of every
+   * tree it is asked about (gc's sizes of garbage blobs).
+   */
+  static ofBytes(): DigestSet {
+    const set = new DigestSet();
+    set.hexIndex = undefined;
+    set.slots = new Int32Array(2);
+    return set;
+  }
+
   get size(): number {
     return this.count;
+  }
+
+  /** Whether the digests are kept as bytes (`indexOfAt` makes no hex), not as strings. */
+  get inBytes(): boolean {
+    return this.hexIndex === undefined;
   }
 
   /** Adds a digest (`b3:<64 hex>`); false when it was there already, undefined when `d` is no digest. */
@@ -164,9 +181,55 @@ export class DigestSet {
   /** The index (as `digestAt` counts) of the digest whose 32 bytes are at `at` in `buf`, or -1. */
   indexOfAt(buf: Buffer, at: number): number {
     if (this.hexIndex) return this.hexIndex.get(this.hexAt(buf, at)) ?? -1;
-    const p = this.probe;
-    for (let k = 0; k < DIGEST_BYTES; k++) p[k] = buf[at + k]!;
-    return this.slots[this.find()]! - 1;
+    // The first word alone rules out most digests a set lacks: the rest is copied only for a slot whose first word matches.
+    const p = this.probe, w = this.words, mask = this.slots.length - 1;
+    p[0] = buf[at]!; p[1] = buf[at + 1]!; p[2] = buf[at + 2]!; p[3] = buf[at + 3]!;
+    const first = this.probeWords[0]!;
+    for (let s = first & mask; ; s = (s + 1) & mask) {
+      const i = this.slots[s]!;
+      if (i === 0) return -1;
+      if (w[(i - 1) * WORDS] !== first) continue;
+      for (let k = 4; k < DIGEST_BYTES; k++) p[k] = buf[at + k]!;
+      return this.slots[this.find()]! - 1;
+    }
+  }
+
+  /**
+   * For each reference in `refs` (triples as `treeRefsAt` gives them: kind code, offset of the
+   * digest in `buf`, size) of kind `kind` whose digest the set holds, calls `each` with the
+   * digest's index and the reference's size. One call for a tree's references, and a call
+   * back only for a digest found: gc asks about every file entry of every garbage tree, in a
+   * short process that runs this unoptimised, where a call per entry was most of the cost.
+   */
+  eachRefHeld(buf: Buffer, refs: readonly number[], count: number, kind: number, each: (i: number, size: number) => void): void {
+    if (this.hexIndex) {
+      for (let r = 0; r < count; r += 3) {
+        if (refs[r] !== kind) continue;
+        const i = this.indexOfAt(buf, refs[r + 1]!);
+        if (i >= 0) each(i, refs[r + 2]!);
+      }
+      return;
+    }
+    const p = this.probe, first = this.probeWords, w = this.words, bytes = this.bytes, slots = this.slots, mask = slots.length - 1;
+    for (let r = 0; r < count; r += 3) {
+      if (refs[r] !== kind) continue;
+      const at = refs[r + 1]!;
+      p[0] = buf[at]!; p[1] = buf[at + 1]!; p[2] = buf[at + 2]!; p[3] = buf[at + 3]!;
+      const w0 = first[0]!;
+      // The first word rules out nearly every digest the set lacks; the rest is compared only where it matches.
+      for (let s = w0 & mask; ; s = (s + 1) & mask) {
+        const i = slots[s]!;
+        if (i === 0) break;
+        if (w[(i - 1) * WORDS] !== w0) continue;
+        const o = (i - 1) * DIGEST_BYTES;
+        let k = 4;
+        while (k < DIGEST_BYTES && bytes[o + k] === buf[at + k]) k++;
+        if (k === DIGEST_BYTES) {
+          each(i - 1, refs[r + 2]!);
+          break;
+        }
+      }
+    }
   }
 
   private hexOfIndex(i: number): string {

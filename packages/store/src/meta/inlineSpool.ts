@@ -60,11 +60,21 @@ export class InlineSpool {
 
   /** The bytes kept for the blob of this hex digest, or undefined. */
   read(hex: string): Buffer | undefined {
-    if (this.broken || this.digests.size === 0) return undefined;
     // A buffer each: DigestSet remembers the last buffer it read a digest from.
     const probe = Buffer.from(hex, 'hex');
-    if (probe.length !== 32) return undefined;
-    const i = this.digests.indexOfAt(probe, 0);
+    return probe.length === 32 ? this.readAt(probe, 0) : undefined;
+  }
+
+  /**
+   * `read` of the digest whose 32 bytes are at `offset` in `digests`, which must not change
+   * between calls (DigestSet converts a buffer to hex once, while it keeps digests as
+   * strings): a layer pack reads its blobs so from one buffer of all their digests in order,
+   * not a buffer and a hex string per blob (two conversions each, ~0.1 s of a cold pack of
+   * 10,000 blobs).
+   */
+  readAt(digests: Buffer, offset: number): Buffer | undefined {
+    if (this.broken || this.digests.size === 0) return undefined;
+    const i = this.digests.indexOfAt(digests, offset);
     if (i < 0) return undefined;
     const place = this.places[i]!, n = this.sizes[i]!;
     const c = Math.floor(place / CHUNK_BYTES), at = place % CHUNK_BYTES;
