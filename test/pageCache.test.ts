@@ -44,18 +44,30 @@ test('two containers of one image reading one large file hold it once in the pag
   t.truthy(object, 'the large file is one object file');
   // The machine's page cache as a whole is the measure (a second copy could be in any inode),
   // so other processes' reads add noise, never take a copy away: the least growth of up to
-  // three tries counts, each after every clean page is dropped (a second copy too).
+  // three tries counts, each after every clean page is dropped (a second copy too). A try
+  // counts only if the object file was whole in the cache after each read: the kernel may
+  // reclaim a fresh page meanwhile (a CI run once found 16,382 of 16,384), and then the
+  // growth says nothing.
+  const pages = SIZE / 4096;
   let grew = Infinity;
+  let whole = 0;
   for (let attempt = 0; attempt < 3 && grew >= SIZE / 1024 / 2; attempt++) {
     fs.writeFileSync('/proc/sys/vm/drop_caches', '1');
-    t.true(cachedPages(object) < SIZE / 4096 / 4, 'evicted');
+    t.true(cachedPages(object) < pages / 4, 'evicted');
     readAll(path.join(m1, 'big.bin'));
-    t.is(cachedPages(object), SIZE / 4096, 'reading through container 1 caches the object file itself');
+    const afterFirst = cachedPages(object);
     const before = cachedKiB();
     readAll(path.join(m2, 'big.bin'));
-    grew = Math.min(grew, cachedKiB() - before);
-    t.is(cachedPages(object), SIZE / 4096);
+    const growth = cachedKiB() - before;
+    const afterSecond = cachedPages(object);
+    if (afterFirst !== pages || afterSecond !== pages) {
+      t.log(`try ${attempt + 1} does not count: the object file had ${afterFirst} then ${afterSecond} of its ${pages} pages cached`);
+      continue;
+    }
+    whole++;
+    grew = Math.min(grew, growth);
   }
+  t.true(whole > 0, 'reading through container 1, then 2, caches the object file itself, whole');
   t.true(grew < SIZE / 1024 / 2, `reading through container 2 added ${grew} KiB of page cache (a second copy would add ${SIZE / 1024})`);
   t.log(`page cache grew ${grew} KiB for the second container's read of ${SIZE / 1024} KiB`);
 });
