@@ -4,7 +4,7 @@ import {type Digest, digestBytes, digestFromBytes, preferNativeHash} from '../ob
 import {rethrowNoSpace} from '../errors.js';
 import {INLINE_MAX, type Store} from '../objects/Store.js';
 import {checkBlobBytes} from '../objects/verifiedRead.js';
-import {blobListPath, packDir, packPath, touchPack, uncheckedPackPath, writeStreamedPack} from './packs.js';
+import {blobListPath, packDir, packPath, packList, touchPack, uncheckedPackPath, writeStreamedPack} from './packs.js';
 import {KIND_DIR, KIND_FILE, KIND_HARDLINK, TreeCursor} from './treeCursor.js';
 
 /**
@@ -76,7 +76,7 @@ export function writeLayerPack(store: Store, layer: Digest, inlineBlobs?: Readon
     fs.mkdirSync(packDir(store), {recursive: true});
     const tmpPack = store.tmpPath('pack'), tmpList = store.tmpPath('blobs'), tmpMarker = store.tmpPath('layer');
     tmp.push(tmpPack, tmpList, tmpMarker);
-    const digests = spool && Buffer.from(sorted.map(d => d.slice(3)).join(''), 'hex'); // one conversion for all (InlineSpool.readAt)
+    const digests = spool && packList(sorted); // the digests' bytes in order (InlineSpool.readAt)
     const read = (i: number) => (digests && spool!.readAt(digests, 32 * i)) ?? blobBytes(store, sorted[i]!, sizes[i]!);
     const pack = writeStreamedPack(sorted, sizes, read, tmpPack, tmpList);
     fs.writeFileSync(tmpMarker, Buffer.concat([MARKER_MAGIC, digestBytes(pack)]), {mode: 0o444, flag: 'wx'});

@@ -289,7 +289,7 @@ function writePackOf(sorted: readonly Digest[], content: (i: number) => FileCont
     tree.addFile(dir, hex.subarray(o + 2, o + 64), FILE_META, content(i));
   }
   try {
-    const list = Buffer.from(sorted.map(d => d.slice(3)).join(''), 'hex');
+    const list = packList(sorted);
     // The head (the first 1 KiB, which EROFS leaves unused) names the list: a pack that
     // hashes to its name vouches for its list too (claimPack).
     const head = Buffer.concat([PACK_HEAD_MAGIC, listDigest(list)]);
@@ -356,6 +356,11 @@ export function readPackList(image: string): Digest[] | undefined {
   const count = head.readUInt32LE(PACK_LIST_MAGIC.length);
   if (count > MAX_PACKS_PER_IMAGE || base + 32 * count > n) return undefined;
   return Array.from({length: count}, (_, i) => digestFromBytes(head.subarray(base + 32 * i, base + 32 * (i + 1))));
+}
+
+/** A pack's blob list: the sorted digests' 32 bytes each, in order (one hex conversion for all). */
+export function packList(sorted: readonly Digest[]): Buffer {
+  return Buffer.from(sorted.map(d => d.slice(3)).join(''), 'hex');
 }
 
 /** `b3:` and 64 hex digits. */

@@ -327,15 +327,8 @@ export function forEachTreeRef(buf: Buffer, what: string, each: (kind: 'tree' | 
  * with no hex string, and its sweep learns garbage blobs' sizes from garbage trees.
  */
 export function forEachTreeRefAt(buf: Buffer, what: string, each: (kind: 'tree' | 'blob' | 'hardlink', at: number, size: number) => void): number {
-  // One array for the walks, unless a callback walks another tree meanwhile.
-  const reuse = !scratchBusy;
-  const refs = treeRefsAt(buf, what, reuse ? scratchRefs : []);
-  scratchBusy ||= reuse;
-  try {
-    for (let i = 0; i < refs.count; i += 3) each(REF_KINDS[refs.out[i]!]!, refs.out[i + 1]!, refs.out[i + 2]!);
-  } finally {
-    if (reuse) scratchBusy = false;
-  }
+  const refs = treeRefsAt(buf, what, []);
+  for (let i = 0; i < refs.count; i += 3) each(REF_KINDS[refs.out[i]!]!, refs.out[i + 1]!, refs.out[i + 2]!);
   return refs.fileBytes;
 }
 
@@ -343,9 +336,6 @@ const REF_KINDS: ('tree' | 'blob' | 'hardlink')[] = [];
 REF_KINDS[KIND_CODES.dir] = 'tree';
 REF_KINDS[KIND_CODES.file] = 'blob';
 REF_KINDS[KIND_CODES.hardlink] = 'hardlink';
-/** The triples of `forEachTreeRefAt`'s walk, kept from one tree to the next. */
-const scratchRefs: number[] = [];
-let scratchBusy = false;
 
 /** Kind codes of `treeRefsAt`'s triples. */
 export const REF_TREE = KIND_CODES.dir, REF_BLOB = KIND_CODES.file, REF_HARDLINK = KIND_CODES.hardlink;
