@@ -2,7 +2,9 @@
 // Import throughput of strata against two references measured in the same run:
 //   - `tar -cf - DIR | b3sum`: reading every byte and hashing it, the limit for any importer;
 //   - `ostree commit` into a fresh bare repo (when ostree is installed): a peer that also
-//     writes a content-addressed copy with fsync.
+//     writes a content-addressed copy with fsync;
+//   - `cp -a DIR` into a fresh directory, then `sync`: copying the bytes and making them
+//     durable, with no hashing and no index, the floor for any store that writes them durably.
 // Inputs, generated once under .bench/import/: "rootfs" (about a debootstrap minbase: 5,000
 // files, ~120 MB, scripts/bench/_trees.js), "small10k" (10,000 files of 64 B–8 KiB), "tree"
 // (20,000 files, ~300 MB: many small files and a few large) and "file" (one 1 GiB file).
@@ -184,6 +186,15 @@ function ostreeTree(dir) {
   return copy;
 }
 
+/** `cp -a` of the tree into a fresh directory and a `sync` (the copy's bytes on disk): the cost of writing a durable copy at all. */
+async function copyTree(dir) {
+  const dest = path.join(base, 'copy');
+  discard(dest);
+  const t = await time(() => sh(`cp -a '${dir}' '${dest}' && sync`));
+  discard(dest);
+  return t;
+}
+
 async function ostreeCommit(dir) {
   const repo = path.join(base, 'ostree');
   discard(repo);
@@ -204,7 +215,7 @@ for (const name of only) {
   const {bytes, files} = await du(dir);
   sh(`tar -cf - -C '${dir}' . >/dev/null`); // into the page cache
   await awaitQuietInodes();
-  const ref = [], st = [], again = [], os = [], cmp = [], cmpAgain = [], proc = [], cmpProc = [];
+  const ref = [], st = [], again = [], os = [], cp = [], cmp = [], cmpAgain = [], proc = [], cmpProc = [];
   const cpus = new Map([[S, []], ...(other ? [[other, []]] : [])]);
   const layers = new Map();
   for (let i = 0; i < RUNS; i++) {
@@ -226,6 +237,8 @@ for (const name of only) {
     for (const [bin, out] of clis) out.push(cliImport(dir, bin));
     sh('sync');
     if (haveOstree) os.push((await ostreeCommit(dir)).seconds);
+    sh('sync');
+    cp.push((await copyTree(dir)).seconds);
     if (removedSince * bytes > 4 * 1024 ** 3) await awaitQuietInodes(); // the 1 GiB file: ~5 GiB set aside per run
   }
   emptyRemoved();
@@ -249,5 +262,7 @@ for (const name of only) {
   }
   if (o !== undefined) console.log(`  ostree commit (bare) ${o.toFixed(2).padStart(6)} s ${rate(bytes, o)}   strata/ostree ${(s / o).toFixed(2)}x the time`);
   else console.log('  ostree commit        not installed: skipped');
+  const c = median(cp);
+  console.log(`  cp -a + sync         ${c.toFixed(2).padStart(6)} s ${rate(bytes, c)}   strata/cp ${(s / c).toFixed(2)}x the time (library), ${(pw / c).toFixed(2)}x (CLI); tar|b3sum/cp ${(r / c).toFixed(2)}x`);
 }
 console.log(`load average at end: ${loadavg().map(l => l.toFixed(1)).join(' ')}`);

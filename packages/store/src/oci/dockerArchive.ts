@@ -3,14 +3,14 @@ import {createReadStream, createWriteStream} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import {Readable} from 'node:stream';
-import {finished, pipeline} from 'node:stream/promises';
+import {pipeline} from 'node:stream/promises';
 import * as tar from 'tar-stream';
 import {StoreError} from '../errors.js';
 import type {Image} from '../objects/image.js';
 import {parseTag} from '../objects/refs.js';
 import {type ImageImportOptions, type ImportedImage, type ImportedLayer, commitImages, expectDigest, importLayerBlob, tagsFor} from './importImage.js';
-import {openTarFile} from '../import/importTar.js';
 import {splitLayerPath} from '../import/LayerBuilder.js';
+import {eachArchiveMember} from './archiveMembers.js';
 import {fromOciConfig, toOciConfig} from './ociConfig.js';
 import {type ExportedImage, type ImageExportOptions, JSON_MAX, checkTarget, writeLayers} from './ociLayout.js';
 import type {Store} from '../objects/Store.js';
@@ -41,7 +41,7 @@ export async function scanArchive(file: string): Promise<ArchiveScan> {
   const links = new Map<string, string>();
   const members = new Set<string>();
   const sizes = new Map<string, number>();
-  await eachMember(file, async (name, header, body) => {
+  await eachArchiveMember(file, async (name, header, body) => {
     if (header.type === 'symlink' || header.type === 'link') {
       const target = header.type === 'link' ? header.linkname ?? '' : path.posix.join(path.posix.dirname(name), header.linkname ?? '');
       links.set(name, splitLayerPath(target).join('/'));
@@ -121,7 +121,7 @@ async function readDockerArchive(store: Store, file: string, options: ImageImpor
   const imported = new Map<string, ImportedLayer>();
   const totalBytes = [...wanted].reduce((n, w) => n + (sizes.get(w) ?? 0), 0);
   let doneBytes = 0;
-  await eachMember(file, async (name, header, body) => {
+  await eachArchiveMember(file, async (name, header, body) => {
     if (!wanted.has(name) || imported.has(name) || (header.type !== 'file' && header.type !== 'contiguous-file')) return;
     // Layers stream by in archive order: show each as a layer of the first image that uses it.
     const i = images.findIndex(img => img.layers.includes(name));
@@ -141,31 +141,6 @@ async function readDockerArchive(store: Store, file: string, options: ImageImpor
       return layer;
     }),
   })));
-}
-
-/** Streams an archive's members to `visit` (which must consume or ignore `body`), names normalised. */
-async function eachMember(file: string, visit: (name: string, header: tar.Headers, body: Readable) => Promise<void>): Promise<void> {
-  const input = await openTarFile(file);
-  const extract = tar.extract();
-  input.on('error', err => extract.destroy(err));
-  input.pipe(extract);
-  try {
-    for await (const entry of extract) {
-      const body = Readable.from(entry as AsyncIterable<Buffer>);
-      const name = splitLayerPath(entry.header.name).join('/');
-      await visit(name, entry.header, body);
-      if (!body.readableEnded) {
-        body.resume();
-        await finished(body);
-      }
-    }
-  } catch (err) {
-    extract.destroy();
-    input.destroy();
-    if (err instanceof StoreError) throw err;
-    if ((err as NodeJS.ErrnoException).syscall) throw err;
-    throw new StoreError('BAD_ARCHIVE', `${file} is truncated or corrupt: ${(err as Error).message}`, {cause: err});
-  }
 }
 
 /** A member's bytes if it looks like JSON (starts with `{` or `[`); read to its end either way. */

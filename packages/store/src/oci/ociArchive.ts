@@ -1,14 +1,11 @@
 import {createReadStream, createWriteStream} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import {Readable} from 'node:stream';
-import {finished, pipeline} from 'node:stream/promises';
+import {pipeline} from 'node:stream/promises';
 import * as tar from 'tar-stream';
-import {StoreError} from '../errors.js';
-import {openTarFile} from '../import/importTar.js';
-import {splitLayerPath} from '../import/LayerBuilder.js';
 import type {Image} from '../objects/image.js';
 import type {Store} from '../objects/Store.js';
+import {eachArchiveMember} from './archiveMembers.js';
 import {type ExportedImage, type ImageExportOptions, checkTarget, exportOciLayout} from './ociLayout.js';
 
 /** The members of an OCI archive strata needs: the layout marker, the index, and blobs named by sha256. */
@@ -24,28 +21,10 @@ const LAYOUT_MEMBER = /^(?:oci-layout|index\.json|blobs\/sha256\/[0-9a-f]{64})$/
  */
 export async function extractOciArchive(file: string, into: string): Promise<void> {
   await fs.mkdir(path.join(into, 'blobs', 'sha256'), {recursive: true});
-  // No await between piping and iterating: tar-stream drops entries no iterator is there to take.
-  const input = await openTarFile(file);
-  const extract = tar.extract();
-  input.on('error', err => extract.destroy(err));
-  input.pipe(extract);
-  try {
-    for await (const entry of extract) {
-      const body = Readable.from(entry as AsyncIterable<Buffer>);
-      const name = splitLayerPath(entry.header.name).join('/');
-      if ((entry.header.type === 'file' || entry.header.type === 'contiguous-file') && LAYOUT_MEMBER.test(name)) {
-        await pipeline(body, createWriteStream(path.join(into, ...name.split('/')), {flags: 'w', mode: 0o600}));
-      } else {
-        body.resume();
-        await finished(body);
-      }
-    }
-  } catch (err) {
-    extract.destroy();
-    input.destroy();
-    if (err instanceof StoreError || (err as NodeJS.ErrnoException).syscall) throw err;
-    throw new StoreError('BAD_ARCHIVE', `${file} is truncated or corrupt: ${(err as Error).message}`, {cause: err});
-  }
+  await eachArchiveMember(file, async (name, header, body) => {
+    if ((header.type === 'file' || header.type === 'contiguous-file') && LAYOUT_MEMBER.test(name))
+      await pipeline(body, createWriteStream(path.join(into, ...name.split('/')), {flags: 'w', mode: 0o600}));
+  });
 }
 
 /**
