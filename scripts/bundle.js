@@ -17,6 +17,9 @@
 // Node 20; together they take ~15-40 ms off a command (docs/benchmarks.md). Node 20's vm
 // loses the import() callback of a script compiled from a cache, so each `import()` of
 // the bundle becomes a call of a function the loader passes in.
+// - **worker-<name>-<hash>.mjs**: each worker thread of the packages (the import's hashing
+//   threads, the layer pack's and the checkout's writers), its module and what it imports in
+//   one ES module, which the packages' files start instead of the compiled module (`findWorkers`).
 // - Native and wasm packages (BLAKE3, xattr, zstd, hash-wasm, LevelDB's binding) stay
 //   outside: each is imported by a path relative to the bundle, resolved from the package
 //   that uses it; an addon whose loader only picks a file is required through a shim that
@@ -200,8 +203,53 @@ function pickModule(id) {
   }).join('\n');
 }
 
-/** The plugin of both builds; `dir` is where the build's files go, `front` whether it is the entry's (strata.cjs). */
-const keepPlaces = (dir, front) => ({
+/**
+ * A package's worker threads (the import's hashing threads, the layer pack's writer, the
+ * checkout's writers) each run a file of the bundle of their own (`worker-<name>-<hash>.mjs`:
+ * the thread's module and what it imports, in one ES module), not the package's compiled
+ * modules: a thread that loads ~20 modules through Node's ES module loader took ~70-100 ms
+ * of CPU to be ready (~40 ms more than one module of the same code) and ~70 ms more wall
+ * while the import waited for it (docs/benchmarks.md, "The command's process: the import").
+ * ES modules, as the threads' modules use top-level await. A worker is found by the one form
+ * the packages start it with, `new Worker(new URL('./NAME.js', import.meta.url)`; any other
+ * `new Worker(` fails the bundle here, so no thread is left loading the compiled modules
+ * unseen. Named by content, as the packages' files are.
+ */
+const WORKER_START = /new Worker\(new URL\((['"])(\.\/[\w.-]+\.js)\1, import\.meta\.url\)/g;
+/** The workers of the packages' compiled modules: the source of each, by the module that starts it. */
+function findWorkers() {
+  const found = new Set();
+  for (const pkg of LIB_PACKAGES) {
+    const dist = path.join(root, 'packages', pkg, 'dist', 'src');
+    for (const name of fs.readdirSync(dist, {recursive: true})) {
+      if (!name.endsWith('.js')) continue;
+      const file = path.join(dist, name);
+      const source = fs.readFileSync(file, 'utf8');
+      const starts = source.split('new Worker(').length - 1;
+      const known = [...source.matchAll(WORKER_START)];
+      if (known.length !== starts) throw new Error(`bundle: ${path.relative(root, file)} starts a Worker otherwise than new Worker(new URL('./NAME.js', import.meta.url)); update findWorkers`);
+      for (const [, , rel] of known) found.add(fs.realpathSync(path.resolve(path.dirname(file), rel)));
+    }
+  }
+  return [...found].sort();
+}
+/** The bundle's file of each worker's module (absolute path -> file name), set before the packages' files are built. */
+const workerFiles = new Map();
+/** A module's `new Worker(new URL('./NAME.js', import.meta.url)` as a start of the bundle's file of that worker. */
+function bundledWorkers(source, file) {
+  return source.replace(WORKER_START, (_, q, rel) => {
+    const name = workerFiles.get(fs.realpathSync(path.resolve(path.dirname(file), rel)));
+    if (!name) throw new Error(`bundle: ${path.relative(root, file)} starts ${rel}, which is no worker bundle.js built`);
+    return `new Worker(new URL(__strataUrl(${JSON.stringify(`./${name}`)}))`;
+  });
+}
+
+/**
+ * The plugin of every build; `dir` is where the build's files go, `front` whether it is the
+ * entry's (strata.cjs), `ofWorkers` whether it is the workers' (their modules' own starts of
+ * workers, as packSink.js in the layer pack's worker, are never run there: left as they are).
+ */
+const keepPlaces = (dir, front, ofWorkers = false) => ({
   name: 'strata-keep-places',
   setup(build) {
     build.onResolve({filter: /^(clipanion|typanion)$/}, args => {
@@ -225,7 +273,7 @@ const keepPlaces = (dir, front) => ({
     }
     build.onLoad({filter: /[/\\]packages[/\\][^/\\]+[/\\]dist[/\\].*\.js$/}, async args => {
       const read = await fs.promises.readFile(args.path, 'utf8');
-      const source = front ? read : pickImports(read);
+      const source = front ? read : ofWorkers ? pickImports(read) : bundledWorkers(pickImports(read), args.path);
       if (!source.includes('import.meta.url')) return source === read ? undefined : {contents: source, loader: 'js'};
       const rel = JSON.stringify(relative(dir, args.path));
       // An addon loaded on first use (`createRequire(import.meta.url)('NAME')`) through its shim.
@@ -277,6 +325,31 @@ const table = await commandTable(cliSrc);
 // A command's own file is what a command reads: `ps` ~0.4 MB instead of 1.1, and V8's
 // code cache of a file holds its top-level code (every module's hoisted functions: ~230
 // KB of the 1.1 MB file's ~470 KB cache for ps) besides what the command ran.
+// The workers' files first: the packages' files name them (bundledWorkers).
+const workerSources = findWorkers();
+const workers = await esbuild.build({
+  ...shared,
+  format: 'esm',
+  entryPoints: workerSources.map(file => ({in: file, out: `worker-${path.basename(file, '.js')}`})),
+  outdir,
+  outExtension: {'.js': '.mjs'},
+  // An ES module has no require, __dirname nor the CommonJS banner's helpers: what the
+  // plugin's rewrites use (`__strataUrl`, `require` of an addon's shim), from its own URL.
+  banner: {js: [
+    "import {createRequire as __strataCreateRequire} from 'node:module';",
+    'const require = __strataCreateRequire(import.meta.url);',
+    'const __strataUrl = rel => new URL(rel, import.meta.url).href;',
+  ].join('\n')},
+  plugins: [keepPlaces(outdir, false, true)],
+});
+if (workers.outputFiles.length !== workerSources.length) throw new Error('bundle: esbuild wrote other files than one per worker');
+const workerOutputs = workerSources.map(file => {
+  const out = workers.outputFiles.find(f => f.path === path.join(outdir, `worker-${path.basename(file, '.js')}.mjs`));
+  if (!out) throw new Error(`bundle: esbuild wrote no file for the worker ${path.relative(root, file)}`);
+  const name = `worker-${path.basename(file, '.js')}-${createHash('sha256').update(out.contents).digest('hex').slice(0, 16)}.mjs`;
+  workerFiles.set(file, name);
+  return [name, out.text];
+});
 const entries = new Map([['lib', `export const packages = {${LIB_PACKAGES.map(p => `${p}: () => import('@strata/${p}')`).join(', ')},\n${table.loaders}};`]]);
 table.keys.forEach((key, i) => {
   if (!/^[a-z]+(-[a-z]+)*$/.test(key)) throw new Error(`bundle: command ${i}'s path (${key}) is not lower-case words`);
@@ -338,12 +411,17 @@ fs.mkdirSync(outdir, {recursive: true});
 const entry = path.join(outdir, 'strata.cjs');
 const written = new Set([...shims.values()].filter(Boolean));
 const ids = new Set();
-for (const [file, text] of [...[...named].map(([name, file]) => [path.join(outdir, file), outputOf(name).text]), [entry, cliOut.text]]) {
+const outputs = [
+  ...workerOutputs.map(([name, text]) => [path.join(outdir, name), text, false]),
+  ...[...named].map(([name, file]) => [path.join(outdir, file), outputOf(name).text, true]),
+  [entry, cliOut.text, true],
+];
+for (const [file, text, viaOurLoader] of outputs) {
   written.add(file);
   // ASCII only: one non-ASCII character makes V8 hold the whole file as a two-byte string
   // (twice the memory, a slower read). esbuild escapes code (charset: ascii) and keeps
   // comments as they are: there an escape is as good.
-  const body = viaLoader(text).replace(/[^\x00-\x7f]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const body = (viaOurLoader ? viaLoader(text) : text).replace(/[^\x00-\x7f]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   if (/[^\x00-\x7f]/.test(body)) throw new Error('bundle: a non-ASCII character is left');
   const id = createHash('sha256').update(body).digest('hex').slice(0, 16);
   ids.add(`${path.basename(file)}.${id}`);

@@ -136,7 +136,7 @@ function copyOfCli(dir: string, options: {packages?: boolean} = {}): string {
   fs.mkdirSync(path.join(cli, 'bin'), {recursive: true});
   fs.mkdirSync(path.join(cli, 'dist', 'bundle'), {recursive: true});
   for (const f of ['strata.js', 'package.json']) fs.copyFileSync(path.join(BIN_DIR, f), path.join(cli, 'bin', f));
-  const files = options.packages ? fs.readdirSync(BUNDLE).filter(f => f.endsWith('.cjs')) : ['strata.cjs'];
+  const files = options.packages ? fs.readdirSync(BUNDLE).filter(f => /\.[cm]js$/.test(f)) : ['strata.cjs'];
   for (const f of files) fs.copyFileSync(path.join(BUNDLE, f), path.join(cli, 'dist', 'bundle', f));
   if (options.packages) {
     const root = path.join(BIN_DIR, '..', '..', '..');
@@ -198,4 +198,32 @@ test('a bundle older than a package\'s build never runs: the compiled modules do
   for (const p of ['store', 'union', 'registry']) fs.mkdirSync(path.join(dir, p, 'dist'), {recursive: true});
   fs.writeFileSync(path.join(dir, 'union', 'dist', 'tsconfig.tsbuildinfo'), '{}');
   t.is(runBin(bin, ['--help']).stdout, 'the compiled modules\n');
+});
+
+test('a bundled import\'s hashing threads run the bundle\'s own file, and store what the compiled modules store', async t => {
+  // The threads start at 256 files (FilePool's THREADS_MIN_FILES): 300 in three directories.
+  const dir = await tempDir(t);
+  const bin = copyOfCli(dir, {packages: true});
+  const bundle = path.join(dir, 'packages', 'cli', 'dist', 'bundle');
+  const src = path.join(dir, 'src');
+  for (let i = 0; i < 300; i++) {
+    fs.mkdirSync(path.join(src, `d${i % 3}`), {recursive: true});
+    fs.writeFileSync(path.join(src, `d${i % 3}`, `f${i}`), `file ${i}\n`.repeat(1 + (i % 40)));
+  }
+  const layerOf = (r: {code: number | null; stdout: string; stderr: string}) => {
+    t.is(r.code, 0, r.stderr);
+    return (JSON.parse(r.stdout) as {layer: string}).layer;
+  };
+  // The compiled modules (packages/cli/dist/src/bin.js: no bundle) start the packages' own hashWorker.js.
+  const compiled = path.join(BIN_DIR, '..', 'dist', 'src', 'bin.js');
+  const unbundled = spawnSync(process.execPath, [compiled, 'import', src, '--json', '--store', await tempStore(t)], {encoding: 'utf8', env: {...process.env, NO_COLOR: '1'}});
+  const want = layerOf({code: unbundled.status, stdout: unbundled.stdout, stderr: unbundled.stderr});
+  t.is(layerOf(runBin(bin, ['import', src, '--json', '--store', await tempStore(t)])), want);
+  // What the threads run is the bundle's file: one that fails to load fails the import.
+  const workers = fs.readdirSync(bundle).filter(f => /^worker-hashWorker-[0-9a-f]{16}\.mjs$/.test(f));
+  t.is(workers.length, 1, `one hashing worker file in ${bundle}`);
+  fs.writeFileSync(path.join(bundle, workers[0]!), "throw new Error('the bundle\\'s hashing worker file ran');\n");
+  const broken = runBin(bin, ['import', src, '--json', '--store', await tempStore(t)]);
+  t.not(broken.code, 0);
+  t.regex(broken.stdout + broken.stderr, /the bundle's hashing worker file ran/); // clipanion prints an internal error on stdout
 });

@@ -5,6 +5,8 @@
 // commit again with nothing changed (strata finds the layer it has; podman writes another).
 // Each round makes a fresh container on both sides outside the timing: the files go in
 // through `strata cp` and through podman's mount with `cp -a`. Medians of --runs (default 5).
+// STRATA_BEFORE_BIN=path/to/another/strata adds that build's commits in the same rounds (a
+// store of its own), taking turns with this one: the same-run A/B of a change.
 //   npm run bench -- commit [--files N] [--runs N]
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
@@ -20,9 +22,13 @@ const arg = (name, fallback) => {
 const FILES = arg('--files', 10_000);
 const RUNS = arg('--runs', 5);
 const STRATA = process.env.STRATA_BIN ?? path.join(root, 'node_modules', '.bin', 'strata');
+const BEFORE = process.env.STRATA_BEFORE_BIN;
 
+// NODE_EXTRA_CA_CERTS, where the machine sets it, costs every node start ~90 ms: a cost of the machine, not of strata.
+const env = {...process.env, NO_COLOR: '1'};
+delete env.NODE_EXTRA_CA_CERTS;
 function run(cmd, args) {
-  const r = spawnSync(cmd, args, {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}});
+  const r = spawnSync(cmd, args, {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env});
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
@@ -55,6 +61,7 @@ process.on('exit', () => {
 });
 const podman = (...args) => run('podman', [...podmanRoot, ...args]);
 const strata = (...args) => run(STRATA, [...args, '--store', path.join(work, 'store')]);
+const before = (...args) => run(BEFORE, [...args, '--store', path.join(work, 'store-before')]);
 
 // One tiny base image on both sides.
 const baseDir = path.join(work, 'base');
@@ -62,23 +69,36 @@ fs.mkdirSync(baseDir);
 fs.writeFileSync(path.join(baseDir, 'hello'), 'hello\n');
 strata('init');
 strata('import', baseDir, '--tag', 'base:1');
+if (BEFORE) {
+  before('init');
+  before('import', baseDir, '--tag', 'base:1');
+}
 run('tar', ['-C', baseDir, '-cf', path.join(work, 'base.tar'), '.']);
 podman('import', path.join(work, 'base.tar'), 'localhost/base:1');
 
-const rows = {strata: [], podman: [], 'strata again': [], 'podman again': []};
+const rows = {strata: [], podman: [], ...(BEFORE ? {before: []} : {}), 'strata again': [], 'podman again': [], ...(BEFORE ? {'before again': []} : {})};
+const commit = {strata: name => strata('commit', name), podman: name => podman('commit', name), before: name => before('commit', name)};
 for (let round = 0; round < RUNS; round++) {
   const name = `c${round}`;
   strata('create', 'base:1', '--name', name);
   strata('cp', src, `${name}:/data`);
+  if (BEFORE) {
+    before('create', 'base:1', '--name', name);
+    before('cp', src, `${name}:/data`);
+  }
   podman('create', '--name', name, 'localhost/base:1', 'true');
   const mnt = podman('mount', name).trim();
   run('cp', ['-a', src, path.join(mnt, 'data')]);
   podman('unmount', name);
   run('sync', []);
   // Taking turns going first, so neither always meets the other's writeback.
-  const order = round % 2 === 0 ? ['strata', 'podman'] : ['podman', 'strata'];
-  for (const who of order) rows[who].push(timed(() => (who === 'strata' ? strata('commit', name) : podman('commit', name))));
-  for (const who of order) rows[`${who} again`].push(timed(() => (who === 'strata' ? strata('commit', name) : podman('commit', name))));
+  const turn = BEFORE ? ['strata', 'before', 'podman'] : ['strata', 'podman'];
+  const order = round % 2 === 0 ? turn : [...turn].reverse();
+  for (const who of order) {
+    run('sync', []);
+    rows[who].push(timed(() => commit[who](name)));
+  }
+  for (const who of order) rows[`${who} again`].push(timed(() => commit[who](name)));
 }
 
 const median = xs => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -88,3 +108,7 @@ console.log('what                     wall s   cpu s');
 for (const [k, v] of Object.entries(m)) console.log(`${k.padEnd(22)} ${v.wall.toFixed(3).padStart(8)} ${v.cpu.toFixed(2).padStart(7)}`);
 console.log(`strata / podman: wall ${(m.strata.wall / m.podman.wall).toFixed(2)}, cpu ${(m.strata.cpu / m.podman.cpu).toFixed(2)}`);
 console.log(`again, strata / podman: wall ${(m['strata again'].wall / m['podman again'].wall).toFixed(2)}, cpu ${(m['strata again'].cpu / m['podman again'].cpu).toFixed(2)}`);
+if (BEFORE) {
+  console.log(`before / podman: wall ${(m.before.wall / m.podman.wall).toFixed(2)}, cpu ${(m.before.cpu / m.podman.cpu).toFixed(2)}`);
+  console.log(`this build / before: wall ${(m.strata.wall / m.before.wall).toFixed(2)}, cpu ${(m.strata.cpu / m.before.cpu).toFixed(2)}; again: wall ${(m['strata again'].wall / m['before again'].wall).toFixed(2)}, cpu ${(m['strata again'].cpu / m['before again'].cpu).toFixed(2)}`);
+}
