@@ -92,7 +92,7 @@ const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', '
  * Crash safety: what names others goes all at once or not at all, and blobs name nothing,
  * so no kill leaves a kept object naming a deleted one; files go only after the index stopped naming them, and a
  * file a kill leaves behind is an orphan the next gc removes.
- * Cost: one sequential scan per key prefix, a mark linear in what is live, a walk of
+ * Cost: one sequential scan per key prefix (the small record families in one), a mark linear in what is live, a walk of
  * objects/ and tmp/; the lock is held for the re-read of the roots, the second mark (what
  * changed since the snapshot) and the deletes.
  */

@@ -200,11 +200,11 @@ export interface IndexGraph extends ObjectGraph {
 }
 
 /**
- * Reads the whole index in one pass per key prefix (sequential scans, no lookup per
- * object). Throws OBJECT_CORRUPT when a tree or an image does not decode: a collector
- * must not guess what an unreadable object references. The blobs, most of the index, are
- * scanned at the same time as the other families: LevelDB reads them on libuv's threads
- * while this thread reads the trees.
+ * Reads the whole index in one pass per key prefix, the small record families in one range
+ * together (sequential scans, no lookup per object). Throws OBJECT_CORRUPT when a tree or an
+ * image does not decode: a collector must not guess what an unreadable object references.
+ * The blobs, most of the index, are scanned at the same time as the other families: LevelDB
+ * reads them on libuv's threads while this thread reads the trees.
  *
  * For gc (`blobs: false`, `decodeTrees: false`): no blobs (`blobs` stays empty: gc scans
  * their keys itself, after its first mark, keeping only those the mark did not reach), and
