@@ -12,17 +12,20 @@
 // paths, not a cold disk. Each run times the library's import (in this process) and the
 // CLI's (`strata import DIR` into a fresh store: a whole process, as users run it; wall and
 // CPU seconds), and prints the library's CPU seconds (all threads, and the main thread alone)
-// and the layer id, which must not change between builds. Stores and repos are deleted only
+// and the layer id, which must not change between builds. The library's imports run in a
+// process per build (_importRunner.js), started once, so one build's process-wide settings
+// (V8's flags) never reach the other's runs. Stores and repos are deleted only
 // between trees, never just before a timed step (see `discard`). With --compare DIR, also runs the
 // store package and CLI built in another checkout DIR (e.g. an older commit) in the same
 // loop, for a before/after figure under the same load.
 // Usage: npm run bench -- import [rootfs|small10k|tree|file ...] [--runs N] [--compare DIR]
-import {spawnSync} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
 import {randomBytes} from 'node:crypto';
 import * as fs_ from 'node:fs';
 import * as fs from 'node:fs/promises';
 import {loadavg} from 'node:os';
 import * as path from 'node:path';
+import {createInterface} from 'node:readline';
 import {fmtBytes, prng, root, scratch, store as S, time} from './_common.js';
 import {ensureTree, generateRootfs, generateSmallFiles} from './_trees.js';
 
@@ -32,7 +35,7 @@ const RUNS = runsAt >= 0 ? Number(argv.splice(runsAt, 2)[1]) : 3;
 const compareAt = argv.indexOf('--compare');
 const compareDir = compareAt >= 0 ? argv.splice(compareAt, 2)[1] : undefined;
 const only = argv.length > 0 ? argv : ['rootfs', 'small10k', 'tree', 'file'];
-const other = compareDir && await import(path.resolve(compareDir, 'packages', 'store', 'dist', 'src', 'index.js'));
+const storeIndex = dir => path.join(dir, 'packages', 'store', 'dist', 'src', 'index.js');
 const cliOf = dir => path.join(dir, 'packages', 'cli', 'bin', 'strata.js');
 const cli = cliOf(root), otherCli = compareDir && cliOf(path.resolve(compareDir));
 
@@ -44,14 +47,16 @@ if (!has('b3sum')) {
 }
 const haveOstree = has('ostree');
 
-// Stores and repos are not deleted between timed steps but moved aside, and deleted after a
-// tree's runs, at least QUIET_MS before the next timed step. This machine's ext4 has no
-// journal, and there ext4 will not reuse an inode freed in the last 5-10 s (the
-// "recently_deleted" check of its inode allocator): every file created in the same block
-// group soon after a store of 5,000 files was deleted scanned past all of them, ~0.7 ms of
-// CPU per create here (perf: __ext4_new_inode -> recently_deleted), which both strata and
-// ostree paid for the bench's own clean-up, and tar, which creates nothing, did not.
-const QUIET_MS = 11_000;
+// Stores, repos and copies are not deleted between timed steps but moved aside, and deleted
+// once every tree is done (or when over 4 GiB wait), at least QUIET_MS before the next
+// timed step. This machine's ext4 has no journal, and there ext4 will not reuse an inode
+// freed in the last 60 s (300 s more while its inode table block is dirty: RECENTCY_MIN and
+// RECENTCY_DIRTY of the "recently_deleted" check of its inode allocator, fs/ext4/ialloc.c):
+// every file created in the same block group soon after a store of 5,000 files was deleted
+// scanned past all of them, ~0.7 ms of CPU per create here (perf: __ext4_new_inode ->
+// recently_deleted), which strata, ostree and cp paid for the bench's own clean-up, and tar,
+// which creates nothing, did not. The bench syncs before each step, so inode tables are clean.
+const QUIET_MS = 61_000;
 const removed = path.join(base, 'removed');
 const removedAt = path.join(base, 'removed.at');
 let removals = 0, removedSince = 0;
@@ -71,7 +76,6 @@ function emptyRemoved() {
 }
 /** Waits until QUIET_MS have passed since the last deletion (this run's or an earlier one's). */
 async function awaitQuietInodes() {
-  emptyRemoved(); // left by an interrupted run
   const at = fs_.existsSync(removedAt) ? fs_.statSync(removedAt).mtimeMs : 0;
   const wait = at + QUIET_MS - Date.now();
   if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait));
@@ -122,33 +126,34 @@ function sh(cmd) {
   if (r.status !== 0) throw new Error(`bench: "${cmd}" failed (exit ${r.status})`);
 }
 
-/** CPU milliseconds of this process's main thread so far (/proc: Node 20 has no per-thread clock). */
-function mainThreadMs() {
-  const fields = fs_.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, in ticks of 10 ms
+/** A build's library imports in a process of its own (_importRunner.js), which stays up for the whole bench. */
+function startRunner(buildDir) {
+  const child = spawn(process.execPath, [path.join(root, 'scripts', 'bench', '_importRunner.js'), storeIndex(buildDir)], {stdio: ['pipe', 'pipe', 'inherit']});
+  const lines = createInterface({input: child.stdout})[Symbol.asyncIterator]();
+  const next = async () => {
+    const {value, done} = await lines.next();
+    if (done) throw new Error(`bench: the import runner of ${buildDir} ended early`);
+    return JSON.parse(value);
+  };
+  const ready = next();
+  return {
+    async run(job) {
+      await ready;
+      child.stdin.write(`${JSON.stringify(job)}\n`);
+      return next();
+    },
+    close: () => child.stdin.end(),
+  };
 }
 
-async function strataImport(dir, S) {
+async function strataImport(dir, runner) {
   const storeDir = path.join(base, 'store');
   discard(storeDir);
-  const cpu0 = process.cpuUsage(), main0 = mainThreadMs();
-  const first = await time(async () => {
-    const store = await S.Store.open(storeDir, {create: true});
-    const r = await S.importDirectory(store, dir);
-    await store.close();
-    return r;
-  });
-  const used = process.cpuUsage(cpu0);
-  const cpu = (used.user + used.system) / 1e6, mainCpu = (mainThreadMs() - main0) / 1000;
-  const again = await time(async () => {
-    const store = await S.Store.open(storeDir);
-    const r = await S.importDirectory(store, dir);
-    await store.close();
-    return r;
-  });
-  if (again.value.layer.id !== first.value.layer.id || again.value.newBytes !== 0) throw new Error('bench: the second import was not a no-op');
+  const first = await runner.run({dir, storeDir, create: true});
+  const again = await runner.run({dir, storeDir, create: false});
+  if (again.layer !== first.layer || again.newBytes !== 0) throw new Error('bench: the second import was not a no-op');
   discard(storeDir);
-  return {seconds: first.seconds, again: again.seconds, cpu, mainCpu, layer: first.value.layer.id};
+  return {seconds: first.seconds, again: again.seconds, cpu: first.cpu, mainCpu: first.mainCpu, layer: first.layer};
 }
 
 /** `strata import DIR` into a fresh store, as a whole process: wall and CPU seconds (the child's user + system). */
@@ -210,20 +215,22 @@ const rate = (bytes, s) => `${(bytes / s / 1e6).toFixed(0).padStart(5)} MB/s`;
 
 console.log(`load average at start: ${loadavg().map(l => l.toFixed(1)).join(' ')} (2 cores here: above ~2, other work shares the CPU)`);
 console.log(`strata import vs references, ${S.hashBackend()} BLAKE3, median of ${RUNS} runs (node ${process.version})`);
+const mine = startRunner(root), other = compareDir && startRunner(path.resolve(compareDir));
+emptyRemoved(); // what an interrupted run left; the first timed step waits QUIET_MS from here
 for (const name of only) {
   const dir = await generate(name, name === 'tree' ? makeTree : makeFile);
   const {bytes, files} = await du(dir);
   sh(`tar -cf - -C '${dir}' . >/dev/null`); // into the page cache
   await awaitQuietInodes();
   const ref = [], st = [], again = [], os = [], cp = [], cmp = [], cmpAgain = [], proc = [], cmpProc = [];
-  const cpus = new Map([[S, []], ...(other ? [[other, []]] : [])]);
+  const cpus = new Map([[mine, []], ...(other ? [[other, []]] : [])]);
   const layers = new Map();
   for (let i = 0; i < RUNS; i++) {
     // Each timed step starts with no dirty pages (sync), so no step pays for another's
     // writeback; with --compare the two builds take turns going first.
     sh('sync');
     ref.push((await time(() => sh(`tar -cf - -C '${dir}' . | b3sum >/dev/null`))).seconds);
-    const builds = [[S, st, again], ...(other ? [[other, cmp, cmpAgain]] : [])];
+    const builds = [[mine, st, again], ...(other ? [[other, cmp, cmpAgain]] : [])];
     if (i % 2 === 1) builds.reverse();
     for (const [build, first, second] of builds) {
       sh('sync');
@@ -239,18 +246,20 @@ for (const name of only) {
     if (haveOstree) os.push((await ostreeCommit(dir)).seconds);
     sh('sync');
     cp.push((await copyTree(dir)).seconds);
-    if (removedSince * bytes > 4 * 1024 ** 3) await awaitQuietInodes(); // the 1 GiB file: ~5 GiB set aside per run
+    if (removedSince * bytes > 4 * 1024 ** 3) { // the 1 GiB file: ~7 GiB set aside per run
+      emptyRemoved();
+      await awaitQuietInodes();
+    }
   }
-  emptyRemoved();
   const [r, s, a] = [median(ref), median(st), median(again)];
   console.log(`\n${name}: ${files} files, ${fmtBytes(bytes)}`);
   console.log(`  tar | b3sum          ${r.toFixed(2).padStart(6)} s ${rate(bytes, r)}`);
   const cpuOf = build => `CPU ${median(cpus.get(build).map(x => x.cpu)).toFixed(2)} s, main thread ${median(cpus.get(build).map(x => x.mainCpu)).toFixed(2)} s`;
-  console.log(`  strata import        ${s.toFixed(2).padStart(6)} s ${rate(bytes, s)}   ratio to tar|b3sum ${(s / r).toFixed(2)}x the time; ${cpuOf(S)}; layer ${layers.get(S)}`);
+  console.log(`  strata import        ${s.toFixed(2).padStart(6)} s ${rate(bytes, s)}   ratio to tar|b3sum ${(s / r).toFixed(2)}x the time; ${cpuOf(mine)}; layer ${layers.get(mine)}`);
   console.log(`  strata import again  ${a.toFixed(2).padStart(6)} s ${rate(bytes, a)}   (nothing new stored)`);
   if (other) {
     const [c, ca] = [median(cmp), median(cmpAgain)];
-    console.log(`  --compare import      ${c.toFixed(2).padStart(6)} s ${rate(bytes, c)}   ratio to tar|b3sum ${(c / r).toFixed(2)}x; this build is ${(c / s).toFixed(2)}x as fast; ${cpuOf(other)}; layer ${layers.get(other)}${layers.get(other) === layers.get(S) ? ' (the same)' : ' (DIFFERENT)'}`);
+    console.log(`  --compare import      ${c.toFixed(2).padStart(6)} s ${rate(bytes, c)}   ratio to tar|b3sum ${(c / r).toFixed(2)}x; this build is ${(c / s).toFixed(2)}x as fast; ${cpuOf(other)}; layer ${layers.get(other)}${layers.get(other) === layers.get(mine) ? ' (the same)' : ' (DIFFERENT)'}`);
     console.log(`  --compare again       ${ca.toFixed(2).padStart(6)} s ${rate(bytes, ca)}   this build is ${(ca / a).toFixed(2)}x as fast`);
   }
   const [pw, pc] = [median(proc.map(x => x.seconds)), median(proc.map(x => x.cpu))];
@@ -265,4 +274,7 @@ for (const name of only) {
   const c = median(cp);
   console.log(`  cp -a + sync         ${c.toFixed(2).padStart(6)} s ${rate(bytes, c)}   strata/cp ${(s / c).toFixed(2)}x the time (library), ${(pw / c).toFixed(2)}x (CLI); tar|b3sum/cp ${(r / c).toFixed(2)}x`);
 }
+mine.close();
+if (other) other.close();
+emptyRemoved(); // after the last timed step; the next run waits QUIET_MS from here
 console.log(`load average at end: ${loadavg().map(l => l.toFixed(1)).join(' ')}`);

@@ -6,6 +6,8 @@ import {type Listing, failedListing} from './describeDirectory.js';
 import {packRequest} from './hashRequest.js';
 import {type BlobDirs, type FileBlob, type FileStamp, ReadBuffer, placeStagedSynced, storeFileSync} from '../objects/storeFileSync.js';
 import {BackgroundSync} from './BackgroundSync.js';
+import {tierUpLater} from './lateTierUp.js';
+import {preferNativeHash} from '../objects/digest.js';
 
 /** Files sent to a thread per message: amortises the message cost over small files. */
 const BATCH_FILES = 64;
@@ -99,6 +101,8 @@ export class FilePool<J extends FileJob> {
   private readonly syncer: BackgroundSync;
   /** Listings a thread sent whose staged files nobody has taken yet (`adopt`): removed on failure. */
   private readonly unclaimed = new Set<Listing>();
+  /** Set while V8 tiers up later (lateTierUp.ts), from when the threads start. */
+  private releaseTierUp: (() => void) | undefined;
 
   constructor(settings: PoolSettings, toError: ToError<J>, onStored: Stored<J>) {
     this.staging = {...settings.dirs, stage: true};
@@ -174,6 +178,15 @@ export class FilePool<J extends FileJob> {
       return;
     }
     this.stored(job, blob);
+  }
+
+  /**
+   * V8 tiers up as usual again (lateTierUp.ts): for the caller to call after LATE_TIER_UP_FILES
+   * files, or when its import is done (its layer's pack is cold code too, so not at `finish`).
+   */
+  tierUpAsUsual(): void {
+    this.releaseTierUp?.();
+    this.releaseTierUp = undefined;
   }
 
   /** Where a listing made in the calling thread stages the files it hashes, as the threads' do. */
@@ -329,6 +342,8 @@ export class FilePool<J extends FileJob> {
     // (each thread compiles the same hot code, and three threads share two cores).
     const threads = Math.max(1, Math.min(availableParallelism() - 1, 8));
     this.syncer.start(); // now, while this process is smaller (BackgroundSync.ts)
+    this.releaseTierUp = tierUpLater(); // before the threads' isolates run anything (lateTierUp.ts)
+    preferNativeHash(); // thousands of hashes follow: skip the TypeScript hash's cold start (digest.ts)
     this.workers = Array.from({length: threads}, () => {
       const w: Thread = {worker: new Worker(new URL('./hashWorker.js', import.meta.url), {workerData: this.settings}), replies: [], started: false};
       w.worker.on('message', (reply: HashReply | ListReply | ReadyReply) => {

@@ -1,5 +1,5 @@
 import {parentPort, workerData} from 'node:worker_threads';
-import {ensureHasher} from '../objects/digest.js';
+import {ensureHasher, preferNativeHash} from '../objects/digest.js';
 import {type BlobDirs, type FileBlob, ReadBuffer} from '../objects/storeFileSync.js';
 import {UpperForm} from '../containers/upperForm.js';
 import {type HashRequest, unpackRequest} from './hashRequest.js';
@@ -42,6 +42,7 @@ if (parentPort) {
   };
   const reads = new ReadBuffer(dirs.inlineMax);
   await ensureHasher();
+  preferNativeHash(); // a thread hashes thousands of files: the addon from the first (digest.ts)
   port.on('message', (req: HashRequest | ListRequest) => {
     if ('list' in req) {
       let listing: Listing;

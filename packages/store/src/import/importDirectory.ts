@@ -10,6 +10,7 @@ import {BLOB_INLINE, BLOB_NONE, BLOB_STAGED, F_BLOB, F_CTIME_MS, F_DEV, F_END, F
   F_MTIME_MS, F_NLINK, F_REF, F_SIZE, F_START, F_UID, FIELDS, FLAG_OPAQUE, K_DIR, K_FILE, type Listing, type ListingSettings, changedError,
   describeDirectory, fileError, toError} from './describeDirectory.js';
 import {LayerBuilder} from './LayerBuilder.js';
+import {LATE_TIER_UP_FILES} from './lateTierUp.js';
 import {type ImportOptions, type ImportResult, finishImport, finishLayer} from './importResult.js';
 import {INLINE_MAX, type Store} from '../objects/Store.js';
 import {type Meta, TreeEntries, type TreeEntry, type Xattrs, encodeTreeHead} from '../objects/tree.js';
@@ -101,8 +102,13 @@ async function readDirectory(store: Store, dir: string, options: DirectoryImport
     throw sourceError(err, dir);
   }
   if (!rootStat.isDirectory()) throw new StoreError('SOURCE_MISSING', `${dir} is not a directory`);
-  const written = await new DirectoryWalk(store, options).run(dir, rootStat);
-  return finishLayer(store, written, {...options, source: options.source ?? path.resolve(dir)}, before);
+  const walk = new DirectoryWalk(store, options);
+  try {
+    const written = await walk.run(dir, rootStat);
+    return await finishLayer(store, written, {...options, source: options.source ?? path.resolve(dir)}, before);
+  } finally {
+    walk.done();
+  }
 }
 
 /** Files handled by the pool's threads; bigger ones stream through this thread (reading, hashing and writing overlap there). */
@@ -152,6 +158,15 @@ class DirectoryWalk {
       this.fileStored(job, blob);
     });
     this.listings = new ListingQueue(this.pool, LISTINGS_AHEAD_PER_THREAD);
+  }
+
+  /** After the layer is stored (its pack included): V8 tiers up as usual again (lateTierUp.ts). */
+  done(): void {
+    this.pool.tierUpAsUsual();
+  }
+
+  private countFile(): void {
+    if (++this.files === LATE_TIER_UP_FILES) this.pool.tierUpAsUsual(); // the optimised code pays for itself from here
   }
 
   async run(dir: string, rootStat: Stats): Promise<{root: Digest; entries: number; bytes: number; inlineBlobs: ReadonlyMap<Digest, number>}> {
@@ -216,7 +231,7 @@ class DirectoryWalk {
         } else {
           // Read and hashed by the thread that listed the directory (which checked its size and stamp).
           const digest = `b3:${digests.slice(digestAt, digestAt += 64)}` as Digest;
-          this.files++;
+          this.countFile();
           this.stats.bytes += size;
           if (how === BLOB_STAGED) {
             this.pool.adopt({path: hostPath, size, stamp, dir, ref}, {digest, size, staged: staged[stagedAt++]!}); // indexed once durable and in place
@@ -280,7 +295,7 @@ class DirectoryWalk {
       group = {target: layerPath, waiters: []};
       this.groups.set(inode, group);
     }
-    this.files++;
+    this.countFile();
     this.stats.bytes += job.size;
     const withGroup: FileJob = group ? {...job, group} : job;
     if (job.size > READ_WHOLE_MAX) this.addHuge(withGroup);
