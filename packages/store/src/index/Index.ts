@@ -14,14 +14,6 @@ const FLUSH_BYTES = 32 * 1024 * 1024;
 
 /** Entries read per step of a scan: large enough to amortise the native call, small enough to bound memory. */
 const SCAN_STEP = 1000;
-/**
- * Bytes of keys (and values) a step of a scan may read before it ends short of SCAN_STEP
- * entries (classic-level's `highWaterMarkBytes`). LevelDB's default, 16 KiB, ended a step of
- * blob keys after ~230 keys and one of trees after ~7 trees: a scan of the gcprune store's
- * 617 trees took ~90 trips to libuv's threads and back, each a wake-up and a promise
- * (docs/benchmarks.md, "gc, fifth round"). A step still holds at most this much and one entry.
- */
-const SCAN_STEP_BYTES = 1024 * 1024;
 
 /** Free space kept beyond the log, so the index can always be opened again (and gc run). */
 const INDEX_ROOM = 1024 * 1024;
@@ -354,8 +346,8 @@ export class Index {
       if (puts.size > 0) await this.beforeWrite?.(puts, new Set());
       try {
         // A chained batch, as the content flushes: abstract-level's array batch copies and
-        // checks each operation with more per-operation work (858 deletes of a gc: ~12 ms of
-        // the main thread against ~4 ms, in a cold process; docs/benchmarks.md "gc, fifth round").
+        // checks each operation with more per-operation work (1,058 deletes: ~12 ms of the
+        // main thread against ~4 ms, in a cold process; docs/design.md "gc, fifth round").
         const batch = this.handle.db.batch();
         for (const op of ops) {
           if (op.type === 'put') batch.put(op.key, op.value);
@@ -488,7 +480,7 @@ export class Index {
     let after: string | undefined;
     for (;;) {
       const h = this.handle;
-      const range = after === undefined ? {gte, lt, highWaterMarkBytes: SCAN_STEP_BYTES} : {gt: after, lt, highWaterMarkBytes: SCAN_STEP_BYTES};
+      const range = after === undefined ? {gte, lt} : {gt: after, lt};
       const it = values ? h.db.iterator(range) : h.db.keys(range);
       h.inflight++; // after the iterator exists: a handle that refuses one is not left counted busy
       try {
