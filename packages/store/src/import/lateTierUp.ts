@@ -13,8 +13,8 @@ import {setFlagsFromString} from 'node:v8';
 export const IMPORT_INTERRUPT_BUDGET = 16 * 67_584;
 /**
  * Files after which V8's own budget is back: past them the optimised code pays for its
- * compiling (an import of 100,000 files with the raised budget throughout took ~14 % more
- * CPU, its main thread ~20 % more).
+ * compiling (an import of 100,000 files with the raised budget throughout took ~13 % more
+ * CPU, its main thread ~23 % more).
  */
 export const LATE_TIER_UP_FILES = 16_384;
 

@@ -14,6 +14,14 @@ const FLUSH_BYTES = 32 * 1024 * 1024;
 
 /** Entries read per step of a scan: large enough to amortise the native call, small enough to bound memory. */
 const SCAN_STEP = 1000;
+/**
+ * Bytes of keys (and values) a step of a scan may read before it ends short of SCAN_STEP
+ * entries (classic-level's `highWaterMarkBytes`). LevelDB's default, 16 KiB, ended a step of
+ * blob keys after ~230 keys and one of trees after ~7 trees: a scan of the gcprune store's
+ * 617 trees took ~90 trips to libuv's threads and back, each a wake-up and a promise
+ * (docs/benchmarks.md, "gc, fifth round"). A step still holds at most this much and one entry.
+ */
+const SCAN_STEP_BYTES = 1024 * 1024;
 
 /** Free space kept beyond the log, so the index can always be opened again (and gc run). */
 const INDEX_ROOM = 1024 * 1024;
@@ -345,7 +353,15 @@ export class Index {
       for (const op of ops) if (op.type === 'put') puts.set(op.key, op.value);
       if (puts.size > 0) await this.beforeWrite?.(puts, new Set());
       try {
-        await this.handle.db.batch([...ops], {sync: true});
+        // A chained batch, as the content flushes: abstract-level's array batch copies and
+        // checks each operation with more per-operation work (858 deletes of a gc: ~12 ms of
+        // the main thread against ~4 ms, in a cold process; docs/benchmarks.md "gc, fifth round").
+        const batch = this.handle.db.batch();
+        for (const op of ops) {
+          if (op.type === 'put') batch.put(op.key, op.value);
+          else batch.del(op.key);
+        }
+        await batch.write({sync: true});
       } catch (err) {
         rethrowNoSpace(err, 'the index');
       }
@@ -455,6 +471,11 @@ export class Index {
     await this.scanSteps(prefix, `${prefix}\xff`, false, each);
   }
 
+  /** `scanEach` of the keys from `gte` up to (not with) `lt`: several small families in one scan. */
+  async scanRange(gte: string, lt: string, each: (key: string, value: Buffer) => void | Promise<void>): Promise<void> {
+    await this.scanSteps(gte, lt, true, each as (key: string, value: Buffer | undefined) => void | Promise<void>);
+  }
+
   /** `scanKeys` of the keys from `gte` up to (not with) `lt`: scans of parts of a family can run side by side. */
   async scanKeyRange(gte: string, lt: string, each: (key: string) => void | Promise<void>): Promise<void> {
     await this.scanSteps(gte, lt, false, each);
@@ -467,7 +488,7 @@ export class Index {
     let after: string | undefined;
     for (;;) {
       const h = this.handle;
-      const range = after === undefined ? {gte, lt} : {gt: after, lt};
+      const range = after === undefined ? {gte, lt, highWaterMarkBytes: SCAN_STEP_BYTES} : {gt: after, lt, highWaterMarkBytes: SCAN_STEP_BYTES};
       const it = values ? h.db.iterator(range) : h.db.keys(range);
       h.inflight++; // after the iterator exists: a handle that refuses one is not left counted busy
       try {

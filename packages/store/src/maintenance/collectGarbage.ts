@@ -92,7 +92,7 @@ const KINDS: GcKind[] = ['blob', 'tree', 'layer', 'image', 'flat', 'registry', '
  * Crash safety: what names others goes all at once or not at all, and blobs name nothing,
  * so no kill leaves a kept object naming a deleted one; files go only after the index stopped naming them, and a
  * file a kill leaves behind is an orphan the next gc removes.
- * Cost: one sequential scan per key prefix, a mark linear in what is live, a walk of
+ * Cost: one sequential scan per key prefix (the small record families in one), a mark linear in what is live, a walk of
  * objects/ and tmp/; the lock is held for the re-read of the roots, the second mark (what
  * changed since the snapshot) and the deletes.
  */
@@ -147,6 +147,7 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   // second mark follows them in the index as it is then.
   const unfollowed = new Set<string>();
   const loadAndMark = loadGraph(store, {blobs: false, decodeTrees: false}).then(g => {
+    marks.mark('graph loaded');
     const firstEdges = forEachEdge(g);
     marked = markEdges(rootsOf(g), (node, sink) => {
       if (!inGraph(g, node)) unfollowed.add(node);
@@ -192,6 +193,7 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     marks.mark('decided');
     const derived = sweepDerived(store, live, since, dryRun, count);
     derived.catch(() => undefined); // awaited once the lock is let go
+    marks.mark('derived chosen');
 
     const dels: IndexOp[] = [];
     let kept = 0;
@@ -252,6 +254,7 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     // STRING_DIGESTS_MAX the candidates are bytes already and are asked as they are; in
     // between, copying would cost about what it saves (a store of garbage alone), so the
     // strings are asked.
+    marks.mark('entries swept');
     const copied = !candidates.inBytes && candidates.size <= COPY_MAX;
     const table = copied ? DigestSet.ofBytes() : candidates;
     if (copied) for (const i of live.blobIndexesMissing(candidates)) table.add(candidates.digestAt(i));
@@ -399,7 +402,7 @@ function listObjectFiles(store: Store): string[] {
     if (fan.length !== 2) continue;
     let names: string[];
     try {
-      names = fs.readdirSync(path.join(base, fan));
+      names = fs.readdirSync(`${base}/${fan}`); // not path.join: its normalising, per fan directory, cost more than the readdir's JavaScript
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') continue; // gone meanwhile, or a stray file: no objects in it

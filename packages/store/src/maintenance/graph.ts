@@ -200,11 +200,11 @@ export interface IndexGraph extends ObjectGraph {
 }
 
 /**
- * Reads the whole index in one pass per key prefix (sequential scans, no lookup per
- * object). Throws OBJECT_CORRUPT when a tree or an image does not decode: a collector
- * must not guess what an unreadable object references. The blobs, most of the index, are
- * scanned at the same time as the other families: LevelDB reads them on libuv's threads
- * while this thread reads the trees.
+ * Reads the whole index in one pass per key prefix, the small record families in one range
+ * together (sequential scans, no lookup per object). Throws OBJECT_CORRUPT when a tree or an
+ * image does not decode: a collector must not guess what an unreadable object references.
+ * The blobs, most of the index, are scanned at the same time as the other families: LevelDB
+ * reads them on libuv's threads while this thread reads the trees.
  *
  * For gc (`blobs: false`, `decodeTrees: false`): no blobs (`blobs` stays empty: gc scans
  * their keys itself, after its first mark, keeping only those the mark did not reach), and
@@ -226,10 +226,20 @@ export async function loadGraph(store: Store, options: {blobs?: boolean; decodeT
   return g;
 }
 
-/** `loadGraph`'s scans of every family but the blobs. */
+/**
+ * The families other than blobs, trees and tags, which lie between these two keys (keys.ts:
+ * no prefix is a prefix of another): `loadGraph` reads them in one scan, each entry by its
+ * family, where a scan each made 11 trips to LevelDB's thread one after another.
+ */
+const RECORDS_FROM = 'c:', RECORDS_TO = 't:';
+for (const p of Object.values(PREFIX))
+  if (p !== PREFIX.blob && p !== PREFIX.tree && p !== PREFIX.tag && !(p >= RECORDS_FROM && p < RECORDS_TO))
+    throw new Error(`assertion failed: the key family ${p} is outside loadGraph's scan of records`);
+
+/** `loadGraph`'s scans of every family but the blobs: the trees, the records and the tags, side by side. */
 async function loadOthers(store: Store, g: IndexGraph, decodeTrees: boolean): Promise<void> {
   const {index} = store;
-  await index.scanEach(PREFIX.tree, (k, v) => {
+  const trees = index.scanEach(PREFIX.tree, (k, v) => {
     const d = digestOf(k, 'tree')!;
     g.treeBytes.set(d, v.length);
     if (!decodeTrees) return g.trees.addEncoded(d, v);
@@ -237,43 +247,58 @@ async function loadOthers(store: Store, g: IndexGraph, decodeTrees: boolean): Pr
     g.trees.addRefs(d, refs);
     g.treeFileBytes.set(d, fileBytes);
   });
-  await index.scanEach(PREFIX.layer, (k, v) => {
-    g.layers.add(digestOf(k, 'layer')!);
-    g.recordBytes.set(k, v.length);
+  const records = index.scanRange(RECORDS_FROM, RECORDS_TO, (k, v) => {
+    switch (parseKey(k)?.kind) {
+      case 'layer':
+        g.layers.add(digestOf(k, 'layer')!);
+        g.recordBytes.set(k, v.length);
+        return;
+      case 'image': {
+        const d = digestOf(k, 'image')!;
+        g.images.set(d, decodeImage(v, `image ${d}`));
+        g.recordBytes.set(k, v.length);
+        return;
+      }
+      case 'flat':
+        g.flats.set(digestOf(k, 'flat')!, decodeText<Digest>(v));
+        g.recordBytes.set(k, v.length);
+        return;
+      case 'container':
+        g.containers.set(k.slice(PREFIX.container.length), decodeRecord<ContainerRecord>(v));
+        return;
+      case 'containerName':
+        g.containerNames.set(k.slice(PREFIX.containerName.length), decodeText(v));
+        return;
+      case 'pin':
+        g.pins.add(pinnedKey(k));
+        return;
+      case 'imageSource': {
+        const src = decodeRecord<ImageSource>(v);
+        g.sources.set(k.slice(PREFIX.imageSource.length) as Digest, {blobs: sourceBlobs(src), config: src.config.digest});
+        g.recordBytes.set(k, v.length);
+        return;
+      }
+      case 'layerBlob':
+        g.layerMeta.set(k, layerOfLayerBlobKey(k));
+        g.recordBytes.set(k, v.length);
+        return;
+      case 'blobLayer':
+        g.layerMeta.set(k, decodeText<Digest>(v));
+        g.recordBytes.set(k, v.length);
+        return;
+      case 'blobRepos':
+        g.blobRepos.add(k.slice(PREFIX.blobRepos.length));
+        g.recordBytes.set(k, v.length);
+        return;
+      case 'lease':
+        g.oldLeases.push(k);
+        return;
+      default:
+        return; // a key of no family: never removed (verify names it)
+    }
   });
-  await index.scanEach(PREFIX.image, (k, v) => {
-    const d = digestOf(k, 'image')!;
-    g.images.set(d, decodeImage(v, `image ${d}`));
-    g.recordBytes.set(k, v.length);
-  });
-  await index.scanEach(PREFIX.flat, (k, v) => {
-    g.flats.set(digestOf(k, 'flat')!, decodeText<Digest>(v));
-    g.recordBytes.set(k, v.length);
-  });
-  await index.scanEach(PREFIX.tag, (k, v) => { g.tags.set(k.slice(PREFIX.tag.length), decodeText<Digest>(v)); });
-  await index.scanEach(PREFIX.container, (k, v) => {
-    g.containers.set(k.slice(PREFIX.container.length), decodeRecord<ContainerRecord>(v));
-  });
-  await index.scanEach(PREFIX.containerName, (k, v) => { g.containerNames.set(k.slice(PREFIX.containerName.length), decodeText(v)); });
-  await index.scanEach(PREFIX.pin, k => { g.pins.add(pinnedKey(k)); });
-  await index.scanEach(PREFIX.imageSource, (k, v) => {
-    const src = decodeRecord<ImageSource>(v);
-    g.sources.set(k.slice(PREFIX.imageSource.length) as Digest, {blobs: sourceBlobs(src), config: src.config.digest});
-    g.recordBytes.set(k, v.length);
-  });
-  await index.scanEach(PREFIX.layerBlob, (k, v) => {
-    g.layerMeta.set(k, layerOfLayerBlobKey(k));
-    g.recordBytes.set(k, v.length);
-  });
-  await index.scanEach(PREFIX.blobLayer, (k, v) => {
-    g.layerMeta.set(k, decodeText<Digest>(v));
-    g.recordBytes.set(k, v.length);
-  });
-  await index.scanEach(PREFIX.blobRepos, (k, v) => {
-    g.blobRepos.add(k.slice(PREFIX.blobRepos.length));
-    g.recordBytes.set(k, v.length);
-  });
-  await index.scanEach(PREFIX.lease, k => { g.oldLeases.push(k); });
+  const tags = index.scanEach(PREFIX.tag, (k, v) => { g.tags.set(k.slice(PREFIX.tag.length), decodeText<Digest>(v)); });
+  await Promise.all([trees, records, tags]);
 }
 
 /** The roots as the index holds them now: tags, containers and their names, pins (small families, scanned). */

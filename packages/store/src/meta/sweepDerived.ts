@@ -74,8 +74,18 @@ export async function sweepDerived(store: Store, live: KeyLookup, since: number,
     for (const {bytes} of spilled) count('smallFile', bytes);
     if (!dryRun) fs.rmSync(path.join(store.dir, 'objects', 'small'), {recursive: true, force: true});
   }
-  await Promise.all(removals.map(async files => { for (const f of files) await unlinkIfThere(f); }));
+  // At most UNLINKS_AT_ONCE removals at a time: an unlink of a pack waits for the disk to
+  // discard its blocks, and one on each of libuv's four threads held back gc's delete batch,
+  // whose write and fdatasync need one too (docs/benchmarks.md, "gc, fifth round").
+  let next = 0;
+  const worker = async () => {
+    while (next < removals.length) for (const f of removals[next++]!) await unlinkIfThere(f);
+  };
+  await Promise.all(Array.from({length: Math.min(UNLINKS_AT_ONCE, removals.length)}, worker));
 }
+
+/** Removals of derived files under way at once: half of libuv's default four threads. */
+const UNLINKS_AT_ONCE = 2;
 
 async function unlinkIfThere(file: string): Promise<void> {
   await fsp.unlink(file).catch(err => { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; });
