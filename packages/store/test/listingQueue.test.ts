@@ -32,6 +32,63 @@ class HeldLister implements Lister {
 const settle = () => new Promise<void>(resolve => setImmediate(resolve));
 const notHere = () => { throw new Error('listed in the importing thread, though the threads run'); };
 
+test('the importing thread lists ahead the first directories no thread was asked for, within the bound, and the walk takes them', async t => {
+  const dir = await tempDir(t);
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 10; i++) files[`d${i}/f`] = `${i}`;
+  await writeTree(dir, files);
+  const lister = new HeldLister();
+  const queue = new ListingQueue(lister, 2); // 2 ahead, at most 4 asked and not entered
+  const here = (d: string, layerPath: string) => describeDirectory(d, layerPath, {whiteoutNames: false});
+  const root = queue.take(dir, '/', () => { throw new Error('the root is asked of the thread'); });
+  t.false(queue.listAhead(here), 'nothing known yet');
+  lister.answer();
+  const rootListing = await root;
+  t.is(rootListing.error, undefined);
+  await settle();
+  t.deepEqual(lister.asked, ['/', '/d0', '/d1']); // two ahead of the walk
+  const listedHere: string[] = [];
+  const spy = (d: string, layerPath: string) => { listedHere.push(layerPath); return here(d, layerPath); };
+  t.true(queue.listAhead(spy));
+  t.true(queue.listAhead(spy));
+  t.false(queue.listAhead(spy), 'four wait asked and not entered: no more');
+  t.deepEqual(listedHere, ['/d2', '/d3']); // the next in the walk's order after the thread's
+  // The walk enters them in order; what was listed here is taken as it is, the rest asked.
+  for (let i = 0; i < 10; i++) {
+    const p = queue.take(path.join(dir, `d${i}`), `/d${i}`, () => { throw new Error('listed in this thread only while the threads start'); });
+    lister.answer();
+    const listing = await p;
+    t.is(listing.names, 'f\0', `d${i}`);
+    t.deepEqual(listing, describeDirectory(path.join(dir, `d${i}`), `/d${i}`, {whiteoutNames: false}));
+    while (queue.listAhead(spy)) { /* as the walk does while it would wait */ }
+    lister.answer();
+    await settle();
+  }
+  t.deepEqual([...lister.asked, ...listedHere].sort(), ['/', ...Array.from({length: 10}, (_, i) => `/d${i}`)].sort(), 'each directory listed once');
+  t.true(listedHere.length >= 2);
+});
+
+test('a directory that fails to be listed ahead fails when the walk enters it, not before', async t => {
+  const dir = await tempDir(t);
+  await writeTree(dir, {'a/f': 'a', 'b/f': 'b', 'c/f': 'c'});
+  const lister = new HeldLister();
+  const queue = new ListingQueue(lister, 1);
+  const here = (d: string, layerPath: string) => describeDirectory(d, layerPath, {whiteoutNames: false});
+  const root = queue.take(dir, '/', () => { throw new Error('unused'); });
+  lister.answer();
+  await root;
+  await settle();
+  t.deepEqual(lister.asked, ['/', '/a']);
+  await fs.rm(path.join(dir, 'b'), {recursive: true});
+  t.true(queue.listAhead(here)); // b: gone
+  const a = queue.take(path.join(dir, 'a'), '/a', () => { throw new Error('unused'); });
+  lister.answer();
+  t.is((await a).error, undefined);
+  const b = await queue.take(path.join(dir, 'b'), '/b', () => { throw new Error('unused'); });
+  t.is(b.error?.store, true);
+  t.is(b.error?.code, 'SOURCE_MISSING');
+});
+
 test('the thread is asked for the directories next in the walk\'s order, at most twice `ahead` waiting, and the walk takes each listing once', async t => {
   const dir = await tempDir(t);
   const files: Record<string, string> = {};

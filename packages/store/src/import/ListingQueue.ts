@@ -1,5 +1,5 @@
 import {compareNames} from '../objects/tree.js';
-import {F_KIND, FIELDS, K_DIR, type Listing} from './describeDirectory.js';
+import {F_KIND, FIELDS, K_DIR, type Listing, errorData, failedListing} from './describeDirectory.js';
 
 /** Where listings come from: the pool's threads, once they run. */
 export interface Lister {
@@ -24,10 +24,12 @@ interface Known {
  * always asked, and at most twice that many wait asked and not entered, which bounds the
  * small files' bytes they hold (LISTING_HASH_BYTES each). The walk asks for a directory
  * it enters that is not asked yet at once. Before the threads run, the walk lists
- * directories itself (`here`).
+ * directories itself (`here`), and once they run it lists the next ones nobody was asked
+ * for while it would wait (`listAhead`).
  */
 export class ListingQueue {
-  private readonly asked = new Map<string, {readonly key: string; readonly listing: Promise<Listing>}>();
+  /** Directories asked and not entered: of a thread, or listed here already (`here`). */
+  private readonly asked = new Map<string, {readonly key: string; readonly listing: Promise<Listing>; readonly here?: true}>();
   /** Directories met in a listing and not asked for yet, sorted in the walk's order, the first one last. */
   private todo: Known[] = [];
 
@@ -57,13 +59,37 @@ export class ListingQueue {
     return listing;
   }
 
+  /**
+   * Lists here, now, the first directory not entered yet that no thread was asked for, as a
+   * thread would (`here`), while the walk would otherwise wait for a thread's listing: on 2
+   * cores there is one hashing thread, and in an import of small files every file is read by
+   * a listing, so the importing thread had nothing else to take and idled ~45 % of the walk
+   * (docs/benchmarks.md, "fifth round"). Counts as asked in the bound of what waits (twice
+   * `ahead` per thread), not in the threads' `ahead`. False when there is none to list.
+   */
+  listAhead(here: (dir: string, layerPath: string) => Listing): boolean {
+    const ahead = this.ahead * this.lister.threads;
+    if (!this.lister.threaded || this.todo.length === 0 || this.asked.size >= 2 * ahead) return false;
+    const next = this.todo.pop()!;
+    let listing: Listing;
+    try {
+      listing = here(next.dir, next.layerPath);
+    } catch (err) {
+      listing = failedListing(errorData(err)); // thrown when the walk enters it, as a thread's failure would be
+    }
+    if (!listing.error) this.met(next.dir, next.layerPath, listing);
+    this.asked.set(next.dir, {key: next.key, listing: Promise.resolve(listing), here: true});
+    return true;
+  }
+
   /** Asks for the first directories not entered yet (see the class comment). */
   private fill(): void {
     const ahead = this.ahead * this.lister.threads;
     while (this.lister.threaded && this.todo.length > 0 && this.asked.size < 2 * ahead) {
       const next = this.todo[this.todo.length - 1]!;
       let before = 0;
-      for (const a of this.asked.values()) if (compareNames(a.key, next.key) < 0) before++;
+      // Those listed here already are no thread's work: a thread still gets its `ahead`.
+      for (const a of this.asked.values()) if (!a.here && compareNames(a.key, next.key) < 0) before++;
       if (before >= ahead) return;
       this.todo.pop();
       this.asked.set(next.dir, {key: next.key, listing: this.ask(next)});

@@ -304,21 +304,20 @@ class DirectoryWalk {
 
   /**
    * Awaits `p` (a listing, room in the pool), meanwhile storing in this thread files queued
-   * for the threads that none has taken yet (`FilePool.storeSomeHere`), letting the
-   * threads' replies in after each turn: on 2 cores there is one hashing thread, and this
-   * one waited most of a rootfs import while that one read and wrote every large file
-   * (docs/benchmarks.md, "The rootfs import on 2 cores"). It does not list directories
-   * ahead of the threads meanwhile: tried, that made `strata import` of 10,000 small files
-   * take ~7 % more CPU and ~14 % more wall (a fresh process compiles and optimises the
-   * listing's code a second time, in this thread, on the same 2 cores), though a warm
-   * library process gained (docs/benchmarks.md, "The command's process: the import").
+   * for the threads that none has taken yet (`FilePool.storeSomeHere`), else listing the
+   * next directory no thread was asked for (`ListingQueue.listAhead`), letting the threads'
+   * replies in after each turn: on 2 cores there is one hashing thread, and this one waited
+   * most of a rootfs import while that one read and wrote every large file, and ~45 % of an
+   * import of small files, which the listings read all of (docs/benchmarks.md, "The rootfs
+   * import on 2 cores" and "fifth round").
    */
   private async helpWhile<T>(p: Promise<T>): Promise<T> {
     let settled = false;
     const mark = () => { settled = true; };
     p.then(mark, mark);
     await undefined; // `mark` runs first when `p` is settled already
-    while (!settled && this.pool.storeSomeHere()) await new Promise<void>(resolve => setImmediate(resolve));
+    while (!settled && (this.pool.storeSomeHere() || this.listings.listAhead((dir, layerPath) => this.listHere(dir, layerPath))))
+      await new Promise<void>(resolve => setImmediate(resolve));
     return p;
   }
 
