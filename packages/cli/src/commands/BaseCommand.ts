@@ -148,7 +148,11 @@ export abstract class BaseCommand extends Command {
       this.context.stderr.write(`strata: the index is damaged (${e.message}); "strata verify --repair" rebuilds it\n`);
       return EXIT.problems;
     }
-    throw err; // a bug: keep the stack
+    // A bug: its stack, on stderr (clipanion would print it on stdout, where a script reads
+    // --json), and exit 1, as for any failure.
+    const stack = err instanceof Error ? err.stack ?? `${err.name}: ${err.message}` : String(err);
+    this.context.stderr.write(`strata: internal error (a bug in strata; please report it with what follows):\n${stack}\n`);
+    return EXIT.failure;
   }
 }
 
