@@ -1,3 +1,4 @@
+import {once} from 'node:events';
 import {spawn, spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -31,6 +32,16 @@ async function ok(t: ExecutionContext, args: string[], store: string, input?: st
 
 function mountsOf(store: string): string[] {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(l => l.includes(fs.realpathSync(store)));
+}
+
+/** Kills what a failed run left of its containers (runc's record names the store's bundle), so no process outlives the test. */
+function killLeftRuns(store: string): void {
+  const list = spawnSync('runc', ['list', '--format', 'json'], {encoding: 'utf8'});
+  const runs = (JSON.parse(list.stdout || 'null') ?? []) as {id: string; bundle: string}[];
+  for (const r of runs.filter(r => r.bundle.startsWith(fs.realpathSync(store)))) {
+    spawnSync('runc', ['kill', r.id, 'KILL']);
+    spawnSync('runc', ['delete', '--force', r.id]);
+  }
 }
 
 test('run --rm runs the image config\'s command with its env, and leaves no container and no mount', async t => {
@@ -68,14 +79,23 @@ test('-t gives the process a terminal of its own; without a terminal on stdin it
 
 test('a signal sent to strata run reaches the process', async t => {
   const {store} = await template.copy(t);
+  t.teardown(() => killLeftRuns(store));
   const child = spawn(STRATA_BIN, ['run', '--rm', 'bb:1', '--', 'sh', '-c', 'trap "echo got TERM; exit 3" TERM; echo ready; while true; do sleep 0.1; done'],
     {env: {...process.env, STRATA_STORE: store, NO_COLOR: '1'}, stdio: ['ignore', 'pipe', 'pipe']});
-  let out = '';
-  const ready = new Promise<void>(resolve => child.stdout.setEncoding('utf8').on('data', d => { out += d; if (out.includes('ready')) resolve(); }));
-  const code = new Promise<number | null>(resolve => child.on('close', c => resolve(c)));
-  await ready;
+  let out = '', err = '';
+  child.stderr.setEncoding('utf8').on('data', d => { err += d; });
+  const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>(resolve => child.on('exit', (code, signal) => resolve({code, signal})));
+  const closed = once(child, 'close');
+  const ready = new Promise<boolean>(resolve => {
+    child.stdout.setEncoding('utf8').on('data', d => { out += d; if (out.includes('ready')) resolve(true); });
+    void exited.then(() => resolve(false));
+  });
+  t.true(await ready, `strata run ended before its process said ready: ${err}`);
   child.kill('SIGTERM');
-  t.is(await code, 3);
+  // strata's own end, not its pipes' (a runc it left behind would hold them open forever).
+  const end = await exited;
+  t.deepEqual(end, {code: 3, signal: null}, `strata run: ${err}`);
+  if (end.code === 3) await closed;
   t.is(out, 'ready\ngot TERM\n');
   t.deepEqual(mountsOf(store), []);
 });

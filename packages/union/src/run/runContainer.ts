@@ -1,4 +1,4 @@
-import {spawn} from 'node:child_process';
+import {type ChildProcess, spawn} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -90,10 +90,20 @@ function runRunc(args: readonly string[], options: RunOptions): Promise<number> 
     // Without a terminal runc gets a process group of its own, so a Ctrl-C reaches the
     // container once (through strata), not twice. With one, runc puts the terminal in raw
     // mode and the keys go to the container as bytes; it must stay in the foreground group.
-    const child = spawn('runc', [...args], {stdio: [stdin, 'inherit', 'inherit'], detached: !options.terminal});
-    const forward = (signal: NodeJS.Signals) => { child.kill(signal); };
+    // The handlers are in place before runc starts: on a loaded machine the container's
+    // process can run (and be signalled) before this thread gets back from spawn, and a
+    // signal with no handler ends strata, leaving runc and the process behind. A handler
+    // runs from the event loop, after this block, when `child` is set.
+    let child: ChildProcess | undefined;
+    const forward = (signal: NodeJS.Signals) => { child?.kill(signal); };
     for (const s of FORWARDED) process.on(s, forward);
     const done = () => { for (const s of FORWARDED) process.off(s, forward); };
+    try {
+      child = spawn('runc', [...args], {stdio: [stdin, 'inherit', 'inherit'], detached: !options.terminal});
+    } catch (err) {
+      done();
+      throw err;
+    }
     child.on('error', err => {
       done();
       reject(new UnionError('RUN_FAILED', `cannot start runc (is Debian's runc installed?): ${err.message}`));
