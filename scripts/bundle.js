@@ -223,6 +223,8 @@ function findWorkers() {
     const dist = path.join(root, 'packages', pkg, 'dist', 'src');
     for (const name of fs.readdirSync(dist, {recursive: true})) {
       if (!name.endsWith('.js')) continue;
+      // tsc never removes the output of a source that moved or went: only what a source compiles to counts.
+      if (!fs.existsSync(path.join(root, 'packages', pkg, 'src', name.replace(/\.js$/, '.ts')))) continue;
       const file = path.join(dist, name);
       const source = fs.readFileSync(file, 'utf8');
       const starts = source.split('new Worker(').length - 1;
