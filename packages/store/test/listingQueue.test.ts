@@ -1,6 +1,6 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import test from 'ava';
+import test, {type ExecutionContext} from 'ava';
 import {type Lister, ListingQueue} from '../src/import/ListingQueue.js';
 import {type Listing, describeDirectory, errorData, failedListing} from '../src/import/describeDirectory.js';
 import {tempDir, writeTree} from './_helpers.js';
@@ -31,24 +31,29 @@ class HeldLister implements Lister {
 
 const settle = () => new Promise<void>(resolve => setImmediate(resolve));
 const notHere = () => { throw new Error('listed in the importing thread, though the threads run'); };
+/** A listing as a thread or the importing thread makes it. */
+const listHere = (d: string, layerPath: string) => describeDirectory(d, layerPath, {whiteoutNames: false});
+const tenDirectories = () => Object.fromEntries(Array.from({length: 10}, (_, i) => [`d${i}/f`, `${i}`]));
 
-test('the importing thread lists ahead the first directories no thread was asked for, within the bound, and the walk takes them', async t => {
+/** A queue `ahead` per thread over a new tree of `files`, its root taken and answered, the thread asked ahead. */
+async function queueOver(t: ExecutionContext, files: Record<string, string>, ahead: number) {
   const dir = await tempDir(t);
-  const files: Record<string, string> = {};
-  for (let i = 0; i < 10; i++) files[`d${i}/f`] = `${i}`;
   await writeTree(dir, files);
   const lister = new HeldLister();
-  const queue = new ListingQueue(lister, 2); // 2 ahead, at most 4 asked and not entered
-  const here = (d: string, layerPath: string) => describeDirectory(d, layerPath, {whiteoutNames: false});
-  const root = queue.take(dir, '/', () => { throw new Error('the root is asked of the thread'); });
-  t.false(queue.listAhead(here), 'nothing known yet');
+  const queue = new ListingQueue(lister, ahead);
+  const root = queue.take(dir, '/', notHere);
+  t.false(queue.listAhead(listHere), 'nothing known before the root is listed');
   lister.answer();
-  const rootListing = await root;
-  t.is(rootListing.error, undefined);
+  t.is((await root).error, undefined);
   await settle();
+  return {dir, lister, queue};
+}
+
+test('the importing thread lists ahead the first directories no thread was asked for, within the bound, and the walk takes them', async t => {
+  const {dir, lister, queue} = await queueOver(t, tenDirectories(), 2); // 2 ahead, at most 4 asked and not entered
   t.deepEqual(lister.asked, ['/', '/d0', '/d1']); // two ahead of the walk
   const listedHere: string[] = [];
-  const spy = (d: string, layerPath: string) => { listedHere.push(layerPath); return here(d, layerPath); };
+  const spy = (d: string, layerPath: string) => { listedHere.push(layerPath); return listHere(d, layerPath); };
   t.true(queue.listAhead(spy));
   t.true(queue.listAhead(spy));
   t.false(queue.listAhead(spy), 'four wait asked and not entered: no more');
@@ -59,7 +64,7 @@ test('the importing thread lists ahead the first directories no thread was asked
     lister.answer();
     const listing = await p;
     t.is(listing.names, 'f\0', `d${i}`);
-    t.deepEqual(listing, describeDirectory(path.join(dir, `d${i}`), `/d${i}`, {whiteoutNames: false}));
+    t.deepEqual(listing, listHere(path.join(dir, `d${i}`), `/d${i}`));
     while (queue.listAhead(spy)) { /* as the walk does while it would wait */ }
     lister.answer();
     await settle();
@@ -69,37 +74,20 @@ test('the importing thread lists ahead the first directories no thread was asked
 });
 
 test('a directory that fails to be listed ahead fails when the walk enters it, not before', async t => {
-  const dir = await tempDir(t);
-  await writeTree(dir, {'a/f': 'a', 'b/f': 'b', 'c/f': 'c'});
-  const lister = new HeldLister();
-  const queue = new ListingQueue(lister, 1);
-  const here = (d: string, layerPath: string) => describeDirectory(d, layerPath, {whiteoutNames: false});
-  const root = queue.take(dir, '/', () => { throw new Error('unused'); });
-  lister.answer();
-  await root;
-  await settle();
+  const {dir, lister, queue} = await queueOver(t, {'a/f': 'a', 'b/f': 'b', 'c/f': 'c'}, 1);
   t.deepEqual(lister.asked, ['/', '/a']);
   await fs.rm(path.join(dir, 'b'), {recursive: true});
-  t.true(queue.listAhead(here)); // b: gone
-  const a = queue.take(path.join(dir, 'a'), '/a', () => { throw new Error('unused'); });
+  t.true(queue.listAhead(listHere)); // b: gone
+  const a = queue.take(path.join(dir, 'a'), '/a', notHere);
   lister.answer();
   t.is((await a).error, undefined);
-  const b = await queue.take(path.join(dir, 'b'), '/b', () => { throw new Error('unused'); });
+  const b = await queue.take(path.join(dir, 'b'), '/b', notHere);
   t.is(b.error?.store, true);
   t.is(b.error?.code, 'SOURCE_MISSING');
 });
 
 test('the thread is asked for the directories next in the walk\'s order, at most twice `ahead` waiting, and the walk takes each listing once', async t => {
-  const dir = await tempDir(t);
-  const files: Record<string, string> = {};
-  for (let i = 0; i < 10; i++) files[`d${i}/f`] = `${i}`;
-  await writeTree(dir, files);
-  const lister = new HeldLister();
-  const queue = new ListingQueue(lister, 2); // 2 ahead of the walk, at most 4 asked and not entered
-  const root = queue.take(dir, '/', notHere);
-  lister.answer();
-  t.is((await root).error, undefined);
-  await settle();
+  const {dir, lister, queue} = await queueOver(t, tenDirectories(), 2); // 2 ahead of the walk, at most 4 asked and not entered
   t.deepEqual(lister.asked, ['/', '/d0', '/d1']); // two ahead of the walk
   for (let i = 0; i < 10; i++) {
     t.true(lister.asked.length - 1 - i <= 4, `at most four wait asked and not entered before d${i}`);
@@ -107,7 +95,7 @@ test('the thread is asked for the directories next in the walk\'s order, at most
     lister.answer();
     const listing = await p;
     t.is(listing.names, 'f\0', `d${i}`);
-    t.deepEqual(listing, describeDirectory(path.join(dir, `d${i}`), `/d${i}`, {whiteoutNames: false}));
+    t.deepEqual(listing, listHere(path.join(dir, `d${i}`), `/d${i}`));
     lister.answer();
     await settle();
   }
@@ -115,14 +103,7 @@ test('the thread is asked for the directories next in the walk\'s order, at most
 });
 
 test('a directory gone before the thread lists it fails when the walk enters it, not before', async t => {
-  const dir = await tempDir(t);
-  await writeTree(dir, {'a/f': 'a', 'b/f': 'b', 'c/f': 'c'});
-  const lister = new HeldLister();
-  const queue = new ListingQueue(lister, 1);
-  const root = queue.take(dir, '/', notHere);
-  lister.answer();
-  await root;
-  await settle();
+  const {dir, lister, queue} = await queueOver(t, {'a/f': 'a', 'b/f': 'b', 'c/f': 'c'}, 1);
   t.deepEqual(lister.asked, ['/', '/a']);
   await fs.rm(path.join(dir, 'b'), {recursive: true});
   const a = queue.take(path.join(dir, 'a'), '/a', notHere);
