@@ -32,15 +32,16 @@ let holds = 0;
  * called, by every caller that raised it (imports may overlap in one process). V8's flags
  * are the process's: a hashing thread cannot have its own. Changes no result, only when
  * code is optimised. Nothing is changed when the process was started with its own
- * `--interrupt-budget`, or on a V8 whose own budget is not known here.
+ * `--interrupt-budget`, or on a V8 whose own budget is not known here. `setFlags` and
+ * `execArgv` are V8's and the process's own unless a test gives others.
  */
-export function tierUpLater(): () => void {
-  if (V8_OWN_BUDGET === undefined || process.execArgv.some(a => a.startsWith('--interrupt-budget'))) return () => {};
-  if (holds++ === 0) setFlagsFromString(`--interrupt-budget=${IMPORT_INTERRUPT_BUDGET}`);
+export function tierUpLater(setFlags: (flags: string) => void = setFlagsFromString, execArgv: readonly string[] = process.execArgv): () => void {
+  if (V8_OWN_BUDGET === undefined || execArgv.some(a => a.startsWith('--interrupt-budget'))) return () => {};
+  if (holds++ === 0) setFlags(`--interrupt-budget=${IMPORT_INTERRUPT_BUDGET}`);
   let released = false;
   return () => {
     if (released) return;
     released = true;
-    if (--holds === 0) setFlagsFromString(`--interrupt-budget=${V8_OWN_BUDGET}`);
+    if (--holds === 0) setFlags(`--interrupt-budget=${V8_OWN_BUDGET}`);
   };
 }
