@@ -5,6 +5,9 @@ import {type Lister, ListingQueue} from '../src/import/ListingQueue.js';
 import {type Listing, describeDirectory, errorData, failedListing} from '../src/import/describeDirectory.js';
 import {tempDir, writeTree} from './_helpers.js';
 
+/** A listing as a thread or the importing thread makes it. */
+const listHere = (d: string, layerPath: string) => describeDirectory(d, layerPath, {whiteoutNames: false});
+
 /**
  * A lister that lists real directories as a hashing thread would (a failure as a failed
  * listing), answering only when told (`answer`), so the test decides what has arrived.
@@ -18,7 +21,7 @@ class HeldLister implements Lister {
     this.asked.push(layerPath);
     return new Promise(resolve => this.held.push(() => {
       try {
-        resolve(describeDirectory(dir, layerPath, {whiteoutNames: false}));
+        resolve(listHere(dir, layerPath));
       } catch (err) {
         resolve(failedListing(errorData(err)));
       }
@@ -31,8 +34,6 @@ class HeldLister implements Lister {
 
 const settle = () => new Promise<void>(resolve => setImmediate(resolve));
 const notHere = () => { throw new Error('listed in the importing thread, though the threads run'); };
-/** A listing as a thread or the importing thread makes it. */
-const listHere = (d: string, layerPath: string) => describeDirectory(d, layerPath, {whiteoutNames: false});
 const tenDirectories = () => Object.fromEntries(Array.from({length: 10}, (_, i) => [`d${i}/f`, `${i}`]));
 
 /** A queue `ahead` per thread over a new tree of `files`, its root taken and answered, the thread asked ahead. */
